@@ -1,0 +1,56 @@
+# pda-agent — the two set-up commands are `make demo` and `make test`.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+TOOLS    := $(CURDIR)/.tools/bin
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: demo test lint unit fuzz-short cross bench faults build tools clean
+
+## demo: play the scripted store day against the local sandbox
+demo:
+	$(GO) run ./cmd/pda-agent demo
+
+## test: everything CI runs (lint, race tests, short fuzz, cross builds)
+test: lint unit fuzz-short cross
+
+tools: $(TOOLS)/staticcheck
+
+$(TOOLS)/staticcheck:
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: tools
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## fuzz-short: every fuzz target for a few seconds (longer: FUZZTIME=5m make fuzz-short)
+FUZZTIME ?= 10s
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./tracecode
+
+## cross: the builds the field needs still compile (no cgo, Windows, ARM)
+cross:
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/pda-agent
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/pda-agent
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -o /dev/null ./cmd/pda-agent
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -o /dev/null ./cmd/pda-agent
+
+## bench: performance figures, each beside a baseline measured in the same run
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./queue/
+
+## faults: the long crash run (PDA_CRASH_CYCLES SIGKILL cycles)
+PDA_CRASH_CYCLES ?= 200
+faults:
+	PDA_CRASH_CYCLES=$(PDA_CRASH_CYCLES) $(GO) test -count=1 -v -timeout 60m -run 'Crash' ./cmd/pda-agent
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/pda-agent ./cmd/pda-agent
+
+clean:
+	rm -rf bin .tools

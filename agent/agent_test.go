@@ -1,0 +1,157 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pda-agent/pda-agent/configs"
+	"github.com/pda-agent/pda-agent/device"
+	"github.com/pda-agent/pda-agent/queue"
+)
+
+func newTestAgent(t *testing.T, extraEnv ...string) *Agent {
+	t.Helper()
+	env := append([]string{"PDA_DEVICE_ID=AG1", "PDA_DATA_DIR=" + t.TempDir()}, extraEnv...)
+	cfg, err := configs.LoadBytes("test", nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+func scan(t *testing.T, a *Agent, session, raw string, want device.Status) device.Feedback {
+	t.Helper()
+	fb := a.HandleScan(context.Background(), session, device.Scan{Source: "t", Raw: []byte(raw), At: time.Now()})
+	if fb.Status != want {
+		t.Fatalf("%q: %s (%s: %s), want %s", raw, fb.Status, fb.Reason, fb.Message, want)
+	}
+	return fb
+}
+
+func TestCommandsAndScans(t *testing.T) {
+	a := newTestAgent(t)
+	// Without default_type a code outside a bill is refused (and journaled).
+	if fb := scan(t, a, "c", "81012350000000157474", device.StatusRejected); fb.Reason != queue.ReasonNoSession {
+		t.Fatalf("reason %s", fb.Reason)
+	}
+	fb := scan(t, a, "c", "PDA:RECEIVE:5069452c34b94a778abaa26c2b40b305", device.StatusCommand)
+	if !strings.Contains(fb.Message, "采购入库") {
+		t.Fatalf("open: %s", fb.Message)
+	}
+	scan(t, a, "c", "pda:receive:5069452c34b94a778abaa26c2b40b305", device.StatusRejected) // prefix is case-sensitive: a bad code
+	scan(t, a, "c", "PDA:RECEIVE:5069452c34b94a778abaa26c2b40b305", device.StatusCommand)  // same bill again: continuing
+	if fb := scan(t, a, "c", "PDA:SALE", device.StatusRejected); fb.Reason != "session_busy" {
+		t.Fatalf("sale over an open receiving: %+v", fb)
+	}
+	scan(t, a, "c", "81012350000000157474", device.StatusAccepted)
+	scan(t, a, "c", "81012350000000157474\r", device.StatusDuplicate)
+	// The AIM id reported by the transport is honoured; GS written as <GS>.
+	fb = a.HandleScan(context.Background(), "c", device.Scan{Raw: []byte("01069012345678921728123110L1<GS>21S1"), Symbology: "]d2"})
+	if fb.Status != device.StatusAccepted {
+		t.Fatalf("GS1: %+v", fb)
+	}
+	if fb := scan(t, a, "c", "6901234567892", device.StatusRejected); fb.Reason != "product_barcode" {
+		t.Fatalf("EAN: %+v", fb)
+	}
+	scan(t, a, "c", "PDA:FINISH", device.StatusCommand)
+	if fb := scan(t, a, "c", "PDA:FINISH", device.StatusRejected); fb.Reason != "no_session" {
+		t.Fatalf("finish twice: %+v", fb)
+	}
+	for _, bad := range []string{"PDA:OPEN:999", "PDA:OPEN:x", "PDA:DANCE"} {
+		if fb := scan(t, a, "c", bad, device.StatusRejected); fb.Reason != "bad_command" {
+			t.Fatalf("%s: %+v", bad, fb)
+		}
+	}
+	scan(t, a, "c", "PDA:OPEN:202:5069452c34b94a778abaa26c2b40b305", device.StatusCommand)
+	if fb := scan(t, a, "c", "PDA:FINISH", device.StatusRejected); fb.Reason != "empty_bill" {
+		t.Fatalf("finish empty: %+v", fb)
+	}
+	fb = scan(t, a, "c", "PDA:CANCEL", device.StatusCommand)
+	if !strings.Contains(fb.Message, "cancelled") {
+		t.Fatal(fb.Message)
+	}
+
+	st, err := a.Store().Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Bills[queue.BillFinished] != 1 || st.Bills[queue.BillCancelled] != 1 || st.Scans["accepted"] != 2 ||
+		st.Scans["duplicate"] != 1 || st.Scans["rejected:product_barcode"] != 1 || st.Scans["rejected:no_session"] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	// No destination is enabled: the finished bill is kept locally only.
+	var b queue.Bill
+	a.Store().ForEachBill(func(x queue.Bill) bool {
+		if x.State == queue.BillFinished {
+			b = x
+		}
+		return true
+	})
+	if len(b.Destinations) != 0 || b.Partner != "5069452c34b94a778abaa26c2b40b305" || b.Device != "AG1" || !strings.HasPrefix(b.Code, "AG1-") {
+		t.Fatalf("finished bill %+v", b)
+	}
+}
+
+func TestDefaultTypeAutoOpens(t *testing.T) {
+	a := newTestAgent(t, "PDA_SESSIONS_DEFAULT_TYPE=321")
+	scan(t, a, "till", "81012350000000157474", device.StatusAccepted)
+	b, ok, err := a.Store().OpenBill("till")
+	if err != nil || !ok || b.Type != 321 {
+		t.Fatalf("auto-opened %+v %v %v", b, ok, err)
+	}
+	scan(t, a, "till", "PDA:FINISH", device.StatusCommand)
+	// Sold once: a second sale is refused.
+	if fb := scan(t, a, "till", "81012350000000157474", device.StatusRejected); fb.Reason != queue.ReasonAlreadySold {
+		t.Fatalf("resale: %+v", fb)
+	}
+}
+
+func TestIdleFinish(t *testing.T) {
+	a := newTestAgent(t, "PDA_SESSIONS_DEFAULT_TYPE=321", "PDA_SESSIONS_IDLE_FINISH=1s")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	scan(t, a, "till", "81012350000000157474", device.StatusAccepted)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok, _ := a.Store().OpenBill("till"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("idle bill was not finished")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, _ := a.Store().Stats()
+	if st.Bills[queue.BillFinished] != 1 {
+		t.Fatalf("stats %+v", st.Bills)
+	}
+}
+
+func TestQueueFullIsAnError(t *testing.T) {
+	a := newTestAgent(t, "PDA_QUEUE_MAX_SIZE=1MiB", "PDA_QUEUE_HEADROOM=256KiB", "PDA_SESSIONS_DEFAULT_TYPE=102")
+	for i := 0; i < 20000; i++ {
+		fb := a.HandleScan(context.Background(), "c", device.Scan{Raw: []byte(fmt.Sprintf("8101235%09d0000", i))})
+		if fb.Status == device.StatusError {
+			if fb.Reason != "queue_full" || !strings.HasPrefix(fb.Message, "NOT RECORDED") {
+				t.Fatalf("full: %+v", fb)
+			}
+			return
+		}
+		if fb.Status != device.StatusAccepted {
+			t.Fatalf("scan %d: %+v", i, fb)
+		}
+	}
+	t.Fatal("queue never filled")
+}

@@ -1,0 +1,167 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pda-agent/pda-agent/billtype"
+	"github.com/pda-agent/pda-agent/device"
+	"github.com/pda-agent/pda-agent/queue"
+	"github.com/pda-agent/pda-agent/tracecode"
+)
+
+// HandleScan is the pipeline for one scan from a source feeding session: a
+// command barcode runs its command; anything else is parsed as a trace
+// code, checked against the session's bill and the ledger, and recorded.
+// It returns only once the outcome is durable.
+func (a *Agent) HandleScan(ctx context.Context, session string, s device.Scan) device.Feedback {
+	fb := a.handle(ctx, session, s)
+	switch fb.Status {
+	case device.StatusRejected, device.StatusError:
+		a.log.Warn("scan "+string(fb.Status), "source", s.Source, "session", session, "reason", fb.Reason, "message", fb.Message)
+	default:
+		a.log.Debug("scan "+string(fb.Status), "source", s.Source, "session", session, "message", fb.Message)
+	}
+	if a.opts.OnScan != nil {
+		a.opts.OnScan(s, fb)
+	}
+	return fb
+}
+
+func (a *Agent) handle(ctx context.Context, session string, s device.Scan) device.Feedback {
+	raw := prefixSymbology(s)
+	trimmed := strings.TrimSpace(raw)
+	if prefix := a.cfg.Sessions.CommandPrefix; strings.HasPrefix(trimmed, prefix) {
+		return a.command(ctx, session, strings.TrimPrefix(trimmed, prefix))
+	}
+	a.touch(session)
+	in := queue.ScanInput{Session: session, Source: s.Source, Raw: tracecode.Printable(raw), At: s.At}
+	code, err := tracecode.Parse(raw, a.rules)
+	if err != nil {
+		in.Reject, in.RejectMsg = string(tracecode.ReasonOf(err)), err.Error()
+	} else {
+		in.Code, in.Key, in.Kind, in.Product = code.Normalized, code.Key, string(code.Kind), code.Product
+		if t := a.cfg.Sessions.DefaultType; t != 0 {
+			in.AutoOpen = &queue.SessionSpec{Type: t, Partner: a.cfg.Sessions.DefaultPartner,
+				Operator: a.cfg.Device.Operator, Device: a.cfg.Device.ID}
+		}
+	}
+	r, err := a.store.Scan(ctx, in)
+	if err != nil {
+		return errorFeedback(err)
+	}
+	fb := device.Feedback{Reason: r.Reason, Message: r.Message}
+	switch r.Outcome {
+	case queue.Accepted:
+		fb.Status = device.StatusAccepted
+	case queue.Duplicate:
+		fb.Status = device.StatusDuplicate
+	default:
+		fb.Status = device.StatusRejected
+	}
+	return fb
+}
+
+func errorFeedback(err error) device.Feedback {
+	switch {
+	case errors.Is(err, queue.ErrQueueFull):
+		return device.Feedback{Status: device.StatusError, Reason: "queue_full", Message: "NOT RECORDED — " + err.Error()}
+	case errors.Is(err, queue.ErrClosed), errors.Is(err, context.Canceled):
+		return device.Feedback{Status: device.StatusError, Reason: "stopping", Message: "NOT RECORDED — the agent is stopping; scan again"}
+	}
+	return device.Feedback{Status: device.StatusError, Reason: "internal", Message: "NOT RECORDED — " + err.Error()}
+}
+
+// Commands (after the prefix):
+//
+//	SALE | RECEIVE[:<ent_id>] | RETURN | OPEN:<type>[:<ent_id>] | FINISH | CANCEL
+func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedback {
+	a.touch(session)
+	verb, arg, _ := strings.Cut(strings.TrimSpace(cmd), ":")
+	switch strings.ToUpper(verb) {
+	case "SALE":
+		return a.open(ctx, session, billtype.RetailSale, arg)
+	case "RECEIVE":
+		return a.open(ctx, session, billtype.Purchase, arg)
+	case "RETURN":
+		return a.open(ctx, session, billtype.CustomerReturn, arg)
+	case "OPEN":
+		typ, partner, _ := strings.Cut(arg, ":")
+		t, err := strconv.Atoi(typ)
+		if err != nil || !billtype.Known(t) {
+			return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: fmt.Sprintf("OPEN needs a known bill type, e.g. OPEN:102 or OPEN:202:<ent_id>; got %q", arg)}
+		}
+		return a.open(ctx, session, t, partner)
+	case "FINISH":
+		b, err := a.store.Finish(ctx, session, a.route)
+		if err != nil {
+			return commandError(err)
+		}
+		to := "kept locally (no destination)"
+		if len(b.Destinations) > 0 {
+			to = "queued for " + strings.Join(b.Destinations, ", ")
+		}
+		return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("finished %s %s: %d codes, %s", b.Code, billtype.Name(b.Type), b.Items, to)}
+	case "CANCEL":
+		b, err := a.store.Cancel(ctx, session, "cancelled by operator")
+		if err != nil {
+			return commandError(err)
+		}
+		return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("cancelled %s: %d codes released", b.Code, b.Items)}
+	}
+	return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: fmt.Sprintf("unknown command %q (SALE, RECEIVE, RETURN, OPEN, FINISH, CANCEL)", cmd)}
+}
+
+func (a *Agent) open(ctx context.Context, session string, t int, partner string) device.Feedback {
+	if partner == "" && t == a.cfg.Sessions.DefaultType {
+		partner = a.cfg.Sessions.DefaultPartner
+	}
+	b, created, err := a.store.OpenSession(ctx, queue.SessionSpec{Session: session, Type: t, Partner: partner,
+		Operator: a.cfg.Device.Operator, Device: a.cfg.Device.ID})
+	if err != nil {
+		return commandError(err)
+	}
+	verb := "opened"
+	if !created {
+		verb = "continuing"
+	}
+	msg := fmt.Sprintf("%s %s %s", verb, b.Code, billtype.Name(t))
+	if partner != "" {
+		msg += " from/to " + partner
+	}
+	return device.Feedback{Status: device.StatusCommand, Message: msg}
+}
+
+func commandError(err error) device.Feedback {
+	switch {
+	case errors.Is(err, queue.ErrSessionBusy):
+		return device.Feedback{Status: device.StatusRejected, Reason: "session_busy", Message: err.Error()}
+	case errors.Is(err, queue.ErrNoSession):
+		return device.Feedback{Status: device.StatusRejected, Reason: "no_session", Message: "no bill is open"}
+	case errors.Is(err, queue.ErrEmptyBill):
+		return device.Feedback{Status: device.StatusRejected, Reason: "empty_bill", Message: err.Error()}
+	}
+	return errorFeedback(err)
+}
+
+// replayFile is a replay scanner: a file of one code per line, read once.
+type replayFile struct {
+	name, path string
+	now        func() time.Time
+}
+
+func (r *replayFile) Name() string { return r.name }
+
+func (r *replayFile) Run(ctx context.Context, h device.Handler) error {
+	f, err := os.Open(r.path)
+	if err != nil {
+		return fmt.Errorf("replay %s: %w", r.name, err)
+	}
+	defer f.Close()
+	return (&device.Lines{SourceName: r.name, Reader: f, Now: r.now}).Run(ctx, h)
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pda-agent/pda-agent/configs"
+)
+
+// configFlag adds --config (default $PDA_CONFIG) to cmd.
+func configFlag(cmd *cobra.Command, path *string) {
+	cmd.Flags().StringVarP(path, "config", "c", os.Getenv("PDA_CONFIG"), "config file (default $PDA_CONFIG)")
+}
+
+// loadConfig loads and validates the config; a bad config exits 78.
+func loadConfig(path string, required bool) (*configs.Config, error) {
+	if path == "" && required {
+		return nil, &exitError{code: exitUsage, err: errors.New("no config: give --config FILE or set PDA_CONFIG (configs/example.yaml documents every key)")}
+	}
+	c, err := configs.Load(path, os.Environ())
+	if err != nil {
+		return nil, &exitError{code: exitConfig, err: err}
+	}
+	return c, nil
+}
+
+func newLogger(c *configs.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.Log.SlogLevel()}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func newValidateCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "validate --config FILE",
+		Short: "Check a config offline (exit 0 valid, 78 invalid)",
+		Long: `validate checks a config file and the PDA_ environment overrides without
+touching the network or the queue, so it is safe as a systemd ExecStartPre.
+It exits 0 if the config is valid and 78 (EX_CONFIG) if not, naming every
+bad key with the reason.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(path, true)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "config %s is valid: device %s, queue %s, %d scanner(s), destinations for 321: %v\n",
+				path, c.Device.ID, c.QueuePath(), len(c.Scanners), c.Destinations(321))
+			return nil
+		},
+	}
+	configFlag(cmd, &path)
+	return cmd
+}

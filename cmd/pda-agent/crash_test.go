@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pda-agent/pda-agent/queue"
+	"github.com/pda-agent/pda-agent/upload/webhook/sandbox"
+)
+
+// agentProc is a real pda-agent process fed through its stdin scanner.
+type agentProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	acks  chan string // one echo line per scan, in order
+	done  chan struct{}
+}
+
+func startAgent(t *testing.T, config string, stderr io.Writer) *agentProc {
+	t.Helper()
+	cmd := exec.Command(binary, "run", "--config", config)
+	cmd.Env = cleanEnv()
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &agentProc{cmd: cmd, stdin: stdin, acks: make(chan string, 1<<16), done: make(chan struct{})}
+	go func() {
+		defer close(p.acks)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.acks <- sc.Text()
+		}
+	}()
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	return p
+}
+
+const crashConfig = `device: {id: CRASH1}
+data_dir: %s
+log: {level: warn}
+queue: {headroom: 256KiB}
+sessions: {default_type: 102}
+scanners:
+  - {name: gun, type: stdin, echo: true}
+upload: {lease: 5s, initial_backoff: 20ms, max_backoff: 300ms}
+webhook:
+  enabled: true
+  url: %s
+  key_id: crash
+  secret: crash-test-secret-0123456789
+  timeout: 1s
+  concurrency: 3
+`
+
+// TestCrashKeepsAcknowledgedScans kills a real agent with SIGKILL at
+// random moments while scans stream in and uploads run against the strict
+// sandbox (which also injects apply-then-timeout faults), restarts it, and
+// proves: every scan acknowledged before a kill is in the queue exactly
+// once, no code is on two bills, and every finished bill reached the back
+// end exactly once with the same codes.
+func TestCrashKeepsAcknowledgedScans(t *testing.T) {
+	cycles := 12
+	if v, err := strconv.Atoi(os.Getenv("PDA_CRASH_CYCLES")); err == nil && v > 0 {
+		cycles = v
+	}
+	sb, err := sandbox.Start("127.0.0.1:0", sandbox.Options{KeyID: "crash", Secret: "crash-test-secret-0123456789", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	dir := t.TempDir()
+	config := writeFile(t, dir, "config.yaml", fmt.Sprintf(crashConfig, dir, sb.URL()))
+	var stderr lockedBuffer
+
+	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	acked := map[string]string{} // code → last echo status
+	var unacked []string         // sent, no answer before the kill: resent next cycle
+	next := 0
+	newCode := func() string {
+		next++
+		return fmt.Sprintf("8101235%09d%04d", next, next%10000)
+	}
+	lines := 0
+	for cycle := 0; cycle < cycles; cycle++ {
+		if cycle%3 == 1 {
+			sb.InjectFaults(sandbox.FaultApplyThenTimeout, sandbox.FaultHTTP500)
+		}
+		p := startAgent(t, config, &stderr)
+		killAt := time.Now().Add(time.Duration(80+rng.IntN(400)) * time.Millisecond)
+		sent := append([]string(nil), unacked...)
+		unacked = nil
+		var inflight []string
+		write := func(line string) bool {
+			if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+				return false
+			}
+			inflight = append(inflight, line)
+			lines++
+			return true
+		}
+		// Send in small bursts, reading answers as they come, until the kill.
+		for _, c := range sent {
+			write(c)
+		}
+		for time.Now().Before(killAt) {
+			for i := 0; i < 1+rng.IntN(8); i++ {
+				line := newCode()
+				if rng.IntN(25) == 0 {
+					line = "PDA:FINISH"
+				}
+				if !write(line) {
+					break
+				}
+			}
+			drainAcks(p, &inflight, acked, 5*time.Millisecond)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-p.done
+		// The process is gone: every answer it wrote is in the pipe.
+		for line := range p.acks {
+			if len(inflight) > 0 {
+				matchAck(line, &inflight, acked)
+			}
+		}
+		for _, l := range inflight {
+			if !strings.HasPrefix(l, "PDA:") {
+				unacked = append(unacked, l)
+			}
+		}
+	}
+
+	// A last clean run: resend what was never answered, finish, let the
+	// uploads drain, stop with SIGTERM.
+	p := startAgent(t, config, &stderr)
+	var inflight []string
+	for _, c := range append(unacked, "PDA:FINISH") {
+		io.WriteString(p.stdin, c+"\n")
+		inflight = append(inflight, c)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(inflight) > 0 && time.Now().Before(deadline) {
+		drainAcks(p, &inflight, acked, 100*time.Millisecond)
+	}
+	if len(inflight) > 0 {
+		t.Fatalf("final run did not answer %d lines", len(inflight))
+	}
+	waitStable(t, sb, 1500*time.Millisecond, 30*time.Second)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not stop on SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("clean stop exited %d\n%s", code, stderr.String())
+	}
+
+	// Check the queue file left behind.
+	s, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{BillPrefix: "CRASH1", Logger: slog.New(slog.DiscardHandler), CheckOnOpen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if a := s.Alarms(); len(a) != 0 {
+		t.Fatalf("alarms after crashes: %+v", a)
+	}
+	onBills := map[string]int{}
+	var finished []queue.Bill
+	if err := s.ForEachBill(func(b queue.Bill) bool {
+		if b.State == queue.BillCancelled {
+			return true
+		}
+		items, err := s.Items(b.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) != b.Items {
+			t.Errorf("bill %s header says %d codes, has %d", b.Code, b.Items, len(items))
+		}
+		for _, it := range items {
+			onBills[it.Code]++
+		}
+		if b.State == queue.BillFinished {
+			finished = append(finished, b)
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	accepted := 0
+	for code, status := range acked {
+		if status == "ACCEPTED" || status == "DUPLICATE" {
+			accepted++
+			if onBills[code] != 1 {
+				t.Errorf("acknowledged code %s is on %d bills", code, onBills[code])
+			}
+		}
+	}
+	for code, n := range onBills {
+		if n != 1 {
+			t.Errorf("code %s is on %d bills", code, n)
+		}
+	}
+
+	// Every finished bill is at the back end exactly once, same codes.
+	remote := map[string]sandbox.Received{}
+	for _, r := range sb.Bills() {
+		remote[r.BillCode] = r
+	}
+	for _, b := range finished {
+		ds, _ := s.Deliveries(b.ID)
+		if len(ds) != 1 || ds[0].State != queue.DeliveryDone {
+			t.Errorf("bill %s delivery %+v", b.Code, ds)
+		}
+		r, ok := remote[b.Code]
+		if !ok {
+			t.Errorf("bill %s missing at the back end", b.Code)
+			continue
+		}
+		items, _ := s.Items(b.ID)
+		var codes []string
+		for _, it := range items {
+			codes = append(codes, it.Code)
+		}
+		if r.Applied != 1 || strings.Join(codes, ",") != strings.Join(r.Codes, ",") {
+			t.Errorf("bill %s at the back end: applied %d, codes equal %v", b.Code, r.Applied, strings.Join(codes, ",") == strings.Join(r.Codes, ","))
+		}
+		delete(remote, b.Code)
+	}
+	for code := range remote {
+		t.Errorf("back end has bill %s the queue does not know as finished", code)
+	}
+	st := sb.Stats()
+	t.Logf("%d SIGKILL cycles, %d lines sent, %d codes acknowledged, %d on bills, %d bills finished and delivered once each; sandbox: %d requests, %d duplicates answered, faults %v",
+		cycles, lines, accepted, len(onBills), len(finished), st.Requests, st.Duplicates, st.Faults)
+	if accepted == 0 || len(finished) == 0 {
+		t.Fatal("the test exercised nothing")
+	}
+}
+
+// drainAcks matches echo lines to the oldest lines in flight, waiting up
+// to wait for them.
+func drainAcks(p *agentProc, inflight *[]string, acked map[string]string, wait time.Duration) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for len(*inflight) > 0 {
+		select {
+		case line, ok := <-p.acks:
+			if !ok {
+				return
+			}
+			matchAck(line, inflight, acked)
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+func matchAck(line string, inflight *[]string, acked map[string]string) {
+	status, _, _ := strings.Cut(line, " ")
+	sent := (*inflight)[0]
+	*inflight = (*inflight)[1:]
+	if !strings.HasPrefix(sent, "PDA:") {
+		acked[sent] = status
+	}
+}
+
+// waitStable waits until the sandbox ledger stops growing for quiet.
+func waitStable(t *testing.T, sb *sandbox.Running, quiet, limit time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	last, since := -1, time.Now()
+	for ctx.Err() == nil {
+		n := len(sb.Bills())
+		if n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= quiet {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -1,0 +1,217 @@
+package configs
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/pda-agent/pda-agent/billtype"
+)
+
+var (
+	deviceIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
+	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	alnumRE    = regexp.MustCompile(`^[A-Za-z0-9]*$`)
+)
+
+// Validate checks every key and returns one problem per bad key. It never
+// touches the network or the disk, so `pda-agent validate` is safe as a
+// systemd ExecStartPre.
+func (c *Config) Validate() []FieldError {
+	var p problems
+
+	if !deviceIDRE.MatchString(c.Device.ID) {
+		p.add("device.id", "must be 1-16 of A-Z a-z 0-9 _ - (it starts every bill_code, so keep it unique per device in the store); got %q", c.Device.ID)
+	}
+	if c.DataDir == "" {
+		p.add("data_dir", "must not be empty")
+	}
+	if !oneOf(c.Log.Level, "debug", "info", "warn", "error") {
+		p.add("log.level", "must be debug, info, warn or error; got %q", c.Log.Level)
+	}
+	if !oneOf(c.Log.Format, "text", "json") {
+		p.add("log.format", "must be text or json; got %q", c.Log.Format)
+	}
+
+	q := c.Queue
+	if q.MaxSize != 0 && q.MaxSize < 1<<20 {
+		p.add("queue.max_size", "must be 0 (no cap) or at least 1MiB; got %s", q.MaxSize)
+	}
+	if q.Headroom < 64<<10 {
+		p.add("queue.headroom", "must be at least 64KiB; got %s", q.Headroom)
+	} else if q.MaxSize != 0 && q.Headroom > q.MaxSize/2 {
+		p.add("queue.headroom", "must be at most half of queue.max_size (%s); got %s", q.MaxSize, q.Headroom)
+	}
+	if q.MaxBatch < 1 || q.MaxBatch > 100000 {
+		p.add("queue.max_batch", "must be between 1 and 100000; got %d", q.MaxBatch)
+	}
+	if q.CompactFreeRatio < 0 || q.CompactFreeRatio > 1 {
+		p.add("queue.compact_free_ratio", "must be between 0 (never) and 1; got %g", q.CompactFreeRatio)
+	}
+	if q.RetainBills < time.Hour {
+		p.add("queue.retain_bills", "must be at least 1h; got %s", q.RetainBills)
+	}
+	if q.RetainLedger < q.RetainBills {
+		p.add("queue.retain_ledger", "must be at least queue.retain_bills (%s): the ledger refuses re-sales; got %s", q.RetainBills, q.RetainLedger)
+	}
+	if q.PruneInterval < time.Minute {
+		p.add("queue.prune_interval", "must be at least 1m; got %s", q.PruneInterval)
+	}
+
+	c.validateCodes(&p)
+	c.validateSessions(&p)
+	c.validateScanners(&p)
+
+	u := c.Upload
+	if u.Lease < 5*time.Second {
+		p.add("upload.lease", "must be at least 5s (longer than one request); got %s", u.Lease)
+	}
+	if u.InitialBackoff <= 0 {
+		p.add("upload.initial_backoff", "must be positive; got %s", u.InitialBackoff)
+	}
+	if u.MaxBackoff < u.InitialBackoff {
+		p.add("upload.max_backoff", "must be at least upload.initial_backoff (%s); got %s", u.InitialBackoff, u.MaxBackoff)
+	}
+	if u.Multiplier < 1 {
+		p.add("upload.multiplier", "must be at least 1; got %g", u.Multiplier)
+	}
+	if u.Jitter < 0 || u.Jitter > 1 {
+		p.add("upload.jitter", "must be between 0 and 1; got %g", u.Jitter)
+	}
+
+	if c.Webhook.Enabled {
+		w := c.Webhook
+		validatePolicy(&p, "webhook", w.Policy)
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("webhook.url", "must be an http:// or https:// URL with a host; got %q", w.URL)
+		}
+		if w.KeyID == "" {
+			p.add("webhook.key_id", "must not be empty when webhook.enabled")
+		}
+		if len(w.Secret.Value()) < 16 {
+			p.add("webhook.secret", "must be at least 16 characters when webhook.enabled (set it with PDA_WEBHOOK_SECRET rather than in the file)")
+		}
+		if w.Timeout <= 0 {
+			p.add("webhook.timeout", "must be positive; got %s", w.Timeout)
+		}
+	}
+	return p.list
+}
+
+func (c *Config) validateCodes(p *problems) {
+	cd := c.Codes
+	if len(cd.AllowedKinds) == 0 {
+		p.add("codes.allowed_kinds", "must list at least one of msfx20, gs1, other")
+	}
+	for i, k := range cd.AllowedKinds {
+		if !oneOf(k, "msfx20", "gs1", "other") {
+			p.add(fmt.Sprintf("codes.allowed_kinds[%d]", i), "must be msfx20, gs1 or other; got %q", k)
+		}
+	}
+	for i, s := range cd.GSSubstitutes {
+		if s == "" || alnumRE.MatchString(s) {
+			p.add(fmt.Sprintf("codes.gs_substitutes[%d]", i), "must be a non-empty string with a non-alphanumeric character (letters and digits occur in codes); got %q", s)
+		}
+	}
+	if cd.MaxLength < 0 || cd.MaxLength > 1000 {
+		p.add("codes.max_length", "must be between 0 (default 200) and 1000; got %d", cd.MaxLength)
+	}
+	seen := map[string]bool{}
+	for i, r := range cd.OtherRules {
+		key := fmt.Sprintf("codes.other_rules[%d]", i)
+		if r.Name == "" {
+			p.add(key+".name", "must not be empty")
+		} else if seen[r.Name] {
+			p.add(key+".name", "duplicate rule name %q", r.Name)
+		}
+		seen[r.Name] = true
+		if r.Pattern == "" && r.MinLength == 0 && r.MaxLength == 0 {
+			p.add(key, "needs a pattern or length bounds, or it would accept anything")
+		}
+		if _, err := regexp.Compile(r.Pattern); err != nil {
+			p.add(key+".pattern", "invalid regular expression: %v", err)
+		}
+		if r.MinLength < 0 || r.MaxLength < 0 || (r.MaxLength > 0 && r.MinLength > r.MaxLength) {
+			p.add(key, "min_length %d and max_length %d must be ≥ 0 with min ≤ max", r.MinLength, r.MaxLength)
+		}
+	}
+}
+
+func (c *Config) validateSessions(p *problems) {
+	s := c.Sessions
+	if s.CommandPrefix == "" || s.CommandPrefix[0] >= '0' && s.CommandPrefix[0] <= '9' || s.CommandPrefix[0] == ']' || s.CommandPrefix[0] == '(' {
+		p.add("sessions.command_prefix", "must be non-empty and start with a character no trace code starts with (not a digit, ] or (); got %q", s.CommandPrefix)
+	}
+	if s.DefaultType != 0 && !billtype.Known(s.DefaultType) {
+		p.add("sessions.default_type", "must be 0 (refuse codes outside a bill) or a bill type such as 321 (retail) or 102 (purchase); got %d", s.DefaultType)
+	}
+	if s.IdleFinish < 0 {
+		p.add("sessions.idle_finish", "must not be negative; got %s", s.IdleFinish)
+	}
+}
+
+func (c *Config) validateScanners(p *problems) {
+	names := map[string]bool{}
+	stdin := 0
+	for i, sc := range c.Scanners {
+		key := fmt.Sprintf("scanners[%d]", i)
+		if !nameRE.MatchString(sc.Name) {
+			p.add(key+".name", "must be 1-32 of a-z 0-9 _ - starting with a letter or digit; got %q", sc.Name)
+		} else if names[sc.Name] {
+			p.add(key+".name", "duplicate scanner name %q", sc.Name)
+		}
+		names[sc.Name] = true
+		if sc.Session != "" && !nameRE.MatchString(sc.Session) {
+			p.add(key+".session", "must be 1-32 of a-z 0-9 _ -; got %q", sc.Session)
+		}
+		switch sc.Type {
+		case "stdin":
+			stdin++
+			if stdin > 1 {
+				p.add(key+".type", "only one stdin scanner is possible")
+			}
+		case "replay":
+			if sc.Path == "" {
+				p.add(key+".path", "a replay scanner needs the path of its file")
+			}
+		default:
+			p.add(key+".type", "must be stdin or replay; got %q", sc.Type)
+		}
+		if sc.Echo && sc.Type != "stdin" {
+			p.add(key+".echo", "only a stdin scanner echoes results")
+		}
+	}
+}
+
+func validatePolicy(p *problems, prefix string, pol Policy) {
+	for i, t := range pol.BillTypes {
+		if !billtype.Known(t) {
+			p.add(fmt.Sprintf("%s.bill_types[%d]", prefix, i), "unknown bill type %d", t)
+		}
+	}
+	if pol.Concurrency < 1 || pol.Concurrency > 64 {
+		p.add(prefix+".concurrency", "must be between 1 and 64; got %d", pol.Concurrency)
+	}
+	if pol.Rate < 0 {
+		p.add(prefix+".rate", "must be ≥ 0 requests/s (0 = unlimited); got %g", pol.Rate)
+	}
+	if pol.Burst < 1 {
+		p.add(prefix+".burst", "must be at least 1; got %d", pol.Burst)
+	}
+}
+
+type problems struct{ list []FieldError }
+
+func (p *problems) add(key, format string, args ...any) {
+	p.list = append(p.list, FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}

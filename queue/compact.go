@@ -1,0 +1,125 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// bbolt files never shrink: pages freed by acked deliveries stay in the
+// file. Compaction copies the live data into a new file in the same
+// directory (so the final rename is atomic, never a cross-device copy) and
+// renames it over the original.
+
+const compactSuffix = ".compact-tmp"
+
+// compactTxSize bounds the copy transaction size.
+const compactTxSize = 64 << 20
+
+// Compact rewrites the queue file at path without its free pages. The file
+// must not be in use (ErrLocked otherwise). It returns the sizes before and
+// after.
+func Compact(path string, o Options) (before, after int64, err error) {
+	o = o.withDefaults()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("queue: compact: %w", err)
+	}
+	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, 0, fmt.Errorf("queue: compact: %w", err)
+		}
+		if isTimeout(err) {
+			return 0, 0, fmt.Errorf("queue: compact %s: %w", path, ErrLocked)
+		}
+		return 0, 0, fmt.Errorf("queue: compact: open %s: %w", path, err)
+	}
+	// Holding src keeps other processes out until the new file is in place.
+	defer src.Close()
+	if err := compactInto(src, path); err != nil {
+		return 0, 0, err
+	}
+	nfi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("queue: compact: %w", err)
+	}
+	return fi.Size(), nfi.Size(), nil
+}
+
+// compactInto copies src into path+compactSuffix and renames it over path.
+func compactInto(src *bolt.DB, path string) error {
+	tmp := path + compactSuffix
+	_ = os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return fmt.Errorf("queue: compact: create %s: %w", tmp, err)
+	}
+	if err := bolt.Compact(dst, src, compactTxSize); err != nil {
+		_ = dst.Close()
+		_ = os.Remove(tmp)
+		return fmt.Errorf("queue: compact: copy: %w", err)
+	}
+	if err := dst.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("queue: compact: close copy: %w", err)
+	}
+	if err := syncFile(tmp); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("queue: compact: sync copy: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("queue: compact: rename: %w", err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// compactIfWorth compacts an open file when enough of it is free pages.
+// Failure is not fatal: the agent keeps running on the uncompacted file.
+func compactIfWorth(db *bolt.DB, path string, o Options) (*bolt.DB, error) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() < 4<<20 {
+		return db, nil
+	}
+	free := int64(db.Stats().FreePageN) * int64(db.Info().PageSize)
+	if float64(free)/float64(fi.Size()) < o.CompactFreeRatio {
+		return db, nil
+	}
+	if err := compactInto(db, path); err != nil {
+		o.Logger.Warn("queue: compaction at start failed; continuing uncompacted", "err", err)
+		return db, nil
+	}
+	if err := db.Close(); err != nil {
+		o.Logger.Warn("queue: closing pre-compaction file", "err", err)
+	}
+	ndb, err := openChecked(path, o)
+	if err != nil {
+		return nil, fmt.Errorf("queue: reopen after compaction: %w", err)
+	}
+	nfi, _ := os.Stat(path)
+	if nfi != nil {
+		o.Logger.Info("queue compacted", "before", human(fi.Size()), "after", human(nfi.Size()))
+	}
+	return ndb, nil
+}
+
+func removeCompactLeftover(path string) {
+	_ = os.Remove(path + compactSuffix)
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

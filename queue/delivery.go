@@ -1,0 +1,316 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrLeaseLost: the lease expired and the delivery moved on; the late
+// answer is ignored.
+var ErrLeaseLost = errors.New("lease lost")
+
+// Lease is a delivery handed to an uploader until LeaseUntil. If it is not
+// acked, nacked or dead-lettered by then (or the process dies), it becomes
+// due again and its next attempt is marked Unknown.
+type Lease struct {
+	Delivery Delivery
+	Bill     Bill
+	Items    []Item
+	// Unknown: an earlier attempt may have reached the back end without its
+	// answer being recorded; query before sending again.
+	Unknown bool
+}
+
+// DeadLetter is a delivery the back end refused for good, with its words.
+type DeadLetter struct {
+	BillID   uint64    `json:"bill_id"`
+	BillCode string    `json:"bill_code"`
+	BillType int       `json:"bill_type"`
+	Dest     string    `json:"dest"`
+	Reason   string    `json:"reason"`
+	Attempts int       `json:"attempts"`
+	At       time.Time `json:"at"`
+}
+
+// Lease takes up to max deliveries for dest that are due now, in due order,
+// and leases them for leaseFor.
+func (s *Store) Lease(ctx context.Context, dest string, max int, leaseFor time.Duration) ([]Lease, error) {
+	if max <= 0 || leaseFor <= 0 {
+		return nil, errors.New("queue: lease needs max > 0 and a positive duration")
+	}
+	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		due := w.tx.Bucket(bktDue)
+		prefix := duePrefix(dest)
+		type hit struct {
+			key    []byte
+			billID uint64
+		}
+		var hits []hit
+		c := due.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(hits) < max; k, _ = c.Next() {
+			at, id, err := splitDueKey(k, len(prefix))
+			if err != nil {
+				return nil, abort(err)
+			}
+			if at.After(w.now) {
+				break
+			}
+			hits = append(hits, hit{append([]byte(nil), k...), id})
+		}
+		var out []Lease
+		for _, h := range hits {
+			d, err := getDelivery(w.tx, h.billID, dest)
+			if err != nil {
+				return nil, abort(err)
+			}
+			if d.State == DeliveryDone || d.State == DeliveryDead {
+				// A stale index entry: drop it.
+				if err := w.del(due, h.key); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			unknown := d.Unknown || d.State == DeliveryLeased
+			token, err := w.tx.Bucket(bktLeased).NextSequence()
+			if err != nil {
+				return nil, abort(err)
+			}
+			d.State = DeliveryLeased
+			d.Attempts++
+			d.Lease = token
+			d.Unknown = unknown
+			d.LeaseUntil = w.now.Add(leaseFor)
+			d.LastAt = w.now
+			if err := w.reschedule(&d, d.LeaseUntil); err != nil {
+				return nil, err
+			}
+			if err := w.put(w.tx.Bucket(bktLeased), deliveryKey(d.BillID, d.Dest), nil); err != nil {
+				return nil, err
+			}
+			b, err := getBill(w.tx, d.BillID)
+			if err != nil {
+				return nil, abort(err)
+			}
+			items, err := readItems(w.tx, d.BillID)
+			if err != nil {
+				return nil, abort(err)
+			}
+			out = append(out, Lease{Delivery: d, Bill: b, Items: items, Unknown: unknown})
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.([]Lease), nil
+}
+
+// Ack records that the back end has the bill. An ack is the truth whatever
+// the lease: even a late one completes the delivery.
+func (s *Store) Ack(ctx context.Context, billID uint64, dest, ref string) error {
+	_, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		d, err := getDelivery(w.tx, billID, dest)
+		if err != nil {
+			return nil, err
+		}
+		if d.State == DeliveryDone {
+			return nil, nil
+		}
+		if err := w.unindex(&d); err != nil {
+			return nil, err
+		}
+		if d.State == DeliveryDead {
+			if err := w.del(w.tx.Bucket(bktDead), deliveryKey(billID, dest)); err != nil {
+				return nil, err
+			}
+		}
+		d.State, d.DoneAt, d.Result, d.Unknown, d.LastAt = DeliveryDone, w.now, ref, false, w.now
+		d.NextAt, d.LeaseUntil = time.Time{}, time.Time{}
+		if err := w.putDelivery(d); err != nil {
+			return nil, err
+		}
+		return nil, w.billEvent(billID, "delivered", dest+refSuffix(ref))
+	})
+	return err
+}
+
+func refSuffix(ref string) string {
+	if ref == "" {
+		return ""
+	}
+	return " (" + ref + ")"
+}
+
+// Nack records a failed attempt of the lease and schedules the next one at
+// retryAt. maybeApplied marks that the request may have reached the back end.
+func (s *Store) Nack(ctx context.Context, billID uint64, dest string, lease uint64, retryAt time.Time, msg string, maybeApplied bool) error {
+	_, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		d, err := w.leased(billID, dest, lease)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.del(w.tx.Bucket(bktLeased), deliveryKey(billID, dest)); err != nil {
+			return nil, err
+		}
+		d.State, d.LastError, d.LastAt, d.Unknown = DeliveryPending, msg, w.now, maybeApplied
+		d.LeaseUntil = time.Time{}
+		if err := w.reschedule(&d, retryAt); err != nil {
+			return nil, err
+		}
+		w.due[dest] = true
+		return nil, nil
+	})
+	return err
+}
+
+// Dead turns the leased delivery into a dead letter carrying the back end's
+// message. It is never retried unless an operator asks (RetryDead).
+func (s *Store) Dead(ctx context.Context, billID uint64, dest string, lease uint64, reason string) error {
+	_, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		d, err := w.leased(billID, dest, lease)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.unindex(&d); err != nil {
+			return nil, err
+		}
+		b, err := getBill(w.tx, billID)
+		if err != nil {
+			return nil, abort(err)
+		}
+		d.State, d.LastError, d.Result, d.LastAt, d.Unknown = DeliveryDead, reason, reason, w.now, false
+		d.NextAt, d.LeaseUntil = time.Time{}, time.Time{}
+		if err := w.putDelivery(d); err != nil {
+			return nil, err
+		}
+		dl := DeadLetter{BillID: billID, BillCode: d.BillCode, BillType: b.Type, Dest: dest, Reason: reason, Attempts: d.Attempts, At: w.now}
+		if err := w.putJSON(w.tx.Bucket(bktDead), deliveryKey(billID, dest), dl); err != nil {
+			return nil, err
+		}
+		return nil, w.billEvent(billID, "dead letter", dest+": "+reason)
+	})
+	return err
+}
+
+// RetryDead puts a dead letter back in the queue, due now (operator action).
+func (s *Store) RetryDead(ctx context.Context, billID uint64, dest string) error {
+	_, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		d, err := getDelivery(w.tx, billID, dest)
+		if err != nil {
+			return nil, err
+		}
+		if d.State != DeliveryDead {
+			return nil, fmt.Errorf("queue: delivery %s → %s is %s, not dead", d.BillCode, dest, d.State)
+		}
+		if err := w.del(w.tx.Bucket(bktDead), deliveryKey(billID, dest)); err != nil {
+			return nil, err
+		}
+		d.State, d.Attempts = DeliveryPending, 0
+		if err := w.reschedule(&d, w.now); err != nil {
+			return nil, err
+		}
+		w.due[dest] = true
+		return nil, w.billEvent(billID, "retry", dest+": requeued by operator")
+	})
+	return err
+}
+
+// NextDue is when the earliest delivery for dest falls due (ok=false if
+// none is scheduled).
+func (s *Store) NextDue(dest string) (time.Time, bool, error) {
+	var at time.Time
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := duePrefix(dest)
+		k, _ := tx.Bucket(bktDue).Cursor().Seek(prefix)
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			return nil
+		}
+		t, _, err := splitDueKey(k, len(prefix))
+		at, ok = t, err == nil
+		return err
+	})
+	return at, ok, err
+}
+
+// leased loads a delivery that must still be under the given lease.
+func (w *wtx) leased(billID uint64, dest string, lease uint64) (Delivery, error) {
+	d, err := getDelivery(w.tx, billID, dest)
+	if err != nil {
+		return Delivery{}, err
+	}
+	if d.State != DeliveryLeased || d.Lease != lease {
+		return Delivery{}, fmt.Errorf("%w: delivery %s → %s is %s (lease %d, answer for %d)", ErrLeaseLost, d.BillCode, dest, d.State, d.Lease, lease)
+	}
+	return d, nil
+}
+
+// reschedule moves the delivery's due entry to at and saves it.
+func (w *wtx) reschedule(d *Delivery, at time.Time) error {
+	due := w.tx.Bucket(bktDue)
+	if !d.NextAt.IsZero() {
+		if err := w.del(due, dueKey(d.Dest, d.NextAt, d.BillID)); err != nil {
+			return err
+		}
+	}
+	d.NextAt = at
+	if err := w.put(due, dueKey(d.Dest, at, d.BillID), nil); err != nil {
+		return err
+	}
+	return w.putDelivery(*d)
+}
+
+// unindex removes the delivery from the due and leased indexes.
+func (w *wtx) unindex(d *Delivery) error {
+	if !d.NextAt.IsZero() {
+		if err := w.del(w.tx.Bucket(bktDue), dueKey(d.Dest, d.NextAt, d.BillID)); err != nil {
+			return err
+		}
+	}
+	return w.del(w.tx.Bucket(bktLeased), deliveryKey(d.BillID, d.Dest))
+}
+
+func (w *wtx) putDelivery(d Delivery) error {
+	return w.putJSON(w.tx.Bucket(bktDeliveries), deliveryKey(d.BillID, d.Dest), d)
+}
+
+func (w *wtx) billEvent(billID uint64, what, detail string) error {
+	b, err := getBill(w.tx, billID)
+	if err != nil {
+		return abort(err)
+	}
+	b.History = append(b.History, Event{At: w.now, What: what, Detail: detail})
+	return w.putBill(b)
+}
+
+func getDelivery(tx *bolt.Tx, billID uint64, dest string) (Delivery, error) {
+	var d Delivery
+	ok, err := getJSON(tx.Bucket(bktDeliveries), deliveryKey(billID, dest), &d)
+	if err != nil {
+		return Delivery{}, err
+	}
+	if !ok {
+		return Delivery{}, fmt.Errorf("%w: delivery of bill %d to %s", ErrNotFound, billID, dest)
+	}
+	return d, nil
+}
+
+func readItems(tx *bolt.Tx, billID uint64) ([]Item, error) {
+	var out []Item
+	prefix := u64(billID)
+	c := tx.Bucket(bktItems).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var it Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return nil, fmt.Errorf("%w: item %x: %v", errCorrupt, k, err)
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}

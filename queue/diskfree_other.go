@@ -1,0 +1,8 @@
+//go:build !unix && !windows
+
+package queue
+
+import "errors"
+
+// diskFree is unknown here; only the size cap protects the queue.
+func diskFree(string) (int64, error) { return 0, errors.ErrUnsupported }

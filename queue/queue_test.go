@@ -1,0 +1,667 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 27, 9, 30, 0, 0, chinaTime)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func testOptions(c *clock) Options {
+	return Options{BillPrefix: "T01", Now: c.Now, Logger: quietLogger(), CheckOnOpen: true}
+}
+
+func openTest(t *testing.T, path string, o Options) *Store {
+	t.Helper()
+	s, err := Open(path, o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// msfx makes a distinct 20-digit 码上放心-style code.
+func msfx(n int) string { return fmt.Sprintf("8101235%013d", n) }
+
+func scanIn(session, code string) ScanInput {
+	return ScanInput{Session: session, Source: "test", Raw: code, Code: code, Key: code, Kind: "msfx20", Product: code[:7]}
+}
+
+func mustScan(t *testing.T, s *Store, in ScanInput, want Outcome) ScanResult {
+	t.Helper()
+	r, err := s.Scan(context.Background(), in)
+	if err != nil {
+		t.Fatalf("Scan %s: %v", in.Code, err)
+	}
+	if r.Outcome != want {
+		t.Fatalf("Scan %s: outcome %s (%s: %s), want %s", in.Code, r.Outcome, r.Reason, r.Message, want)
+	}
+	return r
+}
+
+func mustOpenSession(t *testing.T, s *Store, session string, typ int) Bill {
+	t.Helper()
+	b, _, err := s.OpenSession(context.Background(), SessionSpec{Session: session, Type: typ, Device: "T01"})
+	if err != nil {
+		t.Fatalf("OpenSession: %v", err)
+	}
+	return b
+}
+
+func TestScanLedgerRules(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), testOptions(c))
+
+	// No session and no auto-open: refused, but journaled.
+	r := mustScan(t, s, scanIn("counter", msfx(1)), Rejected)
+	if r.Reason != ReasonNoSession {
+		t.Fatalf("reason %q, want %q", r.Reason, ReasonNoSession)
+	}
+
+	// Receive 3 packs; a second scan of one is a duplicate.
+	recv := mustOpenSession(t, s, "counter", 102)
+	for i := 1; i <= 3; i++ {
+		mustScan(t, s, scanIn("counter", msfx(i)), Accepted)
+	}
+	mustScan(t, s, scanIn("counter", msfx(2)), Duplicate)
+	if _, err := s.Finish(ctx, "counter", To("msfx")); err != nil {
+		t.Fatal(err)
+	}
+	// Receiving again a pack in stock is refused.
+	mustOpenSession(t, s, "counter", 102)
+	if r := mustScan(t, s, scanIn("counter", msfx(1)), Rejected); r.Reason != ReasonAlreadyReceived {
+		t.Fatalf("reason %q", r.Reason)
+	}
+	if _, err := s.Cancel(ctx, "counter", "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Sell pack 1, then try to sell it again in another sale.
+	auto := &SessionSpec{Type: 321, Device: "T01"}
+	in := scanIn("till", msfx(1))
+	in.AutoOpen = auto
+	sale := mustScan(t, s, in, Accepted).Bill
+	if sale.State != BillOpen || sale.Type != 321 || sale.ID == recv.ID {
+		t.Fatalf("auto-opened bill %+v", sale)
+	}
+	if _, err := s.Finish(ctx, "till", nil); err != nil {
+		t.Fatal(err)
+	}
+	in.AutoOpen = auto
+	r = mustScan(t, s, in, Rejected)
+	if r.Reason != ReasonAlreadySold || !strings.Contains(r.Message, sale.Code) {
+		t.Fatalf("resale: %s %q", r.Reason, r.Message)
+	}
+	// The second sale stays open with no codes; cancel it.
+	if _, err := s.Cancel(ctx, "till", "empty"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A customer return of a pack never sold is refused; of pack 1 accepted.
+	mustOpenSession(t, s, "till", 116)
+	if r := mustScan(t, s, scanIn("till", msfx(2)), Rejected); r.Reason != ReasonNotSold {
+		t.Fatalf("return of unsold: %s", r.Reason)
+	}
+	mustScan(t, s, scanIn("till", msfx(1)), Accepted)
+	if _, err := s.Finish(ctx, "till", nil); err != nil {
+		t.Fatal(err)
+	}
+	// After the return it may be sold again.
+	in.AutoOpen = auto
+	mustScan(t, s, in, Accepted)
+
+	// Cancel releases the codes of the cancelled bill only.
+	if _, err := s.Cancel(ctx, "till", "customer left"); err != nil {
+		t.Fatal(err)
+	}
+	e, ok, err := s.Ledger(msfx(1))
+	if err != nil || !ok {
+		t.Fatalf("ledger: %v %v", ok, err)
+	}
+	var actions []string
+	for _, ev := range e.Events {
+		actions = append(actions, string(ev.Action))
+	}
+	if got := strings.Join(actions, ","); got != "received,sold,returned" {
+		t.Fatalf("ledger history %s", got)
+	}
+
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"accepted": 6, "duplicate": 1, "rejected:no_session": 1, "rejected:already_received": 1, "rejected:already_sold": 1, "rejected:not_sold": 1}
+	for k, v := range want {
+		if st.Scans[k] != v {
+			t.Errorf("scan count %s = %d, want %d (all %v)", k, st.Scans[k], v, st.Scans)
+		}
+	}
+}
+
+func TestSessionRules(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), testOptions(c))
+
+	b1 := mustOpenSession(t, s, "a", 321)
+	b2, created, err := s.OpenSession(ctx, SessionSpec{Session: "a", Type: 321})
+	if err != nil || created || b2.ID != b1.ID {
+		t.Fatalf("reopen same type: %v %v %v", b2.ID, created, err)
+	}
+	if _, _, err := s.OpenSession(ctx, SessionSpec{Session: "a", Type: 102}); !errors.Is(err, ErrSessionBusy) {
+		t.Fatalf("different type: %v", err)
+	}
+	if _, err := s.Finish(ctx, "a", To("x")); !errors.Is(err, ErrEmptyBill) {
+		t.Fatalf("finish empty: %v", err)
+	}
+	if _, err := s.Finish(ctx, "nobody", nil); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("finish without session: %v", err)
+	}
+	if _, _, err := s.OpenSession(ctx, SessionSpec{Session: "b", Type: 999}); err == nil {
+		t.Fatal("unknown bill type accepted")
+	}
+	if _, err := s.Scan(ctx, ScanInput{Session: "a"}); err == nil {
+		t.Fatal("scan without code accepted")
+	}
+}
+
+func TestBillCodes(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	path := filepath.Join(t.TempDir(), "q.db")
+	s, err := Open(path, testOptions(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		b := mustOpenSession(t, s, "s", 321)
+		mustScan(t, s, scanIn("s", msfx(100+i)), Accepted)
+		if _, err := s.Finish(ctx, "s", nil); err != nil {
+			t.Fatal(err)
+		}
+		seen[b.Code] = true
+	}
+	for _, want := range []string{"T01-261127-00001", "T01-261127-00002", "T01-261127-00003"} {
+		if !seen[want] {
+			t.Errorf("missing bill code %s in %v", want, seen)
+		}
+	}
+	// The counter survives a restart and restarts the next (China) day.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, path, testOptions(c))
+	if b := mustOpenSession(t, s, "s", 321); b.Code != "T01-261127-00004" {
+		t.Fatalf("after restart: %s", b.Code)
+	}
+	if _, err := s.Cancel(ctx, "s", ""); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(15 * time.Hour) // 00:30 next day in UTC+8
+	if b := mustOpenSession(t, s, "s", 321); b.Code != "T01-261128-00001" {
+		t.Fatalf("next day: %s", b.Code)
+	}
+}
+
+// finishedBill makes a finished bill with n codes delivered to dests.
+func finishedBill(t *testing.T, s *Store, session string, first, n int, dests ...string) Bill {
+	t.Helper()
+	mustOpenSession(t, s, session, 102)
+	for i := 0; i < n; i++ {
+		mustScan(t, s, scanIn(session, msfx(first+i)), Accepted)
+	}
+	b, err := s.Finish(context.Background(), session, To(dests...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestLeaseAckNackDead(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	var dueMu sync.Mutex
+	dueSeen := map[string]int{}
+	o := testOptions(c)
+	o.OnDue = func(d string) { dueMu.Lock(); dueSeen[d]++; dueMu.Unlock() }
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), o)
+
+	b1 := finishedBill(t, s, "s", 1, 2, "msfx", "nhsa")
+	c.Add(time.Second)
+	b2 := finishedBill(t, s, "s", 10, 1, "msfx")
+	dueMu.Lock()
+	msfxDue, nhsaDue := dueSeen["msfx"], dueSeen["nhsa"]
+	dueMu.Unlock()
+	if msfxDue != 2 || nhsaDue != 1 {
+		t.Fatalf("OnDue calls msfx %d nhsa %d", msfxDue, nhsaDue)
+	}
+
+	// Each destination leases its own deliveries, oldest first, with items.
+	ls, err := s.Lease(ctx, "msfx", 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 2 || ls[0].Bill.ID != b1.ID || ls[1].Bill.ID != b2.ID {
+		t.Fatalf("leases %+v", ls)
+	}
+	if len(ls[0].Items) != 2 || ls[0].Items[0].Code != msfx(1) || ls[0].Unknown || ls[0].Delivery.Attempts != 1 {
+		t.Fatalf("lease 0 %+v", ls[0])
+	}
+	if again, _ := s.Lease(ctx, "msfx", 10, time.Minute); len(again) != 0 {
+		t.Fatalf("leased twice: %d", len(again))
+	}
+
+	// Nack b1 for 30 s; dead-letter b2.
+	if err := s.Nack(ctx, b1.ID, "msfx", ls[0].Delivery.Lease, c.Now().Add(30*time.Second), "HTTP 503", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Dead(ctx, b2.ID, "msfx", ls[1].Delivery.Lease, "isv.invalid-parameter: 非法参数"); err != nil {
+		t.Fatal(err)
+	}
+	// A second answer on the same lease is stale.
+	if err := s.Nack(ctx, b1.ID, "msfx", ls[0].Delivery.Lease, c.Now(), "late", false); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("stale nack: %v", err)
+	}
+	next, ok, err := s.NextDue("msfx")
+	if err != nil || !ok || !next.Equal(c.Now().Add(30*time.Second)) {
+		t.Fatalf("NextDue %v %v %v", next, ok, err)
+	}
+	if ls, _ := s.Lease(ctx, "msfx", 10, time.Minute); len(ls) != 0 {
+		t.Fatal("leased before retry time")
+	}
+	c.Add(31 * time.Second)
+	ls, err = s.Lease(ctx, "msfx", 10, time.Minute)
+	if err != nil || len(ls) != 1 || ls[0].Delivery.Attempts != 2 || ls[0].Delivery.LastError != "HTTP 503" {
+		t.Fatalf("retry lease %+v %v", ls, err)
+	}
+	if err := s.Ack(ctx, b1.ID, "msfx", "req-1"); err != nil {
+		t.Fatal(err)
+	}
+	// Ack is idempotent.
+	if err := s.Ack(ctx, b1.ID, "msfx", "req-1"); err != nil {
+		t.Fatal(err)
+	}
+
+	dl, err := s.DeadLetters()
+	if err != nil || len(dl) != 1 || dl[0].BillCode != b2.Code || !strings.Contains(dl[0].Reason, "非法参数") {
+		t.Fatalf("dead letters %+v %v", dl, err)
+	}
+	st, _ := s.Stats()
+	if m := st.Dests["msfx"]; m.Pending != 0 || m.Leased != 0 || m.Dead != 1 {
+		t.Fatalf("msfx stats %+v", m)
+	}
+	if n := st.Dests["nhsa"]; n.Pending != 1 || !n.OldestPending.Equal(b1.FinishedAt) {
+		t.Fatalf("nhsa stats %+v", n)
+	}
+
+	// Operator retry brings the dead letter back.
+	if err := s.RetryDead(ctx, b2.ID, "msfx"); err != nil {
+		t.Fatal(err)
+	}
+	ls, _ = s.Lease(ctx, "msfx", 10, time.Minute)
+	if len(ls) != 1 || ls[0].Bill.ID != b2.ID {
+		t.Fatalf("after RetryDead: %+v", ls)
+	}
+	if dl, _ := s.DeadLetters(); len(dl) != 0 {
+		t.Fatalf("dead letter not removed: %+v", dl)
+	}
+
+	bill, _ := s.Bill(b1.ID)
+	var whats []string
+	for _, e := range bill.History {
+		whats = append(whats, e.What)
+	}
+	if got := strings.Join(whats, ","); got != "created,finished,delivered" {
+		t.Fatalf("history %s", got)
+	}
+}
+
+func TestLeaseExpiryMarksUnknown(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), testOptions(c))
+	b := finishedBill(t, s, "s", 1, 1, "msfx")
+	first, _ := s.Lease(ctx, "msfx", 1, 10*time.Second)
+	c.Add(11 * time.Second)
+	ls, err := s.Lease(ctx, "msfx", 1, 10*time.Second)
+	if err != nil || len(ls) != 1 || !ls[0].Unknown || ls[0].Delivery.Attempts != 2 {
+		t.Fatalf("expired lease: %+v %v", ls, err)
+	}
+	// The first lease's late nack cannot undo the second attempt.
+	if err := s.Nack(ctx, b.ID, "msfx", first[0].Delivery.Lease, c.Now(), "late", false); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("late nack: %v", err)
+	}
+	// A nack that may have reached the back end keeps Unknown for the next.
+	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, c.Now(), "timeout after send", true); err != nil {
+		t.Fatal(err)
+	}
+	ls, _ = s.Lease(ctx, "msfx", 1, 10*time.Second)
+	if len(ls) != 1 || !ls[0].Unknown {
+		t.Fatalf("maybe-applied nack lost Unknown: %+v", ls)
+	}
+	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, c.Now(), "429", false); err != nil {
+		t.Fatal(err)
+	}
+	ls, _ = s.Lease(ctx, "msfx", 1, 10*time.Second)
+	if len(ls) != 1 || ls[0].Unknown {
+		t.Fatalf("definite failure should clear Unknown: %+v", ls)
+	}
+}
+
+func TestRestartRecoversLeasesAndSessions(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	path := filepath.Join(t.TempDir(), "q.db")
+	s, err := Open(path, testOptions(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := finishedBill(t, s, "s", 1, 2, "msfx")
+	if ls, _ := s.Lease(ctx, "msfx", 5, time.Hour); len(ls) != 1 {
+		t.Fatal("no lease")
+	}
+	open := mustOpenSession(t, s, "till", 321)
+	mustScan(t, s, scanIn("till", msfx(50)), Accepted)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Scan(ctx, scanIn("till", msfx(51))); !errors.Is(err, ErrClosed) {
+		t.Fatalf("scan after close: %v", err)
+	}
+
+	s = openTest(t, path, testOptions(c))
+	// The leased delivery is due at once (not after the hour-long lease)
+	// and flagged unknown.
+	ls, err := s.Lease(ctx, "msfx", 5, time.Hour)
+	if err != nil || len(ls) != 1 || ls[0].Bill.ID != b.ID || !ls[0].Unknown {
+		t.Fatalf("after restart: %+v %v", ls, err)
+	}
+	// The open sale continues.
+	got, ok, err := s.OpenBill("till")
+	if err != nil || !ok || got.ID != open.ID || got.Items != 1 {
+		t.Fatalf("open bill after restart: %+v %v %v", got, ok, err)
+	}
+	mustScan(t, s, scanIn("till", msfx(50)), Duplicate)
+	mustScan(t, s, scanIn("till", msfx(51)), Accepted)
+}
+
+func TestGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), testOptions(c))
+	const sessions, per = 16, 100
+	for i := 0; i < sessions; i++ {
+		mustOpenSession(t, s, fmt.Sprint("s", i), 102)
+	}
+	before := s.Commits()
+	var wg sync.WaitGroup
+	errs := make(chan error, sessions*per)
+	for i := 0; i < sessions; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			// Each session sends its scans concurrently too.
+			var inner sync.WaitGroup
+			for j := 0; j < per; j++ {
+				inner.Add(1)
+				go func(j int) {
+					defer inner.Done()
+					r, err := s.Scan(ctx, scanIn(fmt.Sprint("s", i), msfx(i*per+j)))
+					if err == nil && r.Outcome != Accepted {
+						err = fmt.Errorf("%s: %s", r.Outcome, r.Message)
+					}
+					if err != nil {
+						errs <- err
+					}
+				}(j)
+			}
+			inner.Wait()
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	commits := s.Commits() - before
+	if commits >= sessions*per {
+		t.Fatalf("%d scans took %d commits: no grouping", sessions*per, commits)
+	}
+	t.Logf("%d concurrent scans in %d commits", sessions*per, commits)
+	for i := 0; i < sessions; i++ {
+		b, _, _ := s.OpenBill(fmt.Sprint("s", i))
+		items, err := s.Items(b.ID)
+		if err != nil || len(items) != per || b.Items != per {
+			t.Fatalf("session %d: %d items, header %d, %v", i, len(items), b.Items, err)
+		}
+		for k, it := range items {
+			if it.Seq != k+1 {
+				t.Fatalf("session %d: item %d has seq %d", i, k, it.Seq)
+			}
+		}
+	}
+}
+
+// A request that fails after writing must not take its batch neighbours
+// down with it.
+func TestBatchIsolatesFailure(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), testOptions(c))
+	mustOpenSession(t, s, "s", 102)
+	boom := errors.New("boom")
+	var wg sync.WaitGroup
+	results := make([]error, 50)
+	for i := range results {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if i == 25 {
+				_, results[i] = s.submit(ctx, false, func(w *wtx) (any, error) {
+					if err := w.put(w.tx.Bucket(bktMeta), []byte("junk"), []byte("x")); err != nil {
+						return nil, err
+					}
+					return nil, abort(boom)
+				})
+				return
+			}
+			_, results[i] = s.Scan(ctx, scanIn("s", msfx(i)))
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range results {
+		if i == 25 {
+			if !errors.Is(err, boom) {
+				t.Fatalf("aborting request got %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	b, _, _ := s.OpenBill("s")
+	if b.Items != 49 {
+		t.Fatalf("%d items, want 49", b.Items)
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bktMeta).Get([]byte("junk")) != nil {
+			return errors.New("aborted write was committed")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQuarantineCorruptFile(t *testing.T) {
+	cases := map[string]func(t *testing.T, path string){
+		"garbage": func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte(strings.Repeat("not a bbolt file ", 2000)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"truncated": func(t *testing.T, path string) {
+			makeQueue(t, path)
+			if err := os.Truncate(path, 1000); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"damaged page": func(t *testing.T, path string) {
+			makeQueue(t, path)
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Pages 0-1 are metas, 2 the freelist; scribble over the rest.
+			junk := []byte(strings.Repeat("\xff\x13", 2048))
+			for off := int64(3 * 4096); off < 12*4096; off += 4096 {
+				if _, err := f.WriteAt(junk, off); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.Close()
+		},
+	}
+	for name, damage := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "q.db")
+			damage(t, path)
+			orig, _ := os.ReadFile(path)
+			c := newClock()
+			var alarms []Alarm
+			o := testOptions(c)
+			o.OnAlarm = func(a Alarm) { alarms = append(alarms, a) }
+			s := openTest(t, path, o)
+			if len(alarms) != 1 || alarms[0].Kind != "quarantine" {
+				t.Fatalf("alarms %+v", alarms)
+			}
+			moved, _ := filepath.Glob(path + ".corrupt-*")
+			if len(moved) != 1 {
+				t.Fatalf("quarantined files: %v", moved)
+			}
+			if got, _ := os.ReadFile(moved[0]); string(got) != string(orig) {
+				t.Fatal("quarantined file differs from the original")
+			}
+			// The fresh queue works and keeps the alarm across a restart.
+			mustOpenSession(t, s, "s", 321)
+			mustScan(t, s, scanIn("s", msfx(1)), Accepted)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s2 := openTest(t, path, testOptions(c))
+			if a := s2.Alarms(); len(a) != 1 || !strings.Contains(a[0].Message, moved[0]) {
+				t.Fatalf("persisted alarms %+v", a)
+			}
+			if err := s2.ClearAlarms(context.Background()); err != nil || len(s2.Alarms()) != 0 {
+				t.Fatalf("clear alarms: %v %v", err, s2.Alarms())
+			}
+		})
+	}
+}
+
+func makeQueue(t *testing.T, path string) {
+	t.Helper()
+	s, err := Open(path, testOptions(newClock()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		finishedBill(t, s, "s", i*50, 50, "msfx")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLockedIsNotCorruption(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	o := testOptions(newClock())
+	openTest(t, path, o)
+	o.LockTimeout = 100 * time.Millisecond
+	if _, err := Open(path, o); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+	if m, _ := filepath.Glob(path + ".corrupt-*"); len(m) != 0 {
+		t.Fatalf("a locked file was quarantined: %v", m)
+	}
+}
+
+func TestCompact(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "q.db")
+	c := newClock()
+	s, err := Open(path, testOptions(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rewriting bill headers on every scan leaves free pages behind.
+	for i := 0; i < 40; i++ {
+		finishedBill(t, s, "s", i*200, 200, "msfx")
+	}
+	st, _ := s.Stats()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, after, err := Compact(path, testOptions(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after >= before {
+		t.Fatalf("compaction did not shrink: %d → %d", before, after)
+	}
+	t.Logf("compacted %s → %s", human(before), human(after))
+	if m, _ := filepath.Glob(filepath.Join(dir, "*"+compactSuffix)); len(m) != 0 {
+		t.Fatalf("temp file left: %v", m)
+	}
+	s = openTest(t, path, testOptions(c))
+	st2, _ := s.Stats()
+	if st2.Bills[BillFinished] != st.Bills[BillFinished] || st2.Scans["accepted"] != 8000 || st2.Dests["msfx"].Pending != 40 {
+		t.Fatalf("after compaction: %+v (before %+v)", st2, st)
+	}
+}
+
+func TestCompactLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	o := testOptions(newClock())
+	openTest(t, path, o)
+	o.LockTimeout = 100 * time.Millisecond
+	if _, _, err := Compact(path, o); !errors.Is(err, ErrLocked) {
+		t.Fatalf("compact of a file in use: %v", err)
+	}
+}

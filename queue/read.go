@@ -1,0 +1,245 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Reads run in their own read-only transactions, beside the committer.
+
+// Bill returns a bill by id.
+func (s *Store) Bill(id uint64) (Bill, error) {
+	var b Bill
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		b, err = getBill(tx, id)
+		return err
+	})
+	return b, err
+}
+
+// BillByCode returns a bill by its bill_code.
+func (s *Store) BillByCode(code string) (Bill, error) {
+	var b Bill
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bktBillCodes).Get([]byte(code))
+		if len(v) != 8 {
+			return fmt.Errorf("%w: bill %s", ErrNotFound, code)
+		}
+		var err error
+		b, err = getBill(tx, btou(v))
+		return err
+	})
+	return b, err
+}
+
+// OpenBill returns the open bill of a session, if any.
+func (s *Store) OpenBill(session string) (Bill, bool, error) {
+	var b Bill
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bktSessions).Get([]byte(session))
+		if v == nil {
+			return nil
+		}
+		if len(v) != 8 {
+			return fmt.Errorf("%w: session %q", errCorrupt, session)
+		}
+		var err error
+		b, err = getBill(tx, btou(v))
+		ok = err == nil
+		return err
+	})
+	return b, ok, err
+}
+
+// Items returns a bill's codes in scan order.
+func (s *Store) Items(billID uint64) ([]Item, error) {
+	var items []Item
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		items, err = readItems(tx, billID)
+		return err
+	})
+	return items, err
+}
+
+// Deliveries returns a bill's deliveries, by destination name.
+func (s *Store) Deliveries(billID uint64) ([]Delivery, error) {
+	var out []Delivery
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := u64(billID)
+		c := tx.Bucket(bktDeliveries).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var d Delivery
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("%w: delivery %x: %v", errCorrupt, k, err)
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Ledger returns what happened locally to the pack with this key.
+func (s *Store) Ledger(key string) (LedgerEntry, bool, error) {
+	var e LedgerEntry
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		ok, err = getJSON(tx.Bucket(bktLedger), []byte(key), &e)
+		return err
+	})
+	return e, ok, err
+}
+
+// ForEachBill calls fn for every bill in creation order until fn returns
+// false.
+func (s *Store) ForEachBill(fn func(Bill) bool) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktBills).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var b Bill
+			if err := json.Unmarshal(v, &b); err != nil {
+				return fmt.Errorf("%w: bill %x: %v", errCorrupt, k, err)
+			}
+			if !fn(b) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// Scans returns up to limit journal records after seq (0 = from the start).
+func (s *Store) Scans(after uint64, limit int) ([]ScanLog, error) {
+	var out []ScanLog
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktScans).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var r ScanLog
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("%w: scan %x: %v", errCorrupt, k, err)
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DeadLetters returns every dead letter, oldest bill first.
+func (s *Store) DeadLetters() ([]DeadLetter, error) {
+	var out []DeadLetter
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktDead).ForEach(func(k, v []byte) error {
+			var d DeadLetter
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("%w: dead letter %x: %v", errCorrupt, k, err)
+			}
+			out = append(out, d)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DestStats is the queue state of one destination.
+type DestStats struct {
+	Pending int `json:"pending"` // waiting for an attempt (includes retries)
+	Leased  int `json:"leased"`  // an attempt under way
+	Failing int `json:"failing"` // pending with at least one failed attempt
+	Dead    int `json:"dead"`
+	// OldestPending is when the oldest undelivered bill was finished.
+	OldestPending time.Time `json:"oldest_pending,omitzero"`
+	// LastError is the most recent error of a failing delivery.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Stats summarises the queue.
+type Stats struct {
+	Bills      map[BillState]int     `json:"bills"`
+	Dests      map[string]*DestStats `json:"destinations"`
+	Scans      map[string]uint64     `json:"scans"` // "accepted", "duplicate", "rejected:<reason>"
+	FileSize   int64                 `json:"file_size"`
+	MaxSize    int64                 `json:"max_size,omitempty"`
+	OpenBills  []string              `json:"open_bills,omitempty"`
+	AlarmCount int                   `json:"alarms"`
+}
+
+// Stats reads the whole queue state. It walks the bills and the due index,
+// so it is meant for status pages and tests, not hot paths.
+func (s *Store) Stats() (Stats, error) {
+	st := Stats{Bills: map[BillState]int{}, Dests: map[string]*DestStats{}, Scans: map[string]uint64{}, MaxSize: s.opts.MaxSize}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		st.FileSize = tx.Size()
+		if err := tx.Bucket(bktBills).ForEach(func(k, v []byte) error {
+			var b Bill
+			if err := json.Unmarshal(v, &b); err != nil {
+				return fmt.Errorf("%w: bill %x: %v", errCorrupt, k, err)
+			}
+			st.Bills[b.State]++
+			if b.State == BillOpen {
+				st.OpenBills = append(st.OpenBills, b.Code)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		var lastErrAt = map[string]time.Time{}
+		if err := tx.Bucket(bktDeliveries).ForEach(func(k, v []byte) error {
+			var d Delivery
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("%w: delivery %x: %v", errCorrupt, k, err)
+			}
+			ds := st.Dests[d.Dest]
+			if ds == nil {
+				ds = &DestStats{}
+				st.Dests[d.Dest] = ds
+			}
+			switch d.State {
+			case DeliveryPending, DeliveryLeased:
+				if d.State == DeliveryLeased {
+					ds.Leased++
+				} else {
+					ds.Pending++
+				}
+				if d.LastError != "" {
+					ds.Failing++
+					if d.LastAt.After(lastErrAt[d.Dest]) {
+						lastErrAt[d.Dest] = d.LastAt
+						ds.LastError = d.LastError
+					}
+				}
+				if ds.OldestPending.IsZero() || d.CreatedAt.Before(ds.OldestPending) {
+					ds.OldestPending = d.CreatedAt
+				}
+			case DeliveryDead:
+				ds.Dead++
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bktMeta).ForEach(func(k, v []byte) error {
+			if name, ok := strings.CutPrefix(string(k), "count:"); ok && len(v) == 8 {
+				st.Scans[name] = btou(v)
+			}
+			return nil
+		})
+	})
+	sort.Strings(st.OpenBills)
+	if fi, ferr := os.Stat(s.path); ferr == nil {
+		st.FileSize = fi.Size()
+	}
+	st.AlarmCount = len(s.Alarms())
+	return st, err
+}

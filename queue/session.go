@@ -1,0 +1,434 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SessionSpec describes the bill a session collects codes into.
+type SessionSpec struct {
+	// Session names who collects: one scanner or a group of them.
+	Session  string
+	Type     int
+	Partner  string
+	Operator string
+	Device   string
+}
+
+// Session errors.
+var (
+	ErrSessionBusy = errors.New("another bill is open in this session")
+	ErrNoSession   = errors.New("no open bill in this session")
+	ErrEmptyBill   = errors.New("the bill has no codes")
+)
+
+// Outcome is the verdict on one scan.
+type Outcome string
+
+const (
+	Accepted  Outcome = "accepted"
+	Duplicate Outcome = "duplicate"
+	Rejected  Outcome = "rejected"
+)
+
+// ReasonNoSession: a code arrived while no bill was open and none may be
+// opened automatically.
+const ReasonNoSession = "no_session"
+
+// ScanInput is one scan handed to the queue, already parsed by the caller.
+type ScanInput struct {
+	Session string
+	Source  string
+	// Raw is what the scanner sent, made printable by the caller; kept in
+	// the journal for "why was this rejected".
+	Raw string
+	At  time.Time
+	// The parsed code. Key identifies the pack in the ledger.
+	Code, Key, Kind, Product string
+	// Reject records a scan refused before it reached the queue (a code
+	// that does not parse); the scan is only journaled.
+	Reject, RejectMsg string
+	// AutoOpen opens a bill of this spec when the session has none; nil
+	// refuses such scans.
+	AutoOpen *SessionSpec
+}
+
+// ScanResult is what the operator is told about a scan.
+type ScanResult struct {
+	Outcome Outcome
+	Reason  string
+	Message string
+	// Bill is the session's bill after the scan (zero if there is none).
+	Bill Bill
+	// Item is the accepted item (zero otherwise).
+	Item    Item
+	Journal uint64
+}
+
+// ScanLog is one scan in the journal, whatever its outcome.
+type ScanLog struct {
+	Seq      uint64    `json:"seq"`
+	At       time.Time `json:"at"`
+	Source   string    `json:"source,omitempty"`
+	Session  string    `json:"session,omitempty"`
+	Raw      string    `json:"raw,omitempty"`
+	Code     string    `json:"code,omitempty"`
+	Outcome  Outcome   `json:"outcome"`
+	Reason   string    `json:"reason,omitempty"`
+	Message  string    `json:"message,omitempty"`
+	BillCode string    `json:"bill_code,omitempty"`
+}
+
+const maxRaw = 256
+
+// OpenSession opens a bill for spec.Session. If the session already has an
+// open bill of the same type and partner it is returned with created=false;
+// a different open bill is ErrSessionBusy.
+func (s *Store) OpenSession(ctx context.Context, spec SessionSpec) (b Bill, created bool, err error) {
+	if err := validSpec(spec); err != nil {
+		return Bill{}, false, err
+	}
+	type res struct {
+		b       Bill
+		created bool
+	}
+	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		cur, ok, err := w.sessionBill(spec.Session)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if cur.Type == spec.Type && cur.Partner == spec.Partner {
+				return res{cur, false}, nil
+			}
+			return nil, fmt.Errorf("%w: %s holds bill %s (type %d, %d codes): finish or cancel it first",
+				ErrSessionBusy, spec.Session, cur.Code, cur.Type, cur.Items)
+		}
+		nb, err := w.newBill(spec)
+		return res{nb, true}, err
+	})
+	if err != nil {
+		return Bill{}, false, err
+	}
+	out := r.(res)
+	return out.b, out.created, nil
+}
+
+func validSpec(spec SessionSpec) error {
+	if spec.Session == "" {
+		return errors.New("queue: session name is empty")
+	}
+	if _, err := ActionFor(spec.Type); err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	return nil
+}
+
+// Scan records one scan: it checks the code against the session's bill and
+// the ledger and, if accepted, appends it. It returns only once the result
+// is durable.
+func (s *Store) Scan(ctx context.Context, in ScanInput) (ScanResult, error) {
+	if in.Reject == "" && (in.Code == "" || in.Key == "") {
+		return ScanResult{}, errors.New("queue: scan without code or key")
+	}
+	if in.AutoOpen != nil {
+		spec := *in.AutoOpen
+		spec.Session = in.Session
+		if err := validSpec(spec); err != nil {
+			return ScanResult{}, err
+		}
+	}
+	if len(in.Raw) > maxRaw {
+		in.Raw = in.Raw[:maxRaw]
+	}
+	r, err := s.submit(ctx, true, func(w *wtx) (any, error) { return w.scan(in) })
+	if err != nil {
+		return ScanResult{}, err
+	}
+	return r.(ScanResult), nil
+}
+
+func (w *wtx) scan(in ScanInput) (ScanResult, error) {
+	at := in.At
+	if at.IsZero() {
+		at = w.now
+	}
+	if in.Reject != "" {
+		return w.journal(in, at, ScanResult{Outcome: Rejected, Reason: in.Reject, Message: in.RejectMsg})
+	}
+	bill, ok, err := w.sessionBill(in.Session)
+	if err != nil {
+		return ScanResult{}, err
+	}
+	if !ok {
+		if in.AutoOpen == nil {
+			return w.journal(in, at, ScanResult{Outcome: Rejected, Reason: ReasonNoSession,
+				Message: fmt.Sprintf("no bill is open in session %q: open a sale or a receiving first", in.Session)})
+		}
+		spec := *in.AutoOpen
+		spec.Session = in.Session
+		if bill, err = w.newBill(spec); err != nil {
+			return ScanResult{}, err
+		}
+	}
+	action, err := ActionFor(bill.Type)
+	if err != nil {
+		return ScanResult{}, abort(fmt.Errorf("%w: bill %s: %v", errCorrupt, bill.Code, err))
+	}
+	ledger := w.tx.Bucket(bktLedger)
+	var entry LedgerEntry
+	if _, err := getJSON(ledger, []byte(in.Key), &entry); err != nil {
+		return ScanResult{}, abort(err)
+	}
+	if last, ok := entry.Last(); ok && last.BillID == bill.ID {
+		return w.journal(in, at, ScanResult{Outcome: Duplicate, Reason: "duplicate", Bill: bill,
+			Message: fmt.Sprintf("already on bill %s: scanned twice, counted once", bill.Code)})
+	}
+	if reason, msg := check(&entry, action, in.Code); reason != "" {
+		return w.journal(in, at, ScanResult{Outcome: Rejected, Reason: reason, Message: msg, Bill: bill})
+	}
+
+	// Accepted: from here on every error aborts the batch.
+	bill.Items++
+	item := Item{Seq: bill.Items, Code: in.Code, Key: in.Key, Kind: in.Kind, Product: in.Product, Source: in.Source, ScannedAt: at}
+	if err := w.putJSON(w.tx.Bucket(bktItems), itemKey(bill.ID, item.Seq), item); err != nil {
+		return ScanResult{}, err
+	}
+	entry.Key, entry.Code = in.Key, in.Code
+	entry.Events = append(entry.Events, LedgerEvent{BillID: bill.ID, BillCode: bill.Code, BillType: bill.Type, Action: action, At: at})
+	if err := w.putJSON(ledger, []byte(in.Key), entry); err != nil {
+		return ScanResult{}, err
+	}
+	if err := w.putBill(bill); err != nil {
+		return ScanResult{}, err
+	}
+	return w.journal(in, at, ScanResult{Outcome: Accepted, Bill: bill, Item: item,
+		Message: fmt.Sprintf("added to %s (%d on the bill)", bill.Code, bill.Items)})
+}
+
+// journal appends the scan to the journal and counts its outcome.
+func (w *wtx) journal(in ScanInput, at time.Time, r ScanResult) (ScanResult, error) {
+	scans := w.tx.Bucket(bktScans)
+	seq, err := scans.NextSequence()
+	if err != nil {
+		return ScanResult{}, abort(err)
+	}
+	rec := ScanLog{Seq: seq, At: at, Source: in.Source, Session: in.Session, Raw: in.Raw, Code: in.Code,
+		Outcome: r.Outcome, Reason: r.Reason, Message: r.Message, BillCode: r.Bill.Code}
+	if err := w.putJSON(scans, u64(seq), rec); err != nil {
+		return ScanResult{}, err
+	}
+	key := "count:" + string(r.Outcome)
+	if r.Outcome == Rejected {
+		key += ":" + r.Reason
+	}
+	if err := w.incr(key); err != nil {
+		return ScanResult{}, err
+	}
+	r.Journal = seq
+	return r, nil
+}
+
+func (w *wtx) incr(key string) error {
+	meta := w.tx.Bucket(bktMeta)
+	var n uint64
+	if v := meta.Get([]byte(key)); len(v) == 8 {
+		n = btou(v)
+	}
+	return w.put(meta, []byte(key), u64(n+1))
+}
+
+func (w *wtx) sessionBill(session string) (Bill, bool, error) {
+	v := w.tx.Bucket(bktSessions).Get([]byte(session))
+	if v == nil {
+		return Bill{}, false, nil
+	}
+	if len(v) != 8 {
+		return Bill{}, false, abort(fmt.Errorf("%w: session %q points to %d bytes", errCorrupt, session, len(v)))
+	}
+	b, err := getBill(w.tx, btou(v))
+	if err != nil {
+		return Bill{}, false, abort(err)
+	}
+	return b, true, nil
+}
+
+var billPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
+
+// newBill creates an open bill for spec with its bill_code, generated here
+// once: <prefix>-<yyMMdd>-<n>, n counting per day.
+func (w *wtx) newBill(spec SessionSpec) (Bill, error) {
+	prefix := w.s.opts.BillPrefix
+	if !billPrefixRE.MatchString(prefix) {
+		return Bill{}, fmt.Errorf("queue: bill prefix %q must be 1-16 of A-Z a-z 0-9 _ -", prefix)
+	}
+	bills := w.tx.Bucket(bktBills)
+	id, err := bills.NextSequence()
+	if err != nil {
+		return Bill{}, abort(err)
+	}
+	day := w.now.In(w.s.opts.Location).Format("060102")
+	seqKey := []byte("billseq:" + day)
+	meta := w.tx.Bucket(bktMeta)
+	var n uint64
+	if v := meta.Get(seqKey); len(v) == 8 {
+		n = btou(v)
+	}
+	codes := w.tx.Bucket(bktBillCodes)
+	var code string
+	for {
+		n++
+		code = fmt.Sprintf("%s-%s-%05d", prefix, day, n)
+		if codes.Get([]byte(code)) == nil {
+			break
+		}
+	}
+	if err := w.put(meta, seqKey, u64(n)); err != nil {
+		return Bill{}, err
+	}
+	b := Bill{ID: id, Code: code, Type: spec.Type, State: BillOpen, Session: spec.Session,
+		Partner: spec.Partner, Operator: spec.Operator, Device: spec.Device, CreatedAt: w.now,
+		History: []Event{{At: w.now, What: "created", Detail: fmt.Sprintf("type %d in session %s", spec.Type, spec.Session)}}}
+	if err := w.put(codes, []byte(code), u64(id)); err != nil {
+		return Bill{}, err
+	}
+	if err := w.put(w.tx.Bucket(bktSessions), []byte(spec.Session), u64(id)); err != nil {
+		return Bill{}, err
+	}
+	return b, w.putBill(b)
+}
+
+func (w *wtx) putBill(b Bill) error {
+	return w.putJSON(w.tx.Bucket(bktBills), u64(b.ID), b)
+}
+
+func getBill(tx *bolt.Tx, id uint64) (Bill, error) {
+	var b Bill
+	ok, err := getJSON(tx.Bucket(bktBills), u64(id), &b)
+	if err != nil {
+		return Bill{}, err
+	}
+	if !ok {
+		return Bill{}, fmt.Errorf("%w: bill %d", ErrNotFound, id)
+	}
+	return b, nil
+}
+
+// ErrNotFound: no such bill, delivery or code.
+var ErrNotFound = errors.New("not found")
+
+// Route picks the destinations of a bill when it is finished. It runs
+// inside the finishing transaction, so it must be quick and pure.
+type Route func(Bill) []string
+
+// To routes every bill to the same destinations.
+func To(dests ...string) Route { return func(Bill) []string { return dests } }
+
+// Finish closes the session's bill and creates one due delivery per
+// destination route picks for it. A bill without codes cannot be finished
+// (cancel it).
+func (s *Store) Finish(ctx context.Context, session string, route Route) (Bill, error) {
+	if route == nil {
+		route = To()
+	}
+	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		b, ok, err := w.sessionBill(session)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
+		}
+		if b.Items == 0 {
+			return nil, fmt.Errorf("%w: %s; cancel it instead", ErrEmptyBill, b.Code)
+		}
+		dests := route(b)
+		for _, d := range dests {
+			if d == "" {
+				return nil, errors.New("queue: route gave an empty destination name")
+			}
+		}
+		b.State = BillFinished
+		b.FinishedAt = w.now
+		b.Destinations = append([]string(nil), dests...)
+		detail := fmt.Sprintf("%d codes", b.Items)
+		if len(dests) == 0 {
+			detail += "; no destination: kept locally only"
+		}
+		b.History = append(b.History, Event{At: w.now, What: "finished", Detail: detail})
+		for _, d := range dests {
+			del := Delivery{BillID: b.ID, BillCode: b.Code, Dest: d, State: DeliveryPending, NextAt: w.now, CreatedAt: w.now}
+			if err := w.putDelivery(del); err != nil {
+				return nil, err
+			}
+			if err := w.put(w.tx.Bucket(bktDue), dueKey(d, del.NextAt, b.ID), nil); err != nil {
+				return nil, err
+			}
+			w.due[d] = true
+		}
+		if err := w.del(w.tx.Bucket(bktSessions), []byte(session)); err != nil {
+			return nil, err
+		}
+		return b, w.putBill(b)
+	})
+	if err != nil {
+		return Bill{}, err
+	}
+	return r.(Bill), nil
+}
+
+// Cancel abandons the session's bill: its codes are released in the ledger
+// (they may be scanned again elsewhere); the bill and its items stay as
+// history.
+func (s *Store) Cancel(ctx context.Context, session, why string) (Bill, error) {
+	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		b, ok, err := w.sessionBill(session)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
+		}
+		items, err := readItems(w.tx, b.ID)
+		if err != nil {
+			return nil, abort(err)
+		}
+		ledger := w.tx.Bucket(bktLedger)
+		for _, it := range items {
+			var e LedgerEntry
+			if _, err := getJSON(ledger, []byte(it.Key), &e); err != nil {
+				return nil, abort(err)
+			}
+			kept := e.Events[:0]
+			for _, ev := range e.Events {
+				if ev.BillID != b.ID {
+					kept = append(kept, ev)
+				}
+			}
+			e.Events = kept
+			if len(kept) == 0 {
+				err = w.del(ledger, []byte(it.Key))
+			} else {
+				err = w.putJSON(ledger, []byte(it.Key), e)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		b.State = BillCancelled
+		b.History = append(b.History, Event{At: w.now, What: "cancelled", Detail: why})
+		if err := w.del(w.tx.Bucket(bktSessions), []byte(session)); err != nil {
+			return nil, err
+		}
+		return b, w.putBill(b)
+	})
+	if err != nil {
+		return Bill{}, err
+	}
+	return r.(Bill), nil
+}

@@ -1,0 +1,95 @@
+package queue
+
+import "time"
+
+// BillState is where a bill is in its life.
+type BillState string
+
+const (
+	// BillOpen: a session is still collecting codes into the bill.
+	BillOpen BillState = "open"
+	// BillFinished: the bill is closed; its deliveries carry it to the back ends.
+	BillFinished BillState = "finished"
+	// BillCancelled: the session was abandoned; its codes were released.
+	BillCancelled BillState = "cancelled"
+)
+
+// Bill is the unit the platforms know (单据). Its Code (bill_code) is generated
+// once, when the bill is created, and never changes: the back ends use it as the
+// idempotency key.
+type Bill struct {
+	ID       uint64    `json:"id"`
+	Code     string    `json:"bill_code"`
+	Type     int       `json:"bill_type"`
+	State    BillState `json:"state"`
+	Session  string    `json:"session"`
+	Partner  string    `json:"partner,omitempty"`
+	Operator string    `json:"operator,omitempty"`
+	Device   string    `json:"device,omitempty"`
+	// Items is the number of codes on the bill.
+	Items      int       `json:"items"`
+	CreatedAt  time.Time `json:"created_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Destinations are the back ends the bill is delivered to, fixed at finish.
+	Destinations []string `json:"destinations,omitempty"`
+	History      []Event  `json:"history,omitempty"`
+}
+
+// Event is one line of a bill's history.
+type Event struct {
+	At     time.Time `json:"at"`
+	What   string    `json:"what"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Item is one code on a bill, in scan order.
+type Item struct {
+	Seq int `json:"seq"`
+	// Code is the normalized trace code as it is sent to the back ends.
+	Code string `json:"code"`
+	// Key identifies the physical pack in the ledger (equal to Code for
+	// 码上放心 codes; GTIN+serial for GS1).
+	Key       string    `json:"key"`
+	Kind      string    `json:"kind"`
+	Product   string    `json:"product,omitempty"`
+	Source    string    `json:"source,omitempty"`
+	ScannedAt time.Time `json:"scanned_at"`
+}
+
+// DeliveryState is where one bill stands with one destination.
+type DeliveryState string
+
+const (
+	DeliveryPending DeliveryState = "pending"
+	DeliveryLeased  DeliveryState = "leased"
+	DeliveryDone    DeliveryState = "done"
+	DeliveryDead    DeliveryState = "dead"
+)
+
+// Delivery is one bill × one destination, with its own retry schedule.
+type Delivery struct {
+	BillID   uint64        `json:"bill_id"`
+	BillCode string        `json:"bill_code"`
+	Dest     string        `json:"dest"`
+	State    DeliveryState `json:"state"`
+	Attempts int           `json:"attempts"`
+	// NextAt is when the delivery is next due: its retry time, or the end
+	// of its lease while leased. Done and dead deliveries are never due.
+	NextAt time.Time `json:"next_at,omitzero"`
+	// LeaseUntil is when a lease expires and the delivery becomes due again.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// Lease identifies the current lease, so a late answer to an expired
+	// lease cannot undo a newer attempt's result.
+	Lease uint64 `json:"lease,omitempty"`
+	// Unknown is set when an attempt started but its outcome was never
+	// recorded (crash, timeout after sending): the uploader must query the
+	// back end before sending again.
+	Unknown   bool      `json:"unknown,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	LastAt    time.Time `json:"last_at,omitzero"`
+	DoneAt    time.Time `json:"done_at,omitzero"`
+	// Result is the back end's reference for the delivered bill (request id,
+	// platform bill id) or, for a dead letter, the platform's message.
+	Result    string    `json:"result,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}

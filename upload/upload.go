@@ -1,0 +1,74 @@
+// Package upload carries finished bills from the durable queue to the back
+// ends. A Destination knows how to send one bill to one back end and how to
+// classify the answer; the Worker around it owns leasing, retry with backoff,
+// rate limiting, concurrency and the dead-letter decision.
+package upload
+
+import (
+	"context"
+	"time"
+
+	"github.com/pda-agent/pda-agent/queue"
+)
+
+// Class is how an attempt ended, from the queue's point of view.
+type Class int
+
+const (
+	// Done: the back end has the bill (accepted now, or already had it).
+	Done Class = iota
+	// Retry: a transient failure (network, 5xx, throttling); try again later.
+	Retry
+	// Permanent: the back end refused the bill for a reason retrying cannot
+	// fix; the delivery becomes a dead letter carrying Message.
+	Permanent
+)
+
+func (c Class) String() string {
+	switch c {
+	case Done:
+		return "done"
+	case Retry:
+		return "retry"
+	case Permanent:
+		return "permanent"
+	}
+	return "unknown"
+}
+
+// Job is one delivery handed to a Destination.
+type Job struct {
+	Bill  queue.Bill
+	Items []queue.Item
+	// Attempt counts attempts including this one (1 for the first).
+	Attempt int
+	// Unknown is true when an earlier attempt may have reached the back end
+	// without its answer being recorded; the destination must find out
+	// (query) before sending again.
+	Unknown bool
+}
+
+// Outcome is a destination's verdict on one attempt.
+type Outcome struct {
+	Class Class
+	// RetryAfter is a minimum wait the back end asked for (ban seconds,
+	// Retry-After); zero lets the worker's backoff decide.
+	RetryAfter time.Duration
+	// Message is the back end's own words, kept for the operator.
+	Message string
+	// Ref is the back end's reference for a delivered bill.
+	Ref string
+	// MaybeApplied marks a Retry whose request may have reached the back end
+	// (timeout or broken connection after sending): the next attempt must
+	// query before sending again.
+	MaybeApplied bool
+}
+
+// Destination sends bills to one back end.
+type Destination interface {
+	// Name is the destination's name in config and in the queue.
+	Name() string
+	// Deliver makes one attempt. It must honour ctx and classify every
+	// outcome; it never retries by itself.
+	Deliver(ctx context.Context, job Job) Outcome
+}
