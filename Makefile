@@ -29,9 +29,9 @@ unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 ## fuzz-short: every fuzz target for a few seconds (longer: FUZZTIME=5m make fuzz-short)
-FUZZTIME ?= 10s
+FUZZTIME ?= 4s
 fuzz-short:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./tracecode
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 ## cross: the builds the field needs still compile (no cgo, Windows, ARM)
 cross:
@@ -43,6 +43,9 @@ cross:
 ## bench: performance figures, each beside a baseline measured in the same run
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./queue/
+	$(GO) test -run '^$$' -bench . -benchtime 2s -cpu 1 ./device/camera/
+	$(GO) test -run '^$$' -bench Backlog -benchtime 1x ./upload/msfx/
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./upload/msfx/sandbox/
 
 ## faults: the long crash run (PDA_CRASH_CYCLES SIGKILL cycles)
 PDA_CRASH_CYCLES ?= 200

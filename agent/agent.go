@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,15 +19,18 @@ import (
 	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/tracecode"
 	"github.com/pda-agent/pda-agent/upload"
+	"github.com/pda-agent/pda-agent/upload/msfx"
 	"github.com/pda-agent/pda-agent/upload/webhook"
 )
 
 // Options are what the agent takes from its caller besides the config.
 type Options struct {
 	Logger *slog.Logger
-	// Stdin and Stdout serve a stdin scanner; default os.Stdin/os.Stdout.
+	// Stdin and Stdout serve a stdin scanner, Stderr the terminal bell;
+	// default os.Stdin, os.Stdout, os.Stderr.
 	Stdin  io.Reader
 	Stdout io.Writer
+	Stderr io.Writer
 	// Destinations replaces the destinations built from config (tests,
 	// demo); keys are destination names.
 	Destinations map[string]upload.Destination
@@ -38,11 +40,12 @@ type Options struct {
 	Now func() time.Time
 	// OnResult is told every upload attempt's outcome.
 	OnResult func(upload.Result)
-	// OnScan is told every scan's feedback.
-	OnScan func(device.Scan, device.Feedback)
+	// Feedback receives every scan's result, besides the sinks config
+	// enables (log, bell).
+	Feedback []Feedback
 }
 
-// SourceBinding ties a source to the session it feeds.
+// SourceBinding ties an extra source to the session it feeds.
 type SourceBinding struct {
 	Source  device.Source
 	Session string
@@ -55,12 +58,14 @@ type Agent struct {
 	now     func() time.Time
 	store   *queue.Store
 	rules   tracecode.Rules
-	sources []SourceBinding
+	sources []binding
 	workers map[string]*upload.Worker
+	sinks   []Feedback
 	opts    Options
 
-	mu       sync.Mutex
-	lastScan map[string]time.Time // session → last activity, for idle finish
+	mu         sync.Mutex
+	lastScan   map[string]time.Time // session → last activity, for idle finish
+	suppressed map[string]uint64    // source → double reads dropped
 }
 
 // New opens the queue and builds sources and workers from cfg. The caller
@@ -78,12 +83,22 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
 	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
 	rules, err := Rules(cfg.Codes)
 	if err != nil {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: o.Logger, now: o.Now, rules: rules, opts: o,
-		workers: map[string]*upload.Worker{}, lastScan: map[string]time.Time{}}
+		workers: map[string]*upload.Worker{}, lastScan: map[string]time.Time{}, suppressed: map[string]uint64{}}
+	if cfg.Feedback.Log {
+		a.sinks = append(a.sinks, logFeedback{o.Logger})
+	}
+	if cfg.Feedback.Bell {
+		a.sinks = append(a.sinks, &bellFeedback{w: o.Stderr})
+	}
+	a.sinks = append(a.sinks, o.Feedback...)
 
 	a.store, err = queue.Open(cfg.QueuePath(), queue.Options{
 		MaxSize:          int64(cfg.Queue.MaxSize),
@@ -131,23 +146,24 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	}
 
 	for _, sc := range cfg.Scanners {
-		var src device.Source
-		switch sc.Type {
-		case "stdin":
-			l := &device.Lines{SourceName: sc.Name, Reader: o.Stdin, Now: o.Now}
-			if sc.Echo {
-				l.Echo = o.Stdout
-			}
-			src = l
-		case "replay":
-			src = &replayFile{name: sc.Name, path: sc.Path, now: o.Now}
-		default:
+		src, err := buildSource(sc, o)
+		if err != nil {
 			a.store.Close()
-			return nil, fmt.Errorf("agent: scanner %s: unknown type %q", sc.Name, sc.Type)
+			return nil, fmt.Errorf("agent: scanner %s: %w", sc.Name, err)
 		}
-		a.sources = append(a.sources, SourceBinding{Source: src, Session: sc.SessionName()})
+		session := sc.SessionName()
+		// Input a source discards itself (an over-long frame) still reaches
+		// the operator.
+		if fs, ok := src.(interface {
+			SetFeedback(func(device.Scan, device.Feedback))
+		}); ok {
+			fs.SetFeedback(func(s device.Scan, fb device.Feedback) { a.feedback(session, s, fb) })
+		}
+		a.sources = append(a.sources, binding{src: src, session: session, dedupe: sc.DedupeWindow})
 	}
-	a.sources = append(a.sources, o.Sources...)
+	for _, b := range o.Sources {
+		a.sources = append(a.sources, binding{src: b.Source, session: b.Session})
+	}
 	return a, nil
 }
 
@@ -160,6 +176,22 @@ func (a *Agent) Close() error { return a.store.Close() }
 // buildDestinations makes the enabled destinations from config.
 func buildDestinations(cfg *configs.Config) (map[string]upload.Destination, error) {
 	out := map[string]upload.Destination{}
+	if cfg.Msfx.Enabled {
+		m := cfg.Msfx
+		rate := m.Rate
+		if rate == 0 {
+			rate = -1 // config: 0 = no limit; the client's 0 would mean its default
+		}
+		c, err := msfx.New(msfx.Config{Name: "msfx", Gateway: m.Gateway, AppKey: m.AppKey, AppSecret: m.AppSecret.Value(),
+			SignMethod: m.SignMethod, Session: m.Session.Value(), Simplify: m.Simplify, RefEntID: m.RefEntID, EntID: m.EntID,
+			MaxCodesRetail: m.MaxCodesRetail, MaxCodesInOut: m.MaxCodesInOut, IgnorePartSuccess: m.IgnorePartSuccess,
+			SkipNonMSFX: m.SkipNonMSFX, Rate: rate, Burst: m.Burst, Timeout: m.Timeout, PollInterval: m.PollInterval,
+			OperICCode: m.OperICCode, OperICName: m.OperICName})
+		if err != nil {
+			return nil, fmt.Errorf("agent: msfx: %w", err)
+		}
+		out["msfx"] = c
+	}
 	if cfg.Webhook.Enabled {
 		w, err := webhook.New(webhook.Options{Name: "webhook", URL: cfg.Webhook.URL, KeyID: cfg.Webhook.KeyID,
 			Secret: cfg.Webhook.Secret.Value(), Timeout: cfg.Webhook.Timeout, BillTypes: cfg.Webhook.BillTypes})
@@ -175,6 +207,12 @@ func policyOf(cfg *configs.Config, dest string) configs.Policy {
 	switch dest {
 	case "webhook":
 		return cfg.Webhook.Policy
+	case "msfx":
+		// The msfx client limits its own calls per AppKey (uploads, polls
+		// and queries alike); the worker only bounds concurrency.
+		p := cfg.Msfx.Policy
+		p.Rate = 0
+		return p
 	}
 	return configs.Policy{Enabled: true, Concurrency: 1, Burst: 1}
 }
@@ -226,7 +264,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	for _, b := range a.sources {
 		wg.Add(1)
-		go func(b SourceBinding) {
+		go func(b binding) {
 			defer wg.Done()
 			a.runSource(ctx, b)
 		}(b)
@@ -238,16 +276,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	wg.Wait()
 	return nil
-}
-
-func (a *Agent) runSource(ctx context.Context, b SourceBinding) {
-	name := b.Source.Name()
-	h := func(ctx context.Context, s device.Scan) device.Feedback { return a.HandleScan(ctx, b.Session, s) }
-	if err := b.Source.Run(ctx, h); err != nil && !errors.Is(err, context.Canceled) {
-		a.log.Error("scanner stopped", "scanner", name, "err", err)
-		return
-	}
-	a.log.Info("scanner finished", "scanner", name)
 }
 
 // housekeeping prunes old history and finishes idle bills.
@@ -321,10 +349,8 @@ func (a *Agent) touch(session string) {
 
 // prefixSymbology puts a transport-reported AIM id in front of the data,
 // where the parser expects it.
+// A transport that reports the symbology apart (camera, HID-POS) never
+// leaves it in the data, so data that itself starts with ']' stays data.
 func prefixSymbology(s device.Scan) string {
-	raw := string(s.Raw)
-	if s.Symbology != "" && !strings.HasPrefix(raw, "]") {
-		raw = s.Symbology + raw
-	}
-	return raw
+	return s.Symbology + string(s.Raw)
 }

@@ -21,16 +21,14 @@ import (
 // It returns only once the outcome is durable.
 func (a *Agent) HandleScan(ctx context.Context, session string, s device.Scan) device.Feedback {
 	fb := a.handle(ctx, session, s)
-	switch fb.Status {
-	case device.StatusRejected, device.StatusError:
-		a.log.Warn("scan "+string(fb.Status), "source", s.Source, "session", session, "reason", fb.Reason, "message", fb.Message)
-	default:
-		a.log.Debug("scan "+string(fb.Status), "source", s.Source, "session", session, "message", fb.Message)
-	}
-	if a.opts.OnScan != nil {
-		a.opts.OnScan(s, fb)
-	}
+	a.feedback(session, s, fb)
 	return fb
+}
+
+func (a *Agent) feedback(session string, s device.Scan, fb device.Feedback) {
+	for _, f := range a.sinks {
+		f.Scan(session, s, fb)
+	}
 }
 
 func (a *Agent) handle(ctx context.Context, session string, s device.Scan) device.Feedback {
@@ -41,7 +39,11 @@ func (a *Agent) handle(ctx context.Context, session string, s device.Scan) devic
 	}
 	a.touch(session)
 	in := queue.ScanInput{Session: session, Source: s.Source, Raw: tracecode.Printable(raw), At: s.At}
-	code, err := tracecode.Parse(raw, a.rules)
+	rules := a.rules
+	if s.GSReliable {
+		rules.GSReliable = true
+	}
+	code, err := tracecode.Parse(raw, rules)
 	if err != nil {
 		in.Reject, in.RejectMsg = string(tracecode.ReasonOf(err)), err.Error()
 	} else {

@@ -26,7 +26,9 @@ type Config struct {
 	Codes    Codes     `mapstructure:"codes"`
 	Sessions Sessions  `mapstructure:"sessions"`
 	Scanners []Scanner `mapstructure:"scanners"`
+	Feedback Feedback  `mapstructure:"feedback"`
 	Upload   Upload    `mapstructure:"upload"`
+	Msfx     Msfx      `mapstructure:"msfx"`
 	Webhook  Webhook   `mapstructure:"webhook"`
 }
 
@@ -102,17 +104,78 @@ type Sessions struct {
 	IdleFinish time.Duration `mapstructure:"idle_finish"`
 }
 
-// Scanner is one scan source.
+// Scanner is one scan source. Only the section of its type is read.
 type Scanner struct {
 	Name string `mapstructure:"name"`
-	// Type is the source kind: stdin or replay (file).
+	// Type is the source kind: serial, hid, camera, tcp, stdin or replay.
 	Type string `mapstructure:"type"`
 	// Session is the session this scanner feeds; default its name.
 	Session string `mapstructure:"session"`
+	// DedupeWindow drops the same code read twice by this scanner within
+	// the window (a common double-read fault); 0 = off.
+	DedupeWindow time.Duration `mapstructure:"dedupe_window"`
 	// Path is the replay file.
 	Path string `mapstructure:"path"`
 	// Echo prints one result line per scan on stdout (stdin only).
-	Echo bool `mapstructure:"echo"`
+	Echo   bool          `mapstructure:"echo"`
+	Serial SerialScanner `mapstructure:"serial"`
+	HID    HIDScanner    `mapstructure:"hid"`
+	Camera CameraScanner `mapstructure:"camera"`
+	TCP    TCPScanner    `mapstructure:"tcp"`
+}
+
+// SerialScanner is a scanner on a serial port or USB CDC-ACM. Zero values
+// take the source's defaults.
+type SerialScanner struct {
+	Port         string        `mapstructure:"port"`
+	USBVID       string        `mapstructure:"usb_vid"`
+	USBPID       string        `mapstructure:"usb_pid"`
+	USBSerial    string        `mapstructure:"usb_serial"`
+	Baud         int           `mapstructure:"baud"`
+	DataBits     int           `mapstructure:"data_bits"`
+	Parity       string        `mapstructure:"parity"`
+	StopBits     string        `mapstructure:"stop_bits"`
+	Prefix       string        `mapstructure:"prefix"`
+	Suffix       string        `mapstructure:"suffix"`
+	IdleTimeout  time.Duration `mapstructure:"idle_timeout"`
+	ReconnectMin time.Duration `mapstructure:"reconnect_min"`
+	ReconnectMax time.Duration `mapstructure:"reconnect_max"`
+}
+
+// HIDScanner is a USB scanner read directly in keyboard or HID-POS mode.
+type HIDScanner struct {
+	VID string `mapstructure:"vid"`
+	PID string `mapstructure:"pid"`
+	// Interface is the USB interface number; unset = the first match.
+	Interface    *int          `mapstructure:"interface"`
+	Serial       string        `mapstructure:"serial"`
+	Mode         string        `mapstructure:"mode"`
+	Layout       string        `mapstructure:"layout"`
+	ReportID     bool          `mapstructure:"report_id"`
+	TabEnds      bool          `mapstructure:"tab_ends"`
+	IdleTimeout  time.Duration `mapstructure:"idle_timeout"`
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+}
+
+// CameraScanner is a V4L2 camera decoding 2-D and 1-D codes.
+type CameraScanner struct {
+	Device       string        `mapstructure:"device"`
+	Width        int           `mapstructure:"width"`
+	Height       int           `mapstructure:"height"`
+	Format       string        `mapstructure:"format"`
+	Symbologies  []string      `mapstructure:"symbologies"`
+	ROI          float64       `mapstructure:"roi"`
+	Tiles        int           `mapstructure:"tiles"`
+	RepeatWindow time.Duration `mapstructure:"repeat_window"`
+}
+
+// TCPScanner is a line-oriented TCP listener (POS systems, tests).
+type TCPScanner struct {
+	Listen      string        `mapstructure:"listen"`
+	MaxConns    int           `mapstructure:"max_conns"`
+	Reply       bool          `mapstructure:"reply"`
+	AllowRemote bool          `mapstructure:"allow_remote"`
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 }
 
 // SessionName is the session the scanner feeds.
@@ -121,6 +184,16 @@ func (s Scanner) SessionName() string {
 		return s.Session
 	}
 	return s.Name
+}
+
+// Feedback configures what the operator hears and sees about each scan
+// beyond what the scanner itself shows.
+type Feedback struct {
+	// Log writes every scan result to the log (rejections at warn level).
+	Log bool `mapstructure:"log"`
+	// Bell rings the terminal bell on stderr: once for a duplicate, twice
+	// for a rejection, three times for a scan that was not recorded.
+	Bell bool `mapstructure:"bell"`
 }
 
 // Upload configures the delivery workers shared by all destinations.
@@ -155,6 +228,30 @@ func (p Policy) Accepts(t int) bool {
 	return false
 }
 
+// Msfx is the 码上放心 (Alibaba Health drug-trace) TOP gateway.
+type Msfx struct {
+	Policy     `mapstructure:",squash"`
+	Gateway    string `mapstructure:"gateway"`
+	AppKey     string `mapstructure:"app_key"`
+	AppSecret  Secret `mapstructure:"app_secret"`
+	SignMethod string `mapstructure:"sign_method"`
+	// Session is sent only when the console marks the API 需要授权.
+	Session  Secret `mapstructure:"session"`
+	Simplify bool   `mapstructure:"simplify"`
+	// RefEntID is the store's own 货主 id (ref_user_id); EntID its 32-hex
+	// ent_id (from_user_id/to_user_id). Never HQ's.
+	RefEntID          string        `mapstructure:"ref_ent_id"`
+	EntID             string        `mapstructure:"ent_id"`
+	MaxCodesRetail    int           `mapstructure:"max_codes_retail"`
+	MaxCodesInOut     int           `mapstructure:"max_codes_inout"`
+	IgnorePartSuccess bool          `mapstructure:"ignore_part_success"`
+	SkipNonMSFX       bool          `mapstructure:"skip_non_msfx"`
+	Timeout           time.Duration `mapstructure:"timeout"`
+	PollInterval      time.Duration `mapstructure:"poll_interval"`
+	OperICCode        string        `mapstructure:"oper_ic_code"`
+	OperICName        string        `mapstructure:"oper_ic_name"`
+}
+
 // Webhook forwards finished bills to the chain's own HTTP endpoint.
 type Webhook struct {
 	Policy  `mapstructure:",squash"`
@@ -175,6 +272,9 @@ func (c *Config) QueuePath() string {
 // Destinations lists the enabled destinations that take bills of type t.
 func (c *Config) Destinations(billType int) []string {
 	var out []string
+	if c.Msfx.Enabled && c.Msfx.Accepts(billType) {
+		out = append(out, "msfx")
+	}
 	if c.Webhook.Enabled && c.Webhook.Accepts(billType) {
 		out = append(out, "webhook")
 	}

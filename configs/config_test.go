@@ -93,7 +93,7 @@ codes:
   other_rules: [{name: a, pattern: "(["}]
 sessions: {command_prefix: "8", default_type: 999}
 scanners:
-  - {name: a, type: serial}
+  - {name: a, type: bluetooth}
   - {name: a, type: replay}
 webhook: {enabled: true, url: "ftp://x", secret: short, concurrency: 0}
 surprise: 1

@@ -13,6 +13,8 @@ var (
 	deviceIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
 	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	alnumRE    = regexp.MustCompile(`^[A-Za-z0-9]*$`)
+	digitsRE   = regexp.MustCompile(`^[0-9]{1,32}$`)
+	entIDRE    = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
 )
 
 // Validate checks every key and returns one problem per bad key. It never
@@ -80,6 +82,40 @@ func (c *Config) Validate() []FieldError {
 		p.add("upload.jitter", "must be between 0 and 1; got %g", u.Jitter)
 	}
 
+	if c.Msfx.Enabled {
+		m := c.Msfx
+		validatePolicy(&p, "msfx", m.Policy)
+		if u, err := url.Parse(m.Gateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("msfx.gateway", "must be an http:// or https:// URL with a host; got %q", m.Gateway)
+		}
+		if m.AppKey == "" {
+			p.add("msfx.app_key", "must not be empty when msfx.enabled")
+		}
+		if m.AppSecret.Value() == "" {
+			p.add("msfx.app_secret", "must not be empty when msfx.enabled (set it with PDA_MSFX_APP_SECRET rather than in the file)")
+		}
+		if !oneOf(m.SignMethod, "md5", "hmac", "hmac-sha256") {
+			p.add("msfx.sign_method", "must be md5, hmac or hmac-sha256; got %q", m.SignMethod)
+		}
+		if !digitsRE.MatchString(m.RefEntID) {
+			p.add("msfx.ref_ent_id", "must be the store's own ref_ent_id (digits, e.g. 320000000000127971); got %q", m.RefEntID)
+		}
+		if !entIDRE.MatchString(m.EntID) {
+			p.add("msfx.ent_id", "must be the store's own 32-hex ent_id; got %q", m.EntID)
+		}
+		if m.MaxCodesRetail < 1 || m.MaxCodesRetail > 10000 {
+			p.add("msfx.max_codes_retail", "must be between 1 and 10000; got %d", m.MaxCodesRetail)
+		}
+		if m.MaxCodesInOut < 1 || m.MaxCodesInOut > 10000 {
+			p.add("msfx.max_codes_inout", "must be between 1 and 10000; got %d", m.MaxCodesInOut)
+		}
+		if m.Timeout <= 0 {
+			p.add("msfx.timeout", "must be positive; got %s", m.Timeout)
+		}
+		if m.PollInterval < time.Second {
+			p.add("msfx.poll_interval", "must be at least 1s; got %s", m.PollInterval)
+		}
+	}
 	if c.Webhook.Enabled {
 		w := c.Webhook
 		validatePolicy(&p, "webhook", w.Policy)
@@ -175,8 +211,27 @@ func (c *Config) validateScanners(p *problems) {
 			if sc.Path == "" {
 				p.add(key+".path", "a replay scanner needs the path of its file")
 			}
+		case "serial":
+			if sc.Serial.Port == "" && sc.Serial.USBVID == "" {
+				p.add(key+".serial", "needs port (e.g. /dev/ttyACM0) or usb_vid and usb_pid")
+			}
+		case "hid":
+			if sc.HID.VID == "" || sc.HID.PID == "" {
+				p.add(key+".hid", "needs vid and pid (see lsusb)")
+			}
+		case "camera":
+			if sc.Camera.Device == "" {
+				p.add(key+".camera.device", "needs the V4L2 device, e.g. /dev/video0")
+			}
+		case "tcp":
+			if sc.TCP.Listen == "" {
+				p.add(key+".tcp.listen", "needs host:port, e.g. 127.0.0.1:9100")
+			}
 		default:
-			p.add(key+".type", "must be stdin or replay; got %q", sc.Type)
+			p.add(key+".type", "must be serial, hid, camera, tcp, stdin or replay; got %q", sc.Type)
+		}
+		if sc.DedupeWindow < 0 || sc.DedupeWindow > time.Minute {
+			p.add(key+".dedupe_window", "must be between 0 (off) and 1m; got %s", sc.DedupeWindow)
 		}
 		if sc.Echo && sc.Type != "stdin" {
 			p.add(key+".echo", "only a stdin scanner echoes results")

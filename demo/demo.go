@@ -25,6 +25,7 @@ import (
 	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/tracecode"
 	"github.com/pda-agent/pda-agent/upload"
+	msfxsb "github.com/pda-agent/pda-agent/upload/msfx/sandbox"
 	"github.com/pda-agent/pda-agent/upload/webhook/sandbox"
 )
 
@@ -53,15 +54,55 @@ type Options struct {
 
 // Summary is what the day produced, for callers and tests.
 type Summary struct {
-	Scans       map[string]uint64
-	Finished    int
-	Open        int
-	Delivered   int
-	Pending     int
-	Dead        int
-	Retries     int
-	SandboxApps int // bills the sandbox accepted
-	Mismatches  []string
+	Scans    map[string]uint64
+	Finished int
+	Open     int
+	Retries  int
+	Dests    map[string]*DestSummary
+}
+
+// DestSummary compares one back end's ledger with the local queue.
+type DestSummary struct {
+	Delivered  int
+	Pending    int
+	Dead       int
+	Remote     int // bills in the sandbox's ledger
+	Mismatches []string
+}
+
+// backends are the demo's sandboxes, with what it needs to read their
+// ledgers.
+type backends struct {
+	hook *sandbox.Running
+	msfx *msfxsb.Running
+}
+
+func (b backends) setDown(down bool) error {
+	if err := b.msfx.SetDown(down); err != nil {
+		return err
+	}
+	return b.hook.SetDown(down)
+}
+
+// remote is one bill as a back end recorded it.
+type remote struct {
+	codes   []string
+	applied int
+}
+
+func (b backends) ledger(dest string) map[string]remote {
+	out := map[string]remote{}
+	switch dest {
+	case "webhook":
+		for _, r := range b.hook.Bills() {
+			out[r.BillCode] = remote{codes: r.Codes, applied: r.Applied}
+		}
+	case "msfx":
+		for _, r := range b.msfx.Bills(msfxsb.DefaultStoreRefEntID) {
+			out[r.BillCode] = remote{codes: r.Codes, applied: r.Applied}
+		}
+	}
+	return out
 }
 
 // Run plays the store day and prints it. It returns an error if anything
@@ -87,14 +128,21 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		dir = tmp
 	}
 
-	sb, err := sandbox.Start("127.0.0.1:0", sandbox.Options{KeyID: keyID, Secret: secret, Logger: slog.New(slog.DiscardHandler)})
+	quiet := slog.New(slog.DiscardHandler)
+	hook, err := sandbox.Start("127.0.0.1:0", sandbox.Options{KeyID: keyID, Secret: secret, Logger: quiet})
 	if err != nil {
 		return Summary{}, err
 	}
-	defer sb.Close()
+	defer hook.Close()
+	gw, err := msfxsb.Start("127.0.0.1:0", msfxsb.Options{Apps: msfxsb.DefaultApps(), Logger: quiet})
+	if err != nil {
+		return Summary{}, err
+	}
+	defer gw.Close()
+	be := backends{hook: hook, msfx: gw}
 
 	cfg, err := configs.LoadBytes("demo.yaml", configs.Demo(), []string{
-		"PDA_DATA_DIR=" + dir, "PDA_WEBHOOK_URL=" + sb.URL(), "PDA_WEBHOOK_KEY_ID=" + keyID, "PDA_WEBHOOK_SECRET=" + secret,
+		"PDA_DATA_DIR=" + dir, "PDA_WEBHOOK_URL=" + hook.URL(), "PDA_MSFX_GATEWAY=" + gw.URL(),
 	})
 	if err != nil {
 		return Summary{}, err
@@ -105,19 +153,28 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	var retries int
 	var retriesMu sync.Mutex
+	processing := map[string]bool{}
 	a, err := agent.New(cfg, agent.Options{
 		Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()})),
 		OnResult: func(r upload.Result) {
 			switch r.Outcome.Class {
 			case upload.Done:
-				p.printf("    ↑ %s %s delivered (ref %s)\n", r.Dest, r.Bill.Code, r.Outcome.Ref)
+				p.printf("    ↑ %-7s %s delivered: %s\n", r.Dest, r.Bill.Code, doneNote(r.Outcome))
+			case upload.Wait:
+				retriesMu.Lock()
+				first := !processing[r.Dest+r.Bill.Code]
+				processing[r.Dest+r.Bill.Code] = true
+				retriesMu.Unlock()
+				if first {
+					p.printf("    … %-7s %s uploaded; the platform is processing it\n", r.Dest, r.Bill.Code)
+				}
 			case upload.Retry:
 				retriesMu.Lock()
 				retries++
 				retriesMu.Unlock()
-				p.printf("    ↻ %s %s attempt %d failed, will retry: %s\n", r.Dest, r.Bill.Code, r.Attempt, shorten(r.Outcome.Message))
+				p.printf("    ↻ %-7s %s attempt %d failed, will retry: %s\n", r.Dest, r.Bill.Code, r.Attempt, shorten(r.Outcome.Message))
 			case upload.Permanent:
-				p.printf("    ☠ %s %s refused for good: %s\n", r.Dest, r.Bill.Code, r.Outcome.Message)
+				p.printf("    ☠ %-7s %s refused for good: %s\n", r.Dest, r.Bill.Code, r.Outcome.Message)
 			}
 		},
 	})
@@ -134,9 +191,10 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}()
 
 	p.printf("pda-agent demo — a store day at %s, device %s\n", cfg.Device.Store, cfg.Device.ID)
-	p.printf("queue %s; back end: strict webhook sandbox at %s\n", cfg.QueuePath(), sb.URL())
+	p.printf("queue %s\n", cfg.QueuePath())
+	p.printf("back ends (strict sandboxes on loopback): 码上放心 TOP gateway %s, chain ERP webhook %s\n", gw.URL(), hook.URL())
 
-	if err := play(ctx, a, sb, p, o.Script); err != nil {
+	if err := play(ctx, a, be, p, o.Script); err != nil {
 		return Summary{}, err
 	}
 
@@ -147,7 +205,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		if err != nil {
 			return Summary{}, err
 		}
-		if d := st.Dests["webhook"]; d == nil || d.Pending+d.Leased == 0 || time.Now().After(deadline) {
+		busy := 0
+		for _, d := range st.Dests {
+			busy += d.Pending + d.Leased
+		}
+		if busy == 0 || time.Now().After(deadline) {
 			break
 		}
 		select {
@@ -159,19 +221,24 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	retriesMu.Lock()
 	n := retries
 	retriesMu.Unlock()
-	sum, err := summarize(a.Store(), sb, n)
+	sum, err := summarize(a.Store(), be, n)
 	if err != nil {
 		return sum, err
 	}
 	printSummary(p, sum)
-	if len(sum.Mismatches) > 0 || sum.Pending > 0 || sum.Open > 0 {
-		return sum, errors.New("demo: not every bill reached the back end exactly once")
+	if sum.Open > 0 {
+		return sum, errors.New("demo: a bill was left open")
+	}
+	for name, d := range sum.Dests {
+		if len(d.Mismatches) > 0 || d.Pending > 0 || d.Dead > 0 {
+			return sum, fmt.Errorf("demo: not every bill reached %s exactly once", name)
+		}
 	}
 	return sum, nil
 }
 
 // play feeds the script scene by scene through a replay source.
-func play(ctx context.Context, a *agent.Agent, sb *sandbox.Running, p *printer, script string) error {
+func play(ctx context.Context, a *agent.Agent, be backends, p *printer, script string) error {
 	var block []string
 	flush := func() error {
 		if len(block) == 0 {
@@ -201,7 +268,7 @@ func play(ctx context.Context, a *agent.Agent, sb *sandbox.Running, p *printer, 
 			if err := flush(); err != nil {
 				return err
 			}
-			if err := directive(strings.TrimPrefix(line, "#! "), sb, p); err != nil {
+			if err := directive(strings.TrimPrefix(line, "#! "), be, p); err != nil {
 				return err
 			}
 		case strings.HasPrefix(line, "#"), strings.TrimSpace(line) == "":
@@ -215,44 +282,41 @@ func play(ctx context.Context, a *agent.Agent, sb *sandbox.Running, p *printer, 
 	return flush()
 }
 
-func directive(d string, sb *sandbox.Running, p *printer) error {
+func directive(d string, be backends, p *printer) error {
 	switch d {
 	case "outage on":
-		p.printf("  ⚡ network down: the back end cannot be reached\n")
-		return sb.SetDown(true)
+		p.printf("  ⚡ network down: the back ends cannot be reached\n")
+		return be.setDown(true)
 	case "outage off":
 		// Give the outage time to show its retries before it ends.
 		time.Sleep(1500 * time.Millisecond)
 		p.printf("  ⚡ network restored\n")
-		return sb.SetDown(false)
+		return be.setDown(false)
 	}
 	return fmt.Errorf("demo: unknown directive %q", d)
 }
 
-// summarize reads the local queue and the sandbox ledger and compares them
-// bill by bill.
-func summarize(s *queue.Store, sb *sandbox.Running, retries int) (Summary, error) {
+// summarize reads the local queue and the sandboxes' ledgers and compares
+// them bill by bill, per destination.
+func summarize(s *queue.Store, be backends, retries int) (Summary, error) {
 	st, err := s.Stats()
 	if err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Scans: st.Scans, Finished: st.Bills[queue.BillFinished], Open: st.Bills[queue.BillOpen], Retries: retries}
-	if d := st.Dests["webhook"]; d != nil {
-		sum.Pending, sum.Dead = d.Pending+d.Leased, d.Dead
-	}
-	remote := map[string]sandbox.Received{}
-	for _, r := range sb.Bills() {
-		remote[r.BillCode] = r
-		sum.SandboxApps++
+	sum := Summary{Scans: st.Scans, Finished: st.Bills[queue.BillFinished], Open: st.Bills[queue.BillOpen],
+		Retries: retries, Dests: map[string]*DestSummary{}}
+	remotes := map[string]map[string]remote{}
+	for _, dest := range []string{"msfx", "webhook"} {
+		d := &DestSummary{}
+		if ds := st.Dests[dest]; ds != nil {
+			d.Pending, d.Dead = ds.Pending+ds.Leased, ds.Dead
+		}
+		remotes[dest] = be.ledger(dest)
+		d.Remote = len(remotes[dest])
+		sum.Dests[dest] = d
 	}
 	err = s.ForEachBill(func(b queue.Bill) bool {
-		if b.State != queue.BillFinished || len(b.Destinations) == 0 {
-			return true
-		}
-		r, ok := remote[b.Code]
-		delete(remote, b.Code)
-		if !ok {
-			sum.Mismatches = append(sum.Mismatches, b.Code+": missing at the back end")
+		if b.State != queue.BillFinished {
 			return true
 		}
 		items, ierr := s.Items(b.ID)
@@ -264,20 +328,32 @@ func summarize(s *queue.Store, sb *sandbox.Running, retries int) (Summary, error
 		for _, it := range items {
 			local = append(local, it.Code)
 		}
-		switch {
-		case r.Applied != 1:
-			sum.Mismatches = append(sum.Mismatches, fmt.Sprintf("%s: applied %d times", b.Code, r.Applied))
-		case strings.Join(local, ",") != strings.Join(r.Codes, ","):
-			sum.Mismatches = append(sum.Mismatches, b.Code+": codes differ")
-		default:
-			sum.Delivered++
+		for _, dest := range b.Destinations {
+			d, rem := sum.Dests[dest], remotes[dest]
+			if d == nil {
+				continue
+			}
+			r, ok := rem[b.Code]
+			delete(rem, b.Code)
+			switch {
+			case !ok:
+				d.Mismatches = append(d.Mismatches, b.Code+": missing at the back end")
+			case r.applied != 1:
+				d.Mismatches = append(d.Mismatches, fmt.Sprintf("%s: applied %d times", b.Code, r.applied))
+			case strings.Join(local, ",") != strings.Join(r.codes, ","):
+				d.Mismatches = append(d.Mismatches, b.Code+": codes differ")
+			default:
+				d.Delivered++
+			}
 		}
 		return true
 	})
-	for code := range remote {
-		sum.Mismatches = append(sum.Mismatches, code+": at the back end but not in the local queue")
+	for dest, rem := range remotes {
+		for code := range rem {
+			sum.Dests[dest].Mismatches = append(sum.Dests[dest].Mismatches, code+": at the back end but not in the local queue")
+		}
+		sort.Strings(sum.Dests[dest].Mismatches)
 	}
-	sort.Strings(sum.Mismatches)
 	return sum, err
 }
 
@@ -294,15 +370,18 @@ func printSummary(p *printer, s Summary) {
 	sort.Strings(rejected)
 	p.printf("  scans      %d accepted, %d duplicate (counted once), %d rejected: %s\n",
 		s.Scans["accepted"], s.Scans["duplicate"], nrej, strings.Join(rejected, ", "))
-	p.printf("  bills      %d finished and queued durably, %d still open\n", s.Finished, s.Open)
-	p.printf("  uploads    %d delivered, %d pending, %d dead letters; %d failed attempts retried (outage)\n",
-		s.Delivered, s.Pending, s.Dead, s.Retries)
-	if len(s.Mismatches) == 0 {
-		p.printf("  back end   %d bills in the sandbox ledger, each exactly once, codes identical: OK\n", s.SandboxApps)
-		return
-	}
-	for _, m := range s.Mismatches {
-		p.printf("  MISMATCH   %s\n", m)
+	p.printf("  bills      %d finished and queued durably, %d still open; %d failed attempts retried (outage)\n", s.Finished, s.Open, s.Retries)
+	for _, name := range []string{"msfx", "webhook"} {
+		d := s.Dests[name]
+		p.printf("  %-9s  %d delivered, %d pending, %d dead letters", name, d.Delivered, d.Pending, d.Dead)
+		if len(d.Mismatches) == 0 {
+			p.printf("; sandbox ledger: %d bills, each exactly once, codes identical: OK\n", d.Remote)
+			continue
+		}
+		p.printf("\n")
+		for _, m := range d.Mismatches {
+			p.printf("  MISMATCH   %s %s\n", name, m)
+		}
 	}
 }
 
@@ -316,6 +395,16 @@ func mark(s device.Status) string {
 		return "▸"
 	}
 	return "✗"
+}
+
+// doneNote is the short form of a delivered bill's answer.
+func doneNote(o upload.Outcome) string {
+	for _, final := range []string{"处理成功", "处理失败"} {
+		if strings.Contains(o.Message, final) {
+			return final
+		}
+	}
+	return shorten(o.Message)
 }
 
 // dropEcho removes the code from the front of a message printed beside it.

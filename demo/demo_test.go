@@ -20,10 +20,16 @@ func TestStoreDay(t *testing.T) {
 			t.Errorf("scans[%s] = %d, want %d", k, sum.Scans[k], v)
 		}
 	}
-	if sum.Finished != 8 || sum.Delivered != 8 || sum.SandboxApps != 8 || sum.Pending != 0 || sum.Dead != 0 || sum.Retries == 0 {
+	if sum.Finished != 8 || sum.Open != 0 || sum.Retries == 0 {
 		t.Errorf("summary %+v", sum)
 	}
-	if !strings.Contains(out.String(), "each exactly once, codes identical: OK") || !strings.Contains(out.String(), "network restored") {
+	for _, dest := range []string{"msfx", "webhook"} {
+		d := sum.Dests[dest]
+		if d == nil || d.Delivered != 8 || d.Remote != 8 || d.Pending != 0 || d.Dead != 0 || len(d.Mismatches) != 0 {
+			t.Errorf("%s: %+v", dest, d)
+		}
+	}
+	if strings.Count(out.String(), "each exactly once, codes identical: OK") != 2 || !strings.Contains(out.String(), "network restored") {
 		t.Errorf("output:\n%s", out.String())
 	}
 }

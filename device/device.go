@@ -21,7 +21,11 @@ type Scan struct {
 	// from the data (HID-POS, camera decoders); "" when it is in Raw or
 	// unknown.
 	Symbology string
-	At        time.Time
+	// GSReliable is set by transports that deliver GS1 separators
+	// faithfully (camera decoders, HID-POS): a GS1 code without GS is then
+	// read as it is rather than refused as possibly mangled.
+	GSReliable bool
+	At         time.Time
 }
 
 // Status is the verdict the operator hears.

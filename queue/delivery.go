@@ -111,9 +111,20 @@ func (s *Store) Lease(ctx context.Context, dest string, max int, leaseFor time.D
 	return r.([]Lease), nil
 }
 
+// AckInfo is what the back end said when it took the bill.
+type AckInfo struct {
+	// Ref is the back end's reference for the bill.
+	Ref string
+	// CodeErrors are codes of the bill the back end did not take (partial
+	// success), code → reason.
+	CodeErrors map[string]string
+	// Note is a short remark for the bill's history.
+	Note string
+}
+
 // Ack records that the back end has the bill. An ack is the truth whatever
 // the lease: even a late one completes the delivery.
-func (s *Store) Ack(ctx context.Context, billID uint64, dest, ref string) error {
+func (s *Store) Ack(ctx context.Context, billID uint64, dest string, a AckInfo) error {
 	_, err := s.submit(ctx, false, func(w *wtx) (any, error) {
 		d, err := getDelivery(w.tx, billID, dest)
 		if err != nil {
@@ -130,14 +141,52 @@ func (s *Store) Ack(ctx context.Context, billID uint64, dest, ref string) error 
 				return nil, err
 			}
 		}
-		d.State, d.DoneAt, d.Result, d.Unknown, d.LastAt = DeliveryDone, w.now, ref, false, w.now
-		d.NextAt, d.LeaseUntil = time.Time{}, time.Time{}
+		d.State, d.DoneAt, d.Result, d.Unknown, d.LastAt = DeliveryDone, w.now, a.Ref, false, w.now
+		d.NextAt, d.LeaseUntil, d.Note, d.LastError = time.Time{}, time.Time{}, a.Note, ""
 		if err := w.putDelivery(d); err != nil {
 			return nil, err
 		}
-		return nil, w.billEvent(billID, "delivered", dest+refSuffix(ref))
+		detail := dest + refSuffix(a.Ref)
+		if a.Note != "" {
+			detail += ": " + a.Note
+		}
+		if len(a.CodeErrors) > 0 {
+			detail += fmt.Sprintf("; %d code(s) not taken", len(a.CodeErrors))
+			if err := w.codeIssues(billID, d.BillCode, dest, a.CodeErrors); err != nil {
+				return nil, err
+			}
+		}
+		return nil, w.billEvent(billID, "delivered", detail)
 	})
 	return err
+}
+
+// codeIssues records per-code refusals under each code's ledger key.
+func (w *wtx) codeIssues(billID uint64, billCode, dest string, errs map[string]string) error {
+	items, err := readItems(w.tx, billID)
+	if err != nil {
+		return abort(err)
+	}
+	keyOf := map[string]string{}
+	for _, it := range items {
+		keyOf[it.Code] = it.Key
+	}
+	b := w.tx.Bucket(bktIssues)
+	for code, reason := range errs {
+		key, ok := keyOf[code]
+		if !ok {
+			key = code // the back end named a code in its own form
+		}
+		var list []CodeIssue
+		if _, err := getJSON(b, []byte(key), &list); err != nil {
+			return abort(err)
+		}
+		list = append(list, CodeIssue{Code: code, BillID: billID, BillCode: billCode, Dest: dest, Reason: reason, At: w.now})
+		if err := w.putJSON(b, []byte(key), list); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func refSuffix(ref string) string {
@@ -147,9 +196,26 @@ func refSuffix(ref string) string {
 	return " (" + ref + ")"
 }
 
-// Nack records a failed attempt of the lease and schedules the next one at
-// retryAt. maybeApplied marks that the request may have reached the back end.
-func (s *Store) Nack(ctx context.Context, billID uint64, dest string, lease uint64, retryAt time.Time, msg string, maybeApplied bool) error {
+// Retry is what Nack records about an attempt that did not finish the
+// delivery.
+type Retry struct {
+	// At is when the next attempt is due.
+	At time.Time
+	// Error is the failure; empty when the delivery is not failing but
+	// waiting (e.g. for the back end to finish processing).
+	Error string
+	// Note says what a waiting delivery waits for.
+	Note string
+	// MaybeApplied: the request may have reached the back end; the next
+	// attempt must query first.
+	MaybeApplied bool
+	// Progress is the destination's state for the next attempt.
+	Progress string
+}
+
+// Nack records an attempt of the lease that did not finish the delivery
+// and schedules the next one.
+func (s *Store) Nack(ctx context.Context, billID uint64, dest string, lease uint64, r Retry) error {
 	_, err := s.submit(ctx, false, func(w *wtx) (any, error) {
 		d, err := w.leased(billID, dest, lease)
 		if err != nil {
@@ -158,9 +224,15 @@ func (s *Store) Nack(ctx context.Context, billID uint64, dest string, lease uint
 		if err := w.del(w.tx.Bucket(bktLeased), deliveryKey(billID, dest)); err != nil {
 			return nil, err
 		}
-		d.State, d.LastError, d.LastAt, d.Unknown = DeliveryPending, msg, w.now, maybeApplied
+		d.State, d.LastError, d.Note, d.LastAt, d.Unknown = DeliveryPending, r.Error, r.Note, w.now, r.MaybeApplied
+		d.Progress = r.Progress
 		d.LeaseUntil = time.Time{}
-		if err := w.reschedule(&d, retryAt); err != nil {
+		if r.Error != "" {
+			d.Failures++
+		} else {
+			d.Failures = 0
+		}
+		if err := w.reschedule(&d, r.At); err != nil {
 			return nil, err
 		}
 		w.due[dest] = true
@@ -170,8 +242,9 @@ func (s *Store) Nack(ctx context.Context, billID uint64, dest string, lease uint
 }
 
 // Dead turns the leased delivery into a dead letter carrying the back end's
-// message. It is never retried unless an operator asks (RetryDead).
-func (s *Store) Dead(ctx context.Context, billID uint64, dest string, lease uint64, reason string) error {
+// message, keeping the destination's progress (parts already uploaded). It
+// is never retried unless an operator asks (RetryDead).
+func (s *Store) Dead(ctx context.Context, billID uint64, dest string, lease uint64, reason, progress string) error {
 	_, err := s.submit(ctx, false, func(w *wtx) (any, error) {
 		d, err := w.leased(billID, dest, lease)
 		if err != nil {
@@ -185,6 +258,9 @@ func (s *Store) Dead(ctx context.Context, billID uint64, dest string, lease uint
 			return nil, abort(err)
 		}
 		d.State, d.LastError, d.Result, d.LastAt, d.Unknown = DeliveryDead, reason, reason, w.now, false
+		if progress != "" {
+			d.Progress = progress
+		}
 		d.NextAt, d.LeaseUntil = time.Time{}, time.Time{}
 		if err := w.putDelivery(d); err != nil {
 			return nil, err
@@ -211,7 +287,7 @@ func (s *Store) RetryDead(ctx context.Context, billID uint64, dest string) error
 		if err := w.del(w.tx.Bucket(bktDead), deliveryKey(billID, dest)); err != nil {
 			return nil, err
 		}
-		d.State, d.Attempts = DeliveryPending, 0
+		d.State, d.Failures, d.Unknown = DeliveryPending, 0, true
 		if err := w.reschedule(&d, w.now); err != nil {
 			return nil, err
 		}

@@ -27,8 +27,9 @@ type PruneStats struct {
 //     deliveries (a bill with a pending or dead delivery is kept, whatever
 //     its age: regulated records are never dropped undelivered);
 //   - scan journal records before billsBefore;
-//   - ledger entries whose last event is before ledgerBefore (the ledger is
-//     what refuses a second sale of a pack, so keep it long).
+//   - ledger entries (and code issues) whose last event is before
+//     ledgerBefore (the ledger is what refuses a second sale of a pack, so
+//     keep it long).
 //
 // Open bills are never touched.
 func (s *Store) Prune(ctx context.Context, billsBefore, ledgerBefore time.Time) (PruneStats, error) {
@@ -223,8 +224,12 @@ func (w *wtx) pruneLedger(from []byte, before time.Time) (pruneLedgerResult, err
 	if k != nil {
 		res.next = append([]byte(nil), k...)
 	}
+	issues := w.tx.Bucket(bktIssues)
 	for _, key := range keys {
 		if err := w.del(ledger, key); err != nil {
+			return res, err
+		}
+		if err := w.del(issues, key); err != nil {
 			return res, err
 		}
 	}

@@ -286,14 +286,14 @@ func TestLeaseAckNackDead(t *testing.T) {
 	}
 
 	// Nack b1 for 30 s; dead-letter b2.
-	if err := s.Nack(ctx, b1.ID, "msfx", ls[0].Delivery.Lease, c.Now().Add(30*time.Second), "HTTP 503", false); err != nil {
+	if err := s.Nack(ctx, b1.ID, "msfx", ls[0].Delivery.Lease, Retry{At: c.Now().Add(30 * time.Second), Error: "HTTP 503"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Dead(ctx, b2.ID, "msfx", ls[1].Delivery.Lease, "isv.invalid-parameter: 非法参数"); err != nil {
+	if err := s.Dead(ctx, b2.ID, "msfx", ls[1].Delivery.Lease, "isv.invalid-parameter: 非法参数", ""); err != nil {
 		t.Fatal(err)
 	}
 	// A second answer on the same lease is stale.
-	if err := s.Nack(ctx, b1.ID, "msfx", ls[0].Delivery.Lease, c.Now(), "late", false); !errors.Is(err, ErrLeaseLost) {
+	if err := s.Nack(ctx, b1.ID, "msfx", ls[0].Delivery.Lease, Retry{At: c.Now(), Error: "late"}); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("stale nack: %v", err)
 	}
 	next, ok, err := s.NextDue("msfx")
@@ -308,11 +308,11 @@ func TestLeaseAckNackDead(t *testing.T) {
 	if err != nil || len(ls) != 1 || ls[0].Delivery.Attempts != 2 || ls[0].Delivery.LastError != "HTTP 503" {
 		t.Fatalf("retry lease %+v %v", ls, err)
 	}
-	if err := s.Ack(ctx, b1.ID, "msfx", "req-1"); err != nil {
+	if err := s.Ack(ctx, b1.ID, "msfx", AckInfo{Ref: "req-1"}); err != nil {
 		t.Fatal(err)
 	}
 	// Ack is idempotent.
-	if err := s.Ack(ctx, b1.ID, "msfx", "req-1"); err != nil {
+	if err := s.Ack(ctx, b1.ID, "msfx", AckInfo{Ref: "req-1"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -362,23 +362,71 @@ func TestLeaseExpiryMarksUnknown(t *testing.T) {
 		t.Fatalf("expired lease: %+v %v", ls, err)
 	}
 	// The first lease's late nack cannot undo the second attempt.
-	if err := s.Nack(ctx, b.ID, "msfx", first[0].Delivery.Lease, c.Now(), "late", false); !errors.Is(err, ErrLeaseLost) {
+	if err := s.Nack(ctx, b.ID, "msfx", first[0].Delivery.Lease, Retry{At: c.Now(), Error: "late"}); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("late nack: %v", err)
 	}
 	// A nack that may have reached the back end keeps Unknown for the next.
-	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, c.Now(), "timeout after send", true); err != nil {
+	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, Retry{At: c.Now(), Error: "timeout after send", MaybeApplied: true}); err != nil {
 		t.Fatal(err)
 	}
 	ls, _ = s.Lease(ctx, "msfx", 1, 10*time.Second)
 	if len(ls) != 1 || !ls[0].Unknown {
 		t.Fatalf("maybe-applied nack lost Unknown: %+v", ls)
 	}
-	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, c.Now(), "429", false); err != nil {
+	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, Retry{At: c.Now(), Error: "429"}); err != nil {
 		t.Fatal(err)
 	}
 	ls, _ = s.Lease(ctx, "msfx", 1, 10*time.Second)
 	if len(ls) != 1 || ls[0].Unknown {
 		t.Fatalf("definite failure should clear Unknown: %+v", ls)
+	}
+}
+
+// A destination's progress survives between attempts; a waiting retry is
+// not a failure; partial success is recorded per code.
+func TestProgressWaitAndCodeIssues(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), testOptions(c))
+	b := finishedBill(t, s, "s", 1, 3, "msfx")
+	ls, _ := s.Lease(ctx, "msfx", 1, time.Minute)
+	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, Retry{At: c.Now().Add(time.Second), Error: "part 2: 503", Progress: `{"done":[1]}`}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Stats()
+	if st.Dests["msfx"].Failing != 1 {
+		t.Fatalf("failing %+v", st.Dests["msfx"])
+	}
+	c.Add(time.Second)
+	ls, _ = s.Lease(ctx, "msfx", 1, time.Minute)
+	if len(ls) != 1 || ls[0].Delivery.Progress != `{"done":[1]}` {
+		t.Fatalf("progress lost: %+v", ls)
+	}
+	// Uploaded, the platform is still processing: wait, no failure.
+	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, Retry{At: c.Now().Add(30 * time.Second), Note: "polling processing status", Progress: `{"done":[1,2]}`}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = s.Stats()
+	if d := st.Dests["msfx"]; d.Failing != 0 || d.Pending != 1 || d.LastError != "" {
+		t.Fatalf("waiting counted as failing: %+v", d)
+	}
+	c.Add(30 * time.Second)
+	if ls, _ = s.Lease(ctx, "msfx", 1, time.Minute); len(ls) != 1 || ls[0].Delivery.Failures != 0 {
+		t.Fatalf("after waiting: %+v", ls)
+	}
+	if err := s.Ack(ctx, b.ID, "msfx", AckInfo{Ref: "Q1", Note: "处理成功", CodeErrors: map[string]string{msfx(2): "3: duplicate code", "8999": "unknown code"}}); err != nil {
+		t.Fatal(err)
+	}
+	issues, err := s.CodeIssues(msfx(2))
+	if err != nil || len(issues) != 1 || issues[0].BillCode != b.Code || issues[0].Reason != "3: duplicate code" {
+		t.Fatalf("issues %+v %v", issues, err)
+	}
+	if other, _ := s.CodeIssues("8999"); len(other) != 1 {
+		t.Fatalf("issue for a code not on the bill: %+v", other)
+	}
+	bill, _ := s.Bill(b.ID)
+	if last := bill.History[len(bill.History)-1]; !strings.Contains(last.Detail, "2 code(s) not taken") || !strings.Contains(last.Detail, "处理成功") {
+		t.Fatalf("history %+v", last)
 	}
 }
 

@@ -101,6 +101,16 @@ func (s *Store) Ledger(key string) (LedgerEntry, bool, error) {
 	return e, ok, err
 }
 
+// CodeIssues returns what back ends refused about the pack with this key.
+func (s *Store) CodeIssues(key string) ([]CodeIssue, error) {
+	var out []CodeIssue
+	err := s.db.View(func(tx *bolt.Tx) error {
+		_, err := getJSON(tx.Bucket(bktIssues), []byte(key), &out)
+		return err
+	})
+	return out, err
+}
+
 // ForEachBill calls fn for every bill in creation order until fn returns
 // false.
 func (s *Store) ForEachBill(fn func(Bill) bool) error {

@@ -72,7 +72,7 @@ func drain(t *testing.T, s *Store, dest string) int {
 			return n
 		}
 		for _, l := range ls {
-			if err := s.Ack(ctx, l.Bill.ID, dest, "ok"); err != nil {
+			if err := s.Ack(ctx, l.Bill.ID, dest, AckInfo{Ref: "ok"}); err != nil {
 				t.Fatalf("ack while full: %v", err)
 			}
 			n++
@@ -141,7 +141,7 @@ func TestPruneKeepsUndelivered(t *testing.T) {
 	mustScan(t, s, scanIn("open", msfx(0)), Accepted)
 	ls, _ := s.Lease(ctx, "msfx", 10, time.Minute)
 	for _, l := range ls {
-		if err := s.Ack(ctx, l.Bill.ID, "msfx", ""); err != nil {
+		if err := s.Ack(ctx, l.Bill.ID, "msfx", AckInfo{Ref: ""}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -49,9 +49,10 @@ var (
 	bktLeased     = []byte("leased")
 	bktDead       = []byte("dead")
 	bktAlarms     = []byte("alarms")
+	bktIssues     = []byte("codeissues")
 
 	allBuckets = [][]byte{bktMeta, bktBills, bktBillCodes, bktItems, bktSessions, bktLedger,
-		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms}
+		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues}
 
 	keySchema = []byte("schema")
 )

@@ -73,6 +73,9 @@ type Delivery struct {
 	Dest     string        `json:"dest"`
 	State    DeliveryState `json:"state"`
 	Attempts int           `json:"attempts"`
+	// Failures counts consecutive failed attempts (the backoff's input); a
+	// waiting retry or success resets it.
+	Failures int `json:"failures,omitempty"`
 	// NextAt is when the delivery is next due: its retry time, or the end
 	// of its lease while leased. Done and dead deliveries are never due.
 	NextAt time.Time `json:"next_at,omitzero"`
@@ -84,7 +87,13 @@ type Delivery struct {
 	// Unknown is set when an attempt started but its outcome was never
 	// recorded (crash, timeout after sending): the uploader must query the
 	// back end before sending again.
-	Unknown   bool      `json:"unknown,omitempty"`
+	Unknown bool `json:"unknown,omitempty"`
+	// Progress is the destination's own state carried between attempts
+	// (e.g. which parts of a split bill are uploaded); opaque here.
+	Progress string `json:"progress,omitempty"`
+	// Note says what the delivery waits for when it is not failing (e.g.
+	// "polling processing status").
+	Note      string    `json:"note,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
 	LastAt    time.Time `json:"last_at,omitzero"`
 	DoneAt    time.Time `json:"done_at,omitzero"`
@@ -92,4 +101,16 @@ type Delivery struct {
 	// platform bill id) or, for a dead letter, the platform's message.
 	Result    string    `json:"result,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// CodeIssue records that a back end did not take one code of a delivered
+// bill (partial success), with its reason: the answer to "why was this code
+// not uploaded?".
+type CodeIssue struct {
+	Code     string    `json:"code"`
+	BillID   uint64    `json:"bill_id"`
+	BillCode string    `json:"bill_code"`
+	Dest     string    `json:"dest"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
 }

@@ -22,6 +22,9 @@ const (
 	// Permanent: the back end refused the bill for a reason retrying cannot
 	// fix; the delivery becomes a dead letter carrying Message.
 	Permanent
+	// Wait: the back end has the bill but its result is not final yet
+	// (processing); look again after RetryAfter. Not a failure.
+	Wait
 )
 
 func (c Class) String() string {
@@ -32,6 +35,8 @@ func (c Class) String() string {
 		return "retry"
 	case Permanent:
 		return "permanent"
+	case Wait:
+		return "wait"
 	}
 	return "unknown"
 }
@@ -46,6 +51,9 @@ type Job struct {
 	// without its answer being recorded; the destination must find out
 	// (query) before sending again.
 	Unknown bool
+	// Progress is what the destination recorded after the previous attempt
+	// (Outcome.Progress); empty on the first.
+	Progress string
 }
 
 // Outcome is a destination's verdict on one attempt.
@@ -62,6 +70,12 @@ type Outcome struct {
 	// (timeout or broken connection after sending): the next attempt must
 	// query before sending again.
 	MaybeApplied bool
+	// Progress is the destination's state for the next attempt (Retry and
+	// Wait), e.g. which parts of a split bill are already uploaded.
+	Progress string
+	// CodeErrors are codes of a Done bill the back end did not take
+	// (partial success), code → reason.
+	CodeErrors map[string]string
 }
 
 // Destination sends bills to one back end.

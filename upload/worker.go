@@ -76,15 +76,19 @@ type Result struct {
 }
 
 // Worker carries one destination's deliveries from the queue to the back
-// end: it leases due deliveries, runs attempts under a concurrency bound and
-// a rate limit, and records each outcome (ack, nack with the next retry
-// time, or dead letter).
+// end: Concurrency loops each lease one due delivery, attempt it under the
+// rate limit and record the outcome (ack, nack with the next retry time, or
+// dead letter). Their leases and acks meet in the queue's group commit, so
+// a backlog drains at the speed of the back end, not of one fsync after
+// another.
 type Worker struct {
 	store   *queue.Store
 	dest    Destination
 	opts    WorkerOptions
 	limiter *rate.Limiter
-	wake    chan struct{}
+
+	mu   sync.Mutex
+	wake chan struct{} // closed and replaced by Wake: a broadcast
 }
 
 // NewWorker makes a worker for dest.
@@ -98,7 +102,7 @@ func NewWorker(store *queue.Store, dest Destination, o WorkerOptions) (*Worker, 
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	w := &Worker{store: store, dest: dest, opts: o, wake: make(chan struct{}, 1)}
+	w := &Worker{store: store, dest: dest, opts: o, wake: make(chan struct{})}
 	if o.Rate > 0 {
 		burst := o.Burst
 		if burst < 1 {
@@ -112,70 +116,77 @@ func NewWorker(store *queue.Store, dest Destination, o WorkerOptions) (*Worker, 
 // Name is the destination's name.
 func (w *Worker) Name() string { return w.dest.Name() }
 
-// Wake tells the worker that deliveries may be due now. It never blocks.
+// Wake tells the worker's idle loops that deliveries may be due now. It
+// never blocks.
 func (w *Worker) Wake() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.mu.Lock()
+	close(w.wake)
+	w.wake = make(chan struct{})
+	w.mu.Unlock()
 }
 
-// idlePoll bounds how long the worker sleeps without a known due time, as
-// a safety net for missed wake-ups.
+func (w *Worker) woken() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.wake
+}
+
+// idlePoll bounds how long a loop sleeps without a known due time, as a
+// safety net for missed wake-ups.
 const idlePoll = 30 * time.Second
 
 // Run delivers until ctx ends, then waits for attempts in flight. Attempts
 // cut short by shutdown are put back in the queue; none is lost.
 func (w *Worker) Run(ctx context.Context) error {
-	name := w.dest.Name()
-	slots := make(chan struct{}, w.opts.Concurrency)
-	freed := make(chan struct{}, w.opts.Concurrency)
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		if ctx.Err() != nil {
-			return nil
+	for i := 0; i < w.opts.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.loop(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// loop is one delivery slot: lease, attempt, record, again; sleep while
+// nothing is due.
+func (w *Worker) loop(ctx context.Context) {
+	name := w.dest.Name()
+	failures := 0
+	for ctx.Err() == nil {
+		wake := w.woken()
+		leases, err := w.store.Lease(ctx, name, 1, w.opts.Lease)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			w.opts.Logger.Error("upload: lease failed", "dest", name, "err", err)
+			w.sleep(ctx, wake, min(time.Duration(failures)*time.Second, idlePoll))
+			continue
 		}
-		free := w.opts.Concurrency - len(slots)
-		if free > 0 {
-			leases, err := w.store.Lease(ctx, name, free, w.opts.Lease)
-			if err != nil && ctx.Err() == nil {
-				w.opts.Logger.Error("upload: lease failed", "dest", name, "err", err)
-			}
-			for _, l := range leases {
-				slots <- struct{}{}
-				wg.Add(1)
-				go func(l queue.Lease) {
-					defer wg.Done()
-					w.attempt(ctx, l)
-					<-slots
-					freed <- struct{}{}
-				}(l)
-			}
-			if len(leases) == free {
-				// Maybe more are due: go round as soon as a slot frees.
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-freed:
-				}
-				continue
-			}
+		failures = 0
+		if len(leases) > 0 {
+			w.attempt(ctx, leases[0])
+			continue
 		}
 		wait := idlePoll
 		if next, ok, err := w.store.NextDue(name); err == nil && ok {
 			wait = min(max(next.Sub(w.opts.Now()), 0), idlePoll)
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-w.wake:
-		case <-freed:
-		case <-timer.C:
-		}
-		timer.Stop()
+		w.sleep(ctx, wake, wait)
+	}
+}
+
+func (w *Worker) sleep(ctx context.Context, wake <-chan struct{}, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-wake:
+	case <-timer.C:
 	}
 }
 
@@ -188,25 +199,31 @@ func (w *Worker) attempt(ctx context.Context, l queue.Lease) {
 	if w.limiter != nil {
 		if err := w.limiter.Wait(ctx); err != nil {
 			// Shutting down before sending: nothing reached the back end.
-			err := w.store.Nack(record, l.Bill.ID, name, l.Delivery.Lease, w.opts.Now(), "not sent: agent stopping", l.Unknown)
+			err := w.store.Nack(record, l.Bill.ID, name, l.Delivery.Lease, queue.Retry{At: w.opts.Now(),
+				Error: l.Delivery.LastError, Note: "not sent: agent stopping", MaybeApplied: l.Unknown, Progress: l.Delivery.Progress})
 			w.report(Result{Dest: name, Bill: l.Bill, Attempt: l.Delivery.Attempts, Outcome: Outcome{Class: Retry, Message: "not sent: agent stopping"}, Err: ignoreLost(err)})
 			return
 		}
 	}
 	start := w.opts.Now()
-	out := w.dest.Deliver(ctx, Job{Bill: l.Bill, Items: l.Items, Attempt: l.Delivery.Attempts, Unknown: l.Unknown})
+	out := w.dest.Deliver(ctx, Job{Bill: l.Bill, Items: l.Items, Attempt: l.Delivery.Attempts, Unknown: l.Unknown, Progress: l.Delivery.Progress})
 	took := w.opts.Now().Sub(start)
 	var err error
 	switch out.Class {
 	case Done:
-		err = w.store.Ack(record, l.Bill.ID, name, out.Ref)
+		err = w.store.Ack(record, l.Bill.ID, name, queue.AckInfo{Ref: out.Ref, CodeErrors: out.CodeErrors, Note: out.Message})
 	case Permanent:
 		w.opts.Logger.Warn("upload: refused for good, kept as dead letter", "dest", name, "bill", l.Bill.Code, "reason", out.Message)
-		err = w.store.Dead(record, l.Bill.ID, name, l.Delivery.Lease, out.Message)
+		err = w.store.Dead(record, l.Bill.ID, name, l.Delivery.Lease, out.Message, out.Progress)
+	case Wait:
+		wait := max(out.RetryAfter, time.Second)
+		err = w.store.Nack(record, l.Bill.ID, name, l.Delivery.Lease, queue.Retry{At: w.opts.Now().Add(wait),
+			Note: out.Message, Progress: out.Progress})
 	default:
-		delay := max(w.opts.Backoff.Delay(l.Delivery.Attempts), out.RetryAfter)
+		delay := max(w.opts.Backoff.Delay(l.Delivery.Failures+1), out.RetryAfter)
 		w.opts.Logger.Info("upload: will retry", "dest", name, "bill", l.Bill.Code, "attempt", l.Delivery.Attempts, "in", delay.Round(time.Millisecond), "reason", out.Message)
-		err = w.store.Nack(record, l.Bill.ID, name, l.Delivery.Lease, w.opts.Now().Add(delay), out.Message, out.MaybeApplied)
+		err = w.store.Nack(record, l.Bill.ID, name, l.Delivery.Lease, queue.Retry{At: w.opts.Now().Add(delay),
+			Error: out.Message, MaybeApplied: out.MaybeApplied, Progress: out.Progress})
 	}
 	if err = ignoreLost(err); err != nil {
 		w.opts.Logger.Error("upload: cannot record outcome; the delivery will be retried after its lease", "dest", name, "bill", l.Bill.Code, "outcome", out.Class, "err", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pda-agent/pda-agent/agent"
 	"github.com/pda-agent/pda-agent/configs"
 )
 
@@ -25,6 +26,14 @@ func loadConfig(path string, required bool) (*configs.Config, error) {
 	c, err := configs.Load(path, os.Environ())
 	if err != nil {
 		return nil, &exitError{code: exitConfig, err: err}
+	}
+	// Scanner sections are checked by the sources themselves, still offline.
+	if problems := agent.CheckScanners(c); len(problems) > 0 {
+		source := path
+		if source == "" {
+			source = "defaults"
+		}
+		return nil, &exitError{code: exitConfig, err: &configs.Error{Source: source, Fields: problems}}
 	}
 	return c, nil
 }

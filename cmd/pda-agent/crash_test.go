@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pda-agent/pda-agent/queue"
+	msfxsb "github.com/pda-agent/pda-agent/upload/msfx/sandbox"
 	"github.com/pda-agent/pda-agent/upload/webhook/sandbox"
 )
 
@@ -64,10 +65,21 @@ const crashConfig = `device: {id: CRASH1}
 data_dir: %s
 log: {level: warn}
 queue: {headroom: 256KiB}
-sessions: {default_type: 102}
+sessions: {default_type: 102, default_partner: ` + msfxsb.DefaultSupplierEntID + `}
 scanners:
   - {name: gun, type: stdin, echo: true}
 upload: {lease: 5s, initial_backoff: 20ms, max_backoff: 300ms}
+msfx:
+  enabled: true
+  gateway: %s
+  app_key: "` + msfxsb.DefaultStoreAppKey + `"
+  app_secret: ` + msfxsb.DefaultStoreSecret + `
+  ref_ent_id: "` + msfxsb.DefaultStoreRefEntID + `"
+  ent_id: ` + msfxsb.DefaultStoreEntID + `
+  rate: 0
+  timeout: 1s
+  poll_interval: 1s
+  concurrency: 4
 webhook:
   enabled: true
   url: %s
@@ -76,6 +88,10 @@ webhook:
   timeout: 1s
   concurrency: 3
 `
+
+// unknownPartner is an ent_id the msfx sandbox does not know: its bills
+// are refused for good there (dead letters), taken by the webhook.
+const unknownPartner = "0123456789abcdef0123456789abcdef"
 
 // TestCrashKeepsAcknowledgedScans kills a real agent with SIGKILL at
 // random moments while scans stream in and uploads run against the strict
@@ -93,8 +109,13 @@ func TestCrashKeepsAcknowledgedScans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
+	gw, err := msfxsb.Start("127.0.0.1:0", msfxsb.Options{Apps: msfxsb.DefaultApps(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
 	dir := t.TempDir()
-	config := writeFile(t, dir, "config.yaml", fmt.Sprintf(crashConfig, dir, sb.URL()))
+	config := writeFile(t, dir, "config.yaml", fmt.Sprintf(crashConfig, dir, gw.URL(), sb.URL()))
 	var stderr lockedBuffer
 
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
@@ -107,8 +128,12 @@ func TestCrashKeepsAcknowledgedScans(t *testing.T) {
 	}
 	lines := 0
 	for cycle := 0; cycle < cycles; cycle++ {
-		if cycle%3 == 1 {
+		switch cycle % 3 {
+		case 1:
 			sb.InjectFaults(sandbox.FaultApplyThenTimeout, sandbox.FaultHTTP500)
+			gw.InjectFaults(msfxsb.FaultApplyThenTimeout, msfxsb.FaultHTTP500, msfxsb.FaultISP)
+		case 2:
+			gw.InjectFaults(msfxsb.FaultBan, msfxsb.FaultBusy, msfxsb.FaultHTTP502HTML)
 		}
 		p := startAgent(t, config, &stderr)
 		killAt := time.Now().Add(time.Duration(80+rng.IntN(400)) * time.Millisecond)
@@ -130,8 +155,13 @@ func TestCrashKeepsAcknowledgedScans(t *testing.T) {
 		for time.Now().Before(killAt) {
 			for i := 0; i < 1+rng.IntN(8); i++ {
 				line := newCode()
-				if rng.IntN(25) == 0 {
+				switch n := rng.IntN(150); {
+				case n < 12:
 					line = "PDA:FINISH"
+				case n == 12:
+					// A receiving from a partner the platform does not know.
+					write("PDA:FINISH")
+					line = "PDA:RECEIVE:" + unknownPartner
 				}
 				if !write(line) {
 					break
@@ -171,21 +201,37 @@ func TestCrashKeepsAcknowledgedScans(t *testing.T) {
 	if len(inflight) > 0 {
 		t.Fatalf("final run did not answer %d lines", len(inflight))
 	}
-	waitStable(t, sb, 1500*time.Millisecond, 30*time.Second)
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not stop on SIGTERM")
-	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("clean stop exited %d\n%s", code, stderr.String())
-	}
-
-	// Check the queue file left behind.
-	s, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{BillPrefix: "CRASH1", Logger: slog.New(slog.DiscardHandler), CheckOnOpen: true})
-	if err != nil {
-		t.Fatal(err)
+	// Let the uploads drain, stop cleanly, look; go round again (as a
+	// store would restart the agent) while anything is still pending.
+	var s *queue.Store
+	for round := 0; ; round++ {
+		waitStable(t, func() int { return len(sb.Bills()) + len(gw.Bills(msfxsb.DefaultStoreRefEntID)) }, 2500*time.Millisecond, 60*time.Second)
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("agent did not stop on SIGTERM")
+		}
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("clean stop exited %d\n%s", code, stderr.String())
+		}
+		s, err = queue.Open(filepath.Join(dir, "queue.db"), queue.Options{BillPrefix: "CRASH1", Logger: slog.New(slog.DiscardHandler), CheckOnOpen: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy := 0
+		for _, d := range st.Dests {
+			busy += d.Pending + d.Leased
+		}
+		if busy == 0 || round == 4 {
+			break
+		}
+		s.Close()
+		p = startAgent(t, config, &stderr)
 	}
 	defer s.Close()
 	if a := s.Alarms(); len(a) != 0 {
@@ -229,37 +275,67 @@ func TestCrashKeepsAcknowledgedScans(t *testing.T) {
 		}
 	}
 
-	// Every finished bill is at the back end exactly once, same codes.
-	remote := map[string]sandbox.Received{}
+	// Every finished bill is at each back end exactly once, same codes; the
+	// msfx refusals are dead letters carrying the platform's words.
+	hooked := map[string]sandbox.Received{}
 	for _, r := range sb.Bills() {
-		remote[r.BillCode] = r
+		hooked[r.BillCode] = r
 	}
+	uploaded := map[string]msfxsb.Bill{}
+	for _, r := range gw.Bills(msfxsb.DefaultStoreRefEntID) {
+		uploaded[r.BillCode] = r
+	}
+	dead := 0
 	for _, b := range finished {
-		ds, _ := s.Deliveries(b.ID)
-		if len(ds) != 1 || ds[0].State != queue.DeliveryDone {
-			t.Errorf("bill %s delivery %+v", b.Code, ds)
-		}
-		r, ok := remote[b.Code]
-		if !ok {
-			t.Errorf("bill %s missing at the back end", b.Code)
-			continue
-		}
 		items, _ := s.Items(b.ID)
 		var codes []string
 		for _, it := range items {
 			codes = append(codes, it.Code)
 		}
-		if r.Applied != 1 || strings.Join(codes, ",") != strings.Join(r.Codes, ",") {
-			t.Errorf("bill %s at the back end: applied %d, codes equal %v", b.Code, r.Applied, strings.Join(codes, ",") == strings.Join(r.Codes, ","))
+		want := strings.Join(codes, ",")
+		ds, _ := s.Deliveries(b.ID)
+		if len(ds) != 2 {
+			t.Errorf("bill %s has %d deliveries", b.Code, len(ds))
+			continue
 		}
-		delete(remote, b.Code)
+		for _, d := range ds {
+			switch {
+			case d.Dest == "msfx" && b.Partner == unknownPartner:
+				if d.State != queue.DeliveryDead || d.LastError == "" {
+					t.Errorf("bill %s from an unknown partner: msfx delivery %s %q", b.Code, d.State, d.LastError)
+				}
+				dead++
+			case d.State != queue.DeliveryDone:
+				t.Errorf("bill %s → %s: %s (%s)", b.Code, d.Dest, d.State, d.LastError)
+			}
+		}
+		if r, ok := hooked[b.Code]; !ok || r.Applied != 1 || strings.Join(r.Codes, ",") != want {
+			t.Errorf("bill %s at the webhook: present %v, applied %d", b.Code, ok, r.Applied)
+		}
+		delete(hooked, b.Code)
+		if b.Partner == unknownPartner {
+			continue
+		}
+		if r, ok := uploaded[b.Code]; !ok || r.Applied != 1 || strings.Join(r.Codes, ",") != want || r.Result != 3 {
+			t.Errorf("bill %s at msfx: present %v, applied %d, result %d", b.Code, ok, r.Applied, r.Result)
+		}
+		delete(uploaded, b.Code)
 	}
-	for code := range remote {
-		t.Errorf("back end has bill %s the queue does not know as finished", code)
+	for code := range hooked {
+		t.Errorf("webhook has bill %s the queue does not know as finished", code)
 	}
-	st := sb.Stats()
-	t.Logf("%d SIGKILL cycles, %d lines sent, %d codes acknowledged, %d on bills, %d bills finished and delivered once each; sandbox: %d requests, %d duplicates answered, faults %v",
-		cycles, lines, accepted, len(onBills), len(finished), st.Requests, st.Duplicates, st.Faults)
+	for code := range uploaded {
+		t.Errorf("msfx has bill %s the queue does not know as finished", code)
+	}
+	dls, _ := s.DeadLetters()
+	if len(dls) != dead {
+		t.Errorf("%d dead letters, want %d", len(dls), dead)
+	}
+	st, gst := sb.Stats(), gw.Stats()
+	t.Logf("%d SIGKILL cycles, %d lines sent, %d codes acknowledged, %d on bills, %d bills finished, each delivered once to both back ends (%d refused for good by msfx, dead letters)",
+		cycles, lines, accepted, len(onBills), len(finished), dead)
+	t.Logf("webhook sandbox: %d requests, %d duplicates answered, faults %v; msfx sandbox: %d requests, %d duplicates answered, faults %v, rejected %v",
+		st.Requests, st.Duplicates, st.Faults, gst.Requests, gst.Duplicates, gst.Faults, gst.Rejected)
 	if accepted == 0 || len(finished) == 0 {
 		t.Fatal("the test exercised nothing")
 	}
@@ -292,14 +368,14 @@ func matchAck(line string, inflight *[]string, acked map[string]string) {
 	}
 }
 
-// waitStable waits until the sandbox ledger stops growing for quiet.
-func waitStable(t *testing.T, sb *sandbox.Running, quiet, limit time.Duration) {
+// waitStable waits until count stops changing for quiet.
+func waitStable(t *testing.T, count func() int, quiet, limit time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	last, since := -1, time.Now()
 	for ctx.Err() == nil {
-		n := len(sb.Bills())
+		n := count()
 		if n != last {
 			last, since = n, time.Now()
 		} else if time.Since(since) >= quiet {

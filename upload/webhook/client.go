@@ -224,6 +224,8 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 
 	if job.Unknown {
 		if out, final := c.query(ctx, b.Code); final {
+			// Until a query answers, the bill may still be there.
+			out.MaybeApplied = out.Class == upload.Retry
 			return out
 		}
 	}

@@ -1,0 +1,604 @@
+package camera
+
+import (
+	"fmt"
+	"image"
+	"math"
+	"math/bits"
+	"strings"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/datamatrix"
+	"github.com/makiuchi-d/gozxing/oned"
+	"github.com/makiuchi-d/gozxing/qrcode"
+)
+
+// minFrameSide: smaller frames are not searched (no decodable code fits,
+// and gozxing's detectors need some room around the centre).
+const minFrameSide = 32
+
+// noisyFrame is the estimated noise (σ, grey levels) from which frames are
+// smoothed before binarizing. Measured on rendered Data Matrix codes: at
+// σ 4 smoothing gains nothing, at σ 5 it finds a third more, at σ 6 it is
+// the difference between finding almost none and most.
+const noisyFrame = 4.5
+
+// gs is ASCII 29, what an FNC1 separator reads as.
+const gs = 0x1d
+
+// Result is one decoded code.
+type Result struct {
+	// Text is the data. GS1 field separators (FNC1) are GS (0x1D); the
+	// leading FNC1 that marks GS1 data is not in Text but in Symbology.
+	Text string
+	// Symbology is the AIM identifier as gozxing reports it: "]d1" Data
+	// Matrix, "]d2" GS1 DataMatrix, "]Q1" QR, "]Q3" GS1 QR (FNC1 mode),
+	// "]C0" Code 128, "]C1" GS1-128.
+	Symbology string
+	// Format is the code type.
+	Format Symbology
+	// Region is the search area the code was decoded in, in frame
+	// coordinates: the aiming region, a tile, or the whole frame.
+	Region image.Rectangle
+	// Points are where gozxing located the code, in frame coordinates: the
+	// corners or finder patterns of a 2-D code, the ends of the row read
+	// across a Code 128.
+	Points []image.Point
+}
+
+// Decoder finds and decodes one code in a grey frame. It reuses buffers
+// between frames, so one Decoder must not be used by two goroutines at
+// once.
+//
+// Search order, stopping at the first code decoded:
+//
+//  1. The aiming region (Config.ROI, centred), for every symbology in
+//     Config.Symbologies order. Codes there win over codes elsewhere in
+//     view, so the code the operator aims at is the one read.
+//  2. The rest of the frame, symbology by symbology, in the same order:
+//     - Data Matrix: the N×N grid of overlapping tiles (Config.Tiles),
+//     each re-centred on the dark pixels inside it, then the whole frame
+//     (a code larger than the aiming region). gozxing's Data Matrix
+//     detector grows a rectangle from the image centre, so it only finds
+//     a code that covers the centre of the area it is given.
+//     - QR: the whole frame; its finder-pattern search covers the image.
+//     - Code 128: rows across the whole frame, and columns for vertical
+//     codes, both directions.
+//
+// The frame is binarized once (gozxing's hybrid binarizer); the areas
+// are cut from that black matrix without binarizing again. A noisy frame
+// (estimated σ ≥ 4.5 grey levels) is lightly blurred first. A QR search
+// that meets more than 96 finder-pattern candidates (a texture) is
+// abandoned, since gozxing weighs every triple of them. A Code 128 read
+// must be repeated on a neighbouring row.
+type Decoder struct {
+	roi   float64
+	tiles int
+	syms  []Symbology
+
+	dm, qr gozxing.Reader
+	c128   oned.RowDecoder
+	hints  map[gozxing.DecodeHintType]interface{}
+	// qrHints carries the callback that counts finder candidates.
+	qrHints map[gozxing.DecodeHintType]interface{}
+	finders int
+
+	// Scratch reused across frames.
+	lum   []byte               // contiguous copies of luminance crops
+	mats  []*gozxing.BitMatrix // crop targets, by size
+	row   *gozxing.BitArray    // a full-width row of the frame's matrix
+	out   *gozxing.BitArray    // a cropped row
+	bin   map[int]*gozxing.BitArray
+	tried []image.Rectangle
+
+	// panics counts decoder panics recovered (see Decode).
+	panics uint64
+	// recentreTiles centres each tile on its dark pixels; off only to
+	// measure what that buys.
+	recentreTiles bool
+	// noisy is the noise level (σ, grey levels) from which a frame is
+	// smoothed before binarizing.
+	noisy    float64
+	smoothed []byte
+}
+
+// NewDecoder makes a decoder for c's symbologies, aiming region and tiles.
+func NewDecoder(c Config) (*Decoder, error) {
+	c, err := c.normalize()
+	if err != nil {
+		return nil, err
+	}
+	c128, ok := oned.NewCode128Reader().(oned.RowDecoder)
+	if !ok {
+		return nil, fmt.Errorf("camera: gozxing's Code 128 reader has no DecodeRow")
+	}
+	d := &Decoder{
+		roi:   c.ROI,
+		tiles: c.Tiles,
+		syms:  c.Symbologies,
+		dm:    datamatrix.NewDataMatrixReader(),
+		qr:    qrcode.NewQRCodeReader(),
+		c128:  c128,
+		// ASSUME_GS1 makes the Code 128 reader keep FNC1s (as GS, and a
+		// leading "]C1"); without it they are dropped and GS1 fields run
+		// together.
+		hints: map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_ASSUME_GS1: true},
+		bin:   map[int]*gozxing.BitArray{},
+
+		recentreTiles: true,
+		noisy:         noisyFrame,
+	}
+	d.qrHints = map[gozxing.DecodeHintType]interface{}{
+		gozxing.DecodeHintType_NEED_RESULT_POINT_CALLBACK: gozxing.ResultPointCallback(func(gozxing.ResultPoint) {
+			if d.finders++; d.finders > maxFinders {
+				panic(finderFlood{})
+			}
+		}),
+	}
+	return d, nil
+}
+
+// frame is one frame being decoded.
+type frame struct {
+	lum    *plane
+	black  *gozxing.BitMatrix
+	origin image.Point // img.Bounds().Min, added to every reported point
+	w, h   int
+}
+
+// Decode finds one code in img, trying the areas in the order documented
+// on Decoder. It reports false when nothing decodes, including for frames
+// too small or malformed to search. gozxing is a port of Java code that
+// signals bad input with index errors; such a panic is recovered and
+// counted as a miss, since a frame must never stop the daemon.
+func (d *Decoder) Decode(img *image.Gray) (res Result, ok bool) {
+	if img == nil {
+		return Result{}, false
+	}
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w < minFrameSide || h < minFrameSide || w > maxSide || h > maxSide ||
+		img.Stride < w || img.Stride > 4*maxSide || len(img.Pix) < (h-1)*img.Stride+w {
+		return Result{}, false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			d.panics++
+			res, ok = Result{}, false
+		}
+	}()
+	lum := newPlane(img.Pix, img.Stride, w, h, &d.lum)
+	if noiseSigma(img.Pix, img.Stride, w, h) >= d.noisy {
+		// Noise makes the hybrid binarizer speckle plain paper, and then
+		// no detector finds a quiet zone; a light blur removes most of it.
+		// Only on noisy frames, because it also blurs 2-pixel modules.
+		if cap(d.smoothed) < 2*w*h {
+			d.smoothed = make([]byte, 2*w*h)
+		}
+		smooth(d.smoothed[:w*h], img.Pix, img.Stride, w, h, d.smoothed[w*h:2*w*h])
+		lum = newPlane(d.smoothed[:w*h], w, w, h, &d.lum)
+	}
+	black, err := gozxing.NewHybridBinarizer(lum).GetBlackMatrix()
+	if err != nil {
+		return Result{}, false
+	}
+	f := &frame{lum: lum, black: black, origin: b.Min, w: w, h: h}
+	whole := image.Rect(0, 0, w, h)
+	roi := centred(w, h, d.roi)
+	if roi != whole {
+		for _, s := range d.syms {
+			if res, ok := d.try(f, s, roi); ok {
+				return res, true
+			}
+		}
+	}
+	for _, s := range d.syms {
+		if s == DataMatrix {
+			d.tried = d.tried[:0]
+			for _, t := range tiles(w, h, d.tiles) {
+				a, ok := d.recentre(f, t)
+				if !ok || a == roi || containsRect(d.tried, a) {
+					continue
+				}
+				d.tried = append(d.tried, a)
+				if res, ok := d.try(f, s, a); ok {
+					return res, true
+				}
+			}
+		}
+		if roi == whole && s != Code128 {
+			continue // already searched as the aiming region
+		}
+		if res, ok := d.try(f, s, whole); ok {
+			return res, true
+		}
+	}
+	return Result{}, false
+}
+
+// Panics reports how many decoder panics Decode has recovered.
+func (d *Decoder) Panics() uint64 { return d.panics }
+
+// try decodes symbology s in area a of f.
+func (d *Decoder) try(f *frame, s Symbology, a image.Rectangle) (Result, bool) {
+	switch s {
+	case DataMatrix, QR:
+		bm, err := gozxing.NewBinaryBitmap(&fixedBinarizer{
+			src:    f.lum.sub(a.Min.X, a.Min.Y, a.Dx(), a.Dy()),
+			matrix: d.crop(f.black, a),
+		})
+		if err != nil {
+			return Result{}, false
+		}
+		var r *gozxing.Result
+		if s == QR {
+			r, err = d.decodeQR(bm)
+		} else {
+			r, err = d.dm.Decode(bm, nil)
+		}
+		if err != nil {
+			return Result{}, false
+		}
+		return d.result(r, s, a, f.origin, false), true
+	case Code128:
+		return d.scan128(f, a)
+	}
+	return Result{}, false
+}
+
+// maxFinders bounds the QR finder-pattern candidates in one search area.
+// gozxing tries every triple of candidates (cubic time), so a texture of
+// finder-like squares would stall the decoder for minutes; a few codes in
+// view make a dozen or two.
+const maxFinders = 96
+
+// finderFlood aborts a QR search with too many finder candidates.
+type finderFlood struct{}
+
+// decodeQR runs the QR reader with a callback that counts finder-pattern
+// candidates and aborts (by panicking, gozxing offers no other way out)
+// when there are more than maxFinders.
+func (d *Decoder) decodeQR(bm *gozxing.BinaryBitmap) (r *gozxing.Result, err error) {
+	d.finders = 0
+	defer func() {
+		if p := recover(); p != nil {
+			if _, ok := p.(finderFlood); !ok {
+				panic(p)
+			}
+			r, err = nil, gozxing.NewNotFoundException("more than %d finder pattern candidates", maxFinders)
+		}
+	}()
+	return d.qr.Decode(bm, d.qrHints)
+}
+
+// crop cuts area a out of the frame's black matrix into a reused matrix.
+func (d *Decoder) crop(black *gozxing.BitMatrix, a image.Rectangle) *gozxing.BitMatrix {
+	if a.Min.X == 0 && a.Min.Y == 0 && a.Dx() == black.GetWidth() && a.Dy() == black.GetHeight() {
+		return black
+	}
+	var m *gozxing.BitMatrix
+	for _, c := range d.mats {
+		if c.GetWidth() == a.Dx() && c.GetHeight() == a.Dy() {
+			m = c
+			break
+		}
+	}
+	if m == nil {
+		m, _ = gozxing.NewBitMatrix(a.Dx(), a.Dy())
+		// A frame has a few area sizes (aiming region, tiles); keep the
+		// last few so a frame-size change does not grow this forever.
+		if len(d.mats) >= 4 {
+			d.mats = d.mats[1:]
+		}
+		d.mats = append(d.mats, m)
+	}
+	if d.row == nil || d.row.GetSize() != black.GetWidth() {
+		d.row = gozxing.NewBitArray(black.GetWidth())
+	}
+	if d.out == nil || d.out.GetSize() < a.Dx() {
+		d.out = gozxing.NewBitArray(a.Dx())
+	}
+	cropBits(black, a.Min.X, a.Min.Y, a.Dx(), a.Dy(), m, d.row, d.out)
+	return m
+}
+
+// scan128 reads Code 128 across rows of area a, then down its columns,
+// from the middle outwards, each in both directions. A read counts only
+// when a row half a step away reads the same: Code 128's check character
+// lets about one random bar pattern in a hundred through, and hundreds of
+// rows are tried in every frame.
+func (d *Decoder) scan128(f *frame, a image.Rectangle) (Result, bool) {
+	area := f.lum.sub(a.Min.X, a.Min.Y, a.Dx(), a.Dy())
+	for _, src := range []*plane{area, area.transpose()} {
+		width, height := src.GetWidth(), src.GetHeight()
+		bin := gozxing.NewGlobalHistgramBinarizer(src)
+		row := d.bin[width]
+		if row == nil {
+			row = gozxing.NewBitArray(width)
+			d.bin[width] = row
+		}
+		read := func(y int) (*gozxing.Result, bool) {
+			br, err := bin.GetBlackRow(y, row)
+			if err != nil {
+				return nil, false
+			}
+			for reversed := range 2 {
+				if reversed == 1 {
+					br.Reverse()
+				}
+				if r, err := d.c128.DecodeRow(y, br, d.hints); err == nil {
+					return r, reversed == 1
+				}
+			}
+			return nil, false
+		}
+		step := rowStep(height)
+		half := max(1, step/2)
+		mid := height / 2
+		for i := 0; ; i++ {
+			// mid, mid-step, mid+step, mid-2step, ...
+			y := mid + (i+1)/2*step*(1-2*(i&1))
+			if y < 0 || y >= height {
+				if (i+1)/2*step > mid+step {
+					break
+				}
+				continue
+			}
+			r, reversed := read(y)
+			if r == nil || !confirmed(read, r.GetText(), y, half, height) {
+				continue
+			}
+			res := d.result(r, Code128, a, f.origin, src.transposed)
+			if reversed {
+				// The points were found on the reversed row.
+				for k, p := range r.GetResultPoints() {
+					res.Points[k] = d.point(float64(width-1)-p.GetX(), p.GetY(), a, f.origin, src.transposed)
+				}
+			}
+			return res, true
+		}
+	}
+	return Result{}, false
+}
+
+// confirmed reports whether a row half a step above or below y reads text
+// too.
+func confirmed(read func(int) (*gozxing.Result, bool), text string, y, half, height int) bool {
+	for _, y2 := range []int{y - half, y + half} {
+		if y2 < 0 || y2 >= height {
+			continue
+		}
+		if r, _ := read(y2); r != nil && r.GetText() == text {
+			return true
+		}
+	}
+	return false
+}
+
+// rowStep is the spacing of the rows scanned for Code 128: bars are tall
+// (tens of pixels at a readable distance), and a tilted code is crossed by
+// several rows, so a few pixels apart suffices and keeps a miss cheap.
+func rowStep(side int) int {
+	return max(2, min(8, side/60))
+}
+
+// result converts a gozxing result, moving points into frame coordinates
+// and the GS1 markers into the AIM identifier.
+func (d *Decoder) result(r *gozxing.Result, s Symbology, a image.Rectangle, origin image.Point, transposed bool) Result {
+	text := r.GetText()
+	aim, _ := r.GetResultMetadata()[gozxing.ResultMetadataType_SYMBOLOGY_IDENTIFIER].(string)
+	text, aim = normalizeGS1(s, text, aim)
+	res := Result{Text: text, Symbology: aim, Format: s, Region: a.Add(origin)}
+	for _, p := range r.GetResultPoints() {
+		res.Points = append(res.Points, d.point(p.GetX(), p.GetY(), a, origin, transposed))
+	}
+	return res
+}
+
+func (d *Decoder) point(x, y float64, a image.Rectangle, origin image.Point, transposed bool) image.Point {
+	if transposed {
+		x, y = y, x
+	}
+	return image.Pt(int(math.Round(x)), int(math.Round(y))).Add(a.Min).Add(origin)
+}
+
+// normalizeGS1 makes GS1 data look the same whatever the symbology: the
+// leading FNC1 becomes the AIM identifier, later FNC1s are GS.
+//
+//   - Data Matrix: gozxing turns every FNC1 into GS, the leading one too,
+//     and reports "]d2"; the leading GS is dropped.
+//   - Code 128 (read with ASSUME_GS1): gozxing puts "]C1" in front of the
+//     text and reports "]C1"; the prefix is dropped. For "]C2" (FNC1
+//     after an application indicator) the GS after that first character
+//     is dropped, as AIM transmits it.
+//   - QR: gozxing reports "]Q3" for FNC1-first mode and already leaves the
+//     marker out of the text; nothing to do.
+func normalizeGS1(s Symbology, text, aim string) (string, string) {
+	switch s {
+	case DataMatrix:
+		if aim == "" {
+			aim = "]d1"
+		}
+		if (aim == "]d2" || aim == "]d5") && strings.HasPrefix(text, "\x1d") {
+			text = text[1:]
+		}
+	case Code128:
+		if aim == "" {
+			aim = "]C0"
+		}
+		switch {
+		case aim == "]C1":
+			text = strings.TrimPrefix(text, "]C1")
+		case aim == "]C2" && len(text) >= 2 && text[1] == gs:
+			text = text[:1] + text[2:]
+		}
+	case QR:
+		if aim == "" {
+			aim = "]Q1"
+		}
+	}
+	return text, aim
+}
+
+// centred is the centred rectangle covering share of each side of a w×h
+// frame.
+func centred(w, h int, share float64) image.Rectangle {
+	if share >= 1 {
+		return image.Rect(0, 0, w, h)
+	}
+	rw := max(minFrameSide, int(math.Round(float64(w)*share)))
+	rh := max(minFrameSide, int(math.Round(float64(h)*share)))
+	rw, rh = min(rw, w), min(rh, h)
+	x, y := (w-rw)/2, (h-rh)/2
+	return image.Rect(x, y, x+rw, y+rh)
+}
+
+// tiles lays an n×n grid of tiles over a w×h frame, each two grid steps
+// wide so that neighbours overlap by half a tile: a code up to half a
+// tile across lies wholly inside at least one tile.
+func tiles(w, h, n int) []image.Rectangle {
+	if n <= 0 {
+		return nil
+	}
+	tw, th := 2*w/(n+1), 2*h/(n+1)
+	if tw < minFrameSide || th < minFrameSide {
+		return nil
+	}
+	out := make([]image.Rectangle, 0, n*n)
+	// Row by row from the middle outwards, so tiles near the aiming point
+	// go first.
+	for _, j := range middleOut(n) {
+		for _, i := range middleOut(n) {
+			x := i * (w - tw) / max(1, n-1)
+			y := j * (h - th) / max(1, n-1)
+			out = append(out, image.Rect(x, y, x+tw, y+th))
+		}
+	}
+	return out
+}
+
+// middleOut lists 0..n-1 from the middle outwards.
+func middleOut(n int) []int {
+	out := make([]int, 0, n)
+	mid := (n - 1) / 2
+	for k := 0; len(out) < n; k++ {
+		if i := mid + k; i < n {
+			out = append(out, i)
+		}
+		if i := mid - k; k > 0 && i >= 0 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// recentre moves tile t (keeping its size, inside the frame) so that its
+// centre is the centroid of the dark pixels inside it, because the Data
+// Matrix detector only finds a code that covers the centre of its area: a
+// tile holding one code, or the corner of one, is centred on it. A tile
+// with hardly any dark pixels is skipped.
+func (d *Decoder) recentre(f *frame, t image.Rectangle) (image.Rectangle, bool) {
+	if d.row == nil || d.row.GetSize() != f.w {
+		d.row = gozxing.NewBitArray(f.w)
+	}
+	var n, sx, sy int
+	for y := t.Min.Y; y < t.Max.Y; y++ {
+		d.row = f.black.GetRow(y, d.row)
+		words := d.row.GetBitArray()
+		c := 0
+		for wi := t.Min.X / 32; wi <= (t.Max.X-1)/32 && wi < len(words); wi++ {
+			v := words[wi]
+			lo := wi * 32
+			if lo < t.Min.X {
+				v &^= 1<<uint(t.Min.X-lo) - 1
+			}
+			if t.Max.X-lo < 32 {
+				v &= 1<<uint(t.Max.X-lo) - 1
+			}
+			for v != 0 {
+				sx += lo + bits.TrailingZeros32(v)
+				v &= v - 1
+				c++
+			}
+		}
+		n += c
+		sy += y * c
+	}
+	// A Data Matrix code of the smallest size at 2 px a module has ~100
+	// dark pixels; fewer is noise.
+	if n < 64 {
+		return image.Rectangle{}, false
+	}
+	if !d.recentreTiles {
+		return t, true
+	}
+	// Near the frame's edge the window shrinks rather than shifts, so that
+	// its centre stays on the centroid.
+	cx, cy := sx/n, sy/n
+	hw := min(t.Dx()/2, cx, f.w-cx)
+	hh := min(t.Dy()/2, cy, f.h-cy)
+	if 2*hw < minFrameSide || 2*hh < minFrameSide {
+		return image.Rectangle{}, false
+	}
+	return image.Rect(cx-hw, cy-hh, cx+hw, cy+hh), true
+}
+
+func containsRect(rs []image.Rectangle, r image.Rectangle) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// smooth writes a [1 2 1]/4 × [1 2 1]/4 blur of the w×h plane src (with
+// stride) to dst (w×h, stride w), using tmp (w×h). Border pixels are
+// blurred along the border only.
+func smooth(dst, src []byte, stride, w, h int, tmp []byte) {
+	for y := range h {
+		s := src[y*stride : y*stride+w]
+		t := tmp[y*w : (y+1)*w]
+		t[0], t[w-1] = s[0], s[w-1]
+		for x := 1; x < w-1; x++ {
+			t[x] = uint8((uint(s[x-1]) + 2*uint(s[x]) + uint(s[x+1]) + 2) >> 2)
+		}
+	}
+	copy(dst[:w], tmp[:w])
+	copy(dst[(h-1)*w:], tmp[(h-1)*w:h*w])
+	for y := 1; y < h-1; y++ {
+		a, b, c := tmp[(y-1)*w:y*w], tmp[y*w:(y+1)*w], tmp[(y+1)*w:(y+2)*w]
+		d := dst[y*w : (y+1)*w]
+		for x := range d {
+			d[x] = uint8((uint(a[x]) + 2*uint(b[x]) + uint(c[x]) + 2) >> 2)
+		}
+	}
+}
+
+// noiseSigma estimates the frame's pixel noise (standard deviation, grey
+// levels) from the median absolute second difference along sampled rows:
+// for Gaussian noise σ, |p[x-1] − 2p[x] + p[x+1]| has median ≈ 1.65σ, and
+// edges are too rare to move the median.
+func noiseSigma(pix []byte, stride, w, h int) float64 {
+	var hist [256]int
+	n := 0
+	for y := 4; y < h; y += 8 {
+		r := pix[y*stride : y*stride+w]
+		for x := 1; x+1 < w; x += 2 {
+			d := int(r[x-1]) - 2*int(r[x]) + int(r[x+1])
+			if d < 0 {
+				d = -d
+			}
+			hist[min(d, 255)]++
+			n++
+		}
+	}
+	half, acc := n/2, 0
+	for v, c := range hist {
+		acc += c
+		if acc > half {
+			return float64(v) / 1.65
+		}
+	}
+	return 0
+}

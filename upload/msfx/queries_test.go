@@ -1,0 +1,252 @@
+package msfx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pda-agent/pda-agent/upload"
+	"github.com/pda-agent/pda-agent/upload/msfx/wire"
+)
+
+// want checks that p holds every expected parameter.
+func wantParams(t *testing.T, method string, p map[string]string, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if p[k] != v {
+			t.Errorf("%s: %s = %q, want %q", shortMethod(method), k, p[k], v)
+		}
+	}
+}
+
+func TestQueryUpBillCode(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		wantParams(t, m, p, map[string]string{"method": wire.MethodQueryUpBillCode, "ref_ent_id": ownRef})
+		if p["code"] != codeA {
+			return 200, queryNotFound(m)
+		}
+		return 200, queryOK(m, map[string]any{"model_list": []map[string]any{{
+			"bill_code": "XS20261127001", "bill_time": "2026-11-26 16:00:00", "bill_type": 201,
+			"from_user_id": supplierEnt, "from_ref_user_id": "310000000000000001", "from_user_name": "上海某医药有限公司",
+			"to_user_id": ownEnt, "to_ref_user_id": ownRef, "ref_user_id": "310000000000000001",
+		}}})
+	})
+	c := newTestClient(t, g.URL(), nil)
+	rows, err := c.QueryUpBillCode(context.Background(), codeA)
+	if err != nil || len(rows) != 1 || rows[0].BillCode != "XS20261127001" || rows[0].BillType != 201 || rows[0].FromUserID != supplierEnt {
+		t.Fatalf("rows %+v, %v", rows, err)
+	}
+	rows, err = c.QueryUpBillCode(context.Background(), codeB)
+	if err != nil || rows != nil {
+		t.Fatalf("not found: %+v, %v", rows, err)
+	}
+}
+
+func TestListUpOut(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		wantParams(t, m, p, map[string]string{"ref_ent_id": ownRef, "begin_date": "2026-11-20", "end_date": "2026-11-27",
+			"bill_type": "201", "status": "1", "page": "2", "page_size": "10", "from_user_id": supplierEnt})
+		for _, k := range []string{"physic_type", "bill_code", "produce_batch_no"} {
+			if _, ok := p[k]; ok {
+				t.Errorf("zero option %s sent", k)
+			}
+		}
+		return 200, queryOK(m, map[string]any{"model": map[string]any{"total_num": "11", "page": 2, "page_size": 10, "result_list": []map[string]any{{
+			"bill_code": "XS001", "bill_type": "201", "bill_out_id": "9001", "physic_name": "阿莫西林胶囊", "exprie_date": "2028-01-31",
+			"code_count": 20, "status": "1", "from_user_id": supplierEnt,
+		}}}})
+	})
+	c := newTestClient(t, g.URL(), nil)
+	// 2026-11-20 00:30 China time is still the 19th in UTC: days are China days.
+	begin := time.Date(2026, 11, 19, 16, 30, 0, 0, time.UTC)
+	page, err := c.ListUpOut(context.Background(), begin, finished, ListUpOutOptions{FromUserID: supplierEnt, BillType: 201, Status: 1, Page: 2, PageSize: 10})
+	if err != nil || page.TotalNum != 11 || len(page.ResultList) != 1 {
+		t.Fatalf("page %+v, %v", page, err)
+	}
+	r := page.ResultList[0]
+	if r.BillOutID != "9001" || r.Status != 1 || r.ExpireDate != "2028-01-31" || r.CodeCount != 20 {
+		t.Errorf("row %+v", r)
+	}
+}
+
+func TestListUpOutDetail(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		wantParams(t, m, p, map[string]string{"ref_ent_id": ownRef, "from_ref_user_id": "310000000000000001", "to_ref_user_id": ownRef})
+		if p["bill_code"] != "XS001" {
+			return 200, queryNotFound(m)
+		}
+		return 200, queryOK(m, map[string]any{"model": map[string]any{"bill_code": "XS001", "bill_type": 201,
+			"drug_infos_dto_list": []map[string]any{{"physic_name": "阿莫西林胶囊", "code_count": 2, "codes": []string{codeA, codeB}}}}})
+	})
+	c := newTestClient(t, g.URL(), nil)
+	d, found, err := c.ListUpOutDetail(context.Background(), "XS001", "310000000000000001", "")
+	if err != nil || !found || len(d.Drugs) != 1 || len(d.Drugs[0].Codes) != 2 {
+		t.Fatalf("detail %+v, %v, %v", d, found, err)
+	}
+	d, found, err = c.ListUpOutDetail(context.Background(), "XS404", "310000000000000001", "")
+	if err != nil || found || d != nil {
+		t.Fatalf("not found: %+v, %v, %v", d, found, err)
+	}
+}
+
+func TestQueryBillStatusPaged(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		wantParams(t, m, p, map[string]string{"bill_code": "RK001", "bill_type": "A", "begin_date": "2026-11-26", "end_date": "2026-11-28", "page_size": "50"})
+		page, _ := strconv.Atoi(p["page"])
+		n := 50
+		if page == 2 {
+			n = 1
+		}
+		rows := make([]map[string]any, n)
+		for i := range rows {
+			rows[i] = map[string]any{"bill_code": fmt.Sprintf("RK001-%d-%d", page, i), "result_type": "3"}
+		}
+		return 200, queryOK(m, map[string]any{"model": map[string]any{"total_num": 51, "result_list": rows}})
+	})
+	c := newTestClient(t, g.URL(), nil)
+	rows, err := c.QueryBillStatus(context.Background(), "RK001", finished.Add(-24*time.Hour), finished.Add(24*time.Hour))
+	if err != nil || len(rows) != 51 || rows[0].ResultType != 3 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	if n := len(g.Calls()); n != 2 {
+		t.Errorf("%d calls, want 2", n)
+	}
+}
+
+func TestQueryUpBillDetail(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		switch p["bill_code"] {
+		case "LS001":
+			return 200, queryOK(m, map[string]any{"model": map[string]any{"bill_code": "LS001", "bill_type": 321, "codes": []string{codeA}}})
+		case "LS002":
+			return 200, queryOK(m, map[string]any{"model": map[string]any{"bill_code": "LS002_1"}})
+		}
+		return 200, queryNotFound(m)
+	})
+	c := newTestClient(t, g.URL(), nil)
+	d, found, err := c.QueryUpBillDetail(context.Background(), "LS001")
+	if err != nil || !found || d.BillCode != "LS001" || len(d.Codes) != 1 {
+		t.Fatalf("found: %+v %v %v", d, found, err)
+	}
+	d, found, err = c.QueryUpBillDetail(context.Background(), "LS404")
+	if err != nil || found || d != nil {
+		t.Fatalf("not found: %+v %v %v", d, found, err)
+	}
+	// An answer about another bill is not "found".
+	if _, found, err = c.QueryUpBillDetail(context.Background(), "LS002"); err == nil || found {
+		t.Fatalf("mismatched bill: %v %v", found, err)
+	}
+}
+
+func TestQueryCodeDetailBatches(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		codes := strings.Split(p["codes"], ",")
+		if len(codes) > wire.MaxCodesPerCodeDetail {
+			t.Errorf("%d codes in one call", len(codes))
+		}
+		models := make([]map[string]any, len(codes))
+		for i, code := range codes {
+			models[i] = map[string]any{"code": code, "pkg_ratio": "1:10", "package_level": 1,
+				"code_status_type_d_t_o": map[string]any{"code_status": "A"}}
+		}
+		return 200, queryOK(m, map[string]any{"models": models})
+	})
+	c := newTestClient(t, g.URL(), nil)
+	codes := fakeCodes(2500)
+	infos, err := c.QueryCodeDetail(context.Background(), codes)
+	if err != nil || len(infos) != 2500 || infos[2499].Code != codes[2499] || infos[0].Status.CodeStatus != wire.CodeActive {
+		t.Fatalf("%d infos, %v", len(infos), err)
+	}
+	if n := len(g.Calls()); n != 3 {
+		t.Errorf("%d calls, want 3", n)
+	}
+}
+
+func TestQueryRelation(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		wantParams(t, m, p, map[string]string{"code": codeA, "ref_ent_id": ownRef, "des_ref_ent_id": ownRef})
+		return 200, queryOK(m, map[string]any{"model_list": []map[string]any{
+			{"code": codeA, "parent_code": codeB, "code_level": 2, "code_pack_level": 1, "is_smallest": "true", "box_amount": 1, "box_status": 0},
+		}})
+	})
+	c := newTestClient(t, g.URL(), nil)
+	rels, err := c.QueryRelation(context.Background(), codeA)
+	if err != nil || len(rels) != 1 || rels[0].ParentCode != codeB || !bool(rels[0].IsSmallest) {
+		t.Fatalf("%+v %v", rels, err)
+	}
+}
+
+func TestListBillProcessPartSuccessCollectsPages(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		page, _ := strconv.Atoi(p["page"])
+		n := map[int]int{1: 100, 2: 50}[page]
+		rows := make([]map[string]any, n)
+		for i := range rows {
+			rows[i] = map[string]any{"code": fmt.Sprintf("c%d-%d", page, i), "error_code": "E1", "error_code_desc": "码未激活"}
+		}
+		return 200, queryOK(m, map[string]any{"model": map[string]any{"total_num": 150, "result_list": rows}})
+	})
+	c := newTestClient(t, g.URL(), nil)
+	rows, err := c.ListBillProcessPartSuccess(context.Background(), "LS004")
+	if err != nil || len(rows) != 150 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	if n := len(g.Calls()); n != 2 {
+		t.Errorf("%d calls, want 2", n)
+	}
+}
+
+func TestGetEntInfoList(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		var q wire.EntQuery
+		if err := json.Unmarshal([]byte(p["query_param"]), &q); err != nil || q.OrgCode != "91310000MA1FL0000X" {
+			t.Errorf("query_param %q", p["query_param"])
+		}
+		return 200, queryOK(m, map[string]any{"model_list": []map[string]any{
+			{"ent_id": ownEnt, "ref_ent_id": ownRef, "ent_name": "某某大药房（长宁店）", "audit_status": 1, "settle_status": "1"},
+		}})
+	})
+	c := newTestClient(t, g.URL(), nil)
+	ents, err := c.GetEntInfoList(context.Background(), wire.EntQuery{OrgCode: "91310000MA1FL0000X"})
+	if err != nil || len(ents) != 1 || ents[0].EntID != ownEnt || ents[0].SettleStatus != 1 {
+		t.Fatalf("%+v %v", ents, err)
+	}
+	if _, err := c.GetEntInfoList(context.Background(), wire.EntQuery{}); err == nil {
+		t.Errorf("empty query accepted")
+	}
+	if len(g.Calls()) != 1 {
+		t.Errorf("empty query reached the gateway")
+	}
+}
+
+func TestQuerySimplifiedAndErrors(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		if p["simplify"] != "true" {
+			t.Errorf("simplify not sent")
+		}
+		if p["code"] == codeB {
+			return 200, ansISV
+		}
+		return 200, `{"result":{"msg_code":"SUCCESS","response_success":true,"model_list":[{"code":"` + codeA + `"}]},"request_id":"r"}`
+	})
+	c := newTestClient(t, g.URL(), func(cf *Config) { cf.Simplify = true })
+	rels, err := c.QueryRelation(context.Background(), codeA)
+	if err != nil || len(rels) != 1 {
+		t.Fatalf("%+v %v", rels, err)
+	}
+	_, err = c.QueryRelation(context.Background(), codeB)
+	var e *Error
+	if !errors.As(err, &e) || e.Class != upload.Permanent || e.SubCode != "isv.invalid-parameter" {
+		t.Fatalf("error %v", err)
+	}
+	// Call exposes the raw body for methods without a typed wrapper.
+	body, err := c.Call(context.Background(), "alibaba.alihealth.drug.lsyd.searchbill", map[string]string{"bill_code": "X"})
+	if err != nil || !strings.Contains(string(body), `"result"`) {
+		t.Fatalf("Call: %s %v", body, err)
+	}
+}

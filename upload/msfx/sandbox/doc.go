@@ -1,0 +1,150 @@
+// Package sandbox is a strict stand-in for the 码上放心 (Alibaba Health
+// drug-trace) TOP gateway, serving the retail-pharmacy (lsyd) methods of
+// package wire. The real gateway is out of reach from development
+// machines, so tests, the demo and `pda-agent sandbox` talk to this one; it
+// behaves like an unforgiving platform rather than a stub. It verifies
+// requests with its own code (never the client's), keeps a ledger that
+// proves nothing was lost or applied twice, and injects the faults the real
+// gateway has (see Fault).
+//
+// # Gateway checks
+//
+// Every call is a POST (any path) of an urlencoded form; parameters come
+// from the body and the query string (where the official PHP SDK puts the
+// system parameters). Checks run in this order; the first failure answers
+// {"error_response": {code, msg, sub_code, sub_msg, request_id}} with HTTP
+// 200 as TOP does (exceptions noted), and counts under its reason in
+// Stats.Rejected:
+//
+//	http_method          9  Http Action Not Allowed    not POST
+//	body_too_large      41  isv.invalid-parameter      body over MaxBody (HTTP 413)
+//	unreadable_body     41  isv.invalid-parameter      body could not be read (HTTP 400)
+//	content_type        41  isv.invalid-parameter      not application/x-www-form-urlencoded
+//	invalid_encoding    47  Invalid encoding           charset not utf-8, or invalid UTF-8
+//	malformed_form      41  isv.invalid-parameter      bad %-escape or ';' in the form
+//	duplicate_param     41  isv.invalid-parameter      a name twice (or in query and body)
+//	empty_param         41  isv.invalid-parameter      empty name or value (SDKs sign them differently)
+//	(an injected fault is taken here)
+//	banned               7  App Call Limited           app_key banned by FaultBan (checked or not)
+//	missing_method      21  Missing method
+//	invalid_method      22  Invalid method             not one of the wire methods
+//	missing_app_key     28  Missing app key
+//	invalid_app_key     29  Invalid app key            not in Options.Apps
+//	missing_timestamp   30  Missing timestamp
+//	invalid_timestamp   31  Invalid timestamp          not "2006-01-02 15:04:05"
+//	missing_version     32  Missing version
+//	invalid_version     33  Invalid version            v not a number
+//	unsupported_version 34  Unsupported version        v not 2.0
+//	invalid_format      23  Invalid format             format absent (= xml) or not json
+//	missing_sign_method 25  Invalid signature          sign_method absent
+//	invalid_sign_method 25  Invalid signature          not md5, hmac or hmac-sha256
+//	missing_signature   24  Missing signature
+//	invalid_signature   25  Invalid signature          wrong, or lowercase hex
+//	stale_timestamp     31  Invalid timestamp          outside ±Window of Now, read as UTC+8
+//	invalid_simplify    41  isv.invalid-parameter      simplify not true/false
+//	missing_param       40  isv.missing-parameter      a required business parameter absent
+//	unknown_param       41  isv.invalid-parameter      a parameter the method does not have
+//	invalid_param       41  isv.invalid-parameter      a malformed business parameter
+//	too_many_codes      41  isv.invalid-parameter      trace_codes over the limit, codes over 1000
+//
+// The signature is checked before the timestamp window so that a caller
+// without the secret learns nothing about the gateway clock. Unknown
+// business parameters are refused although the real gateway ignores them:
+// a misspelt optional parameter would otherwise be lost silently. session
+// is accepted and ignored (the lsyd methods need none).
+//
+// # Business answers
+//
+// Answers are wrapped under wire.ResponseKey(method) unless simplify=true;
+// uploads carry model, msg_code, msg_info, response_success (a JSON
+// boolean) at the top level, queries a "result" object. Business refusals
+// count in Stats.Rejected under:
+//
+//	auth             FAIL_BIZ_AUTH_ERROR  ref_user_id / ref_ent_id is not the app's enterprise
+//	direction        FAIL  企业与单据方向不符  inbound to_user_id / outbound from_user_id is not the own ent_id
+//	unknown_partner  FAIL  往来企业不存在      the other side is not a known ent_id
+//	strict_codes     FAIL  with operation_info_map, ignore_part_success_flag=1 and a code failed
+//	repeat_flow      FAIL_BIZ_BILL_DUPLICATE_UPLOAD_BILLCODE_REPEAT_CODE  码重复流向拦截
+//	sold             FAIL  存在已出售的码      a 321/322 with a code already sold
+//	busy             FAIL  系统繁忙            FaultBusy
+//
+// Uploads, in order: parameter formats (bill_type known for the method:
+// in/out types for uploadinoutbill, 321/322/116 for uploadretail;
+// client_type "2" for in/out; ≤ Options.Max*Codes codes; no empty entry),
+// FaultBusy, ownership, then under one lock: duplicate bill_code,
+// direction, per-code checks, the strict flag, repeat flow (in/out only),
+// sold codes (321/322 only), acceptance.
+//
+//   - Idempotency: bill_code is unique per enterprise. A second upload with
+//     the same bill_code, whatever its content, answers msg_code FAIL,
+//     msg_info "该单据号已存在（上传时间：yyyy-MM-dd HH:mm:ss）"; the ledger's
+//     Applied stays 1 and Duplicates grows. Refused uploads do not take the
+//     bill_code.
+//   - Per-code checks (partial success): a code that is not 20 digits
+//     starting with 8 nor an accepted GS1 string fails with key "2"; an
+//     unregistered product prefix or GTIN, or a case code without the
+//     canonical check digits, "1"; a cancelled code "4"; a code listed more
+//     than once "3" (every occurrence fails, the code is listed once); a
+//     code together with its case "6" (both fail; listed as
+//     "child(下级);parent(上级)"). Failed codes are skipped and reported in
+//     operation_info_map.code_check_error_info; with
+//     ignore_part_success_flag=1 the whole bill is refused instead.
+//   - Repeat flow: an in/out bill refuses codes whose last movement at this
+//     enterprise went the same way (in twice without an out, or out twice);
+//     this catches a retry that changed its bill_code. Retail movements
+//     count as out (321/322) and in (116).
+//   - Sold codes: a 321/322 is refused as a whole ("存在已出售的码", as the
+//     platform was seen to do, not per code) when a code, its case, or one
+//     of a case's boxes is held by an accepted 321/322 not undone by a
+//     later 116 of that code. A 116 of a code never sold is accepted.
+//   - Code effects apply when the upload is accepted, not when processed.
+//
+// An accepted upload answers model = a 15-digit queue id and is result 1
+// (上传成功). Each query.billstatus answer that lists the bill is a poll:
+// the first still shows 1, later ones 0 (处理中) until more than
+// ProcessAfter polls, then the result is final: 3 (处理成功) or 4
+// (处理失败, every code failed) with process_info. listbillprocesspartsuccess
+// lists failed codes once the bill is final (an empty page before).
+//
+// Queries answer for the caller's own enterprise only (ref_ent_id, else
+// FAIL_BIZ_AUTH_ERROR); "not found" is msg_code FAIL_BIZ_NO_PAT_INFO with
+// response_success false. query.upbillcode answers "success" instead of
+// "response_success" (both occur on the platform). listupout pages rows of
+// drug lines; a row's status is 2 (已确认) once every code of its bill went
+// through an inbound of the receiver (a box through its case, a case
+// through all its boxes). query.relation answers only for codes that went
+// through an inbound of the caller (a box also through its case).
+// getentinfolist matches ent_name as a substring, the other fields exactly;
+// medical_code matches nothing. listupout's drug_ent_base_info_id filter is
+// the product's prefix or GTIN. bill_time is checked for its format only.
+//
+// # The World
+//
+// A World holds enterprises (each app_key belongs to at most one), products
+// and their package hierarchy, cancelled codes, and upstream bills. Its
+// rules:
+//
+//   - Any 20-digit code whose 7-digit prefix is a registered box prefix is
+//     an activated box (码上放心 check digits are not public, so any check
+//     digits are accepted and tests can invent serials).
+//   - A case code is CasePrefix + 9-digit serial s + the canonical check
+//     digits (MakeCode); it holds CaseSize boxes MakeCode(Prefix,
+//     900000000 + s*CaseSize + i). Box serials starting with 9 are thereby
+//     reserved for boxes in cases; a box is in a case only with the
+//     canonical check digits.
+//   - A GS1 code is accepted (unless Options.RejectGS1) as "01"+GTIN-14
+//     first, then AIs 17/11 (6 digits), 10 and 21 (≤20 characters, ended by
+//     GS 0x1D unless last), each once, 21 required; its identity is
+//     01+GTIN+21+serial. An unregistered GTIN is key "1".
+//   - Status (codedetail): E not a code of a known product, C cancelled, O
+//     sold, I went through any inbound, else A.
+//
+// DefaultWorld (dated from DefaultReferenceDay; New with a nil World uses
+// DefaultWorldAt(Now())) holds the store DefaultStoreRefEntID (app
+// DefaultStoreAppKey), its chain warehouse DefaultWarehouseRefEntID (app
+// DefaultWarehouseAppKey), the wholesaler DefaultSupplierRefEntID (no
+// app), five products (amoxicillin with cases of 10, ibuprofen with cases
+// of 20, licorice tablets, the 特药 tramadol 8912345, the imported GS1
+// atorvastatin), the cancelled DefaultCancelledCode and four upstream
+// bills, DefaultUpBill1–4; see their documentation.
+package sandbox
