@@ -12,14 +12,18 @@ import (
 	"os"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pda-agent/pda-agent/billtype"
+	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/device"
 	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/tracecode"
 	"github.com/pda-agent/pda-agent/upload"
 	"github.com/pda-agent/pda-agent/upload/msfx"
+	"github.com/pda-agent/pda-agent/upload/nhsa"
 	"github.com/pda-agent/pda-agent/upload/webhook"
 )
 
@@ -63,9 +67,12 @@ type Agent struct {
 	sinks   []Feedback
 	opts    Options
 
+	cat atomic.Pointer[catalogue.Catalogue]
+
 	mu         sync.Mutex
 	lastScan   map[string]time.Time // session → last activity, for idle finish
 	suppressed map[string]uint64    // source → double reads dropped
+	state      map[string]scanState // session → what command barcodes set
 }
 
 // New opens the queue and builds sources and workers from cfg. The caller
@@ -91,7 +98,16 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: o.Logger, now: o.Now, rules: rules, opts: o,
-		workers: map[string]*upload.Worker{}, lastScan: map[string]time.Time{}, suppressed: map[string]uint64{}}
+		workers: map[string]*upload.Worker{}, lastScan: map[string]time.Time{}, suppressed: map[string]uint64{},
+		state: map[string]scanState{}}
+	cat, err := catalogue.Load(cfg.Catalogue.Products, cfg.Catalogue.Partners)
+	if err != nil {
+		// Scanning never stops for reference data: bills that need it are
+		// held back by their destination, with the reason.
+		o.Logger.Error("ALARM: catalogue not loaded; continuing without it", "err", err)
+		cat = catalogue.Empty()
+	}
+	a.cat.Store(cat)
 	if cfg.Feedback.Log {
 		a.sinks = append(a.sinks, logFeedback{o.Logger})
 	}
@@ -120,7 +136,7 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 
 	dests := o.Destinations
 	if dests == nil {
-		if dests, err = buildDestinations(cfg); err != nil {
+		if dests, err = a.buildDestinations(); err != nil {
 			a.store.Close()
 			return nil, err
 		}
@@ -174,8 +190,20 @@ func (a *Agent) Store() *queue.Store { return a.store }
 func (a *Agent) Close() error { return a.store.Close() }
 
 // buildDestinations makes the enabled destinations from config.
-func buildDestinations(cfg *configs.Config) (map[string]upload.Destination, error) {
+func (a *Agent) buildDestinations() (map[string]upload.Destination, error) {
+	cfg := a.cfg
 	out := map[string]upload.Destination{}
+	if cfg.NHSA.Enabled {
+		c, err := nhsaConfig(cfg.NHSA, a.store, a.catalogue())
+		if err != nil {
+			return nil, fmt.Errorf("agent: nhsa: %w", err)
+		}
+		d, err := nhsa.New(c)
+		if err != nil {
+			return nil, fmt.Errorf("agent: nhsa: %w", err)
+		}
+		out["nhsa"] = d
+	}
 	if cfg.Msfx.Enabled {
 		m := cfg.Msfx
 		rate := m.Rate
@@ -207,6 +235,8 @@ func policyOf(cfg *configs.Config, dest string) configs.Policy {
 	switch dest {
 	case "webhook":
 		return cfg.Webhook.Policy
+	case "nhsa":
+		return cfg.NHSA.Policy
 	case "msfx":
 		// The msfx client limits its own calls per AppKey (uploads, polls
 		// and queries alike); the worker only bounds concurrency.
@@ -330,13 +360,19 @@ func (a *Agent) finishIdle(ctx context.Context) {
 	}
 }
 
-// route picks a finished bill's destinations from config.
+// route picks a finished bill's destinations from config. A sale goes to
+// 医保 only if it is a 医保 sale (it carries nhsa.mdtrt_sn), unless
+// nhsa.sales is all.
 func (a *Agent) route(b queue.Bill) []string {
 	var out []string
 	for _, d := range a.cfg.Destinations(b.Type) {
-		if a.workers[d] != nil {
-			out = append(out, d)
+		if a.workers[d] == nil {
+			continue
 		}
+		if d == "nhsa" && b.Type == billtype.RetailSale && a.cfg.NHSA.Sales != "all" && b.Attrs["nhsa.mdtrt_sn"] == "" {
+			continue
+		}
+		out = append(out, d)
 	}
 	return out
 }

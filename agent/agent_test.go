@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +156,58 @@ func TestQueueFullIsAnError(t *testing.T) {
 		}
 	}
 	t.Fatal("queue never filled")
+}
+
+func TestSplitLotAndSetCommands(t *testing.T) {
+	dir := t.TempDir()
+	products := filepath.Join(dir, "products.csv")
+	if err := os.WriteFile(products, []byte("key,name,units\n8101235,阿莫西林胶囊,24\n8393331,布洛芬缓释胶囊,0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := newTestAgent(t, "PDA_CATALOGUE_PRODUCTS="+products)
+	// Receiving with a lot card scanned first: the codes carry the lot.
+	scan(t, a, "c", "PDA:RECEIVE:5e0a7c3b9d2f48a6b1c3e5f7a9b0d2e4", device.StatusCommand)
+	scan(t, a, "c", "PDA:LOT:B2311:2025-06-01:2027-05-31", device.StatusCommand)
+	scan(t, a, "c", "81012350000000157474", device.StatusAccepted)
+	scan(t, a, "c", "PDA:LOT:", device.StatusCommand)
+	scan(t, a, "c", "83933310000006711939", device.StatusAccepted)
+	if fb := scan(t, a, "c", "PDA:LOT:B1:2025-13-01", device.StatusRejected); fb.Reason != "bad_command" {
+		t.Fatalf("bad lot date: %+v", fb)
+	}
+	scan(t, a, "c", "PDA:FINISH", device.StatusCommand)
+	e, _, _ := a.Store().Ledger("81012350000000157474")
+	if e.Lot != "B2311" || e.Produced != "2025-06-01" || e.Expiry != "2027-05-31" {
+		t.Fatalf("ledger lot %+v", e)
+	}
+	if e, _, _ := a.Store().Ledger("83933310000006711939"); e.Lot != "" {
+		t.Fatalf("lot not cleared: %+v", e)
+	}
+
+	// A split sale: 2 units of a 24-unit pack; the attribute marks a 医保 sale.
+	scan(t, a, "t", "PDA:SALE", device.StatusCommand)
+	scan(t, a, "t", "PDA:SET:nhsa.mdtrt_sn=MD0001", device.StatusCommand)
+	scan(t, a, "t", "PDA:SPLIT:2", device.StatusCommand)
+	fb := scan(t, a, "t", "81012350000000157474", device.StatusAccepted)
+	if !strings.Contains(fb.Message, "22 of 24") {
+		t.Fatalf("split sale: %s", fb.Message)
+	}
+	// SPLIT is for the next code only; a product without units cannot split.
+	scan(t, a, "t", "PDA:SPLIT:1", device.StatusCommand)
+	if fb := scan(t, a, "t", "83933310000006711939", device.StatusRejected); fb.Reason != queue.ReasonNotSplittable {
+		t.Fatalf("unsplittable: %+v", fb)
+	}
+	scan(t, a, "t", "83933310000006711939", device.StatusAccepted)
+	for _, bad := range []string{"PDA:SPLIT:0", "PDA:SPLIT:x", "PDA:SET:Bad Key=1", "PDA:SET:novalue"} {
+		if fb := scan(t, a, "t", bad, device.StatusRejected); fb.Reason != "bad_command" {
+			t.Fatalf("%s: %+v", bad, fb)
+		}
+	}
+	b, _, _ := a.Store().OpenBill("t")
+	if b.Attrs["nhsa.mdtrt_sn"] != "MD0001" {
+		t.Fatalf("attrs %+v", b.Attrs)
+	}
+	items, _ := a.Store().Items(b.ID)
+	if len(items) != 2 || items[0].Units != 2 || !items[0].Opened || items[0].Lot != "B2311" || items[1].Units != 0 {
+		t.Fatalf("items %+v", items)
+	}
 }

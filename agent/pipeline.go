@@ -48,6 +48,15 @@ func (a *Agent) handle(ctx context.Context, session string, s device.Scan) devic
 		in.Reject, in.RejectMsg = string(tracecode.ReasonOf(err)), err.Error()
 	} else {
 		in.Code, in.Key, in.Kind, in.Product = code.Normalized, code.Key, string(code.Kind), code.Product
+		in.Lot, in.Expiry, in.Produced = code.Lot, code.Expiry, code.Production
+		st := a.takeScanState(session)
+		if in.Lot == "" && st.lot != "" {
+			in.Lot, in.Produced, in.Expiry = st.lot, st.produced, st.expiry
+		}
+		in.Units = st.units
+		if p, ok := a.catalogue().Product(code.Product); ok {
+			in.PackUnits = p.Units
+		}
 		if t := a.cfg.Sessions.DefaultType; t != 0 {
 			in.AutoOpen = &queue.SessionSpec{Type: t, Partner: a.cfg.Sessions.DefaultPartner,
 				Operator: a.cfg.Device.Operator, Device: a.cfg.Device.ID}
@@ -82,10 +91,32 @@ func errorFeedback(err error) device.Feedback {
 // Commands (after the prefix):
 //
 //	SALE | RECEIVE[:<ent_id>] | RETURN | OPEN:<type>[:<ent_id>] | FINISH | CANCEL
+//	SPLIT:<units>                  the next code sells that many units of its pack (拆零)
+//	LOT:<lot>[:<manu>[:<expiry>]]  the following codes are of this lot (dates YYYY-MM-DD); LOT: clears it
+//	SET:<key>=<value>              sets an attribute of the open bill (e.g. nhsa.mdtrt_sn)
 func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedback {
 	a.touch(session)
 	verb, arg, _ := strings.Cut(strings.TrimSpace(cmd), ":")
 	switch strings.ToUpper(verb) {
+	case "SPLIT":
+		n, err := strconv.Atoi(arg)
+		if err != nil || n < 1 || n > 10000 {
+			return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: fmt.Sprintf("SPLIT needs a number of units, e.g. SPLIT:2; got %q", arg)}
+		}
+		a.setSplit(session, n)
+		return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("the next code sells %d unit(s) of its pack (拆零)", n)}
+	case "LOT":
+		return a.setLot(session, arg)
+	case "SET":
+		key, value, ok := strings.Cut(arg, "=")
+		if !ok || !attrKeyRE.MatchString(key) || len(value) > 200 {
+			return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: fmt.Sprintf("SET needs key=value with a key like nhsa.mdtrt_sn; got %q", arg)}
+		}
+		b, err := a.store.SetAttrs(ctx, session, map[string]string{key: value})
+		if err != nil {
+			return commandError(err)
+		}
+		return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("%s: %s set", b.Code, key)}
 	case "SALE":
 		return a.open(ctx, session, billtype.RetailSale, arg)
 	case "RECEIVE":
@@ -104,6 +135,7 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 		if err != nil {
 			return commandError(err)
 		}
+		a.clearScanState(session)
 		to := "kept locally (no destination)"
 		if len(b.Destinations) > 0 {
 			to = "queued for " + strings.Join(b.Destinations, ", ")
@@ -114,9 +146,10 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 		if err != nil {
 			return commandError(err)
 		}
+		a.clearScanState(session)
 		return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("cancelled %s: %d codes released", b.Code, b.Items)}
 	}
-	return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: fmt.Sprintf("unknown command %q (SALE, RECEIVE, RETURN, OPEN, FINISH, CANCEL)", cmd)}
+	return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: fmt.Sprintf("unknown command %q (SALE, RECEIVE, RETURN, OPEN, FINISH, CANCEL, SPLIT, LOT, SET)", cmd)}
 }
 
 func (a *Agent) open(ctx context.Context, session string, t int, partner string) device.Feedback {

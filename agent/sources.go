@@ -10,12 +10,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/device"
 	"github.com/pda-agent/pda-agent/device/camera"
 	"github.com/pda-agent/pda-agent/device/hid"
 	"github.com/pda-agent/pda-agent/device/serial"
 	"github.com/pda-agent/pda-agent/device/tcp"
+	"github.com/pda-agent/pda-agent/queue"
+	"github.com/pda-agent/pda-agent/upload/nhsa"
 )
 
 // buildSource makes the scan source a scanner config describes. It opens
@@ -109,14 +112,31 @@ func cameraConfig(c configs.CameraScanner) camera.Config {
 	return out
 }
 
-// CheckScanners validates the type-specific settings of every scanner
-// offline (no device is opened), for `pda-agent validate`.
-func CheckScanners(cfg *configs.Config) []configs.FieldError {
+// Check validates offline what the config loader cannot: each scanner's
+// type-specific settings, the nhsa keys and settings, the catalogue files.
+// Nothing is opened on the network or the devices; `pda-agent validate`
+// runs it.
+func Check(cfg *configs.Config) []configs.FieldError {
 	var out []configs.FieldError
 	o := Options{Logger: slog.New(slog.DiscardHandler), Stdin: os.Stdin, Stdout: os.Stdout, Now: time.Now}
 	for i, sc := range cfg.Scanners {
 		if _, err := buildSource(sc, o); err != nil {
 			out = append(out, configs.FieldError{Key: fmt.Sprintf("scanners[%d] (%s)", i, sc.Name), Msg: err.Error()})
+		}
+	}
+	cat, err := catalogue.Load(cfg.Catalogue.Products, cfg.Catalogue.Partners)
+	if err != nil {
+		out = append(out, configs.FieldError{Key: "catalogue", Msg: err.Error()})
+	}
+	if cfg.NHSA.Enabled {
+		c, err := nhsaConfig(cfg.NHSA, nil, cat)
+		if err == nil {
+			c.Sequence = func(context.Context) (uint64, error) { return 0, nil }
+			c.Items = func(context.Context, string) ([]queue.Item, bool, error) { return nil, false, nil }
+			_, err = nhsa.New(c)
+		}
+		if err != nil {
+			out = append(out, configs.FieldError{Key: "nhsa", Msg: err.Error()})
 		}
 	}
 	return out

@@ -19,17 +19,25 @@ import (
 // Config is the whole agent configuration. Every key is documented in
 // example.yaml.
 type Config struct {
-	Device   Device    `mapstructure:"device"`
-	DataDir  string    `mapstructure:"data_dir"`
-	Log      Log       `mapstructure:"log"`
-	Queue    Queue     `mapstructure:"queue"`
-	Codes    Codes     `mapstructure:"codes"`
-	Sessions Sessions  `mapstructure:"sessions"`
-	Scanners []Scanner `mapstructure:"scanners"`
-	Feedback Feedback  `mapstructure:"feedback"`
-	Upload   Upload    `mapstructure:"upload"`
-	Msfx     Msfx      `mapstructure:"msfx"`
-	Webhook  Webhook   `mapstructure:"webhook"`
+	Device    Device    `mapstructure:"device"`
+	DataDir   string    `mapstructure:"data_dir"`
+	Log       Log       `mapstructure:"log"`
+	Queue     Queue     `mapstructure:"queue"`
+	Codes     Codes     `mapstructure:"codes"`
+	Sessions  Sessions  `mapstructure:"sessions"`
+	Scanners  []Scanner `mapstructure:"scanners"`
+	Feedback  Feedback  `mapstructure:"feedback"`
+	Upload    Upload    `mapstructure:"upload"`
+	Msfx      Msfx      `mapstructure:"msfx"`
+	NHSA      NHSA      `mapstructure:"nhsa"`
+	Webhook   Webhook   `mapstructure:"webhook"`
+	Catalogue Catalogue `mapstructure:"catalogue"`
+}
+
+// Catalogue points at the product and partner reference files.
+type Catalogue struct {
+	Products string `mapstructure:"products"`
+	Partners string `mapstructure:"partners"`
 }
 
 // Device identifies this PDA or counter PC.
@@ -252,6 +260,70 @@ type Msfx struct {
 	OperICName        string        `mapstructure:"oper_ic_name"`
 }
 
+// NHSA is the medical-insurance (医保) institution interface: 进销存
+// 3503/3504/3505/3506 with trace codes.
+type NHSA struct {
+	Policy `mapstructure:",squash"`
+	// Env picks the active profile: test (测试环境) or prod (正式环境).
+	Env  string      `mapstructure:"env"`
+	Test NHSAProfile `mapstructure:"test"`
+	Prod NHSAProfile `mapstructure:"prod"`
+	// GatewayAuth is the province's gateway header scheme: none, x-tif or api.
+	GatewayAuth string `mapstructure:"gateway_auth"`
+	// Envelope is plain or sm2sm4 (the SM2/SM4 channel envelope).
+	Envelope       string `mapstructure:"envelope"`
+	FixmedinsCode  string `mapstructure:"fixmedins_code"`
+	FixmedinsName  string `mapstructure:"fixmedins_name"`
+	MdtrtareaAdmvs string `mapstructure:"mdtrtarea_admvs"`
+	InsuplcAdmdvs  string `mapstructure:"insuplc_admdvs"`
+	Opter          string `mapstructure:"opter"`
+	OpterName      string `mapstructure:"opter_name"`
+	OpterType      string `mapstructure:"opter_type"`
+	Infver         string `mapstructure:"infver"`
+	// MsgIDSlot (0-9) keeps the msgids of several devices of one pharmacy
+	// apart.
+	MsgIDSlot int `mapstructure:"msgid_slot"`
+	// Sales is insured (only sales carrying 医保 settlement data, i.e.
+	// attribute nhsa.mdtrt_sn) or all.
+	Sales              string        `mapstructure:"sales"`
+	PurchaseTraceCodes bool          `mapstructure:"purchase_trace_codes"`
+	PharName           string        `mapstructure:"phar_name"`
+	PharPracCertNo     string        `mapstructure:"phar_prac_cert_no"`
+	PharCertType       string        `mapstructure:"phar_cert_type"`
+	PharCertno         string        `mapstructure:"phar_certno"`
+	HoldRetry          time.Duration `mapstructure:"hold_retry"`
+	Timeout            time.Duration `mapstructure:"timeout"`
+}
+
+// NHSAProfile is one environment's credentials, from its 反馈单.
+type NHSAProfile struct {
+	URL       string `mapstructure:"url"`
+	AppID     string `mapstructure:"app_id"`
+	AppSecret Secret `mapstructure:"app_secret"`
+	// ChannelKey is the channel's SM2 private key (Base64 or PEM), or
+	// ChannelKeyFile a file holding it (mode 0600, as `keys gen` writes).
+	ChannelKey     Secret `mapstructure:"channel_key"`
+	ChannelKeyFile string `mapstructure:"channel_key_file"`
+	// PlatformKey is the platform's SM2 public key (平台公钥), Base64 04‖X‖Y or PEM.
+	PlatformKey  string `mapstructure:"platform_key"`
+	UID          string `mapstructure:"uid"`
+	PaasID       string `mapstructure:"paas_id"`
+	PaasToken    Secret `mapstructure:"paas_token"`
+	APIName      string `mapstructure:"api_name"`
+	APIVersion   string `mapstructure:"api_version"`
+	APIAccessKey string `mapstructure:"api_access_key"`
+	APISecretKey Secret `mapstructure:"api_secret_key"`
+	RecerSysCode string `mapstructure:"recer_sys_code"`
+}
+
+// Active is the profile nhsa.env selects.
+func (n NHSA) Active() NHSAProfile {
+	if n.Env == "prod" {
+		return n.Prod
+	}
+	return n.Test
+}
+
 // Webhook forwards finished bills to the chain's own HTTP endpoint.
 type Webhook struct {
 	Policy  `mapstructure:",squash"`
@@ -274,6 +346,9 @@ func (c *Config) Destinations(billType int) []string {
 	var out []string
 	if c.Msfx.Enabled && c.Msfx.Accepts(billType) {
 		out = append(out, "msfx")
+	}
+	if c.NHSA.Enabled && c.NHSA.Accepts(billType) {
+		out = append(out, "nhsa")
 	}
 	if c.Webhook.Enabled && c.Webhook.Accepts(billType) {
 		out = append(out, "webhook")

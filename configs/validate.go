@@ -4,17 +4,20 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/pda-agent/pda-agent/billtype"
 )
 
 var (
-	deviceIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
-	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	alnumRE    = regexp.MustCompile(`^[A-Za-z0-9]*$`)
-	digitsRE   = regexp.MustCompile(`^[0-9]{1,32}$`)
-	entIDRE    = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+	deviceIDRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
+	nameRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	alnumRE     = regexp.MustCompile(`^[A-Za-z0-9]*$`)
+	digitsRE    = regexp.MustCompile(`^[0-9]{1,32}$`)
+	entIDRE     = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+	fixmedinsRE = regexp.MustCompile(`^[A-Z0-9]{12}$`)
+	admdvsRE    = regexp.MustCompile(`^[0-9]{6}$`)
 )
 
 // Validate checks every key and returns one problem per bad key. It never
@@ -116,6 +119,9 @@ func (c *Config) Validate() []FieldError {
 			p.add("msfx.poll_interval", "must be at least 1s; got %s", m.PollInterval)
 		}
 	}
+	if c.NHSA.Enabled {
+		c.validateNHSA(&p)
+	}
 	if c.Webhook.Enabled {
 		w := c.Webhook
 		validatePolicy(&p, "webhook", w.Policy)
@@ -133,6 +139,89 @@ func (c *Config) Validate() []FieldError {
 		}
 	}
 	return p.list
+}
+
+func (c *Config) validateNHSA(p *problems) {
+	n := c.NHSA
+	validatePolicy(p, "nhsa", n.Policy)
+	for i, t := range n.BillTypes {
+		if t != 102 && t != 202 && t != 321 && t != 116 {
+			p.add(fmt.Sprintf("nhsa.bill_types[%d]", i), "the 医保 进销存 interfaces take 102 (3503), 202 (3504), 321 (3505) and 116 (3506); got %d", t)
+		}
+	}
+	if !oneOf(n.Env, "test", "prod") {
+		p.add("nhsa.env", "must be test or prod; got %q", n.Env)
+		return
+	}
+	key := "nhsa." + n.Env
+	pr := n.Active()
+	if u, err := url.Parse(pr.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.add(key+".url", "must be the gateway's http(s) callService URL for the %s environment; got %q", n.Env, pr.URL)
+	}
+	switch n.Envelope {
+	case "plain":
+	case "sm2sm4":
+		if len(pr.AppID) < 16 {
+			p.add(key+".app_id", "must be the channel id (appId, at least 16 characters) from the 反馈单")
+		}
+		if pr.AppSecret.Value() == "" {
+			p.add(key+".app_secret", "must be the 数字密钥 from the 反馈单 (set it with PDA_NHSA_%s_APP_SECRET)", strings.ToUpper(n.Env))
+		}
+		if (pr.ChannelKey.Value() == "") == (pr.ChannelKeyFile == "") {
+			p.add(key+".channel_key", "give exactly one of channel_key and channel_key_file (the channel's SM2 private key; `pda-agent keys gen` makes one)")
+		}
+		if pr.PlatformKey == "" {
+			p.add(key+".platform_key", "must be the platform's SM2 public key (平台公钥) from the 反馈单")
+		}
+	default:
+		p.add("nhsa.envelope", "must be plain or sm2sm4; got %q", n.Envelope)
+	}
+	switch n.GatewayAuth {
+	case "none":
+	case "x-tif":
+		if pr.PaasID == "" || pr.PaasToken.Value() == "" {
+			p.add(key+".paas_id", "the x-tif gateway scheme needs paas_id and paas_token")
+		}
+	case "api":
+		if pr.APIAccessKey == "" || pr.APISecretKey.Value() == "" || pr.APIName == "" || pr.APIVersion == "" {
+			p.add(key+".api_access_key", "the api gateway scheme needs api_name, api_version, api_access_key and api_secret_key")
+		}
+	default:
+		p.add("nhsa.gateway_auth", "must be none, x-tif or api; got %q", n.GatewayAuth)
+	}
+	if !fixmedinsRE.MatchString(n.FixmedinsCode) {
+		p.add("nhsa.fixmedins_code", "must be the 12-character 定点医药机构编号 (e.g. P37020304446); got %q", n.FixmedinsCode)
+	}
+	if n.FixmedinsName == "" {
+		p.add("nhsa.fixmedins_name", "must not be empty")
+	}
+	if !admdvsRE.MatchString(n.MdtrtareaAdmvs) {
+		p.add("nhsa.mdtrtarea_admvs", "must be the 6-digit 医保区划; got %q", n.MdtrtareaAdmvs)
+	}
+	if n.InsuplcAdmdvs != "" && !admdvsRE.MatchString(n.InsuplcAdmdvs) {
+		p.add("nhsa.insuplc_admdvs", "must be empty or a 6-digit 医保区划; got %q", n.InsuplcAdmdvs)
+	}
+	if n.Opter == "" || len(n.Opter) > 30 || n.OpterName == "" {
+		p.add("nhsa.opter", "opter (经办人/终端编号, ≤ 30) and opter_name must be set")
+	}
+	if !oneOf(n.OpterType, "1", "2", "3") {
+		p.add("nhsa.opter_type", "must be 1 (经办人), 2 (自助终端) or 3 (移动终端); got %q", n.OpterType)
+	}
+	if n.MsgIDSlot < 0 || n.MsgIDSlot > 9 {
+		p.add("nhsa.msgid_slot", "must be 0-9 (one per device of the pharmacy); got %d", n.MsgIDSlot)
+	}
+	if !oneOf(n.Sales, "insured", "all") {
+		p.add("nhsa.sales", "must be insured or all; got %q", n.Sales)
+	}
+	if n.Accepts(321) && (n.PharName == "" || n.PharPracCertNo == "") {
+		p.add("nhsa.phar_name", "3505 sales need the store pharmacist's phar_name and phar_prac_cert_no")
+	}
+	if n.HoldRetry < time.Minute {
+		p.add("nhsa.hold_retry", "must be at least 1m; got %s", n.HoldRetry)
+	}
+	if n.Timeout <= 0 {
+		p.add("nhsa.timeout", "must be positive; got %s", n.Timeout)
+	}
 }
 
 func (c *Config) validateCodes(p *problems) {

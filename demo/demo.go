@@ -14,6 +14,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -26,11 +28,19 @@ import (
 	"github.com/pda-agent/pda-agent/tracecode"
 	"github.com/pda-agent/pda-agent/upload"
 	msfxsb "github.com/pda-agent/pda-agent/upload/msfx/sandbox"
+	nhsasb "github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 	"github.com/pda-agent/pda-agent/upload/webhook/sandbox"
 )
 
-//go:embed storeday.txt
-var storeDay string
+// The store day and the store's catalogue (products and the supplier).
+var (
+	//go:embed storeday.txt
+	storeDay string
+	//go:embed products.csv
+	productsCSV []byte
+	//go:embed partners.csv
+	partnersCSV []byte
+)
 
 // The demo's webhook credentials: fake, and the same in demo.yaml.
 const (
@@ -75,10 +85,14 @@ type DestSummary struct {
 type backends struct {
 	hook *sandbox.Running
 	msfx *msfxsb.Running
+	nhsa *nhsasb.Running
 }
 
 func (b backends) setDown(down bool) error {
 	if err := b.msfx.SetDown(down); err != nil {
+		return err
+	}
+	if err := b.nhsa.SetDown(down); err != nil {
 		return err
 	}
 	return b.hook.SetDown(down)
@@ -100,6 +114,21 @@ func (b backends) ledger(dest string) map[string]remote {
 	case "msfx":
 		for _, r := range b.msfx.Bills(msfxsb.DefaultStoreRefEntID) {
 			out[r.BillCode] = remote{codes: r.Codes, applied: r.Applied}
+		}
+	case "nhsa":
+		// Rows are keyed <bill code without '-'><2-digit row>; a bill is
+		// there exactly once if each of its rows was applied once.
+		for _, r := range b.nhsa.Rows() {
+			if r.Infno == "3507" || len(r.Bchno) < 3 {
+				continue
+			}
+			key := r.Bchno[:len(r.Bchno)-2]
+			rem := out[key]
+			rem.codes = append(rem.codes, r.Codes...)
+			if rem.applied == 0 || r.Applied != 1 {
+				rem.applied = r.Applied
+			}
+			out[key] = rem
 		}
 	}
 	return out
@@ -139,10 +168,23 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return Summary{}, err
 	}
 	defer gw.Close()
-	be := backends{hook: hook, msfx: gw}
+	nh, err := nhsasb.Start("127.0.0.1:0", nhsaOptions(quiet))
+	if err != nil {
+		return Summary{}, err
+	}
+	defer nh.Close()
+	be := backends{hook: hook, msfx: gw, nhsa: nh}
 
+	products, partners := filepath.Join(dir, "products.csv"), filepath.Join(dir, "partners.csv")
+	if err := os.WriteFile(products, productsCSV, 0o600); err != nil {
+		return Summary{}, err
+	}
+	if err := os.WriteFile(partners, partnersCSV, 0o600); err != nil {
+		return Summary{}, err
+	}
 	cfg, err := configs.LoadBytes("demo.yaml", configs.Demo(), []string{
 		"PDA_DATA_DIR=" + dir, "PDA_WEBHOOK_URL=" + hook.URL(), "PDA_MSFX_GATEWAY=" + gw.URL(),
+		"PDA_CATALOGUE_PRODUCTS=" + products, "PDA_CATALOGUE_PARTNERS=" + partners, "PDA_NHSA_TEST_URL=" + nh.URL(),
 	})
 	if err != nil {
 		return Summary{}, err
@@ -192,7 +234,8 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 
 	p.printf("pda-agent demo — a store day at %s, device %s\n", cfg.Device.Store, cfg.Device.ID)
 	p.printf("queue %s\n", cfg.QueuePath())
-	p.printf("back ends (strict sandboxes on loopback): 码上放心 TOP gateway %s, chain ERP webhook %s\n", gw.URL(), hook.URL())
+	p.printf("back ends (strict sandboxes on loopback): 码上放心 TOP gateway %s, 医保 FSI gateway %s (%s, %s), chain ERP webhook %s\n",
+		gw.URL(), nh.URL(), cfg.NHSA.GatewayAuth, cfg.NHSA.Envelope, hook.URL())
 
 	if err := play(ctx, a, be, p, o.Script); err != nil {
 		return Summary{}, err
@@ -306,7 +349,7 @@ func summarize(s *queue.Store, be backends, retries int) (Summary, error) {
 	sum := Summary{Scans: st.Scans, Finished: st.Bills[queue.BillFinished], Open: st.Bills[queue.BillOpen],
 		Retries: retries, Dests: map[string]*DestSummary{}}
 	remotes := map[string]map[string]remote{}
-	for _, dest := range []string{"msfx", "webhook"} {
+	for _, dest := range []string{"msfx", "nhsa", "webhook"} {
 		d := &DestSummary{}
 		if ds := st.Dests[dest]; ds != nil {
 			d.Pending, d.Dead = ds.Pending+ds.Leased, ds.Dead
@@ -333,8 +376,16 @@ func summarize(s *queue.Store, be backends, retries int) (Summary, error) {
 			if d == nil {
 				continue
 			}
-			r, ok := rem[b.Code]
-			delete(rem, b.Code)
+			key := b.Code
+			if dest == "nhsa" {
+				key = strings.ReplaceAll(b.Code, "-", "")
+			}
+			r, ok := rem[key]
+			delete(rem, key)
+			if dest == "nhsa" && b.Type == 102 {
+				// 3503 rows carry counts, not trace codes (purchase_trace_codes off).
+				r.codes = local
+			}
 			switch {
 			case !ok:
 				d.Mismatches = append(d.Mismatches, b.Code+": missing at the back end")
@@ -371,7 +422,7 @@ func printSummary(p *printer, s Summary) {
 	p.printf("  scans      %d accepted, %d duplicate (counted once), %d rejected: %s\n",
 		s.Scans["accepted"], s.Scans["duplicate"], nrej, strings.Join(rejected, ", "))
 	p.printf("  bills      %d finished and queued durably, %d still open; %d failed attempts retried (outage)\n", s.Finished, s.Open, s.Retries)
-	for _, name := range []string{"msfx", "webhook"} {
+	for _, name := range []string{"msfx", "nhsa", "webhook"} {
 		d := s.Dests[name]
 		p.printf("  %-9s  %d delivered, %d pending, %d dead letters", name, d.Delivered, d.Pending, d.Dead)
 		if len(d.Mismatches) == 0 {
@@ -397,12 +448,18 @@ func mark(s device.Status) string {
 	return "✗"
 }
 
+// rowsAccepted finds "3505 … 2 rows accepted" in a 医保 answer.
+var rowsAccepted = regexp.MustCompile(`(35\d\d) bill .*?: (\d+ rows? accepted)`)
+
 // doneNote is the short form of a delivered bill's answer.
 func doneNote(o upload.Outcome) string {
 	for _, final := range []string{"处理成功", "处理失败"} {
 		if strings.Contains(o.Message, final) {
 			return final
 		}
+	}
+	if m := rowsAccepted.FindStringSubmatch(o.Message); m != nil {
+		return m[1] + ": " + m[2]
 	}
 	return shorten(o.Message)
 }
@@ -432,4 +489,12 @@ func (p *printer) printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, format, args...)
+}
+
+// nhsaOptions is the 医保 sandbox of the demo: the test environment of a
+// province using x-tif headers and the SM2/SM4 envelope.
+func nhsaOptions(log *slog.Logger) nhsasb.Options {
+	o := nhsasb.TestOptions(nhsasb.SchemeTif, nhsasb.EnvelopeSM2SM4)
+	o.Logger = log
+	return o
 }

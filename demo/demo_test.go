@@ -5,6 +5,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/pda-agent/pda-agent/configs"
+	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
+	nhsasb "github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
 func TestStoreDay(t *testing.T) {
@@ -13,7 +17,7 @@ func TestStoreDay(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	want := map[string]uint64{"accepted": 21, "duplicate": 2, "rejected:product_barcode": 1, "rejected:bad_length": 1,
+	want := map[string]uint64{"accepted": 22, "duplicate": 2, "rejected:product_barcode": 1, "rejected:bad_length": 1,
 		"rejected:already_sold": 1, "rejected:not_sold": 1}
 	for k, v := range want {
 		if sum.Scans[k] != v {
@@ -23,13 +27,28 @@ func TestStoreDay(t *testing.T) {
 	if sum.Finished != 8 || sum.Open != 0 || sum.Retries == 0 {
 		t.Errorf("summary %+v", sum)
 	}
-	for _, dest := range []string{"msfx", "webhook"} {
+	// Every bill to 码上放心 and the ERP; to 医保 the receiving, the 医保 sale
+	// and the return of a pack from it.
+	for dest, n := range map[string]int{"msfx": 8, "webhook": 8, "nhsa": 3} {
 		d := sum.Dests[dest]
-		if d == nil || d.Delivered != 8 || d.Remote != 8 || d.Pending != 0 || d.Dead != 0 || len(d.Mismatches) != 0 {
+		if d == nil || d.Delivered != n || d.Remote != n || d.Pending != 0 || d.Dead != 0 || len(d.Mismatches) != 0 {
 			t.Errorf("%s: %+v", dest, d)
 		}
 	}
-	if strings.Count(out.String(), "each exactly once, codes identical: OK") != 2 || !strings.Contains(out.String(), "network restored") {
+	if strings.Count(out.String(), "each exactly once, codes identical: OK") != 3 || !strings.Contains(out.String(), "network restored") {
 		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+// The demo config carries the sandbox's public test keys; they must be the
+// ones the sandbox really uses.
+func TestDemoKeysAreTheSandboxTestKeys(t *testing.T) {
+	cfg, err := configs.LoadBytes("demo.yaml", configs.Demo(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	platform, channel := nhsasb.TestKeys()
+	if cfg.NHSA.Test.ChannelKey.Value() != gm.PrivateKeyBase64(channel) || cfg.NHSA.Test.PlatformKey != gm.PublicKeyBase64(&platform.PublicKey) {
+		t.Fatal("demo.yaml's nhsa test keys differ from nhsasb.TestKeys()")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -293,6 +294,32 @@ func (s *Store) RetryDead(ctx context.Context, billID uint64, dest string) error
 		}
 		w.due[dest] = true
 		return nil, w.billEvent(billID, "retry", dest+": requeued by operator")
+	})
+	return err
+}
+
+// DropDead records an operator's decision that a dead letter will not be
+// delivered; it stays in the bill's history with the reason.
+func (s *Store) DropDead(ctx context.Context, billID uint64, dest, why string) error {
+	if strings.TrimSpace(why) == "" {
+		return errors.New("queue: dropping a dead letter needs a reason")
+	}
+	_, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		d, err := getDelivery(w.tx, billID, dest)
+		if err != nil {
+			return nil, err
+		}
+		if d.State != DeliveryDead {
+			return nil, fmt.Errorf("queue: delivery %s → %s is %s, not dead", d.BillCode, dest, d.State)
+		}
+		if err := w.del(w.tx.Bucket(bktDead), deliveryKey(billID, dest)); err != nil {
+			return nil, err
+		}
+		d.State, d.LastAt, d.Note = DeliveryDropped, w.now, "dropped by operator: "+why
+		if err := w.putDelivery(d); err != nil {
+			return nil, err
+		}
+		return nil, w.billEvent(billID, "dropped", dest+": "+why)
 	})
 	return err
 }

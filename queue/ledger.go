@@ -39,6 +39,13 @@ type LedgerEntry struct {
 	Key    string        `json:"key"`
 	Code   string        `json:"code"`
 	Events []LedgerEvent `json:"events"`
+	// Lot and dates learnt from the code or at receiving.
+	Lot      string `json:"lot,omitempty"`
+	Expiry   string `json:"expiry,omitempty"`
+	Produced string `json:"produced,omitempty"`
+	// PackUnits and Remaining track a pack opened for split sales (拆零).
+	PackUnits int `json:"pack_units,omitempty"`
+	Remaining int `json:"remaining,omitempty"`
 }
 
 // LedgerEvent ties a pack to a bill. Events of a cancelled bill are removed.
@@ -48,6 +55,32 @@ type LedgerEvent struct {
 	BillType int       `json:"bill_type"`
 	Action   Action    `json:"action"`
 	At       time.Time `json:"at"`
+	// Units sold from the pack by a split sale; 0 = the whole pack.
+	Units int `json:"units,omitempty"`
+}
+
+// recount recomputes the units left in an opened pack from its events
+// (after a cancelled bill's events were removed).
+func (e *LedgerEntry) recount() {
+	sold := 0
+	for i := len(e.Events) - 1; i >= 0; i-- {
+		ev := e.Events[i]
+		if ev.Action != ActionSold || ev.Units == 0 {
+			break
+		}
+		sold += ev.Units
+	}
+	if sold == 0 {
+		e.Remaining = 0
+		return
+	}
+	e.Remaining = e.PackUnits - sold
+}
+
+// opened tells whether the pack is currently open for split sales.
+func (e *LedgerEntry) opened() bool {
+	last, ok := e.Last()
+	return ok && last.Action == ActionSold && last.Units > 0
 }
 
 // Last is the latest event, if any.
@@ -64,18 +97,42 @@ const (
 	ReasonAlreadyReceived = "already_received"
 	ReasonNotSold         = "not_sold"
 	ReasonLeftStore       = "left_store"
+	ReasonOpenedPack      = "opened_pack"
+	ReasonNotSplittable   = "not_splittable"
+	ReasonNotEnoughUnits  = "not_enough_units"
 )
 
 // check decides whether a pack may go on a bill doing action, given its
 // history: a pack is sold once (until a customer return puts it back), is
 // received once while in stock, and a return needs a sale (unless the ledger
 // never saw the pack: it may predate the agent).
-func check(e *LedgerEntry, action Action, code string) (reason, msg string) {
+//
+// A split sale (units > 0, 拆零) opens a pack of packUnits units; later
+// split sales take units from it until none are left; a whole-pack sale or
+// return of an opened pack is refused.
+func check(e *LedgerEntry, action Action, code string, units, packUnits int) (reason, msg string) {
+	if action == ActionSold && units > 0 {
+		if packUnits <= 0 && !e.opened() {
+			return ReasonNotSplittable, fmt.Sprintf("%s cannot be sold split: its product has no units per pack in the catalogue", code)
+		}
+		if e.opened() {
+			if units > e.Remaining {
+				return ReasonNotEnoughUnits, fmt.Sprintf("%s has only %d unit(s) left in the opened pack; %d asked", code, e.Remaining, units)
+			}
+			return "", ""
+		}
+		if units > packUnits {
+			return ReasonNotEnoughUnits, fmt.Sprintf("%s: a pack holds %d unit(s); %d asked", code, packUnits, units)
+		}
+	}
 	last, ok := e.Last()
 	if !ok {
 		return "", ""
 	}
 	where := fmt.Sprintf("bill %s (type %d) at %s", last.BillCode, last.BillType, last.At.In(chinaTime).Format("2006-01-02 15:04"))
+	if e.opened() && !(action == ActionSold && units > 0) {
+		return ReasonOpenedPack, fmt.Sprintf("%s was opened for split sales in %s (%d of %d units left): sell it split", code, where, e.Remaining, e.PackUnits)
+	}
 	switch action {
 	case ActionSold:
 		switch last.Action {

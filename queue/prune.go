@@ -151,7 +151,7 @@ func allDone(w *wtx, billID uint64) (bool, error) {
 		if err := json.Unmarshal(v, &d); err != nil {
 			return false, abort(fmt.Errorf("%w: delivery %x: %v", errCorrupt, k, err))
 		}
-		if d.State != DeliveryDone {
+		if d.State != DeliveryDone && d.State != DeliveryDropped {
 			return false, nil
 		}
 	}

@@ -171,6 +171,116 @@ func TestScanLedgerRules(t *testing.T) {
 	}
 }
 
+func TestSplitSales(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), testOptions(c))
+	code := msfx(7)
+	split := func(session string, units, pack int, want Outcome) ScanResult {
+		t.Helper()
+		in := scanIn(session, code)
+		in.Units, in.PackUnits = units, pack
+		in.AutoOpen = &SessionSpec{Type: 321}
+		return mustScan(t, s, in, want)
+	}
+	// A product without units per pack cannot be sold split.
+	if r := split("a", 2, 0, Rejected); r.Reason != ReasonNotSplittable {
+		t.Fatalf("%+v", r)
+	}
+	r := split("a", 2, 24, Accepted)
+	if !r.Item.Opened || r.Item.Units != 2 || !strings.Contains(r.Message, "22 of 24") {
+		t.Fatalf("opening sale %+v", r)
+	}
+	split("a", 2, 24, Duplicate) // the same pack twice on one sale
+	if _, err := s.Finish(ctx, "a", nil); err != nil {
+		t.Fatal(err)
+	}
+	r = split("b", 3, 24, Accepted)
+	if r.Item.Opened || r.Item.Ref == "" {
+		t.Fatalf("second split sale %+v", r)
+	}
+	if _, err := s.Finish(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	// Whole-pack sale of an opened pack, or more units than are left: no.
+	if r := mustScan(t, s, ScanInput{Session: "c", Code: code, Key: code, AutoOpen: &SessionSpec{Type: 321}}, Rejected); r.Reason != ReasonOpenedPack {
+		t.Fatalf("whole sale of an opened pack: %+v", r)
+	}
+	if r := split("c", 20, 24, Rejected); r.Reason != ReasonNotEnoughUnits || !strings.Contains(r.Message, "19") {
+		t.Fatalf("too many units: %+v", r)
+	}
+	// A cancelled split sale gives its units back.
+	split("c", 4, 24, Accepted)
+	if _, err := s.Cancel(ctx, "c", "changed mind"); err != nil {
+		t.Fatal(err)
+	}
+	e, _, _ := s.Ledger(code)
+	if e.Remaining != 19 || e.PackUnits != 24 {
+		t.Fatalf("after cancel: %+v", e)
+	}
+	split("d", 19, 24, Accepted)
+	if e, _, _ := s.Ledger(code); e.Remaining != 0 {
+		t.Fatalf("emptied pack: %+v", e)
+	}
+	if r := split("d2", 1, 24, Rejected); r.Reason != ReasonNotEnoughUnits {
+		t.Fatalf("empty pack: %+v", r)
+	}
+}
+
+func TestItemLotRefAttrsSequence(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	path := filepath.Join(t.TempDir(), "q.db")
+	s, err := Open(path, testOptions(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := "0104012345000016" + "21SER1"
+	in := ScanInput{Session: "r", Code: code, Key: code, Kind: "gs1", Lot: "L1", Expiry: "2028-12-31", Produced: "2026-01-01"}
+	recv, _, err := s.OpenSession(ctx, SessionSpec{Session: "r", Type: 102, Attrs: map[string]string{"dynt_no": "SH-1"}})
+	if err != nil || recv.Attrs["dynt_no"] != "SH-1" {
+		t.Fatalf("open: %+v %v", recv, err)
+	}
+	mustScan(t, s, in, Accepted)
+	if _, err := s.Finish(ctx, "r", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The sale scan carries no lot; the item gets it from the ledger.
+	sale := ScanInput{Session: "t", Code: code, Key: code, Kind: "gs1", AutoOpen: &SessionSpec{Type: 321}}
+	item := mustScan(t, s, sale, Accepted).Item
+	if item.Lot != "L1" || item.Expiry != "2028-12-31" || item.Produced != "2026-01-01" || item.Ref != recv.Code {
+		t.Fatalf("sale item %+v", item)
+	}
+	b, err := s.SetAttrs(ctx, "t", map[string]string{"nhsa.setl_id": "S1", "nhsa.psn_no": "P1"})
+	if err != nil || b.Attrs["nhsa.setl_id"] != "S1" {
+		t.Fatalf("attrs %+v %v", b, err)
+	}
+	if b, _ = s.SetAttrs(ctx, "t", map[string]string{"nhsa.psn_no": ""}); len(b.Attrs) != 1 {
+		t.Fatalf("attr delete %+v", b.Attrs)
+	}
+	if _, err := s.SetAttrs(ctx, "nobody", map[string]string{"a": "b"}); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("attrs without a bill: %v", err)
+	}
+	saleBill, err := s.Finish(ctx, "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ret := ScanInput{Session: "u", Code: code, Key: code, Kind: "gs1", AutoOpen: &SessionSpec{Type: 116}}
+	if item := mustScan(t, s, ret, Accepted).Item; item.Ref != saleBill.Code {
+		t.Fatalf("return item ref %q, want %q", item.Ref, saleBill.Code)
+	}
+	for want := uint64(1); want <= 3; want++ {
+		if n, err := s.NextSequence(ctx, "msgid"); err != nil || n != want {
+			t.Fatalf("sequence %d %v", n, err)
+		}
+	}
+	s.Close()
+	s = openTest(t, path, testOptions(c))
+	if n, _ := s.NextSequence(ctx, "msgid"); n != 4 {
+		t.Fatalf("sequence after restart %d", n)
+	}
+}
+
 func TestSessionRules(t *testing.T) {
 	ctx := context.Background()
 	c := newClock()
@@ -711,5 +821,70 @@ func TestCompactLocked(t *testing.T) {
 	o.LockTimeout = 100 * time.Millisecond
 	if _, _, err := Compact(path, o); !errors.Is(err, ErrLocked) {
 		t.Fatalf("compact of a file in use: %v", err)
+	}
+}
+
+func TestSubmitBillIsAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), testOptions(c))
+	finishedBill(t, s, "s", 0, 2, "msfx") // msfx(0), msfx(1) received
+	// A sale of msfx(0) happens at the till.
+	mustScan(t, s, ScanInput{Session: "till", Code: msfx(0), Key: msfx(0), AutoOpen: &SessionSpec{Type: 321}}, Accepted)
+
+	// The ERP submits a sale with msfx(0) (already on an open sale), a code
+	// twice and a good one: refused as a whole, nothing written.
+	codes := []ScanInput{scanIn("", msfx(1)), scanIn("", msfx(0)), scanIn("", msfx(1))}
+	_, err := s.SubmitBill(ctx, SessionSpec{Session: "erp", Type: 321}, codes, To("msfx"))
+	var re *RefusedError
+	if !errors.As(err, &re) || len(re.Refusals) != 2 || re.Refusals[0].Reason != ReasonAlreadySold || re.Refusals[1].Reason != "duplicate" {
+		t.Fatalf("refusal: %v %+v", err, re)
+	}
+	if e, _, _ := s.Ledger(msfx(1)); len(e.Events) != 1 {
+		t.Fatalf("a refused bill touched the ledger: %+v", e)
+	}
+	b, err := s.SubmitBill(ctx, SessionSpec{Session: "erp", Type: 321, Attrs: map[string]string{"pos": "P1"}}, codes[:1], To("msfx"))
+	if err != nil || b.State != BillFinished || b.Items != 1 || b.Attrs["pos"] != "P1" || len(b.Destinations) != 1 {
+		t.Fatalf("submitted %+v %v", b, err)
+	}
+	if items, _ := s.Items(b.ID); len(items) != 1 || items[0].Ref == "" || items[0].Source != "erp" {
+		t.Fatalf("items %+v", items)
+	}
+	if ls, _ := s.Lease(ctx, "msfx", 10, time.Minute); len(ls) != 2 {
+		t.Fatalf("deliveries: %d", len(ls))
+	}
+	if _, ok, _ := s.OpenBill("erp"); ok {
+		t.Fatal("a submitted bill opened a session")
+	}
+}
+
+func TestDropDead(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), testOptions(c))
+	b := finishedBill(t, s, "s", 0, 1, "msfx")
+	ls, _ := s.Lease(ctx, "msfx", 1, time.Minute)
+	if err := s.DropDead(ctx, b.ID, "msfx", "x"); err == nil {
+		t.Fatal("dropped a delivery that is not dead")
+	}
+	if err := s.Dead(ctx, b.ID, "msfx", ls[0].Delivery.Lease, "FAIL_BIZ", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DropDead(ctx, b.ID, "msfx", " "); err == nil {
+		t.Fatal("dropped without a reason")
+	}
+	if err := s.DropDead(ctx, b.ID, "msfx", "uploaded by hand in the web console"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Stats()
+	if d := st.Dests["msfx"]; d.Dead != 0 || d.Dropped != 1 {
+		t.Fatalf("stats %+v", d)
+	}
+	if dl, _ := s.DeadLetters(); len(dl) != 0 {
+		t.Fatalf("dead letters %+v", dl)
+	}
+	c.Add(60 * 24 * time.Hour)
+	if ps, _ := s.Prune(ctx, c.Now(), c.Now().Add(-time.Hour*24*365)); ps.Bills != 1 {
+		t.Fatalf("a dropped bill is settled and prunable: %+v", ps)
 	}
 }

@@ -129,6 +129,26 @@ func (s *Store) ForEachBill(fn func(Bill) bool) error {
 	})
 }
 
+// RecentBills returns up to limit bills, newest first, that keep returns
+// true for (nil keeps all).
+func (s *Store) RecentBills(limit int, keep func(Bill) bool) ([]Bill, error) {
+	var out []Bill
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktBills).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			var b Bill
+			if err := json.Unmarshal(v, &b); err != nil {
+				return fmt.Errorf("%w: bill %x: %v", errCorrupt, k, err)
+			}
+			if keep == nil || keep(b) {
+				out = append(out, b)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Scans returns up to limit journal records after seq (0 = from the start).
 func (s *Store) Scans(after uint64, limit int) ([]ScanLog, error) {
 	var out []ScanLog
@@ -168,6 +188,7 @@ type DestStats struct {
 	Leased  int `json:"leased"`  // an attempt under way
 	Failing int `json:"failing"` // pending with at least one failed attempt
 	Dead    int `json:"dead"`
+	Dropped int `json:"dropped,omitempty"`
 	// OldestPending is when the oldest undelivered bill was finished.
 	OldestPending time.Time `json:"oldest_pending,omitzero"`
 	// LastError is the most recent error of a failing delivery.
@@ -234,6 +255,8 @@ func (s *Store) Stats() (Stats, error) {
 				}
 			case DeliveryDead:
 				ds.Dead++
+			case DeliveryDropped:
+				ds.Dropped++
 			}
 			return nil
 		}); err != nil {

@@ -18,6 +18,8 @@ type SessionSpec struct {
 	Partner  string
 	Operator string
 	Device   string
+	// Attrs start the bill's attributes (see Bill.Attrs).
+	Attrs map[string]string
 }
 
 // Session errors.
@@ -50,6 +52,11 @@ type ScanInput struct {
 	At  time.Time
 	// The parsed code. Key identifies the pack in the ledger.
 	Code, Key, Kind, Product string
+	// Lot and dates (YYYY-MM-DD) read from the code, if any.
+	Lot, Expiry, Produced string
+	// Units sells that many units from the pack (拆零); 0 = the whole pack.
+	// PackUnits is the product's units per pack (from the catalogue).
+	Units, PackUnits int
 	// Reject records a scan refused before it reached the queue (a code
 	// that does not parse); the scan is only journaled.
 	Reject, RejectMsg string
@@ -109,7 +116,7 @@ func (s *Store) OpenSession(ctx context.Context, spec SessionSpec) (b Bill, crea
 			return nil, fmt.Errorf("%w: %s holds bill %s (type %d, %d codes): finish or cancel it first",
 				ErrSessionBusy, spec.Session, cur.Code, cur.Type, cur.Items)
 		}
-		nb, err := w.newBill(spec)
+		nb, err := w.newBill(spec, true)
 		return res{nb, true}, err
 	})
 	if err != nil {
@@ -172,7 +179,7 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 		}
 		spec := *in.AutoOpen
 		spec.Session = in.Session
-		if bill, err = w.newBill(spec); err != nil {
+		if bill, err = w.newBill(spec, true); err != nil {
 			return ScanResult{}, err
 		}
 	}
@@ -189,26 +196,52 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 		return w.journal(in, at, ScanResult{Outcome: Duplicate, Reason: "duplicate", Bill: bill,
 			Message: fmt.Sprintf("already on bill %s: scanned twice, counted once", bill.Code)})
 	}
-	if reason, msg := check(&entry, action, in.Code); reason != "" {
+	units := 0
+	if action == ActionSold {
+		units = in.Units
+	}
+	if reason, msg := check(&entry, action, in.Code, units, in.PackUnits); reason != "" {
 		return w.journal(in, at, ScanResult{Outcome: Rejected, Reason: reason, Message: msg, Bill: bill})
 	}
 
 	// Accepted: from here on every error aborts the batch.
 	bill.Items++
-	item := Item{Seq: bill.Items, Code: in.Code, Key: in.Key, Kind: in.Kind, Product: in.Product, Source: in.Source, ScannedAt: at}
+	item := Item{Seq: bill.Items, Code: in.Code, Key: in.Key, Kind: in.Kind, Product: in.Product, Source: in.Source, ScannedAt: at,
+		Lot: firstOf(in.Lot, entry.Lot), Expiry: firstOf(in.Expiry, entry.Expiry), Produced: firstOf(in.Produced, entry.Produced), Units: units}
+	if last, ok := entry.Last(); ok {
+		item.Ref = last.BillCode
+	}
+	if units > 0 {
+		if !entry.opened() {
+			item.Opened = true
+			entry.PackUnits, entry.Remaining = in.PackUnits, in.PackUnits
+		}
+		entry.Remaining -= units
+	}
 	if err := w.putJSON(w.tx.Bucket(bktItems), itemKey(bill.ID, item.Seq), item); err != nil {
 		return ScanResult{}, err
 	}
 	entry.Key, entry.Code = in.Key, in.Code
-	entry.Events = append(entry.Events, LedgerEvent{BillID: bill.ID, BillCode: bill.Code, BillType: bill.Type, Action: action, At: at})
+	entry.Lot, entry.Expiry, entry.Produced = item.Lot, item.Expiry, item.Produced
+	entry.Events = append(entry.Events, LedgerEvent{BillID: bill.ID, BillCode: bill.Code, BillType: bill.Type, Action: action, At: at, Units: units})
 	if err := w.putJSON(ledger, []byte(in.Key), entry); err != nil {
 		return ScanResult{}, err
 	}
 	if err := w.putBill(bill); err != nil {
 		return ScanResult{}, err
 	}
-	return w.journal(in, at, ScanResult{Outcome: Accepted, Bill: bill, Item: item,
-		Message: fmt.Sprintf("added to %s (%d on the bill)", bill.Code, bill.Items)})
+	msg := fmt.Sprintf("added to %s (%d on the bill)", bill.Code, bill.Items)
+	if units > 0 {
+		msg = fmt.Sprintf("%d unit(s) of the pack added to %s (%d of %d left in the pack)", units, bill.Code, entry.Remaining, entry.PackUnits)
+	}
+	return w.journal(in, at, ScanResult{Outcome: Accepted, Bill: bill, Item: item, Message: msg})
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // journal appends the scan to the journal and counts its outcome.
@@ -261,8 +294,9 @@ func (w *wtx) sessionBill(session string) (Bill, bool, error) {
 var billPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
 
 // newBill creates an open bill for spec with its bill_code, generated here
-// once: <prefix>-<yyMMdd>-<n>, n counting per day.
-func (w *wtx) newBill(spec SessionSpec) (Bill, error) {
+// once: <prefix>-<yyMMdd>-<n>, n counting per day. register makes it the
+// session's open bill.
+func (w *wtx) newBill(spec SessionSpec, register bool) (Bill, error) {
 	prefix := w.s.opts.BillPrefix
 	if !billPrefixRE.MatchString(prefix) {
 		return Bill{}, fmt.Errorf("queue: bill prefix %q must be 1-16 of A-Z a-z 0-9 _ -", prefix)
@@ -292,13 +326,15 @@ func (w *wtx) newBill(spec SessionSpec) (Bill, error) {
 		return Bill{}, err
 	}
 	b := Bill{ID: id, Code: code, Type: spec.Type, State: BillOpen, Session: spec.Session,
-		Partner: spec.Partner, Operator: spec.Operator, Device: spec.Device, CreatedAt: w.now,
+		Partner: spec.Partner, Operator: spec.Operator, Device: spec.Device, CreatedAt: w.now, Attrs: cloneAttrs(spec.Attrs),
 		History: []Event{{At: w.now, What: "created", Detail: fmt.Sprintf("type %d in session %s", spec.Type, spec.Session)}}}
 	if err := w.put(codes, []byte(code), u64(id)); err != nil {
 		return Bill{}, err
 	}
-	if err := w.put(w.tx.Bucket(bktSessions), []byte(spec.Session), u64(id)); err != nil {
-		return Bill{}, err
+	if register {
+		if err := w.put(w.tx.Bucket(bktSessions), []byte(spec.Session), u64(id)); err != nil {
+			return Bill{}, err
+		}
 	}
 	return b, w.putBill(b)
 }
@@ -321,6 +357,108 @@ func getBill(tx *bolt.Tx, id uint64) (Bill, error) {
 
 // ErrNotFound: no such bill, delivery or code.
 var ErrNotFound = errors.New("not found")
+
+// Refusal is one code of a submitted bill that the ledger refused.
+type Refusal struct {
+	Code    string `json:"code"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// RefusedError lists the codes that kept a submitted bill out; nothing of
+// the bill was written.
+type RefusedError struct{ Refusals []Refusal }
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("bill refused: %d code(s) cannot go on it (first: %s)", len(e.Refusals), e.Refusals[0].Message)
+}
+
+// SubmitBill records a complete bill at once (an ERP sending a finished
+// receiving or sale): every code is checked as a scan would be, and either
+// the whole bill is written and finished (deliveries per route) or nothing
+// is and the refusals are returned in a *RefusedError. spec.Session labels
+// the bill's origin; it does not open a session.
+func (s *Store) SubmitBill(ctx context.Context, spec SessionSpec, codes []ScanInput, route Route) (Bill, error) {
+	if err := validSpec(spec); err != nil {
+		return Bill{}, err
+	}
+	if len(codes) == 0 {
+		return Bill{}, fmt.Errorf("%w: nothing submitted", ErrEmptyBill)
+	}
+	if route == nil {
+		route = To()
+	}
+	action, _ := ActionFor(spec.Type)
+	r, err := s.submit(ctx, true, func(w *wtx) (any, error) {
+		ledger := w.tx.Bucket(bktLedger)
+		entries := make([]LedgerEntry, len(codes))
+		seen := map[string]bool{}
+		var refused []Refusal
+		for i, in := range codes {
+			if in.Code == "" || in.Key == "" {
+				refused = append(refused, Refusal{Code: in.Code, Reason: "empty", Message: "empty code"})
+				continue
+			}
+			if seen[in.Key] {
+				refused = append(refused, Refusal{Code: in.Code, Reason: "duplicate", Message: in.Code + " is twice on the bill"})
+				continue
+			}
+			seen[in.Key] = true
+			if _, err := getJSON(ledger, []byte(in.Key), &entries[i]); err != nil {
+				return nil, err
+			}
+			units := 0
+			if action == ActionSold {
+				units = in.Units
+			}
+			if reason, msg := check(&entries[i], action, in.Code, units, in.PackUnits); reason != "" {
+				refused = append(refused, Refusal{Code: in.Code, Reason: reason, Message: msg})
+			}
+		}
+		if len(refused) > 0 {
+			return nil, &RefusedError{Refusals: refused}
+		}
+		b, err := w.newBill(spec, false)
+		if err != nil {
+			return nil, err
+		}
+		for i, in := range codes {
+			e := &entries[i]
+			units := 0
+			if action == ActionSold {
+				units = in.Units
+			}
+			item := Item{Seq: i + 1, Code: in.Code, Key: in.Key, Kind: in.Kind, Product: in.Product, Source: spec.Session,
+				ScannedAt: w.now, Lot: firstOf(in.Lot, e.Lot), Expiry: firstOf(in.Expiry, e.Expiry),
+				Produced: firstOf(in.Produced, e.Produced), Units: units}
+			if last, ok := e.Last(); ok {
+				item.Ref = last.BillCode
+			}
+			if units > 0 {
+				if !e.opened() {
+					item.Opened = true
+					e.PackUnits, e.Remaining = in.PackUnits, in.PackUnits
+				}
+				e.Remaining -= units
+			}
+			if err := w.putJSON(w.tx.Bucket(bktItems), itemKey(b.ID, item.Seq), item); err != nil {
+				return nil, err
+			}
+			e.Key, e.Code = in.Key, in.Code
+			e.Lot, e.Expiry, e.Produced = item.Lot, item.Expiry, item.Produced
+			e.Events = append(e.Events, LedgerEvent{BillID: b.ID, BillCode: b.Code, BillType: b.Type, Action: action, At: w.now, Units: units})
+			if err := w.putJSON(ledger, []byte(in.Key), *e); err != nil {
+				return nil, err
+			}
+		}
+		b.Items = len(codes)
+		return w.finish(b, route)
+	})
+	if err != nil {
+		return Bill{}, err
+	}
+	return r.(Bill), nil
+}
 
 // Route picks the destinations of a bill when it is finished. It runs
 // inside the finishing transaction, so it must be quick and pure.
@@ -347,39 +485,45 @@ func (s *Store) Finish(ctx context.Context, session string, route Route) (Bill, 
 		if b.Items == 0 {
 			return nil, fmt.Errorf("%w: %s; cancel it instead", ErrEmptyBill, b.Code)
 		}
-		dests := route(b)
-		for _, d := range dests {
-			if d == "" {
-				return nil, errors.New("queue: route gave an empty destination name")
-			}
-		}
-		b.State = BillFinished
-		b.FinishedAt = w.now
-		b.Destinations = append([]string(nil), dests...)
-		detail := fmt.Sprintf("%d codes", b.Items)
-		if len(dests) == 0 {
-			detail += "; no destination: kept locally only"
-		}
-		b.History = append(b.History, Event{At: w.now, What: "finished", Detail: detail})
-		for _, d := range dests {
-			del := Delivery{BillID: b.ID, BillCode: b.Code, Dest: d, State: DeliveryPending, NextAt: w.now, CreatedAt: w.now}
-			if err := w.putDelivery(del); err != nil {
-				return nil, err
-			}
-			if err := w.put(w.tx.Bucket(bktDue), dueKey(d, del.NextAt, b.ID), nil); err != nil {
-				return nil, err
-			}
-			w.due[d] = true
-		}
 		if err := w.del(w.tx.Bucket(bktSessions), []byte(session)); err != nil {
 			return nil, err
 		}
-		return b, w.putBill(b)
+		return w.finish(b, route)
 	})
 	if err != nil {
 		return Bill{}, err
 	}
 	return r.(Bill), nil
+}
+
+// finish closes b and creates its deliveries. It runs after other writes
+// of its request, so its errors abort the batch.
+func (w *wtx) finish(b Bill, route Route) (Bill, error) {
+	dests := route(b)
+	for _, d := range dests {
+		if d == "" {
+			return Bill{}, abort(errors.New("queue: route gave an empty destination name"))
+		}
+	}
+	b.State = BillFinished
+	b.FinishedAt = w.now
+	b.Destinations = append([]string(nil), dests...)
+	detail := fmt.Sprintf("%d codes", b.Items)
+	if len(dests) == 0 {
+		detail += "; no destination: kept locally only"
+	}
+	b.History = append(b.History, Event{At: w.now, What: "finished", Detail: detail})
+	for _, d := range dests {
+		del := Delivery{BillID: b.ID, BillCode: b.Code, Dest: d, State: DeliveryPending, NextAt: w.now, CreatedAt: w.now}
+		if err := w.putDelivery(del); err != nil {
+			return Bill{}, err
+		}
+		if err := w.put(w.tx.Bucket(bktDue), dueKey(d, del.NextAt, b.ID), nil); err != nil {
+			return Bill{}, err
+		}
+		w.due[d] = true
+	}
+	return b, w.putBill(b)
 }
 
 // Cancel abandons the session's bill: its codes are released in the ledger
@@ -411,6 +555,7 @@ func (s *Store) Cancel(ctx context.Context, session, why string) (Bill, error) {
 				}
 			}
 			e.Events = kept
+			e.recount()
 			if len(kept) == 0 {
 				err = w.del(ledger, []byte(it.Key))
 			} else {
@@ -431,4 +576,65 @@ func (s *Store) Cancel(ctx context.Context, session, why string) (Bill, error) {
 		return Bill{}, err
 	}
 	return r.(Bill), nil
+}
+
+func cloneAttrs(a map[string]string) map[string]string {
+	if len(a) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(a))
+	for k, v := range a {
+		out[k] = v
+	}
+	return out
+}
+
+// SetAttrs merges attributes into the session's open bill (an empty value
+// deletes the key), e.g. the 医保 settlement the POS sends with a sale.
+func (s *Store) SetAttrs(ctx context.Context, session string, attrs map[string]string) (Bill, error) {
+	attrs = cloneAttrs(attrs)
+	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		b, ok, err := w.sessionBill(session)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
+		}
+		if b.Attrs == nil {
+			b.Attrs = map[string]string{}
+		}
+		for k, v := range attrs {
+			if v == "" {
+				delete(b.Attrs, k)
+			} else {
+				b.Attrs[k] = v
+			}
+		}
+		return b, w.putBill(b)
+	})
+	if err != nil {
+		return Bill{}, err
+	}
+	return r.(Bill), nil
+}
+
+// NextSequence returns the next value of a named persistent counter
+// (starting at 1), durable before it is returned: ids made from it stay
+// unique across restarts.
+func (s *Store) NextSequence(ctx context.Context, name string) (uint64, error) {
+	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		key := []byte("seq:" + name)
+		meta := w.tx.Bucket(bktMeta)
+		var n uint64
+		if v := meta.Get(key); len(v) == 8 {
+			n = btou(v)
+		}
+		n++
+		return n, w.put(meta, key, u64(n))
+	})
+	if err != nil {
+		return 0, err
+	}
+	return r.(uint64), nil
 }

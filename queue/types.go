@@ -32,7 +32,10 @@ type Bill struct {
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Destinations are the back ends the bill is delivered to, fixed at finish.
 	Destinations []string `json:"destinations,omitempty"`
-	History      []Event  `json:"history,omitempty"`
+	// Attrs carries what a back end needs beyond the codes, as the POS or
+	// operator gave it (e.g. the 医保 settlement of a sale: "nhsa.setl_id").
+	Attrs   map[string]string `json:"attrs,omitempty"`
+	History []Event           `json:"history,omitempty"`
 }
 
 // Event is one line of a bill's history.
@@ -54,6 +57,19 @@ type Item struct {
 	Product   string    `json:"product,omitempty"`
 	Source    string    `json:"source,omitempty"`
 	ScannedAt time.Time `json:"scanned_at"`
+	// Lot, Expiry and Produced (YYYY-MM-DD) come from the code itself (GS1)
+	// or from what the ledger learnt when the pack was received.
+	Lot      string `json:"lot,omitempty"`
+	Expiry   string `json:"expiry,omitempty"`
+	Produced string `json:"produced,omitempty"`
+	// Units is the number of units sold from a split pack (拆零); 0 for a
+	// whole pack. Opened marks the sale that opened the pack: 码上放心
+	// hears of a split pack once, 医保 of every split sale.
+	Units  int  `json:"units,omitempty"`
+	Opened bool `json:"opened,omitempty"`
+	// Ref is the bill of this pack's previous ledger event: the sale a
+	// customer return undoes, the purchase a supplier return sends back.
+	Ref string `json:"ref,omitempty"`
 }
 
 // DeliveryState is where one bill stands with one destination.
@@ -64,6 +80,9 @@ const (
 	DeliveryLeased  DeliveryState = "leased"
 	DeliveryDone    DeliveryState = "done"
 	DeliveryDead    DeliveryState = "dead"
+	// DeliveryDropped: an operator decided a dead letter will not be
+	// delivered (kept for the record, never retried).
+	DeliveryDropped DeliveryState = "dropped"
 )
 
 // Delivery is one bill × one destination, with its own retry schedule.

@@ -27,8 +27,9 @@ func loadConfig(path string, required bool) (*configs.Config, error) {
 	if err != nil {
 		return nil, &exitError{code: exitConfig, err: err}
 	}
-	// Scanner sections are checked by the sources themselves, still offline.
-	if problems := agent.CheckScanners(c); len(problems) > 0 {
+	// Scanner sections, keys and the catalogue are checked by their
+	// owners, still offline.
+	if problems := agent.Check(c); len(problems) > 0 {
 		source := path
 		if source == "" {
 			source = "defaults"
@@ -63,6 +64,9 @@ bad key with the reason.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "config %s is valid: device %s, queue %s, %d scanner(s), destinations for 321: %v\n",
 				path, c.Device.ID, c.QueuePath(), len(c.Scanners), c.Destinations(321))
+			if c.NHSA.Enabled {
+				fmt.Fprintf(cmd.OutOrStdout(), "医保 (nhsa): env %s active (%s)\n", c.NHSA.Env, c.NHSA.Active().URL)
+			}
 			return nil
 		},
 	}

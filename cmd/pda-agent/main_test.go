@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
+	nhsasb "github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
 // binary is the pda-agent built once for the tests that run it as a real
@@ -148,4 +151,53 @@ func TestVersion(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "pda-agent ") {
 		t.Fatalf("version: %d %q", code, out)
 	}
+}
+
+func TestKeysCommands(t *testing.T) {
+	dir := t.TempDir()
+	platform, _ := nhsasb.TestKeys()
+	platformPub := gm.PublicKeyBase64(&platform.PublicKey)
+	key := filepath.Join(dir, "ch.key")
+	out, _, code := runBinary(t, nil, "", "keys", "gen", "--out", key)
+	if code != 0 || !strings.Contains(out, "fingerprint: ") {
+		t.Fatalf("gen: %d %s", code, out)
+	}
+	// import: the secret comes on stdin, never on the command line.
+	out, errOut, code := runBinary(t, nil, "0123456789ABCDEF0123456789ABCDEF\n", "keys", "import", "--env", "prod",
+		"--dir", dir, "--app-id", "43AF047BBA47FC8A1AE8EFB2AAAAAAAA", "--platform-key", platformPub)
+	if code != 0 || !strings.Contains(out, "platform_key: "+platformPub) {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	envFile := filepath.Join(dir, "nhsa-prod.env")
+	if fi, err := os.Stat(envFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("env file: %v %v", fi, err)
+	}
+	if strings.Contains(out, "0123456789ABCDEF0123456789ABCDEF") {
+		t.Fatal("import printed the 数字密钥")
+	}
+	// A channel public key that does not belong to the private key is refused.
+	other, _ := gm.GenerateKey(nil)
+	mine, _ := gm.ParsePrivateKeyPEM(mustRead(t, key))
+	_, errOut, code = runBinary(t, nil, "0123456789ABCDEF0123456789ABCDEF\n", "keys", "import", "--env", "test", "--dir", dir,
+		"--app-id", "43AF047BBA47FC8A1AE8EFB2AAAAAAAA", "--platform-key", platformPub,
+		"--channel-key", gm.PrivateKeyBase64(mine), "--channel-public-key", gm.PublicKeyBase64(&other.PublicKey))
+	if code == 0 || !strings.Contains(errOut, "does not belong") {
+		t.Fatalf("mismatched pair: %d %s", code, errOut)
+	}
+	// show prints public halves and fingerprints only.
+	config := writeFile(t, dir, "c.yaml", "device: {id: K1}\ndata_dir: "+dir+"\nnhsa:\n  env: prod\n  prod:\n    channel_key_file: "+key+"\n    platform_key: "+platformPub+"\n")
+	out, errOut, code = runBinary(t, nil, "", "keys", "show", "--config", config)
+	if code != 0 || !strings.Contains(out, "[prod] (active)") || !strings.Contains(out, gm.PublicKeyBase64(&mine.PublicKey)) ||
+		!strings.Contains(out, gm.Fingerprint(&platform.PublicKey)) || strings.Contains(out, gm.PrivateKeyBase64(mine)) {
+		t.Fatalf("show: %d %s %s", code, out, errOut)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	msfxsb "github.com/pda-agent/pda-agent/upload/msfx/sandbox"
+	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
+	nhsasb "github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 	"github.com/pda-agent/pda-agent/upload/webhook/sandbox"
 )
 
@@ -21,14 +23,15 @@ const (
 )
 
 func newSandboxCmd() *cobra.Command {
-	var msfxAddr, hookAddr string
+	var msfxAddr, hookAddr, nhsaAddr, nhsaAuth, nhsaEnvelope string
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Serve the strict back-end sandboxes on loopback for ERP/POS trials",
 		Long: `sandbox serves, until SIGINT/SIGTERM, the strict sandboxes the tests and
 the demo use: the 码上放心 TOP gateway (lsyd methods: uploads, queries,
 processing status, with a world of enterprises, products and upstream
-bills) and the signed webhook receiver. It prints their URLs, fake test
+bills), the 医保 FSI gateway (3503-3507 with the chosen header scheme and
+envelope) and the signed webhook receiver. It prints their URLs, fake test
 credentials and the environment to point an agent at them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -43,6 +46,13 @@ credentials and the environment to point an agent at them.`,
 				return err
 			}
 			defer hook.Close()
+			nopts := nhsasb.TestOptions(nhsaAuth, nhsaEnvelope)
+			nopts.Logger = log
+			nh, err := nhsasb.Start(nhsaAddr, nopts)
+			if err != nil {
+				return err
+			}
+			defer nh.Close()
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "码上放心 (msfx) sandbox gateway: %s\n", gw.URL())
 			fmt.Fprintf(out, "  store %s: ref_ent_id %s, ent_id %s, app_key %s, app_secret %s (fake)\n",
@@ -50,21 +60,35 @@ credentials and the environment to point an agent at them.`,
 			fmt.Fprintf(out, "  supplier %s: ent_id %s; upstream bills %s, %s; products %s, %s, %s, %s, GTIN %s\n",
 				msfxsb.DefaultSupplierName, msfxsb.DefaultSupplierEntID, msfxsb.DefaultUpBill1, msfxsb.DefaultUpBill2,
 				msfxsb.ProductAmoxicillin, msfxsb.ProductIbuprofen, msfxsb.ProductLicorice, msfxsb.ProductTramadol, msfxsb.GTINAtorvastatin)
+			platform, channel := nhsasb.TestKeys()
+			fmt.Fprintf(out, "医保 (nhsa) sandbox gateway: %s (gateway_auth %s, envelope %s)\n", nh.URL(), nhsaAuth, nhsaEnvelope)
+			fmt.Fprintf(out, "  institution %s %s, 区划 %s; app_id %s, 数字密钥 %s; x-tif %s/%s; api %s/%s (all fake)\n",
+				nhsasb.TestFixmedinsCode, nhsasb.TestFixmedinsName, nhsasb.TestAdmdvs, nhsasb.TestAppID, nhsasb.TestAppSecret,
+				nhsasb.TestPaasID, nhsasb.TestPaasToken, nhsasb.TestAPIAccessKey, nhsasb.TestAPISecretKey)
+			fmt.Fprintf(out, "  channel private key (PUBLIC test key) %s\n  platform public key %s\n",
+				gm.PrivateKeyBase64(channel), gm.PublicKeyBase64(&platform.PublicKey))
 			fmt.Fprintf(out, "webhook sandbox: %s (key_id %s, secret %s, fake)\n", hook.URL(), sandboxKeyID, sandboxSecret)
 			fmt.Fprintf(out, "point an agent at them with:\n")
 			fmt.Fprintf(out, "  PDA_MSFX_ENABLED=true PDA_MSFX_GATEWAY=%s PDA_MSFX_APP_KEY=%s PDA_MSFX_APP_SECRET=%s PDA_MSFX_REF_ENT_ID=%s PDA_MSFX_ENT_ID=%s\n",
 				gw.URL(), msfxsb.DefaultStoreAppKey, msfxsb.DefaultStoreSecret, msfxsb.DefaultStoreRefEntID, msfxsb.DefaultStoreEntID)
+			fmt.Fprintf(out, "  PDA_NHSA_ENABLED=true PDA_NHSA_TEST_URL=%s PDA_NHSA_GATEWAY_AUTH=%s PDA_NHSA_ENVELOPE=%s PDA_NHSA_TEST_APP_ID=%s PDA_NHSA_TEST_APP_SECRET=%s PDA_NHSA_TEST_CHANNEL_KEY=%s PDA_NHSA_TEST_PLATFORM_KEY=%s PDA_NHSA_TEST_PAAS_ID=%s PDA_NHSA_TEST_PAAS_TOKEN=%s PDA_NHSA_FIXMEDINS_CODE=%s PDA_NHSA_FIXMEDINS_NAME=%s PDA_NHSA_MDTRTAREA_ADMVS=%s\n",
+				nh.URL(), nhsaAuth, nhsaEnvelope, nhsasb.TestAppID, nhsasb.TestAppSecret, gm.PrivateKeyBase64(channel),
+				gm.PublicKeyBase64(&platform.PublicKey), nhsasb.TestPaasID, nhsasb.TestPaasToken, nhsasb.TestFixmedinsCode,
+				nhsasb.TestFixmedinsName, nhsasb.TestAdmdvs)
 			fmt.Fprintf(out, "  PDA_WEBHOOK_ENABLED=true PDA_WEBHOOK_URL=%s PDA_WEBHOOK_KEY_ID=%s PDA_WEBHOOK_SECRET=%s\n", hook.URL(), sandboxKeyID, sandboxSecret)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			<-ctx.Done()
-			ms, hs := gw.Stats(), hook.Stats()
-			fmt.Fprintf(out, "sandboxes stopping: msfx %d requests, %d uploads accepted, %d duplicates; webhook %d requests, %d bills accepted, %d duplicates\n",
-				ms.Requests, ms.Accepted, ms.Duplicates, hs.Requests, hs.Accepted, hs.Duplicates)
+			ms, hs, ns := gw.Stats(), hook.Stats(), nh.Stats()
+			fmt.Fprintf(out, "sandboxes stopping: msfx %d requests, %d uploads accepted, %d duplicates; nhsa %d requests, %d rows accepted; webhook %d requests, %d bills accepted, %d duplicates\n",
+				ms.Requests, ms.Accepted, ms.Duplicates, ns.Requests, ns.AcceptedRows, hs.Requests, hs.Accepted, hs.Duplicates)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&msfxAddr, "msfx-addr", "127.0.0.1:8781", "msfx gateway listen address (keep it on loopback)")
 	cmd.Flags().StringVar(&hookAddr, "webhook-addr", "127.0.0.1:8780", "webhook listen address (keep it on loopback)")
+	cmd.Flags().StringVar(&nhsaAddr, "nhsa-addr", "127.0.0.1:8782", "医保 gateway listen address (keep it on loopback)")
+	cmd.Flags().StringVar(&nhsaAuth, "nhsa-auth", "x-tif", "医保 gateway header scheme: none, x-tif or api")
+	cmd.Flags().StringVar(&nhsaEnvelope, "nhsa-envelope", "sm2sm4", "医保 envelope: plain or sm2sm4")
 	return cmd
 }

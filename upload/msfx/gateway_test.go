@@ -168,9 +168,9 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func requiredFor(method string) []string {
 	switch method {
 	case wire.MethodUploadInOutBill:
-		return wire.RequiredInOutBill
+		return wire.RequiredInOutBill()
 	case wire.MethodUploadRetail:
-		return wire.RequiredRetail
+		return wire.RequiredRetail()
 	}
 	return nil
 }

@@ -313,9 +313,9 @@ type methodSpec struct {
 func lookupMethod(m string) (methodSpec, bool) {
 	switch m {
 	case wire.MethodUploadInOutBill:
-		return methodSpec{required: wire.RequiredInOutBill, optional: inOutOptional(), upload: true, run: (*Server).uploadInOut}, true
+		return methodSpec{required: wire.RequiredInOutBill(), optional: inOutOptional(), upload: true, run: (*Server).uploadInOut}, true
 	case wire.MethodUploadRetail:
-		return methodSpec{required: wire.RequiredRetail, optional: retailOptional(), upload: true, run: (*Server).uploadRetail}, true
+		return methodSpec{required: wire.RequiredRetail(), optional: retailOptional(), upload: true, run: (*Server).uploadRetail}, true
 	case wire.MethodQueryUpBillCode:
 		return methodSpec{required: []string{wire.PCode, wire.PRefEntID}, run: (*Server).queryUpBillCode}, true
 	case wire.MethodListUpOut:

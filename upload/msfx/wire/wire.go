@@ -157,10 +157,14 @@ const (
 )
 
 // RequiredInOutBill are the parameters uploadinoutbill rejects when absent.
-var RequiredInOutBill = []string{PBillCode, PBillTime, PBillType, PPhysicType, PRefUserID, PFromUserID, PToUserID, PTraceCodes, PClientType}
+func RequiredInOutBill() []string {
+	return []string{PBillCode, PBillTime, PBillType, PPhysicType, PRefUserID, PFromUserID, PToUserID, PTraceCodes, PClientType}
+}
 
 // RequiredRetail are the parameters uploadretail rejects when absent.
-var RequiredRetail = []string{PBillCode, PBillTime, PBillType, PRefUserID, PTraceCodes}
+func RequiredRetail() []string {
+	return []string{PBillCode, PBillTime, PBillType, PRefUserID, PTraceCodes}
+}
 
 // ErrorResponse is the gateway's error answer; it keeps its wrapper even
 // with simplify=true.
