@@ -16,6 +16,7 @@ demo:
 test: lint unit fuzz-short cross
 
 tools: $(TOOLS)/staticcheck
+	@scripts/install-chromium.sh || echo "the browser test will skip itself"
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -25,7 +26,7 @@ lint: tools
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
 
-unit:
+unit: tools
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 ## fuzz-short: every fuzz target for a few seconds (longer: FUZZTIME=5m make fuzz-short)

@@ -47,6 +47,8 @@ type Options struct {
 	// Feedback receives every scan's result, besides the sinks config
 	// enables (log, bell).
 	Feedback []Feedback
+	// Version is reported in the status.
+	Version string
 }
 
 // SourceBinding ties an extra source to the session it feeds.
@@ -57,22 +59,87 @@ type SourceBinding struct {
 
 // Agent is one running pda-agent.
 type Agent struct {
-	cfg     *configs.Config
-	log     *slog.Logger
-	now     func() time.Time
-	store   *queue.Store
-	rules   tracecode.Rules
-	sources []binding
-	workers map[string]*upload.Worker
-	sinks   []Feedback
-	opts    Options
+	log    *slog.Logger
+	now    func() time.Time
+	store  *queue.Store
+	sinks  []Feedback
+	opts   Options
+	events *hub
 
-	cat atomic.Pointer[catalogue.Catalogue]
+	// live is the config in force and what is derived from it; a new
+	// config is a new value swapped in whole (Apply), never edited.
+	live atomic.Pointer[live]
+	// dset is the running destinations and their workers.
+	dset atomic.Pointer[destSet]
+	cat  atomic.Pointer[catalogue.Catalogue]
+
+	// applyMu serialises Apply and Run's start.
+	applyMu sync.Mutex
+	runCtx  context.Context // set by Run; nil before
+	srcs    map[string]*runningSource
+	extra   []binding // Options.Sources
+	pending []string  // config changes that take effect at the next start
 
 	mu         sync.Mutex
-	lastScan   map[string]time.Time // session → last activity, for idle finish
-	suppressed map[string]uint64    // source → double reads dropped
-	state      map[string]scanState // session → what command barcodes set
+	lastScan   map[string]time.Time    // session → last activity, for idle finish
+	suppressed map[string]uint64       // source → double reads dropped
+	state      map[string]scanState    // session → what command barcodes set
+	expected   map[string]*expectedSet // session → packs a receiving expects
+	dests      map[string]destState    // destination → what the workers saw
+	started    time.Time
+}
+
+// live is an immutable config with what is derived from it.
+type live struct {
+	cfg   *configs.Config
+	rules tracecode.Rules
+}
+
+// destSet is a generation of destinations with their workers.
+type destSet struct {
+	workers map[string]*upload.Worker
+	msfx    *msfx.Client // nil when 码上放心 is off: receiving against upstream bills needs it
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// runningSource is a scanner and its goroutine.
+type runningSource struct {
+	b      binding
+	cfg    configs.Scanner
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// config is the config in force.
+func (a *Agent) config() *configs.Config { return a.live.Load().cfg }
+
+// rules are the trace-code rules in force.
+func (a *Agent) rules() tracecode.Rules { return a.live.Load().rules }
+
+// Config returns the config in force (read-only).
+func (a *Agent) Config() *configs.Config { return a.config() }
+
+// Catalogue returns the products and partners in use (never nil).
+func (a *Agent) Catalogue() *catalogue.Catalogue {
+	if c := a.cat.Load(); c != nil {
+		return c
+	}
+	return catalogue.Empty()
+}
+
+func (a *Agent) workers() map[string]*upload.Worker {
+	if d := a.dset.Load(); d != nil {
+		return d.workers
+	}
+	return nil
+}
+
+func (a *Agent) msfxClient() *msfx.Client {
+	if d := a.dset.Load(); d != nil {
+		return d.msfx
+	}
+	return nil
 }
 
 // New opens the queue and builds sources and workers from cfg. The caller
@@ -97,9 +164,11 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: o.Logger, now: o.Now, rules: rules, opts: o,
-		workers: map[string]*upload.Worker{}, lastScan: map[string]time.Time{}, suppressed: map[string]uint64{},
-		state: map[string]scanState{}}
+	a := &Agent{log: o.Logger, now: o.Now, opts: o, events: newHub(), srcs: map[string]*runningSource{},
+		lastScan: map[string]time.Time{}, suppressed: map[string]uint64{},
+		state: map[string]scanState{}, expected: map[string]*expectedSet{},
+		dests: map[string]destState{}, started: o.Now()}
+	a.live.Store(&live{cfg: cfg, rules: rules})
 	cat, err := catalogue.Load(cfg.Catalogue.Products, cfg.Catalogue.Partners)
 	if err != nil {
 		// Scanning never stops for reference data: bills that need it are
@@ -128,16 +197,57 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 		OnDue:            a.wake,
 		OnAlarm: func(al queue.Alarm) {
 			o.Logger.Error("ALARM", "kind", al.Kind, "message", al.Message)
+			a.publish(Event{Kind: "alarm", Status: al.Kind, Message: al.Message})
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
-
-	dests := o.Destinations
-	if dests == nil {
-		if dests, err = a.buildDestinations(); err != nil {
+	ds, err := a.newDestSet(cfg, cat)
+	if err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	a.dset.Store(ds)
+	for _, sc := range cfg.Scanners {
+		rs, err := a.newSource(sc)
+		if err != nil {
 			a.store.Close()
+			return nil, fmt.Errorf("agent: scanner %s: %w", sc.Name, err)
+		}
+		a.srcs[sc.Name] = rs
+	}
+	for _, b := range o.Sources {
+		a.extra = append(a.extra, binding{src: b.Source, session: b.Session})
+	}
+	return a, nil
+}
+
+// newSource builds a scanner (not started).
+func (a *Agent) newSource(sc configs.Scanner) (*runningSource, error) {
+	src, err := buildSource(sc, a.opts)
+	if err != nil {
+		return nil, err
+	}
+	session := sc.SessionName()
+	// Input a source discards itself (an over-long frame) still reaches
+	// the operator.
+	if fs, ok := src.(interface {
+		SetFeedback(func(device.Scan, device.Feedback))
+	}); ok {
+		fs.SetFeedback(func(s device.Scan, fb device.Feedback) { a.feedback(session, s, fb) })
+	}
+	return &runningSource{b: binding{src: src, session: session, dedupe: sc.DedupeWindow}, cfg: sc}, nil
+}
+
+// newDestSet builds the destinations and workers a config asks for (not
+// started).
+func (a *Agent) newDestSet(cfg *configs.Config, cat *catalogue.Catalogue) (*destSet, error) {
+	ds := &destSet{workers: map[string]*upload.Worker{}}
+	dests := a.opts.Destinations
+	if dests == nil {
+		var err error
+		if dests, ds.msfx, err = a.buildDestinations(cfg, cat); err != nil {
 			return nil, err
 		}
 	}
@@ -150,37 +260,16 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 			Burst:       pol.Burst,
 			Backoff: upload.Backoff{Initial: cfg.Upload.InitialBackoff, Max: cfg.Upload.MaxBackoff,
 				Multiplier: cfg.Upload.Multiplier, Jitter: cfg.Upload.Jitter},
-			Now:      o.Now,
-			Logger:   o.Logger,
-			OnResult: o.OnResult,
+			Now:      a.now,
+			Logger:   a.log,
+			OnResult: a.onResult,
 		})
 		if err != nil {
-			a.store.Close()
 			return nil, err
 		}
-		a.workers[name] = w
+		ds.workers[name] = w
 	}
-
-	for _, sc := range cfg.Scanners {
-		src, err := buildSource(sc, o)
-		if err != nil {
-			a.store.Close()
-			return nil, fmt.Errorf("agent: scanner %s: %w", sc.Name, err)
-		}
-		session := sc.SessionName()
-		// Input a source discards itself (an over-long frame) still reaches
-		// the operator.
-		if fs, ok := src.(interface {
-			SetFeedback(func(device.Scan, device.Feedback))
-		}); ok {
-			fs.SetFeedback(func(s device.Scan, fb device.Feedback) { a.feedback(session, s, fb) })
-		}
-		a.sources = append(a.sources, binding{src: src, session: session, dedupe: sc.DedupeWindow})
-	}
-	for _, b := range o.Sources {
-		a.sources = append(a.sources, binding{src: b.Source, session: b.Session})
-	}
-	return a, nil
+	return ds, nil
 }
 
 // Store is the agent's queue (for status and tests).
@@ -190,17 +279,17 @@ func (a *Agent) Store() *queue.Store { return a.store }
 func (a *Agent) Close() error { return a.store.Close() }
 
 // buildDestinations makes the enabled destinations from config.
-func (a *Agent) buildDestinations() (map[string]upload.Destination, error) {
-	cfg := a.cfg
+func (a *Agent) buildDestinations(cfg *configs.Config, cat *catalogue.Catalogue) (map[string]upload.Destination, *msfx.Client, error) {
 	out := map[string]upload.Destination{}
+	var mc *msfx.Client
 	if cfg.NHSA.Enabled {
-		c, err := nhsaConfig(cfg.NHSA, a.store, a.catalogue())
+		c, err := nhsaConfig(cfg.NHSA, a.store, cat)
 		if err != nil {
-			return nil, fmt.Errorf("agent: nhsa: %w", err)
+			return nil, nil, fmt.Errorf("agent: nhsa: %w", err)
 		}
 		d, err := nhsa.New(c)
 		if err != nil {
-			return nil, fmt.Errorf("agent: nhsa: %w", err)
+			return nil, nil, fmt.Errorf("agent: nhsa: %w", err)
 		}
 		out["nhsa"] = d
 	}
@@ -216,19 +305,20 @@ func (a *Agent) buildDestinations() (map[string]upload.Destination, error) {
 			SkipNonMSFX: m.SkipNonMSFX, Rate: rate, Burst: m.Burst, Timeout: m.Timeout, PollInterval: m.PollInterval,
 			OperICCode: m.OperICCode, OperICName: m.OperICName})
 		if err != nil {
-			return nil, fmt.Errorf("agent: msfx: %w", err)
+			return nil, nil, fmt.Errorf("agent: msfx: %w", err)
 		}
 		out["msfx"] = c
+		mc = c
 	}
 	if cfg.Webhook.Enabled {
 		w, err := webhook.New(webhook.Options{Name: "webhook", URL: cfg.Webhook.URL, KeyID: cfg.Webhook.KeyID,
 			Secret: cfg.Webhook.Secret.Value(), Timeout: cfg.Webhook.Timeout, BillTypes: cfg.Webhook.BillTypes})
 		if err != nil {
-			return nil, fmt.Errorf("agent: webhook: %w", err)
+			return nil, nil, fmt.Errorf("agent: webhook: %w", err)
 		}
 		out["webhook"] = w
 	}
-	return out, nil
+	return out, mc, nil
 }
 
 func policyOf(cfg *configs.Config, dest string) configs.Policy {
@@ -266,8 +356,26 @@ func Rules(c configs.Codes) (tracecode.Rules, error) {
 	return r, nil
 }
 
+// onResult tells watchers of every upload attempt, then the caller.
+func (a *Agent) onResult(r upload.Result) {
+	a.mu.Lock()
+	d := a.dests[r.Dest]
+	switch r.Outcome.Class {
+	case upload.Done, upload.Wait:
+		d.lastSuccess = a.now()
+	default:
+		d.lastError, d.lastErrorAt = r.Outcome.Message, a.now()
+	}
+	a.dests[r.Dest] = d
+	a.mu.Unlock()
+	a.publish(Event{Kind: "delivery", Bill: r.Bill.Code, Dest: r.Dest, Status: r.Outcome.Class.String(), Message: r.Outcome.Message})
+	if a.opts.OnResult != nil {
+		a.opts.OnResult(r)
+	}
+}
+
 func (a *Agent) wake(dest string) {
-	if w := a.workers[dest]; w != nil {
+	if w := a.workers()[dest]; w != nil {
 		w.Wake()
 	}
 }
@@ -276,14 +384,47 @@ func (a *Agent) wake(dest string) {
 // them and returns. Sources that end by themselves (a replay file) do not
 // stop the agent.
 func (a *Agent) Run(ctx context.Context) error {
-	if len(a.workers) == 0 {
+	a.applyMu.Lock()
+	a.runCtx = ctx
+	ds := a.dset.Load()
+	if len(ds.workers) == 0 {
 		a.log.Warn("no destination enabled: finished bills are kept locally only")
 	}
-	if len(a.sources) == 0 {
+	if len(a.srcs)+len(a.extra) == 0 {
 		a.log.Warn("no scanner configured")
 	}
+	a.startDests(ds)
+	for _, rs := range a.srcs {
+		a.startSource(rs)
+	}
+	var extra sync.WaitGroup
+	for _, b := range a.extra {
+		extra.Add(1)
+		go func(b binding) {
+			defer extra.Done()
+			a.runSource(ctx, b)
+		}(b)
+	}
+	a.applyMu.Unlock()
+
+	a.housekeeping(ctx)
+
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	for _, rs := range a.srcs {
+		<-rs.done
+	}
+	<-a.dset.Load().done
+	extra.Wait()
+	return nil
+}
+
+// startDests starts a destination set's workers under Run's context.
+func (a *Agent) startDests(ds *destSet) {
+	ctx, cancel := context.WithCancel(a.runCtx)
+	ds.cancel, ds.done = cancel, make(chan struct{})
 	var wg sync.WaitGroup
-	for _, w := range a.workers {
+	for _, w := range ds.workers {
 		wg.Add(1)
 		go func(w *upload.Worker) {
 			defer wg.Done()
@@ -292,20 +433,20 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}(w)
 	}
-	for _, b := range a.sources {
-		wg.Add(1)
-		go func(b binding) {
-			defer wg.Done()
-			a.runSource(ctx, b)
-		}(b)
-	}
-	wg.Add(1)
 	go func() {
-		defer wg.Done()
-		a.housekeeping(ctx)
+		wg.Wait()
+		close(ds.done)
 	}()
-	wg.Wait()
-	return nil
+}
+
+// startSource runs a scanner under Run's context.
+func (a *Agent) startSource(rs *runningSource) {
+	ctx, cancel := context.WithCancel(a.runCtx)
+	rs.cancel, rs.done = cancel, make(chan struct{})
+	go func() {
+		defer close(rs.done)
+		a.runSource(ctx, rs.b)
+	}()
 }
 
 // housekeeping prunes old history and finishes idle bills.
@@ -319,12 +460,13 @@ func (a *Agent) housekeeping(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if a.cfg.Sessions.IdleFinish > 0 {
-			a.finishIdle(ctx)
+		cfg := a.config()
+		if cfg.Sessions.IdleFinish > 0 {
+			a.finishIdle(ctx, cfg.Sessions.IdleFinish)
 		}
 		if now := a.now(); now.After(nextPrune) {
-			nextPrune = now.Add(a.cfg.Queue.PruneInterval)
-			st, err := a.store.Prune(ctx, now.Add(-a.cfg.Queue.RetainBills), now.Add(-a.cfg.Queue.RetainLedger))
+			nextPrune = now.Add(cfg.Queue.PruneInterval)
+			st, err := a.store.Prune(ctx, now.Add(-cfg.Queue.RetainBills), now.Add(-cfg.Queue.RetainLedger))
 			switch {
 			case err != nil && ctx.Err() == nil:
 				a.log.Error("prune failed", "err", err)
@@ -335,11 +477,11 @@ func (a *Agent) housekeeping(ctx context.Context) {
 	}
 }
 
-func (a *Agent) finishIdle(ctx context.Context) {
+func (a *Agent) finishIdle(ctx context.Context, after time.Duration) {
 	a.mu.Lock()
 	var idle []string
 	for s, at := range a.lastScan {
-		if a.now().Sub(at) >= a.cfg.Sessions.IdleFinish {
+		if a.now().Sub(at) >= after {
 			idle = append(idle, s)
 			delete(a.lastScan, s)
 		}
@@ -365,11 +507,12 @@ func (a *Agent) finishIdle(ctx context.Context) {
 // nhsa.sales is all.
 func (a *Agent) route(b queue.Bill) []string {
 	var out []string
-	for _, d := range a.cfg.Destinations(b.Type) {
-		if a.workers[d] == nil {
+	cfg, workers := a.config(), a.workers()
+	for _, d := range cfg.Destinations(b.Type) {
+		if workers[d] == nil {
 			continue
 		}
-		if d == "nhsa" && b.Type == billtype.RetailSale && a.cfg.NHSA.Sales != "all" && b.Attrs["nhsa.mdtrt_sn"] == "" {
+		if d == "nhsa" && b.Type == billtype.RetailSale && cfg.NHSA.Sales != "all" && b.Attrs["nhsa.mdtrt_sn"] == "" {
 			continue
 		}
 		out = append(out, d)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,4 +211,80 @@ func TestSplitLotAndSetCommands(t *testing.T) {
 	if len(items) != 2 || items[0].Units != 2 || !items[0].Opened || items[0].Lot != "B2311" || items[1].Units != 0 {
 		t.Fatalf("items %+v", items)
 	}
+}
+
+func TestApplyRestartsOnlyWhatChanged(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"PDA_DEVICE_ID=AP1", "PDA_DATA_DIR=" + dir}
+	yaml := func(port string, batch int) []byte {
+		return []byte(fmt.Sprintf("scanners:\n  - {name: pos, type: tcp, tcp: {listen: \"127.0.0.1:%s\", reply: true}}\n  - {name: pos2, type: tcp, tcp: {listen: \"127.0.0.1:0\"}}\nqueue: {max_batch: %d}\nsessions: {default_type: 321}\n", port, batch))
+	}
+	cfg, err := configs.LoadBytes("t", yaml("0", 100), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if err := a.CheckHealth(ctx, []string{"pos", "pos2"}, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Same scanners, new code rule and a queue change: nothing restarts,
+	// the queue change waits for the next start.
+	next, _ := configs.LoadBytes("t", append(yaml("0", 200), []byte("codes: {allowed_kinds: [msfx20]}\n")...), base)
+	restarted, err := a.Apply(next)
+	if err != nil || len(restarted) != 0 {
+		t.Fatalf("apply: %v %v", restarted, err)
+	}
+	if p := a.Pending(); len(p) != 1 || p[0] != "queue" {
+		t.Fatalf("pending %v", p)
+	}
+	if fb := scan(t, a, "s", "]d201069012345678921728123110L1<GS>21S1", device.StatusRejected); fb.Reason != "kind_not_allowed" {
+		t.Fatalf("the new code rule is not in force: %+v", fb)
+	}
+	// A changed scanner restarts, alone, and comes up healthy.
+	port := freePort(t)
+	next2, _ := configs.LoadBytes("t", yaml(port, 200), base)
+	restarted, err = a.Apply(next2)
+	if err != nil || len(restarted) != 1 || restarted[0] != "pos" {
+		t.Fatalf("apply 2: %v %v", restarted, err)
+	}
+	if err := a.CheckHealth(ctx, restarted, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var seen bool
+	for _, h := range a.Scanners() {
+		seen = seen || strings.Contains(h.Detail, port)
+	}
+	if !seen {
+		t.Fatalf("scanner pos not on the new port: %+v", a.Scanners())
+	}
+	// A config that cannot be built changes nothing.
+	bad, _ := configs.LoadBytes("t", yaml(port, 200), append(base, "PDA_WEBHOOK_ENABLED=true", "PDA_WEBHOOK_URL=http://127.0.0.1:1/x", "PDA_WEBHOOK_KEY_ID=k", "PDA_WEBHOOK_SECRET=0123456789abcdefXYZ"))
+	if bad == nil {
+		t.Fatal("config did not load")
+	}
+	if _, err := a.Apply(bad); err != nil {
+		t.Fatalf("webhook apply: %v", err)
+	}
+	if w := a.workers(); len(w) != 1 || w["webhook"] == nil {
+		t.Fatalf("workers after apply: %v", names(w))
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
 }

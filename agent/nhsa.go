@@ -8,9 +8,9 @@ import (
 
 	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/configs"
+	"github.com/pda-agent/pda-agent/gm"
 	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/upload/nhsa"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
 )
 
 // nhsaConfig turns the active nhsa profile into the client's config: keys

@@ -29,17 +29,26 @@ func (a *Agent) feedback(session string, s device.Scan, fb device.Feedback) {
 	for _, f := range a.sinks {
 		f.Scan(session, s, fb)
 	}
+	a.publish(Event{Kind: "scan", Session: session, Source: s.Source, Code: tracecode.Printable(prefixSymbology(s)),
+		Status: string(fb.Status), Reason: fb.Reason, Message: fb.Message})
+}
+
+func (a *Agent) publish(e Event) {
+	if e.At.IsZero() {
+		e.At = a.now()
+	}
+	a.events.publish(e)
 }
 
 func (a *Agent) handle(ctx context.Context, session string, s device.Scan) device.Feedback {
 	raw := prefixSymbology(s)
 	trimmed := strings.TrimSpace(raw)
-	if prefix := a.cfg.Sessions.CommandPrefix; strings.HasPrefix(trimmed, prefix) {
+	if prefix := a.config().Sessions.CommandPrefix; strings.HasPrefix(trimmed, prefix) {
 		return a.command(ctx, session, strings.TrimPrefix(trimmed, prefix))
 	}
 	a.touch(session)
 	in := queue.ScanInput{Session: session, Source: s.Source, Raw: tracecode.Printable(raw), At: s.At}
-	rules := a.rules
+	rules := a.rules()
 	if s.GSReliable {
 		rules.GSReliable = true
 	}
@@ -48,7 +57,12 @@ func (a *Agent) handle(ctx context.Context, session string, s device.Scan) devic
 		in.Reject, in.RejectMsg = string(tracecode.ReasonOf(err)), err.Error()
 	} else {
 		in.Code, in.Key, in.Kind, in.Product = code.Normalized, code.Key, string(code.Kind), code.Product
+		// Lot and dates: the code's own (GS1), else the supplier's bill being
+		// received, else the lot card scanned before (PDA:LOT).
 		in.Lot, in.Expiry, in.Produced = code.Lot, code.Expiry, code.Production
+		if reason, msg := a.checkAgainstExpected(session, &in); reason != "" {
+			in.Reject, in.RejectMsg = reason, msg
+		}
 		st := a.takeScanState(session)
 		if in.Lot == "" && st.lot != "" {
 			in.Lot, in.Produced, in.Expiry = st.lot, st.produced, st.expiry
@@ -57,9 +71,9 @@ func (a *Agent) handle(ctx context.Context, session string, s device.Scan) devic
 		if p, ok := a.catalogue().Product(code.Product); ok {
 			in.PackUnits = p.Units
 		}
-		if t := a.cfg.Sessions.DefaultType; t != 0 {
-			in.AutoOpen = &queue.SessionSpec{Type: t, Partner: a.cfg.Sessions.DefaultPartner,
-				Operator: a.cfg.Device.Operator, Device: a.cfg.Device.ID}
+		if t := a.config().Sessions.DefaultType; t != 0 {
+			in.AutoOpen = &queue.SessionSpec{Type: t, Partner: a.config().Sessions.DefaultPartner,
+				Operator: a.config().Device.Operator, Device: a.config().Device.ID}
 		}
 	}
 	r, err := a.store.Scan(ctx, in)
@@ -136,6 +150,8 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 			return commandError(err)
 		}
 		a.clearScanState(session)
+		a.forgetExpected(session)
+		a.publish(Event{Kind: "bill", Session: session, Bill: b.Code, Status: "finished", Message: billtype.Name(b.Type)})
 		to := "kept locally (no destination)"
 		if len(b.Destinations) > 0 {
 			to = "queued for " + strings.Join(b.Destinations, ", ")
@@ -147,17 +163,19 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 			return commandError(err)
 		}
 		a.clearScanState(session)
+		a.forgetExpected(session)
+		a.publish(Event{Kind: "bill", Session: session, Bill: b.Code, Status: "cancelled"})
 		return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("cancelled %s: %d codes released", b.Code, b.Items)}
 	}
 	return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: fmt.Sprintf("unknown command %q (SALE, RECEIVE, RETURN, OPEN, FINISH, CANCEL, SPLIT, LOT, SET)", cmd)}
 }
 
 func (a *Agent) open(ctx context.Context, session string, t int, partner string) device.Feedback {
-	if partner == "" && t == a.cfg.Sessions.DefaultType {
-		partner = a.cfg.Sessions.DefaultPartner
+	if partner == "" && t == a.config().Sessions.DefaultType {
+		partner = a.config().Sessions.DefaultPartner
 	}
 	b, created, err := a.store.OpenSession(ctx, queue.SessionSpec{Session: session, Type: t, Partner: partner,
-		Operator: a.cfg.Device.Operator, Device: a.cfg.Device.ID})
+		Operator: a.config().Device.Operator, Device: a.config().Device.ID})
 	if err != nil {
 		return commandError(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -181,10 +182,17 @@ func (a *Agent) runSource(ctx context.Context, b binding) {
 	}
 }
 
-// Scanners reports the health of every scan source.
+// Scanners reports the health of every scan source, by name.
 func (a *Agent) Scanners() []device.Health {
-	var out []device.Health
-	for _, b := range a.sources {
+	a.applyMu.Lock()
+	bs := append([]binding(nil), a.extra...)
+	for _, rs := range a.srcs {
+		bs = append(bs, rs.b)
+	}
+	a.applyMu.Unlock()
+	sort.Slice(bs, func(i, j int) bool { return bs[i].src.Name() < bs[j].src.Name() })
+	out := []device.Health{}
+	for _, b := range bs {
 		h := device.Health{Name: b.src.Name(), Kind: "lines", Connected: true}
 		if r, ok := b.src.(device.Reporter); ok {
 			h = r.Health()

@@ -8,12 +8,14 @@
 package catalogue
 
 import (
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -88,6 +90,21 @@ func (c *Catalogue) Products() int { return len(c.products) }
 
 // Partners returns the number of partners.
 func (c *Catalogue) Partners() int { return len(c.partners) }
+
+// PartnerList returns every partner, by name, for a clerk to pick from.
+func (c *Catalogue) PartnerList() []Partner {
+	if c == nil {
+		return nil
+	}
+	out := make([]Partner, 0, len(c.partners))
+	for _, p := range c.partners {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b Partner) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.EntID, b.EntID))
+	})
+	return out
+}
 
 // Load reads the product and partner files; an empty path is skipped.
 func Load(productsPath, partnersPath string) (*Catalogue, error) {

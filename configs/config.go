@@ -32,6 +32,62 @@ type Config struct {
 	NHSA      NHSA      `mapstructure:"nhsa"`
 	Webhook   Webhook   `mapstructure:"webhook"`
 	Catalogue Catalogue `mapstructure:"catalogue"`
+	API       API       `mapstructure:"api"`
+	Fleet     Fleet     `mapstructure:"fleet"`
+}
+
+// Fleet is the chain HQ channel: signed config bundles pulled from pda-hq
+// (or any web server holding the exported bundles).
+type Fleet struct {
+	Enabled bool   `mapstructure:"enabled"`
+	URL     string `mapstructure:"url"`
+	// Static: bundles are plain files at <url>/devices/<id>.bundle; reports
+	// go to ReportURL if set.
+	Static    bool   `mapstructure:"static"`
+	ReportURL string `mapstructure:"report_url"`
+	// HQKey is HQ's SM2 public key (Base64 or PEM): only bundles it signed
+	// are applied.
+	HQKey string `mapstructure:"hq_key"`
+	// DeviceKeyFile is this device's SM2 key (`pda-agent fleet init`);
+	// default <data_dir>/device.key.
+	DeviceKeyFile string        `mapstructure:"device_key_file"`
+	Interval      time.Duration `mapstructure:"interval"`
+	Jitter        float64       `mapstructure:"jitter"`
+	MaxBackoff    time.Duration `mapstructure:"max_backoff"`
+	Timeout       time.Duration `mapstructure:"timeout"`
+	// HealthTimeout bounds how long restarted scanners may take to come
+	// back after a new config before it is reverted.
+	HealthTimeout time.Duration `mapstructure:"health_timeout"`
+}
+
+// FleetDeviceKey is the device key file path.
+func (c *Config) FleetDeviceKey() string {
+	if c.Fleet.DeviceKeyFile != "" {
+		return c.Fleet.DeviceKeyFile
+	}
+	return filepath.Join(c.DataDir, "device.key")
+}
+
+// FleetDir is where the agent keeps applied bundles.
+func (c *Config) FleetDir() string { return filepath.Join(c.DataDir, "fleet") }
+
+// API is the local HTTP API (POS/ERP, the clerk page).
+type API struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Listen is host:port; loopback unless AllowRemote.
+	Listen      string `mapstructure:"listen"`
+	AllowRemote bool   `mapstructure:"allow_remote"`
+	// TokenFile holds the bearer token (created with mode 0600 at first
+	// start); default <data_dir>/api.token.
+	TokenFile string `mapstructure:"token_file"`
+}
+
+// APITokenFile is the token file path.
+func (c *Config) APITokenFile() string {
+	if c.API.TokenFile != "" {
+		return c.API.TokenFile
+	}
+	return filepath.Join(c.DataDir, "api.token")
 }
 
 // Catalogue points at the product and partner reference files.

@@ -232,3 +232,29 @@ func TestByteSize(t *testing.T) {
 		t.Errorf("String: %s", s)
 	}
 }
+
+func TestLayersValuesAndSecretKeys(t *testing.T) {
+	hq := []byte("device: {id: HQ1}\nqueue: {max_batch: 100}\nmsfx: {rate: 5}\n")
+	local := []byte("device: {id: LOCAL1}\n")
+	c, err := LoadLayers("fleet", []Layer{{Name: "bundle", Data: hq}, {Name: "local", Data: local}},
+		map[string]string{"webhook.secret": "from-the-bundle-0123456789"}, []string{"PDA_QUEUE_MAX_BATCH=7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Device.ID != "LOCAL1" || c.Queue.MaxBatch != 7 || c.Msfx.Rate != 5 || c.Webhook.Secret.Value() != "from-the-bundle-0123456789" {
+		t.Fatalf("layers: %+v", c)
+	}
+	if _, err := LoadLayers("fleet", nil, map[string]string{"no.such": "x"}, []string{"PDA_DEVICE_ID=A"}); err == nil {
+		t.Fatal("unknown value key accepted")
+	}
+	keys := SecretKeys()
+	for _, want := range []string{"msfx.app_secret", "msfx.session", "nhsa.prod.app_secret", "nhsa.test.channel_key", "nhsa.test.paas_token", "webhook.secret"} {
+		found := false
+		for _, k := range keys {
+			found = found || k == want
+		}
+		if !found {
+			t.Errorf("SecretKeys lacks %s: %v", want, keys)
+		}
+	}
+}

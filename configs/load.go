@@ -83,24 +83,53 @@ func Load(path string, env []string) (*Config, error) {
 
 // LoadBytes is Load for a config already in memory (nil = defaults only).
 func LoadBytes(source string, data []byte, env []string) (*Config, error) {
+	return LoadLayers(source, []Layer{{Name: "file", Data: data}}, nil, env)
+}
+
+// Layer is one YAML document of a layered config.
+type Layer struct {
+	Name string
+	Data []byte
+}
+
+// LoadLayers merges the embedded defaults, then each layer in order (later
+// layers win: e.g. HQ's bundle, then the device's own file), then values
+// (config key → value, e.g. the secrets a bundle carries), then the PDA_
+// environment, and validates the result.
+func LoadLayers(source string, layers []Layer, values map[string]string, env []string) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
 		return nil, fmt.Errorf("config: embedded defaults: %w", err)
 	}
-	if len(bytes.TrimSpace(data)) > 0 {
+	for _, l := range layers {
+		data := l.Data
+		if len(bytes.TrimSpace(data)) == 0 {
+			continue
+		}
 		var probe any
 		if err := yaml.Unmarshal(data, &probe); err != nil {
-			return nil, &Error{Source: source, Fields: []FieldError{{Key: "(file)", Msg: "not valid YAML: " + err.Error()}}}
+			return nil, &Error{Source: source, Fields: []FieldError{{Key: "(" + l.Name + ")", Msg: "not valid YAML: " + err.Error()}}}
 		}
 		if _, ok := probe.(map[string]any); !ok && probe != nil {
-			return nil, &Error{Source: source, Fields: []FieldError{{Key: "(file)", Msg: "the top level must be a mapping of keys"}}}
+			return nil, &Error{Source: source, Fields: []FieldError{{Key: "(" + l.Name + ")", Msg: "the top level must be a mapping of keys"}}}
 		}
 		if err := v.MergeConfig(bytes.NewReader(data)); err != nil {
-			return nil, &Error{Source: source, Fields: []FieldError{{Key: "(file)", Msg: err.Error()}}}
+			return nil, &Error{Source: source, Fields: []FieldError{{Key: "(" + l.Name + ")", Msg: err.Error()}}}
 		}
 	}
 	var problems []FieldError
+	known := map[string]bool{}
+	for _, k := range leafKeys(reflect.TypeOf(Config{}), "") {
+		known[k] = true
+	}
+	for k, val := range values {
+		if !known[k] {
+			problems = append(problems, FieldError{Key: k, Msg: "no such config key"})
+			continue
+		}
+		v.Set(k, val)
+	}
 	problems = append(problems, applyEnv(v, env)...)
 
 	var c Config
@@ -178,6 +207,32 @@ func leafKeys(t reflect.Type, prefix string) []string {
 	}
 	return out
 }
+
+// SecretKeys lists the dotted keys whose values are secrets (type Secret):
+// HQ takes them out of the rendered config and encrypts them per device.
+func SecretKeys() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+			switch {
+			case opts == "squash":
+				walk(f.Type, prefix)
+			case f.Type == secretType:
+				out = append(out, prefix+name)
+			case f.Type.Kind() == reflect.Struct:
+				walk(f.Type, prefix+name+".")
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	sort.Strings(out)
+	return out
+}
+
+var secretType = reflect.TypeOf(Secret(""))
 
 // decodeProblems turns mapstructure's joined errors into one problem per
 // key.

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -121,6 +122,31 @@ func (c *Config) Validate() []FieldError {
 	}
 	if c.NHSA.Enabled {
 		c.validateNHSA(&p)
+	}
+	if c.Fleet.Enabled {
+		f := c.Fleet
+		if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("fleet.url", "must be pda-hq's (or the bundle server's) http(s) URL; got %q", f.URL)
+		}
+		if f.HQKey == "" {
+			p.add("fleet.hq_key", "must be HQ's public key (pda-hq keys gen prints it)")
+		}
+		if f.ReportURL != "" && !f.Static {
+			p.add("fleet.report_url", "is for static mode only (pda-hq takes reports itself)")
+		}
+		if f.Interval < 5*time.Second || f.Jitter < 0 || f.Jitter > 1 || f.MaxBackoff < f.Interval || f.Timeout <= 0 || f.HealthTimeout <= 0 {
+			p.add("fleet.interval", "interval ≥ 5s, jitter 0..1, max_backoff ≥ interval, timeout and health_timeout positive")
+		}
+	}
+	if c.API.Enabled {
+		host, _, err := net.SplitHostPort(c.API.Listen)
+		ip := net.ParseIP(host)
+		switch {
+		case err != nil:
+			p.add("api.listen", "must be host:port, e.g. 127.0.0.1:8700; got %q", c.API.Listen)
+		case !c.API.AllowRemote && host != "localhost" && (ip == nil || !ip.IsLoopback()):
+			p.add("api.listen", "%q is not a loopback address: set api.allow_remote to listen beyond this device", c.API.Listen)
+		}
 	}
 	if c.Webhook.Enabled {
 		w := c.Webhook

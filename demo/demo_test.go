@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/pda-agent/pda-agent/configs"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
+	"github.com/pda-agent/pda-agent/gm"
 	nhsasb "github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 

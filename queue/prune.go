@@ -132,6 +132,9 @@ func (w *wtx) pruneBills(from uint64, before time.Time) (pruneBillsResult, error
 		if _, err := w.deletePrefix(bktDeliveries, u64(vi.id)); err != nil {
 			return res, err
 		}
+		if err := w.del(w.tx.Bucket(bktExpected), u64(vi.id)); err != nil {
+			return res, err
+		}
 		if err := w.del(w.tx.Bucket(bktBillCodes), []byte(vi.code)); err != nil {
 			return res, err
 		}

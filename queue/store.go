@@ -50,9 +50,11 @@ var (
 	bktDead       = []byte("dead")
 	bktAlarms     = []byte("alarms")
 	bktIssues     = []byte("codeissues")
+	bktExpected   = []byte("expected")
+	bktUpstream   = []byte("upstream")
 
 	allBuckets = [][]byte{bktMeta, bktBills, bktBillCodes, bktItems, bktSessions, bktLedger,
-		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues}
+		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream}
 
 	keySchema = []byte("schema")
 )

@@ -66,6 +66,7 @@ data_dir: %s
 log: {level: warn}
 queue: {headroom: 256KiB}
 sessions: {default_type: 102, default_partner: ` + msfxsb.DefaultSupplierEntID + `}
+api: {enabled: false}
 scanners:
   - {name: gun, type: stdin, echo: true}
 upload: {lease: 5s, initial_backoff: 20ms, max_backoff: 300ms}

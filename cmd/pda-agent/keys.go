@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pda-agent/pda-agent/agent"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
+	"github.com/pda-agent/pda-agent/gm"
 )
 
 // The 医保 channel key workflow: before production a channel generates

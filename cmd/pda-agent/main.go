@@ -62,6 +62,6 @@ traceability back ends, exactly once, whatever the network does.`,
 		return &exitError{code: exitUsage, err: err}
 	})
 	root.AddCommand(newRunCmd(), newValidateCmd(), newCodeCmd(), newVersionCmd(), newDemoCmd(),
-		newQueueCmd(), newSandboxCmd(), newKeysCmd())
+		newQueueCmd(), newSandboxCmd(), newKeysCmd(), newFleetCmd(), newUICmd())
 	return root
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
+	"github.com/pda-agent/pda-agent/gm"
 	nhsasb "github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 

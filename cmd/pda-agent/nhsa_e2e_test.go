@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pda-agent/pda-agent/gm"
 	"github.com/pda-agent/pda-agent/queue"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
 	nhsasb "github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
@@ -29,6 +29,7 @@ const nhsaPartners = `ent_id,name,license_no
 const nhsaConfigTmpl = `device: {id: NH1}
 data_dir: %[1]s
 log: {level: warn}
+api: {enabled: false}
 scanners:
   - {name: gun, type: stdin, echo: true}
 upload: {lease: 5s, initial_backoff: 20ms, max_backoff: 300ms}

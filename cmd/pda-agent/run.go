@@ -2,13 +2,22 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/tjfoc/gmsm/sm2"
 
 	"github.com/pda-agent/pda-agent/agent"
+	"github.com/pda-agent/pda-agent/agent/api"
+	"github.com/pda-agent/pda-agent/configs"
+	"github.com/pda-agent/pda-agent/fleet/client"
+	"github.com/pda-agent/pda-agent/gm"
 )
 
 func newRunCmd() *cobra.Command {
@@ -18,25 +27,204 @@ func newRunCmd() *cobra.Command {
 		Short: "Run the agent in the foreground until SIGINT or SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadConfig(path, true)
+			local, err := loadConfig(path, true)
 			if err != nil {
 				return err
 			}
-			log := newLogger(c, cmd.ErrOrStderr())
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			log := newLogger(local, cmd.ErrOrStderr())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			a, err := agent.New(c, agent.Options{Logger: log, Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout()})
+
+			lc := agent.LocalConfig{Name: path, Data: data, Env: os.Environ()}
+			cfg, keys, err := startConfig(local, lc, log)
 			if err != nil {
 				return err
 			}
-			log.Info("pda-agent started", "version", version, "device", c.Device.ID, "queue", c.QueuePath(), "scanners", len(c.Scanners))
+			a, err := agent.New(cfg, agent.Options{Logger: log, Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(), Version: version})
+			if err != nil {
+				return err
+			}
+			log.Info("pda-agent started", "version", version, "device", cfg.Device.ID, "queue", cfg.QueuePath(), "scanners", len(cfg.Scanners))
+
+			var wg sync.WaitGroup
+			if keys != nil {
+				fc, err := client.New(client.Config{URL: local.Fleet.URL, Static: local.Fleet.Static, ReportURL: local.Fleet.ReportURL,
+					Device: local.Device.ID, DeviceKey: keys.device, HQKey: keys.hq, StateDir: local.FleetDir(),
+					Interval: local.Fleet.Interval, Jitter: local.Fleet.Jitter, MaxBackoff: local.Fleet.MaxBackoff,
+					Timeout: local.Fleet.Timeout, Logger: log.With("component", "fleet")},
+					a.FleetApplier(lc, local.FleetDir(), local.Fleet.HealthTimeout))
+				if err != nil {
+					a.Close()
+					return err
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := fc.Run(ctx); err != nil {
+						log.Error("fleet client stopped", "err", err)
+					}
+				}()
+			}
+			if cfg.API.Enabled {
+				srv, err := api.New(a, api.Options{Listen: cfg.API.Listen, TokenFile: cfg.APITokenFile(), Logger: log.With("component", "api")})
+				if err != nil {
+					a.Close()
+					return err
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// Scanning goes on without the API; the alarm says why.
+					if err := srv.Run(ctx); err != nil {
+						log.Error("ALARM: local API stopped", "err", err)
+					}
+				}()
+			}
 			runErr := a.Run(ctx)
+			wg.Wait()
 			closeErr := a.Close()
 			log.Info("pda-agent stopped")
 			if runErr != nil {
 				return runErr
 			}
 			return closeErr
+		},
+	}
+	configFlag(cmd, &path)
+	return cmd
+}
+
+type fleetKeys struct {
+	device *sm2.PrivateKey
+	hq     *sm2.PublicKey
+}
+
+// loadFleetKeys reads the device key and HQ's public key.
+func loadFleetKeys(c *configs.Config) (*fleetKeys, error) {
+	data, err := os.ReadFile(c.FleetDeviceKey())
+	if err != nil {
+		return nil, fmt.Errorf("fleet device key: %w (make it with `pda-agent fleet init`)", err)
+	}
+	dev, err := gm.ParsePrivateKey(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("fleet device key %s: %w", c.FleetDeviceKey(), err)
+	}
+	hq, err := gm.ParsePublicKey(c.Fleet.HQKey)
+	if err != nil {
+		return nil, fmt.Errorf("fleet.hq_key: %w", err)
+	}
+	return &fleetKeys{device: dev, hq: hq}, nil
+}
+
+// startConfig is the config the agent starts with: the last bundle HQ sent
+// that this device applied (known good), over the local file; the local
+// file alone when there is none or it no longer builds. HQ being away never
+// keeps the agent from starting.
+func startConfig(local *configs.Config, lc agent.LocalConfig, log *slog.Logger) (*configs.Config, *fleetKeys, error) {
+	if !local.Fleet.Enabled {
+		return local, nil, nil
+	}
+	keys, err := loadFleetKeys(local)
+	if err != nil {
+		return nil, nil, &exitError{code: exitConfig, err: err}
+	}
+	b, secrets, err := client.Current(local.FleetDir(), keys.hq, local.Device.ID, keys.device)
+	switch {
+	case err != nil:
+		log.Error("ALARM: the applied HQ bundle cannot be read; starting on the local config", "err", err)
+		return local, keys, nil
+	case b == nil:
+		log.Info("no HQ bundle applied yet; starting on the local config")
+		return local, keys, nil
+	}
+	cfg, err := agent.ConfigFromBundle(b, secrets, lc, local.FleetDir())
+	if err == nil {
+		if problems := agent.Check(cfg); len(problems) > 0 {
+			err = &configs.Error{Source: "HQ bundle", Fields: problems}
+		}
+	}
+	if err != nil {
+		log.Error("ALARM: the applied HQ bundle no longer builds a valid config; starting on the local config", "version", b.Body.Version, "err", err)
+		return local, keys, nil
+	}
+	log.Info("starting on the HQ config", "version", b.Body.Version, "hash", b.Hash)
+	return cfg, keys, nil
+}
+
+func newFleetCmd() *cobra.Command {
+	f := &cobra.Command{Use: "fleet", Short: "Join chain HQ's configuration channel"}
+	var path string
+	initCmd := &cobra.Command{
+		Use:   "init --config FILE",
+		Short: "Make this device's key and print what HQ needs to enrol it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(path, true)
+			if err != nil {
+				return err
+			}
+			keyFile := c.FleetDeviceKey()
+			k, err := existingOrNewKey(keyFile)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "device %s key: %s (mode 0600)\n", c.Device.ID, keyFile)
+			fmt.Fprintf(w, "enrol it at HQ with:\n  pda-hq enroll --device %s --store <store> --key %s\n", c.Device.ID, gm.PublicKeyBase64(&k.PublicKey))
+			fmt.Fprintf(w, "fingerprint: %s\n", gm.Fingerprint(&k.PublicKey))
+			return nil
+		},
+	}
+	configFlag(initCmd, &path)
+	f.AddCommand(initCmd)
+	return f
+}
+
+// existingOrNewKey keeps a device key across re-runs: a new key would make
+// every bundle HQ already encrypted for this device unreadable.
+func existingOrNewKey(path string) (*sm2.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		return gm.ParsePrivateKey(string(data))
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k, err := gm.GenerateKey(nil)
+	if err != nil {
+		return nil, err
+	}
+	pem, err := gm.PrivateKeyPEM(k)
+	if err != nil {
+		return nil, err
+	}
+	return k, writeSecretFile(path, pem, false)
+}
+
+func newUICmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "ui --config FILE",
+		Short: "Print the clerk page's login link (open it in the PDA's browser)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(path, true)
+			if err != nil {
+				return err
+			}
+			if !c.API.Enabled {
+				return &exitError{code: exitConfig, err: errors.New("api.enabled is false: the clerk page is served by the local API")}
+			}
+			link, err := api.LoginLink(c.API.Listen, c.APITokenFile())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), link)
+			return nil
 		},
 	}
 	configFlag(cmd, &path)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pda-agent/pda-agent/gm"
 	msfxsb "github.com/pda-agent/pda-agent/upload/msfx/sandbox"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
 	nhsasb "github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 	"github.com/pda-agent/pda-agent/upload/webhook/sandbox"
 )

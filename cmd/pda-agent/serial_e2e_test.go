@@ -33,6 +33,7 @@ func TestSerialScanThroughRunningAgent(t *testing.T) {
 	config := writeFile(t, dir, "config.yaml", fmt.Sprintf(`device: {id: SER1}
 data_dir: %s
 log: {level: info}
+api: {enabled: false}
 scanners:
   - name: gun
     type: serial

@@ -13,10 +13,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/pda-agent/pda-agent/catalogue"
+	"github.com/pda-agent/pda-agent/gm"
 	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/upload"
 	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
 )
 
 // Defaults of Config's zero values.

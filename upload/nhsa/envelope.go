@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pda-agent/pda-agent/gm"
 	"github.com/pda-agent/pda-agent/upload"
 	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
 )
 
 // seal wraps plain, the FSI request JSON, into the channel envelope

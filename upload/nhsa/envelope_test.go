@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/pda-agent/pda-agent/billtype"
+	"github.com/pda-agent/pda-agent/gm"
 	"github.com/pda-agent/pda-agent/upload"
 	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
 )
 
 func smClient(t *testing.T, g *fakeGW, k smKeys) *Client {

@@ -21,10 +21,10 @@ import (
 	"time"
 
 	"github.com/pda-agent/pda-agent/catalogue"
+	"github.com/pda-agent/pda-agent/gm"
 	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/upload"
 	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
 )
 
 // Test credentials: distinctive, so that a leak into a message is found.

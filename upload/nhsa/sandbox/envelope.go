@@ -8,8 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pda-agent/pda-agent/gm"
 	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
 )
 
 // Envelope refusal codes (the "code" of an unencrypted {code, message}

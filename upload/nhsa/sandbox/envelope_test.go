@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pda-agent/pda-agent/gm"
 	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
 	"github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/tjfoc/gmsm/sm2"
 
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
+	"github.com/pda-agent/pda-agent/gm"
 )
 
 // Test identities for tests, the demo and `pda-agent sandbox`. They are

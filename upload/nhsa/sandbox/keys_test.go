@@ -3,7 +3,7 @@ package sandbox_test
 import (
 	"testing"
 
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
+	"github.com/pda-agent/pda-agent/gm"
 	"github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/tjfoc/gmsm/sm2"
 
+	"github.com/pda-agent/pda-agent/gm"
 	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
-	"github.com/pda-agent/pda-agent/upload/nhsa/gm"
 )
 
 const (

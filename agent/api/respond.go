@@ -1,0 +1,125 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/pda-agent/pda-agent/agent"
+	"github.com/pda-agent/pda-agent/queue"
+)
+
+// maxBody bounds a request body (docs/api.md: 413 beyond it).
+const maxBody = 4 << 20
+
+// errorBody is every error answer: {"error", "message"}, with the refused
+// codes of a 422 and, for a scan that could not be recorded, the scan's
+// own fields.
+type errorBody struct {
+	Error    string          `json:"error"`
+	Message  string          `json:"message"`
+	Refusals []queue.Refusal `json:"refusals,omitempty"`
+	Status   string          `json:"status,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
+}
+
+// apiError is an answer decided by the API itself (bad query, unknown
+// route) rather than by the agent.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &apiError{http.StatusNotFound, "not_found", fmt.Sprintf(format, args...)}
+}
+
+// classify maps an error of the agent or the queue to its status and
+// machine reason (docs/api.md, Errors).
+func classify(err error) (int, errorBody) {
+	var ae *apiError
+	var refused *queue.RefusedError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status, errorBody{Error: ae.code, Message: ae.msg}
+	case errors.As(err, &refused):
+		return http.StatusUnprocessableEntity, errorBody{Error: "refused", Message: err.Error(), Refusals: refused.Refusals}
+	case errors.Is(err, agent.ErrBadRequest):
+		return http.StatusBadRequest, errorBody{Error: "bad_request", Message: err.Error()}
+	case errors.Is(err, queue.ErrSessionBusy):
+		return http.StatusConflict, errorBody{Error: "session_busy", Message: err.Error()}
+	case errors.Is(err, queue.ErrEmptyBill):
+		return http.StatusConflict, errorBody{Error: "empty_bill", Message: err.Error()}
+	case errors.Is(err, queue.ErrNoSession), errors.Is(err, queue.ErrNotFound):
+		return http.StatusNotFound, errorBody{Error: "not_found", Message: err.Error()}
+	case errors.Is(err, queue.ErrQueueFull):
+		return http.StatusInsufficientStorage, errorBody{Error: "queue_full", Message: err.Error()}
+	case errors.Is(err, agent.ErrOffline):
+		return http.StatusServiceUnavailable, errorBody{Error: "offline", Message: err.Error()}
+	}
+	return http.StatusInternalServerError, errorBody{Error: "internal", Message: err.Error()}
+}
+
+// fail answers err; unexpected errors are logged.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := classify(err)
+	if status >= 500 && status != http.StatusServiceUnavailable && status != http.StatusInsufficientStorage {
+		s.log.Error("local API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		data, _ = json.Marshal(errorBody{Error: "internal", Message: "encoding the answer: " + err.Error()})
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+// decode reads a request body of exactly one JSON value into v, refusing
+// unknown fields and bodies over maxBody. An empty body is an error unless
+// optional.
+func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	if r.ContentLength > maxBody {
+		return &apiError{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is over %d bytes", maxBody)}
+	}
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return &apiError{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is over %d bytes", maxBody)}
+		}
+		return badRequest("reading the body: %v", err)
+	}
+	if len(data) == 0 {
+		if optional {
+			return nil
+		}
+		return badRequest("a JSON body is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("invalid JSON body: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badRequest("invalid JSON body: one JSON value expected, more follows")
+	}
+	return nil
+}

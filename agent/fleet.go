@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pda-agent/pda-agent/configs"
+	"github.com/pda-agent/pda-agent/fleet/bundle"
+)
+
+// LocalConfig is the device's own config file: its layer and name.
+type LocalConfig struct {
+	Name string
+	Data []byte
+	Env  []string
+}
+
+// ConfigFromBundle builds the config in force from an HQ bundle: the
+// embedded defaults, then HQ's rendered config, then the device's own file
+// (its keys win: device id, data directory, the fleet section), then the
+// bundle's secrets and catalogue, then the PDA_ environment. The bundle's
+// catalogue is written to dir under the bundle's version, so an older
+// config still finds its own catalogue after a revert.
+func ConfigFromBundle(b *bundle.Opened, secrets map[string]string, local LocalConfig, dir string) (*configs.Config, error) {
+	values := map[string]string{}
+	for k, v := range secrets {
+		values[k] = v
+	}
+	for name, content := range map[string]string{"products": b.Body.Products, "partners": b.Body.Partners} {
+		if content == "" {
+			continue
+		}
+		path := filepath.Join(dir, fmt.Sprintf("catalogue-v%d-%s.csv", b.Body.Version, name))
+		if err := writeFileAtomic(path, []byte(content)); err != nil {
+			return nil, fmt.Errorf("agent: bundle catalogue: %w", err)
+		}
+		values["catalogue."+name] = path
+	}
+	return configs.LoadLayers(fmt.Sprintf("bundle v%d + %s", b.Body.Version, local.Name),
+		[]configs.Layer{{Name: "bundle", Data: []byte(b.Body.Config)}, {Name: local.Name, Data: local.Data}}, values, local.Env)
+}
+
+// FleetApplier applies HQ bundles to a running agent: the new config is
+// built and checked offline, applied, and checked for health; if the agent
+// is not healthy with it, the previous config is put back and the error
+// says why (the fleet client then reports FAILED).
+func (a *Agent) FleetApplier(local LocalConfig, dir string, health time.Duration) func(context.Context, *bundle.Opened, map[string]string) error {
+	return func(ctx context.Context, b *bundle.Opened, secrets map[string]string) error {
+		cfg, err := ConfigFromBundle(b, secrets, local, dir)
+		if err != nil {
+			return err
+		}
+		old := a.config()
+		restarted, err := a.Apply(cfg)
+		if err != nil {
+			return fmt.Errorf("not applied: %w", err)
+		}
+		if err := a.CheckHealth(ctx, restarted, health); err != nil {
+			if _, rerr := a.Apply(old); rerr != nil {
+				a.log.Error("ALARM: reverting to the previous config failed", "err", rerr)
+				return fmt.Errorf("%w; reverting failed too: %v", err, rerr)
+			}
+			a.log.Warn("new config reverted: the agent was not healthy with it", "version", b.Body.Version, "err", err)
+			return fmt.Errorf("reverted to the previous config: %w", err)
+		}
+		a.log.Info("fleet config applied", "version", b.Body.Version, "hash", b.Hash, "restarted_scanners", restarted)
+		a.publish(Event{Kind: "alarm", Status: "config", Message: fmt.Sprintf("HQ config v%d applied", b.Body.Version)})
+		return nil
+	}
+}
+
+// writeFileAtomic writes data to path through a temp file in the same
+// directory, fsynced and renamed.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
