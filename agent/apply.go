@@ -55,7 +55,7 @@ func (a *Agent) Apply(newCfg *configs.Config) ([]string, error) {
 
 	// Destinations: build the new set before stopping the old one, so a
 	// config that cannot be built changes nothing.
-	cat := a.catalogue()
+	cat := a.Catalogue()
 	destsChanged := !reflect.DeepEqual(old.Msfx, newCfg.Msfx) || !reflect.DeepEqual(old.NHSA, newCfg.NHSA) ||
 		!reflect.DeepEqual(old.Webhook, newCfg.Webhook) || !reflect.DeepEqual(old.Upload, newCfg.Upload) ||
 		old.Catalogue != newCfg.Catalogue

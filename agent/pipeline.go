@@ -68,7 +68,7 @@ func (a *Agent) handle(ctx context.Context, session string, s device.Scan) devic
 			in.Lot, in.Produced, in.Expiry = st.lot, st.produced, st.expiry
 		}
 		in.Units = st.units
-		if p, ok := a.catalogue().Product(code.Product); ok {
+		if p, ok := a.Catalogue().Product(code.Product); ok {
 			in.PackUnits = p.Units
 		}
 		if t := a.config().Sessions.DefaultType; t != 0 {

@@ -70,7 +70,7 @@ func (a *Agent) SubmitBill(ctx context.Context, r SubmitRequest) (queue.Bill, er
 		}
 		in := queue.ScanInput{Code: code.Normalized, Key: code.Key, Kind: string(code.Kind), Product: code.Product,
 			Lot: code.Lot, Expiry: code.Expiry, Produced: code.Production, Units: l.Units}
-		if p, ok := a.catalogue().Product(code.Product); ok {
+		if p, ok := a.Catalogue().Product(code.Product); ok {
 			in.PackUnits = p.Units
 		}
 		ins = append(ins, in)

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/device"
 )
 
@@ -75,12 +74,4 @@ func (a *Agent) setLot(session, arg string) device.Feedback {
 		return device.Feedback{Status: device.StatusCommand, Message: "lot cleared"}
 	}
 	return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("following codes are lot %s", lot)}
-}
-
-// catalogue is the current product and partner reference data.
-func (a *Agent) catalogue() *catalogue.Catalogue {
-	if c := a.cat.Load(); c != nil {
-		return c
-	}
-	return catalogue.Empty()
 }

@@ -418,7 +418,7 @@ func (a *Agent) special(product, code string) bool {
 	if strings.HasPrefix(code, "89") {
 		return true
 	}
-	p, ok := a.catalogue().Product(product)
+	p, ok := a.Catalogue().Product(product)
 	return ok && p.KeyVariety
 }
 
