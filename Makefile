@@ -47,6 +47,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -cpu 1 ./device/camera/
 	$(GO) test -run '^$$' -bench Backlog -benchtime 1x ./upload/msfx/
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./upload/msfx/sandbox/
+	$(GO) test -run '^$$' -bench FleetPoll -benchtime 20000x ./fleet/hq/
 
 ## faults: the long crash run (PDA_CRASH_CYCLES SIGKILL cycles)
 PDA_CRASH_CYCLES ?= 200

@@ -85,6 +85,9 @@ func Seal(body Body, hq *sm2.PrivateKey) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if len(out) > MaxSize { // Open would refuse it on the device
+		return nil, "", fmt.Errorf("bundle: %d bytes, more than the %d a device accepts", len(out), MaxSize)
+	}
 	return out, Hash(raw), nil
 }
 

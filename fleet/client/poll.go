@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pda-agent/pda-agent/fleet/bundle"
 )
@@ -45,16 +46,21 @@ func (c *Client) PollOnce(ctx context.Context) (Result, error) {
 }
 
 // ifNoneMatch is the validator for the GET: in HQ mode the applied bundle's
-// hash (HQ's ETag), in static mode whatever ETag the server last sent, since
-// a plain web server's ETag is its own, not the bundle hash.
+// hash (HQ's ETag) and the last refused one's, so a bundle that failed is
+// not downloaded again on every poll; in static mode whatever ETag the
+// server last sent, since a plain web server's ETag is its own, not the
+// bundle hash.
 func (c *Client) ifNoneMatch(st persisted) string {
 	if c.cfg.Static {
 		return st.ETag
 	}
-	if st.AppliedHash == "" {
-		return ""
+	var tags []string
+	for _, h := range []string{st.AppliedHash, st.LastFailedHash} {
+		if h != "" {
+			tags = append(tags, `"`+h+`"`)
+		}
 	}
-	return `"` + st.AppliedHash + `"`
+	return strings.Join(tags, ", ")
 }
 
 func (c *Client) noteFailure(err error) {
