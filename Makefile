@@ -6,14 +6,15 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 TOOLS    := $(CURDIR)/.tools/bin
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: demo test lint unit fuzz-short cross bench faults build tools clean
+.PHONY: demo test lint unit fuzz-short cross bench faults build tools clean dist dist-check repro-quick systemd-tools cross-cc
 
 ## demo: play the scripted store day against the local sandbox
 demo:
 	$(GO) run ./cmd/pda-agent demo
 
-## test: everything CI runs (lint, race tests, short fuzz, cross builds)
-test: lint unit fuzz-short cross
+## test: everything CI runs (lint, race tests, short fuzz, cross builds,
+## a quick reproducibility check)
+test: lint systemd-tools unit fuzz-short cross repro-quick
 
 tools: $(TOOLS)/staticcheck
 	@scripts/install-chromium.sh || echo "the browser test will skip itself"
@@ -49,13 +50,40 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./upload/msfx/sandbox/
 	$(GO) test -run '^$$' -bench FleetPoll -benchtime 20000x ./fleet/hq/
 
-## faults: the long crash run (PDA_CRASH_CYCLES SIGKILL cycles)
+## faults: the long fault suite (PDA_CRASH_CYCLES SIGKILL cycles, then back-end
+## faults, disk full, corrupt queue, bad input); `make test` runs its short form
 PDA_CRASH_CYCLES ?= 200
 faults:
-	PDA_CRASH_CYCLES=$(PDA_CRASH_CYCLES) $(GO) test -count=1 -v -timeout 60m -run 'Crash' ./cmd/pda-agent
+	PDA_FAULTS=long PDA_CRASH_CYCLES=$(PDA_CRASH_CYCLES) $(GO) test -count=1 -v -timeout 60m -run '^TestFaults$$' ./cmd/pda-agent
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/pda-agent ./cmd/pda-agent
 
 clean:
 	rm -rf bin .tools
+
+## dist: release binaries and archives for linux/amd64, arm64, armv7 and
+## windows/amd64 (+ pda-hq) in dist/ with SHA256SUMS, reproducibly
+dist: cross-cc
+	VERSION=$(VERSION) GO=$(GO) scripts/dist.sh dist
+
+## cross-cc: C cross compilers for the HID source in dist (installed when
+## root on Debian; otherwise dist builds those targets without HID)
+cross-cc:
+	@scripts/install-cross-cc.sh || true
+
+## dist-check: build every target twice (the second from an empty build
+## cache, in another directory), compare every SHA-256, and play the demo
+## with the ARM binaries under qemu-user (minutes)
+dist-check:
+	@scripts/install-cross-cc.sh qemu || true
+	VERSION=$(VERSION) scripts/dist-check.sh
+
+## repro-quick: the cheap form of dist-check (linux/amd64, shared cache)
+repro-quick:
+	VERSION=$(VERSION) scripts/dist-check.sh quick
+
+## systemd-tools: systemd-analyze for the unit check (installed when root
+## on Debian; otherwise that test skips itself and says so)
+systemd-tools:
+	@scripts/install-systemd-analyze.sh || echo "the systemd unit check will skip itself"

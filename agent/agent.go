@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pda-agent/pda-agent/agent/metrics"
 	"github.com/pda-agent/pda-agent/billtype"
 	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/configs"
@@ -49,6 +51,9 @@ type Options struct {
 	Feedback []Feedback
 	// Version is reported in the status.
 	Version string
+	// Origin says where cfg came from (an HQ bundle the device starts
+	// on); default a local file. Status and metrics report it.
+	Origin ConfigInfo
 }
 
 // SourceBinding ties an extra source to the session it feeds.
@@ -72,6 +77,10 @@ type Agent struct {
 	// dset is the running destinations and their workers.
 	dset atomic.Pointer[destSet]
 	cat  atomic.Pointer[catalogue.Catalogue]
+	// origin is where the config in force came from (FleetApplier
+	// updates it).
+	origin  atomic.Pointer[ConfigInfo]
+	metrics *metrics.Metrics
 
 	// applyMu serialises Apply and Run's start.
 	applyMu sync.Mutex
@@ -169,6 +178,8 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 		state: map[string]scanState{}, expected: map[string]*expectedSet{},
 		dests: map[string]destState{}, started: o.Now()}
 	a.live.Store(&live{cfg: cfg, rules: rules})
+	a.setOrigin(o.Origin)
+	a.metrics = a.newMetrics()
 	cat, err := catalogue.Load(cfg.Catalogue.Products, cfg.Catalogue.Partners)
 	if err != nil {
 		// Scanning never stops for reference data: bills that need it are
@@ -184,6 +195,7 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 		a.sinks = append(a.sinks, &bellFeedback{w: o.Stderr})
 	}
 	a.sinks = append(a.sinks, o.Feedback...)
+	a.sinks = append(a.sinks, FeedbackFunc(func(_ string, _ device.Scan, fb device.Feedback) { a.metrics.Scan(fb) }))
 
 	a.store, err = queue.Open(cfg.QueuePath(), queue.Options{
 		MaxSize:          int64(cfg.Queue.MaxSize),
@@ -195,6 +207,7 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 		Now:              o.Now,
 		Logger:           o.Logger,
 		OnDue:            a.wake,
+		OnCommit:         a.metrics.Commit,
 		OnAlarm: func(al queue.Alarm) {
 			o.Logger.Error("ALARM", "kind", al.Kind, "message", al.Message)
 			a.publish(Event{Kind: "alarm", Status: al.Kind, Message: al.Message})
@@ -272,6 +285,28 @@ func (a *Agent) newDestSet(cfg *configs.Config, cat *catalogue.Catalogue) (*dest
 	return ds, nil
 }
 
+// MetricsHandler serves the agent's Prometheus metrics (agent/metrics).
+func (a *Agent) MetricsHandler() http.Handler { return a.metrics.Handler() }
+
+// newMetrics makes the agent's metrics; state is read from the agent at
+// scrape time (the queue is open by then: the API starts after New).
+func (a *Agent) newMetrics() *metrics.Metrics {
+	return metrics.New(metrics.Options{
+		Version:      a.opts.Version,
+		Stats:        func() (queue.Stats, error) { return a.store.Stats() },
+		Destinations: func() []string { return names(a.workers()) },
+		DiskFree:     func() (int64, error) { return a.store.DiskFree() },
+		Alarms:       func() int { return len(a.store.Alarms()) },
+		Scanners:     a.Scanners,
+		Config: func() metrics.ConfigInfo {
+			ci := a.configInfo()
+			return metrics.ConfigInfo{Source: ci.Source, Version: ci.Version, Hash: ci.Hash}
+		},
+		Now:    a.now,
+		Logger: a.log,
+	})
+}
+
 // Store is the agent's queue (for status and tests).
 func (a *Agent) Store() *queue.Store { return a.store }
 
@@ -295,15 +330,9 @@ func (a *Agent) buildDestinations(cfg *configs.Config, cat *catalogue.Catalogue)
 	}
 	if cfg.Msfx.Enabled {
 		m := cfg.Msfx
-		rate := m.Rate
-		if rate == 0 {
-			rate = -1 // config: 0 = no limit; the client's 0 would mean its default
-		}
-		c, err := msfx.New(msfx.Config{Name: "msfx", Gateway: m.Gateway, AppKey: m.AppKey, AppSecret: m.AppSecret.Value(),
-			SignMethod: m.SignMethod, Session: m.Session.Value(), Simplify: m.Simplify, RefEntID: m.RefEntID, EntID: m.EntID,
-			MaxCodesRetail: m.MaxCodesRetail, MaxCodesInOut: m.MaxCodesInOut, IgnorePartSuccess: m.IgnorePartSuccess,
-			SkipNonMSFX: m.SkipNonMSFX, Rate: rate, Burst: m.Burst, Timeout: m.Timeout, PollInterval: m.PollInterval,
-			OperICCode: m.OperICCode, OperICName: m.OperICName})
+		conf := msfxConfig(m)
+		conf.Earlier = earlierUndelivered(a.store, conf.Name)
+		c, err := msfx.New(conf)
 		if err != nil {
 			return nil, nil, fmt.Errorf("agent: msfx: %w", err)
 		}
@@ -312,13 +341,28 @@ func (a *Agent) buildDestinations(cfg *configs.Config, cat *catalogue.Catalogue)
 	}
 	if cfg.Webhook.Enabled {
 		w, err := webhook.New(webhook.Options{Name: "webhook", URL: cfg.Webhook.URL, KeyID: cfg.Webhook.KeyID,
-			Secret: cfg.Webhook.Secret.Value(), Timeout: cfg.Webhook.Timeout, BillTypes: cfg.Webhook.BillTypes})
+			Secret: cfg.Webhook.Secret.Value(), Timeout: cfg.Webhook.Timeout, BillTypes: cfg.Webhook.BillTypes,
+			Earlier: earlierUndelivered(a.store, "webhook")})
 		if err != nil {
 			return nil, nil, fmt.Errorf("agent: webhook: %w", err)
 		}
 		out["webhook"] = w
 	}
 	return out, mc, nil
+}
+
+// msfxConfig is the 码上放心 client's config (uploads, and the code
+// queries of receiving and diagnose).
+func msfxConfig(m configs.Msfx) msfx.Config {
+	rate := m.Rate
+	if rate == 0 {
+		rate = -1 // config: 0 = no limit; the client's 0 would mean its default
+	}
+	return msfx.Config{Name: "msfx", Gateway: m.Gateway, AppKey: m.AppKey, AppSecret: m.AppSecret.Value(),
+		SignMethod: m.SignMethod, Session: m.Session.Value(), Simplify: m.Simplify, RefEntID: m.RefEntID, EntID: m.EntID,
+		MaxCodesRetail: m.MaxCodesRetail, MaxCodesInOut: m.MaxCodesInOut, IgnorePartSuccess: m.IgnorePartSuccess,
+		SkipNonMSFX: m.SkipNonMSFX, Rate: rate, Burst: m.Burst, Timeout: m.Timeout, PollInterval: m.PollInterval,
+		OperICCode: m.OperICCode, OperICName: m.OperICName}
 }
 
 func policyOf(cfg *configs.Config, dest string) configs.Policy {
@@ -362,12 +406,15 @@ func (a *Agent) onResult(r upload.Result) {
 	d := a.dests[r.Dest]
 	switch r.Outcome.Class {
 	case upload.Done, upload.Wait:
-		d.lastSuccess = a.now()
+		if !r.Outcome.Local {
+			d.lastSuccess = a.now()
+		}
 	default:
 		d.lastError, d.lastErrorAt = r.Outcome.Message, a.now()
 	}
 	a.dests[r.Dest] = d
 	a.mu.Unlock()
+	a.metrics.Upload(r.Dest, r.Outcome.Class.String(), r.Duration)
 	a.publish(Event{Kind: "delivery", Bill: r.Bill.Code, Dest: r.Dest, Status: r.Outcome.Class.String(), Message: r.Outcome.Message})
 	if a.opts.OnResult != nil {
 		a.opts.OnResult(r)

@@ -12,6 +12,8 @@ import (
 	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/device"
+	"github.com/pda-agent/pda-agent/upload"
+	"github.com/pda-agent/pda-agent/upload/msfx"
 )
 
 // Apply puts a new config in force without stopping the agent: the config
@@ -144,6 +146,32 @@ func names[T any](m map[string]T) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ProbeMsfx asks 码上放心 one read-only question with the credentials in
+// force (the status of a bill that cannot exist), to catch a config whose
+// AppKey, secret or enterprise the platform refuses before it strands
+// bills as dead letters. Only a refusal is unhealthy: no answer (the store
+// is offline, the platform is busy) says nothing about the config.
+func (a *Agent) ProbeMsfx(ctx context.Context, timeout time.Duration) error {
+	c := a.msfxClient()
+	if c == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	now := a.now()
+	_, err := c.QueryBillStatus(ctx, "PROBE-"+a.config().Device.ID, now.Add(-time.Hour), now)
+	var me *msfx.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &me) && me.Class == upload.Permanent:
+		return fmt.Errorf("%w: 码上放心 refuses the new settings: %v", ErrUnhealthy, err)
+	default:
+		a.log.Warn("码上放心 probe got no clear answer; keeping the new config", "err", err)
+		return nil
+	}
 }
 
 // ErrUnhealthy: a config was applied but the agent did not come up healthy

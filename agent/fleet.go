@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"time"
 
 	"github.com/pda-agent/pda-agent/configs"
@@ -58,7 +59,11 @@ func (a *Agent) FleetApplier(local LocalConfig, dir string, health time.Duration
 		if err != nil {
 			return fmt.Errorf("not applied: %w", err)
 		}
-		if err := a.CheckHealth(ctx, restarted, health); err != nil {
+		err = a.CheckHealth(ctx, restarted, health)
+		if err == nil && cfg.Fleet.Probe && cfg.Msfx.Enabled && !reflect.DeepEqual(old.Msfx, cfg.Msfx) {
+			err = a.ProbeMsfx(ctx, health)
+		}
+		if err != nil {
 			if _, rerr := a.Apply(old); rerr != nil {
 				a.log.Error("ALARM: reverting to the previous config failed", "err", rerr)
 				return fmt.Errorf("%w; reverting failed too: %v", err, rerr)
@@ -66,6 +71,7 @@ func (a *Agent) FleetApplier(local LocalConfig, dir string, health time.Duration
 			a.log.Warn("new config reverted: the agent was not healthy with it", "version", b.Body.Version, "err", err)
 			return fmt.Errorf("reverted to the previous config: %w", err)
 		}
+		a.setOrigin(ConfigInfo{Source: ConfigFleet, Version: b.Body.Version, BundleHash: b.Hash, AppliedAt: a.now()})
 		a.log.Info("fleet config applied", "version", b.Body.Version, "hash", b.Hash, "restarted_scanners", restarted)
 		a.publish(Event{Kind: "alarm", Status: "config", Message: fmt.Sprintf("HQ config v%d applied", b.Body.Version)})
 		return nil

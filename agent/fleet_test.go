@@ -17,10 +17,12 @@ import (
 	"github.com/pda-agent/pda-agent/device"
 	"github.com/pda-agent/pda-agent/fleet/bundle"
 	"github.com/pda-agent/pda-agent/gm"
+	"github.com/pda-agent/pda-agent/upload/msfx/sandbox"
+	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
 // openBundle seals body as HQ would and opens it as the device does.
-func openBundle(t *testing.T, body bundle.Body) (*bundle.Opened, map[string]string) {
+func openBundle(t *testing.T, body bundle.Body, secrets map[string]string) (*bundle.Opened, map[string]string) {
 	t.Helper()
 	hq, err := gm.GenerateKey(nil)
 	if err != nil {
@@ -32,7 +34,7 @@ func openBundle(t *testing.T, body bundle.Body) (*bundle.Opened, map[string]stri
 	}
 	body.Device, body.DeviceKey = "FL1", gm.Fingerprint(&dev.PublicKey)
 	body.Secrets = map[string]string{}
-	for k, v := range map[string]string{"webhook.secret": "fleet-webhook-secret-FAKE"} {
+	for k, v := range secrets {
 		if body.Secrets[k], err = bundle.EncryptSecret(&dev.PublicKey, v); err != nil {
 			t.Fatal(err)
 		}
@@ -45,17 +47,18 @@ func openBundle(t *testing.T, body bundle.Body) (*bundle.Opened, map[string]stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets, err := o.Secrets(dev)
+	opened, err := o.Secrets(dev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return o, secrets
+	return o, opened
 }
 
 // TestFleetApplierAppliesAndReverts applies HQ bundles to a running agent
 // while a till keeps scanning: a good bundle is applied with its secrets and
 // catalogue, the local file's keys winning; a bundle whose scanner cannot
-// come up is reverted, and no scan is lost or refused in either change.
+// come up is reverted; 码上放心 credentials are probed, and a secret the
+// platform refuses is reverted. No scan is lost or refused meanwhile.
 func TestFleetApplierAppliesAndReverts(t *testing.T) {
 	dir := t.TempDir()
 	local := LocalConfig{Name: "local.yaml", Data: []byte(fmt.Sprintf("device: {id: FL1}\ndata_dir: %s\nsessions: {default_type: 321}\n", dir))}
@@ -99,7 +102,8 @@ func TestFleetApplierAppliesAndReverts(t *testing.T) {
 	good, secrets := openBundle(t, bundle.Body{Version: 7,
 		Config: "device: {id: SOMEONE-ELSE}\nsessions: {default_type: 102}\nwebhook: {enabled: true, url: \"http://127.0.0.1:1/hook\", key_id: k1}\n" +
 			"scanners:\n  - {name: pos, type: tcp, session: till, tcp: {listen: \"127.0.0.1:0\"}}\n",
-		Partners: "ent_id,name,license_no\n5e0a7c3b9d2f48a6b1c3e5f7a9b0d2e4,沙箱医药,苏AA0250001\n"})
+		Partners: "ent_id,name,license_no\n5e0a7c3b9d2f48a6b1c3e5f7a9b0d2e4,沙箱医药,苏AA0250001\n"},
+		map[string]string{"webhook.secret": "fleet-webhook-secret-FAKE"})
 	if err := apply(ctx, good, secrets); err != nil {
 		t.Fatalf("good bundle: %v", err)
 	}
@@ -115,7 +119,8 @@ func TestFleetApplierAppliesAndReverts(t *testing.T) {
 	}
 
 	bad, secrets := openBundle(t, bundle.Body{Version: 8, Config: good.Body.Config +
-		"  - {name: gun, type: serial, session: counter, serial: {port: /dev/ttyPDA-NOPE, reconnect_min: 100ms}}\n"})
+		"  - {name: gun, type: serial, session: counter, serial: {port: /dev/ttyPDA-NOPE, reconnect_min: 100ms}}\n"},
+		map[string]string{"webhook.secret": "fleet-webhook-secret-FAKE"})
 	err = apply(ctx, bad, secrets)
 	if err == nil || !strings.Contains(err.Error(), "reverted") || !strings.Contains(err.Error(), "gun") {
 		t.Fatalf("bad bundle: %v", err)
@@ -130,6 +135,33 @@ func TestFleetApplierAppliesAndReverts(t *testing.T) {
 		t.Fatalf("the applied version's catalogue is gone: %v", err)
 	}
 
+	// 码上放心 credentials: the platform is asked once before they are
+	// kept; a secret it refuses reverts the config.
+	gw, err := sandbox.Start("127.0.0.1:0", sandbox.Options{World: sandbox.DefaultWorld(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	msfxYAML := good.Body.Config + fmt.Sprintf("msfx: {enabled: true, gateway: %q, app_key: %q, ref_ent_id: %q, ent_id: %s}\n",
+		gw.URL(), sandbox.DefaultStoreAppKey, sandbox.DefaultStoreRefEntID, sandbox.DefaultStoreEntID)
+	withMsfx, secrets := openBundle(t, bundle.Body{Version: 9, Config: msfxYAML},
+		map[string]string{"webhook.secret": "fleet-webhook-secret-FAKE", "msfx.app_secret": sandbox.DefaultStoreSecret})
+	if err := apply(ctx, withMsfx, secrets); err != nil || !a.Config().Msfx.Enabled {
+		t.Fatalf("msfx bundle: %v", err)
+	}
+	if st := gw.Stats(); st.Methods[wire.MethodQueryBillStatus] != 1 || st.SignatureFailures != 0 {
+		t.Fatalf("probe of the good credentials: %+v", st)
+	}
+	wrongSecret, secrets := openBundle(t, bundle.Body{Version: 10, Config: msfxYAML},
+		map[string]string{"webhook.secret": "fleet-webhook-secret-FAKE", "msfx.app_secret": "not-the-store-secret-FAKE"})
+	err = apply(ctx, wrongSecret, secrets)
+	if err == nil || !strings.Contains(err.Error(), "reverted") || !strings.Contains(err.Error(), "码上放心 refuses") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	if st := gw.Stats(); a.Config().Msfx.AppSecret.Value() != sandbox.DefaultStoreSecret || st.SignatureFailures != 1 {
+		t.Fatalf("after the refused secret: secret restored %v, signature failures %d", a.Config().Msfx.AppSecret.Value() == sandbox.DefaultStoreSecret, st.SignatureFailures)
+	}
+
 	close(stop)
 	wg.Wait()
 	b, _, err := a.Store().OpenBill("till")
@@ -140,5 +172,5 @@ func TestFleetApplierAppliesAndReverts(t *testing.T) {
 	if err != nil || int64(len(items)) != scanned.Load() || scanned.Load() == 0 {
 		t.Fatalf("%d scans accepted, %d on the bill (%v)", scanned.Load(), len(items), err)
 	}
-	t.Logf("%d scans accepted across one apply and one revert", scanned.Load())
+	t.Logf("%d scans accepted across four bundles, two of them reverted", scanned.Load())
 }

@@ -50,6 +50,7 @@ func nhsaConfig(n configs.NHSA, store *queue.Store, cat *catalogue.Catalogue) (n
 			items, err := store.Items(b.ID)
 			return items, err == nil, err
 		}
+		c.Earlier = earlierUndelivered(store, "nhsa")
 		c.RefState = func(_ context.Context, billCode string) (nhsa.RefState, error) {
 			b, err := store.BillByCode(billCode)
 			if errors.Is(err, queue.ErrNotFound) {

@@ -174,6 +174,9 @@ func (a *Agent) open(ctx context.Context, session string, t int, partner string)
 	if partner == "" && t == a.config().Sessions.DefaultType {
 		partner = a.config().Sessions.DefaultPartner
 	}
+	if err := validPartner(partner); err != nil {
+		return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: err.Error()}
+	}
 	b, created, err := a.store.OpenSession(ctx, queue.SessionSpec{Session: session, Type: t, Partner: partner,
 		Operator: a.config().Device.Operator, Device: a.config().Device.ID})
 	if err != nil {

@@ -49,6 +49,9 @@ func (a *Agent) SubmitBill(ctx context.Context, r SubmitRequest) (queue.Bill, er
 	if err := validAttrs(r.Attrs); err != nil {
 		return queue.Bill{}, err
 	}
+	if err := validPartner(r.Partner); err != nil {
+		return queue.Bill{}, err
+	}
 	source := r.Source
 	if source == "" {
 		source = "erp"
@@ -112,6 +115,8 @@ type BillFilter struct {
 	State string
 	Type  int
 	Limit int
+	// Before pages: only bills with a lower id (0: from the newest).
+	Before uint64
 }
 
 // Bills lists bills, newest first.
@@ -119,7 +124,7 @@ func (a *Agent) Bills(f BillFilter) ([]queue.Bill, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	return a.store.RecentBills(f.Limit, func(b queue.Bill) bool {
+	return a.store.RecentBills(f.Before, f.Limit, func(b queue.Bill) bool {
 		return (f.State == "" || string(b.State) == f.State) && (f.Type == 0 || b.Type == f.Type)
 	})
 }

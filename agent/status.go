@@ -1,10 +1,30 @@
 package agent
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"time"
 
+	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/device"
 	"github.com/pda-agent/pda-agent/queue"
+)
+
+// Health values of a Status.
+const (
+	Healthy  = "healthy"
+	Degraded = "degraded"
+	// Stopped: no agent is running; the status was read from the queue
+	// file.
+	Stopped = "stopped"
+)
+
+// Status sources.
+const (
+	FromAgent     = "agent"
+	FromQueueFile = "queue file"
 )
 
 // Status is the agent at a glance, for `pda-agent status`, the local API
@@ -13,10 +33,15 @@ type Status struct {
 	Version   string    `json:"version"`
 	Device    string    `json:"device"`
 	Store     string    `json:"store,omitempty"`
-	StartedAt time.Time `json:"started_at"`
-	// Health is healthy or degraded, with the reasons.
+	StartedAt time.Time `json:"started_at,omitzero"`
+	// Source says where the figures come from: the running agent, or the
+	// queue file when no agent runs.
+	Source string `json:"source"`
+	// Health is healthy, degraded or stopped, with the reasons.
 	Health   string   `json:"health"`
 	Problems []string `json:"problems,omitempty"`
+	// Config identifies the config in force.
+	Config ConfigInfo `json:"config"`
 	// NHSAEnv is the active 医保 profile (test or prod) when enabled.
 	NHSAEnv      string                `json:"nhsa_env,omitempty"`
 	Scanners     []device.Health       `json:"scanners"`
@@ -27,9 +52,45 @@ type Status struct {
 	QueueFile    string                `json:"queue_file"`
 	QueueSize    int64                 `json:"queue_size"`
 	QueueMax     int64                 `json:"queue_max,omitempty"`
-	Alarms       []queue.Alarm         `json:"alarms,omitempty"`
+	// DiskFree is the space left on the queue's filesystem; absent when
+	// the platform cannot tell.
+	DiskFree *int64 `json:"disk_free,omitempty"`
+	// Headroom is queue.headroom: scans stop when less is left.
+	Headroom int64         `json:"headroom,omitempty"`
+	Alarms   []queue.Alarm `json:"alarms,omitempty"`
 	// PendingRestart lists changed settings that wait for the next start.
 	PendingRestart []string `json:"pending_restart,omitempty"`
+}
+
+// ConfigInfo identifies the config in force: where it came from and a
+// hash of it, so support can tell two devices' configs apart at a glance.
+type ConfigInfo struct {
+	// Source is "fleet" (an HQ bundle) or "local" (the device's file).
+	Source string `json:"source"`
+	// Version, BundleHash and AppliedAt identify the HQ bundle.
+	Version    uint64    `json:"version,omitempty"`
+	BundleHash string    `json:"bundle_hash,omitempty"`
+	AppliedAt  time.Time `json:"applied_at,omitzero"`
+	// Hash is the SHA-256 of the effective config with its secrets masked
+	// (a changed secret alone does not change it; the hash reveals none).
+	Hash string `json:"hash"`
+}
+
+// Config sources.
+const (
+	ConfigLocal = "local"
+	ConfigFleet = "fleet"
+)
+
+// ConfigHash is the hash of a config as Status reports it: SHA-256 of its
+// JSON form, in which secrets print masked.
+func ConfigHash(cfg *configs.Config) string {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // DestStatus is one back end's state.
@@ -37,6 +98,9 @@ type DestStatus struct {
 	Pending int `json:"pending"`
 	Failing int `json:"failing"`
 	Dead    int `json:"dead"`
+	// Disabled: the destination is not in the config in force, but
+	// deliveries to it are still in the queue.
+	Disabled bool `json:"disabled,omitempty"`
 	// OldestPending is when the oldest undelivered bill was finished; its
 	// age is what regulators audit (timeliness).
 	OldestPending    time.Time `json:"oldest_pending,omitzero"`
@@ -44,6 +108,8 @@ type DestStatus struct {
 	LastSuccess      time.Time `json:"last_success,omitzero"`
 	LastError        string    `json:"last_error,omitempty"`
 	LastErrorAt      time.Time `json:"last_error_at,omitzero"`
+	// FailingSince is when the longest-failing delivery began to fail.
+	FailingSince time.Time `json:"failing_since,omitzero"`
 }
 
 // destState is what the agent saw of one back end since it started.
@@ -54,43 +120,119 @@ type destState struct {
 
 // Status reads the agent's state now.
 func (a *Agent) Status() (Status, error) {
-	st, err := a.store.Stats()
+	cfg, now := a.config(), a.now()
+	s, err := queueStatus(a.store, cfg, names(a.workers()), now)
 	if err != nil {
 		return Status{}, err
 	}
-	now := a.now()
-	s := Status{Version: a.opts.Version, Device: a.config().Device.ID, Store: a.config().Device.Store, StartedAt: a.started,
-		Scanners: a.Scanners(), Destinations: map[string]DestStatus{}, Bills: map[string]int{}, Scans: st.Scans,
-		OpenBills: st.OpenBills, QueueFile: a.store.Path(), QueueSize: st.FileSize, QueueMax: st.MaxSize, Alarms: a.store.Alarms()}
+	s.Source, s.Version, s.StartedAt = FromAgent, a.opts.Version, a.started
+	s.Config = a.configInfo()
+	s.Scanners = a.Scanners()
 	s.PendingRestart = a.Pending()
-	if a.config().NHSA.Enabled {
-		s.NHSAEnv = a.config().NHSA.Env
+	a.mu.Lock()
+	for name, d := range s.Destinations {
+		seen, ok := a.dests[name]
+		if !ok {
+			continue
+		}
+		if seen.lastSuccess.After(d.LastSuccess) {
+			d.LastSuccess = seen.lastSuccess
+		}
+		if seen.lastError != "" && !seen.lastErrorAt.Before(d.LastErrorAt) {
+			d.LastError, d.LastErrorAt = seen.lastError, seen.lastErrorAt
+		}
+		s.Destinations[name] = d
+	}
+	a.mu.Unlock()
+	s.assess(now)
+	return s, nil
+}
+
+// configInfo is the config in force's origin and hash.
+func (a *Agent) configInfo() ConfigInfo {
+	ci := ConfigInfo{Source: ConfigLocal}
+	if o := a.origin.Load(); o != nil {
+		ci = *o
+	}
+	ci.Hash = ConfigHash(a.config())
+	return ci
+}
+
+// setOrigin records where the config in force came from.
+func (a *Agent) setOrigin(ci ConfigInfo) {
+	if ci.Source == "" {
+		ci.Source = ConfigLocal
+	}
+	ci.Hash = "" // computed from the config in force when asked
+	a.origin.Store(&ci)
+}
+
+// queueStatus is what the queue file alone tells, for the destinations
+// in force (dests) and any other that still has deliveries waiting.
+func queueStatus(store *queue.Store, cfg *configs.Config, dests []string, now time.Time) (Status, error) {
+	st, err := store.Stats()
+	if err != nil {
+		return Status{}, fmt.Errorf("agent: status: %w", err)
+	}
+	hist, err := store.DestHistories()
+	if err != nil {
+		return Status{}, fmt.Errorf("agent: status: %w", err)
+	}
+	s := Status{Device: cfg.Device.ID, Store: cfg.Device.Store, Config: ConfigInfo{Source: ConfigLocal, Hash: ConfigHash(cfg)},
+		Scanners: []device.Health{}, Destinations: map[string]DestStatus{}, Bills: map[string]int{}, Scans: st.Scans,
+		OpenBills: st.OpenBills, QueueFile: store.Path(), QueueSize: st.FileSize, QueueMax: st.MaxSize,
+		Headroom: int64(cfg.Queue.Headroom), Alarms: store.Alarms()}
+	if cfg.NHSA.Enabled {
+		s.NHSAEnv = cfg.NHSA.Env
+	}
+	if free, err := store.DiskFree(); err == nil {
+		s.DiskFree = &free
 	}
 	for state, n := range st.Bills {
 		s.Bills[string(state)] = n
 	}
-	for name := range a.workers() {
-		d := DestStatus{}
+	enabled := map[string]bool{}
+	for _, name := range dests {
+		enabled[name] = true
+	}
+	for name, ds := range st.Dests {
+		if !enabled[name] && ds.Pending+ds.Leased+ds.Dead > 0 {
+			dests = append(dests, name)
+		}
+	}
+	for _, name := range dests {
+		d := DestStatus{Disabled: !enabled[name]}
 		if ds := st.Dests[name]; ds != nil {
-			d = DestStatus{Pending: ds.Pending + ds.Leased, Failing: ds.Failing, Dead: ds.Dead, OldestPending: ds.OldestPending, LastError: ds.LastError}
+			d.Pending, d.Failing, d.Dead, d.OldestPending = ds.Pending+ds.Leased, ds.Failing, ds.Dead, ds.OldestPending
+			d.FailingSince = ds.FailingSince
 			if !ds.OldestPending.IsZero() {
 				d.OldestPendingAge = now.Sub(ds.OldestPending).Round(time.Second).String()
 			}
 		}
-		a.mu.Lock()
-		if seen, ok := a.dests[name]; ok {
-			d.LastSuccess, d.LastErrorAt = seen.lastSuccess, seen.lastErrorAt
-			if seen.lastError != "" {
-				d.LastError = seen.lastError
-			}
-		}
-		a.mu.Unlock()
+		h := hist[name]
+		d.LastSuccess, d.LastError, d.LastErrorAt = h.LastDone, h.LastError, h.LastErrorAt
 		s.Destinations[name] = d
+	}
+	return s, nil
+}
+
+// assess sets Problems and Health from the figures, read at now.
+func (s *Status) assess(now time.Time) {
+	s.Problems = nil
+	for _, name := range names(s.Destinations) {
+		d := s.Destinations[name]
+		if d.Disabled {
+			s.Problems = append(s.Problems, fmt.Sprintf("%s: %d deliveries wait but the destination is not enabled", name, d.Pending+d.Dead))
+		}
 		if d.Dead > 0 {
 			s.Problems = append(s.Problems, name+": dead letters need an operator")
 		}
 		if d.Failing > 0 {
-			s.Problems = append(s.Problems, name+": deliveries failing: "+d.LastError)
+			since := ""
+			if !d.FailingSince.IsZero() {
+				since = " since " + Clock(d.FailingSince, now)
+			}
+			s.Problems = append(s.Problems, fmt.Sprintf("%s: %d deliveries failing%s: %s", name, d.Failing, since, d.LastError))
 		}
 	}
 	for _, h := range s.Scanners {
@@ -98,12 +240,33 @@ func (a *Agent) Status() (Status, error) {
 			s.Problems = append(s.Problems, "scanner "+h.Name+" not connected: "+h.LastError)
 		}
 	}
+	if s.QueueMax > 0 && s.QueueSize*10 >= s.QueueMax*9 {
+		s.Problems = append(s.Problems, fmt.Sprintf("queue file at %d%% of queue.max_size (%s of %s)",
+			s.QueueSize*100/s.QueueMax, Bytes(s.QueueSize), Bytes(s.QueueMax)))
+	}
+	if s.DiskFree != nil && s.Headroom > 0 && *s.DiskFree < 4*s.Headroom {
+		s.Problems = append(s.Problems, fmt.Sprintf("disk nearly full: %s free; scans stop below %s (queue.headroom)",
+			Bytes(*s.DiskFree), Bytes(s.Headroom)))
+	}
 	for _, al := range s.Alarms {
 		s.Problems = append(s.Problems, "alarm "+al.Kind+": "+al.Message)
 	}
-	s.Health = "healthy"
+	s.Health = Healthy
 	if len(s.Problems) > 0 {
-		s.Health = "degraded"
+		s.Health = Degraded
 	}
-	return s, nil
+}
+
+// Bytes renders a size for people: 512 B, 1.5 MiB, 2.0 GiB.
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pda-agent/pda-agent/billtype"
 	"github.com/pda-agent/pda-agent/device"
@@ -61,6 +63,9 @@ func (a *Agent) Open(ctx context.Context, r OpenRequest) (queue.Bill, bool, erro
 		return queue.Bill{}, false, fmt.Errorf("%w: unknown bill type %d", ErrBadRequest, t)
 	}
 	if err := validSession(r.Session); err != nil {
+		return queue.Bill{}, false, err
+	}
+	if err := validPartner(r.Partner); err != nil {
 		return queue.Bill{}, false, err
 	}
 	if err := validAttrs(r.Attrs); err != nil {
@@ -126,8 +131,20 @@ func (a *Agent) Scan(ctx context.Context, session, raw, source string) device.Fe
 }
 
 func validSession(s string) error {
-	if s == "" || len(s) > 64 || strings.ContainsAny(s, "\x00/\\") {
-		return fmt.Errorf("%w: session name must be 1-64 characters without / or \\", ErrBadRequest)
+	// Control characters would reach logs and scanner echo lines.
+	if s == "" || len(s) > 64 || strings.ContainsAny(s, "/\\") || strings.ContainsFunc(s, unicode.IsControl) {
+		return fmt.Errorf("%w: session name must be 1-64 characters without /, \\ or control characters", ErrBadRequest)
+	}
+	return nil
+}
+
+var entIDRE = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+
+// validPartner checks a bill's partner: none, or an ent_id. Anything else
+// would be refused for good by 码上放心 once the bill is finished.
+func validPartner(p string) error {
+	if p != "" && !entIDRE.MatchString(p) {
+		return fmt.Errorf("%w: partner %q is not an ent_id (32 hex digits)", ErrBadRequest, p)
 	}
 	return nil
 }
@@ -554,7 +571,7 @@ func (a *Agent) Compliance(ctx context.Context) (Compliance, error) {
 		c.Pending[name] = PendingSummary{Pending: d.Pending + d.Leased, Failing: d.Failing, Dead: d.Dead, OldestPending: d.OldestPending}
 	}
 	received := map[string]bool{}
-	bills, err := a.store.RecentBills(5000, func(b queue.Bill) bool {
+	bills, err := a.store.RecentBills(0, 5000, func(b queue.Bill) bool {
 		return b.State == queue.BillFinished && b.Attrs["upstream"] != ""
 	})
 	if err != nil {

@@ -58,6 +58,9 @@ type Fleet struct {
 	// HealthTimeout bounds how long restarted scanners may take to come
 	// back after a new config before it is reverted.
 	HealthTimeout time.Duration `mapstructure:"health_timeout"`
+	// Probe asks 码上放心 one read-only question with new credentials
+	// before keeping them (a refusal reverts the config; no answer does not).
+	Probe bool `mapstructure:"probe"`
 }
 
 // FleetDeviceKey is the device key file path.
@@ -80,6 +83,9 @@ type API struct {
 	// TokenFile holds the bearer token (created with mode 0600 at first
 	// start); default <data_dir>/api.token.
 	TokenFile string `mapstructure:"token_file"`
+	// MetricsPublic serves GET /metrics without the token (for a
+	// Prometheus that cannot send it); by default it needs the token.
+	MetricsPublic bool `mapstructure:"metrics_public"`
 }
 
 // APITokenFile is the token file path.
@@ -105,10 +111,22 @@ type Device struct {
 	Operator string `mapstructure:"operator"`
 }
 
-// Log configures the structured log on stderr.
+// Log configures the structured log: on stderr (journald, a terminal)
+// unless File names a file the agent writes and rotates itself.
 type Log struct {
 	Level  string `mapstructure:"level"`
 	Format string `mapstructure:"format"`
+	// File is the log file (absolute path); empty = stderr.
+	File string `mapstructure:"file"`
+	// MaxSize rotates File before it would grow past this (whole MiB).
+	MaxSize ByteSize `mapstructure:"max_size"`
+	// MaxBackups is how many rotated files are kept (0 = no count limit).
+	MaxBackups int `mapstructure:"max_backups"`
+	// MaxAge deletes rotated files older than this (whole days; 0 = no
+	// age limit). MaxBackups and MaxAge cannot both be unlimited.
+	MaxAge time.Duration `mapstructure:"max_age"`
+	// Compress gzips rotated files.
+	Compress bool `mapstructure:"compress"`
 }
 
 // SlogLevel maps Level to slog.

@@ -258,3 +258,24 @@ func TestLayersValuesAndSecretKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestNHSARecerSysCode: recer_sys_code is required in every 医保 request
+// header, so validate (the unit's ExecStartPre) names the key rather than
+// the agent failing at start.
+func TestNHSARecerSysCode(t *testing.T) {
+	for _, tc := range []struct{ value, want string }{
+		{"", "nhsa.test.recer_sys_code"},
+		{"ELEVENCHARS", "nhsa.test.recer_sys_code"},
+		{"MBS_LOCAL", ""},
+	} {
+		demo := strings.Replace(string(Demo()), "recer_sys_code: SANDBOX", "recer_sys_code: \""+tc.value+"\"", 1)
+		_, err := LoadBytes("demo.yaml", []byte(demo), nil)
+		var ce *Error
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.value, err)
+		case tc.want != "" && (!errors.As(err, &ce) || len(ce.Fields) != 1 || ce.Fields[0].Key != tc.want):
+			t.Errorf("%q: got %v, want one problem at %s", tc.value, err, tc.want)
+		}
+	}
+}

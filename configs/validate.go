@@ -39,6 +39,7 @@ func (c *Config) Validate() []FieldError {
 	if !oneOf(c.Log.Format, "text", "json") {
 		p.add("log.format", "must be text or json; got %q", c.Log.Format)
 	}
+	c.validateLog(&p)
 
 	q := c.Queue
 	if q.MaxSize != 0 && q.MaxSize < 1<<20 {
@@ -147,6 +148,11 @@ func (c *Config) Validate() []FieldError {
 		case !c.API.AllowRemote && host != "localhost" && (ip == nil || !ip.IsLoopback()):
 			p.add("api.listen", "%q is not a loopback address: set api.allow_remote to listen beyond this device", c.API.Listen)
 		}
+		if c.API.MetricsPublic && c.API.AllowRemote {
+			// Sales volumes and queue state are the chain's business, not
+			// the store network's.
+			p.add("api.metrics_public", "cannot be true with api.allow_remote: metrics would be readable by anyone on the network; scrape with the bearer token instead")
+		}
 	}
 	if c.Webhook.Enabled {
 		w := c.Webhook
@@ -167,6 +173,36 @@ func (c *Config) Validate() []FieldError {
 	return p.list
 }
 
+// validateLog checks the log file keys. Rotation counts whole MiB and
+// whole days (the rotator's units), so other values are refused rather
+// than rounded behind the operator's back.
+func (c *Config) validateLog(p *problems) {
+	l := c.Log
+	if l.File != "" && !absPath(l.File) {
+		p.add("log.file", "must be an absolute path (the service's working directory is not yours); got %q", l.File)
+	}
+	if l.MaxSize < 1<<20 || l.MaxSize%(1<<20) != 0 {
+		p.add("log.max_size", "must be a whole number of MiB, at least 1MiB; got %s", l.MaxSize)
+	}
+	if l.MaxBackups < 0 || l.MaxBackups > 1000 {
+		p.add("log.max_backups", "must be between 0 (no limit by count) and 1000; got %d", l.MaxBackups)
+	}
+	if l.MaxAge < 0 || l.MaxAge%(24*time.Hour) != 0 {
+		p.add("log.max_age", "must be 0s or whole days written in hours (168h = 7 days); got %s", l.MaxAge)
+	}
+	if l.File != "" && l.MaxBackups == 0 && l.MaxAge == 0 {
+		p.add("log.max_backups", "and log.max_age cannot both be 0 with log.file set: rotated logs would fill the disk")
+	}
+}
+
+// absPath accepts the absolute paths of both systems: a config may be
+// checked on another OS than its device's (HQ on Linux renders the
+// configs of Windows counter PCs).
+func absPath(p string) bool {
+	drive := len(p) >= 3 && p[0]|0x20 >= 'a' && p[0]|0x20 <= 'z' && p[1] == ':' && (p[2] == '\\' || p[2] == '/')
+	return drive || strings.HasPrefix(p, "/") || strings.HasPrefix(p, `\\`)
+}
+
 func (c *Config) validateNHSA(p *problems) {
 	n := c.NHSA
 	validatePolicy(p, "nhsa", n.Policy)
@@ -183,6 +219,9 @@ func (c *Config) validateNHSA(p *problems) {
 	pr := n.Active()
 	if u, err := url.Parse(pr.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p.add(key+".url", "must be the gateway's http(s) callService URL for the %s environment; got %q", n.Env, pr.URL)
+	}
+	if pr.RecerSysCode == "" || len(pr.RecerSysCode) > 10 {
+		p.add(key+".recer_sys_code", "must be the 接收方系统代码 the province assigned (1-10 characters, e.g. MBS_LOCAL); got %q", pr.RecerSysCode)
 	}
 	switch n.Envelope {
 	case "plain":
@@ -299,6 +338,9 @@ func (c *Config) validateSessions(p *problems) {
 	}
 	if s.IdleFinish < 0 {
 		p.add("sessions.idle_finish", "must not be negative; got %s", s.IdleFinish)
+	}
+	if s.DefaultPartner != "" && !entIDRE.MatchString(s.DefaultPartner) {
+		p.add("sessions.default_partner", "must be empty or the partner's ent_id (32 hex digits); got %q", s.DefaultPartner)
 	}
 }
 

@@ -147,6 +147,7 @@ func (s *Store) runBatch(batch []*request) {
 	now := s.opts.Now()
 	refuse := s.space.refusal(now)
 	due := map[string]bool{}
+	start := time.Now() // the real clock: Options.Now may be a test's
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		w := &wtx{tx: tx, s: s, now: now, due: due, budget: -1}
 		if refuse == nil {
@@ -172,6 +173,7 @@ func (s *Store) runBatch(batch []*request) {
 	})
 	if err == nil {
 		s.commits.Add(1)
+		took := time.Since(start)
 		if s.opts.OnDue != nil {
 			for dest := range due {
 				s.opts.OnDue(dest)
@@ -179,6 +181,10 @@ func (s *Store) runBatch(batch []*request) {
 		}
 		for _, r := range batch {
 			close(r.done)
+		}
+		// After the answers: the callers' acks never wait for metrics.
+		if s.opts.OnCommit != nil {
+			s.opts.OnCommit(took, len(batch))
 		}
 		return
 	}

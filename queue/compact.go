@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -24,6 +25,17 @@ const compactTxSize = 64 << 20
 // must not be in use (ErrLocked otherwise). It returns the sizes before and
 // after.
 func Compact(path string, o Options) (before, after int64, err error) {
+	return CompactWithProgress(path, o, nil)
+}
+
+// compactProgressEvery is how often CompactWithProgress reports.
+const compactProgressEvery = 200 * time.Millisecond
+
+// CompactWithProgress is Compact telling progress (if not nil) every
+// 200ms and at the end: the bytes of live data copied so far out of an
+// estimated total (the source's pages in use). The copy commits every
+// 64 MiB, so progress moves in steps of that size on large files.
+func CompactWithProgress(path string, o Options, progress func(done, total int64)) (before, after int64, err error) {
 	o = o.withDefaults()
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -41,7 +53,7 @@ func Compact(path string, o Options) (before, after int64, err error) {
 	}
 	// Holding src keeps other processes out until the new file is in place.
 	defer src.Close()
-	if err := compactInto(src, path); err != nil {
+	if err := compactInto(src, path, progress); err != nil {
 		return 0, 0, err
 	}
 	nfi, err := os.Stat(path)
@@ -52,14 +64,17 @@ func Compact(path string, o Options) (before, after int64, err error) {
 }
 
 // compactInto copies src into path+compactSuffix and renames it over path.
-func compactInto(src *bolt.DB, path string) error {
+func compactInto(src *bolt.DB, path string, progress func(done, total int64)) error {
 	tmp := path + compactSuffix
 	_ = os.Remove(tmp)
 	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return fmt.Errorf("queue: compact: create %s: %w", tmp, err)
 	}
-	if err := bolt.Compact(dst, src, compactTxSize); err != nil {
+	stopWatch := watchCompaction(src, dst, progress)
+	err = bolt.Compact(dst, src, compactTxSize)
+	stopWatch(err == nil)
+	if err != nil {
 		_ = dst.Close()
 		_ = os.Remove(tmp)
 		return fmt.Errorf("queue: compact: copy: %w", err)
@@ -90,7 +105,7 @@ func compactIfWorth(db *bolt.DB, path string, o Options) (*bolt.DB, error) {
 	if float64(free)/float64(fi.Size()) < o.CompactFreeRatio {
 		return db, nil
 	}
-	if err := compactInto(db, path); err != nil {
+	if err := compactInto(db, path, nil); err != nil {
 		o.Logger.Warn("queue: compaction at start failed; continuing uncompacted", "err", err)
 		return db, nil
 	}
@@ -122,4 +137,49 @@ func syncFile(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// watchCompaction reports the copy's progress while bolt.Compact runs: a
+// read transaction on dst sees the data of its last commit (readers never
+// block bbolt's writer). The returned stop waits for the watcher and, when
+// the copy succeeded, reports it complete.
+func watchCompaction(src, dst *bolt.DB, progress func(done, total int64)) (stop func(ok bool)) {
+	if progress == nil {
+		return func(bool) {}
+	}
+	var total int64
+	_ = src.View(func(tx *bolt.Tx) error {
+		total = tx.Size() - int64(src.Stats().FreePageN)*int64(src.Info().PageSize)
+		return nil
+	})
+	copied := func() int64 {
+		var n int64
+		_ = dst.View(func(tx *bolt.Tx) error {
+			n = tx.Size()
+			return nil
+		})
+		return min(n, total)
+	}
+	progress(0, total)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(compactProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				progress(copied(), total)
+			}
+		}
+	}()
+	return func(ok bool) {
+		close(quit)
+		<-done
+		if ok {
+			progress(total, total)
+		}
+	}
 }

@@ -229,9 +229,12 @@ func (s *Store) Nack(ctx context.Context, billID uint64, dest string, lease uint
 		d.Progress = r.Progress
 		d.LeaseUntil = time.Time{}
 		if r.Error != "" {
+			if d.Failures == 0 {
+				d.FailingSince = w.now
+			}
 			d.Failures++
 		} else {
-			d.Failures = 0
+			d.Failures, d.FailingSince = 0, time.Time{}
 		}
 		if err := w.reschedule(&d, r.At); err != nil {
 			return nil, err
@@ -288,7 +291,7 @@ func (s *Store) RetryDead(ctx context.Context, billID uint64, dest string) error
 		if err := w.del(w.tx.Bucket(bktDead), deliveryKey(billID, dest)); err != nil {
 			return nil, err
 		}
-		d.State, d.Failures, d.Unknown = DeliveryPending, 0, true
+		d.State, d.Failures, d.FailingSince, d.Unknown = DeliveryPending, 0, time.Time{}, true
 		if err := w.reschedule(&d, w.now); err != nil {
 			return nil, err
 		}

@@ -47,7 +47,7 @@ func (s *Store) SetExpected(ctx context.Context, session string, upstream []stri
 			b.Attrs = map[string]string{}
 		}
 		b.Attrs["upstream"] = strings.Join(upstream, ",")
-		b.History = append(b.History, Event{At: w.now, What: "expecting", Detail: fmt.Sprintf("%d packs of %s", len(exp), strings.Join(upstream, ","))})
+		b.History = append(b.History, Event{At: w.now, What: "expecting", Detail: fmt.Sprintf("%d codes (packs and cases) of %s", len(exp), strings.Join(upstream, ","))})
 		if err := w.put(w.tx.Bucket(bktExpected), u64(b.ID), data); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -503,21 +504,28 @@ func TestProgressWaitAndCodeIssues(t *testing.T) {
 	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, Retry{At: c.Now().Add(time.Second), Error: "part 2: 503", Progress: `{"done":[1]}`}); err != nil {
 		t.Fatal(err)
 	}
+	firstFailure := c.Now()
+	c.Add(time.Second)
+	// A second failure in a row: the streak still began at the first.
+	ls, _ = s.Lease(ctx, "msfx", 1, time.Minute)
+	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, Retry{At: c.Now().Add(time.Second), Error: "part 2: 503 again", Progress: `{"done":[1]}`}); err != nil {
+		t.Fatal(err)
+	}
 	st, _ := s.Stats()
-	if st.Dests["msfx"].Failing != 1 {
-		t.Fatalf("failing %+v", st.Dests["msfx"])
+	if d := st.Dests["msfx"]; d.Failing != 1 || !d.FailingSince.Equal(firstFailure) {
+		t.Fatalf("failing %+v, want failing since %v", d, firstFailure)
 	}
 	c.Add(time.Second)
 	ls, _ = s.Lease(ctx, "msfx", 1, time.Minute)
-	if len(ls) != 1 || ls[0].Delivery.Progress != `{"done":[1]}` {
-		t.Fatalf("progress lost: %+v", ls)
+	if len(ls) != 1 || ls[0].Delivery.Progress != `{"done":[1]}` || !ls[0].Delivery.FailingSince.Equal(firstFailure) {
+		t.Fatalf("progress or failing-since lost: %+v", ls)
 	}
 	// Uploaded, the platform is still processing: wait, no failure.
 	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, Retry{At: c.Now().Add(30 * time.Second), Note: "polling processing status", Progress: `{"done":[1,2]}`}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = s.Stats()
-	if d := st.Dests["msfx"]; d.Failing != 0 || d.Pending != 1 || d.LastError != "" {
+	if d := st.Dests["msfx"]; d.Failing != 0 || d.Pending != 1 || d.LastError != "" || !d.FailingSince.IsZero() {
 		t.Fatalf("waiting counted as failing: %+v", d)
 	}
 	c.Add(30 * time.Second)
@@ -886,5 +894,42 @@ func TestDropDead(t *testing.T) {
 	c.Add(60 * 24 * time.Hour)
 	if ps, _ := s.Prune(ctx, c.Now(), c.Now().Add(-time.Hour*24*365)); ps.Bills != 1 {
 		t.Fatalf("a dropped bill is settled and prunable: %+v", ps)
+	}
+}
+
+// TestRecentBillsPages: pages passed the last id they got neither skip nor
+// repeat a bill, keep filters before the limit counts, and a before past
+// the newest id starts at the newest.
+func TestRecentBillsPages(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), testOptions(newClock()))
+	var want []uint64
+	for i := 0; i < 7; i++ {
+		b := finishedBill(t, s, fmt.Sprintf("s%d", i), i*10, 1, "msfx")
+		want = append([]uint64{b.ID}, want...) // newest first
+	}
+	var got []uint64
+	var before uint64
+	for range 10 {
+		page, err := s.RecentBills(before, 3, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, b := range page {
+			got = append(got, b.ID)
+		}
+		before = page[len(page)-1].ID
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("paged ids %v, want %v", got, want)
+	}
+	odd, err := s.RecentBills(want[0]+100, 2, func(b Bill) bool { return b.ID%2 == 1 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(odd) != 2 || odd[0].ID%2 != 1 || odd[1].ID%2 != 1 || odd[0].ID <= odd[1].ID {
+		t.Fatalf("filtered page from past the newest: %+v", odd)
 	}
 }

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -75,16 +74,9 @@ func (s *Store) Items(billID uint64) ([]Item, error) {
 func (s *Store) Deliveries(billID uint64) ([]Delivery, error) {
 	var out []Delivery
 	err := s.db.View(func(tx *bolt.Tx) error {
-		prefix := u64(billID)
-		c := tx.Bucket(bktDeliveries).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var d Delivery
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("%w: delivery %x: %v", errCorrupt, k, err)
-			}
-			out = append(out, d)
-		}
-		return nil
+		var err error
+		out, err = readDeliveries(tx, billID)
+		return err
 	})
 	return out, err
 }
@@ -129,13 +121,27 @@ func (s *Store) ForEachBill(fn func(Bill) bool) error {
 	})
 }
 
-// RecentBills returns up to limit bills, newest first, that keep returns
-// true for (nil keeps all).
-func (s *Store) RecentBills(limit int, keep func(Bill) bool) ([]Bill, error) {
+// RecentBills returns up to limit bills kept by keep (nil keeps all),
+// newest first, with an id below before (0: from the newest); a caller
+// pages by passing the last id it got.
+func (s *Store) RecentBills(before uint64, limit int, keep func(Bill) bool) ([]Bill, error) {
 	var out []Bill
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktBills).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+		var k, v []byte
+		switch {
+		case before == 0:
+			k, v = c.Last()
+		default:
+			// Seek lands on before or the next id up; the page starts
+			// below it (at the newest if every id is below before).
+			if k, _ = c.Seek(u64(before)); k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Prev() {
 			var b Bill
 			if err := json.Unmarshal(v, &b); err != nil {
 				return fmt.Errorf("%w: bill %x: %v", errCorrupt, k, err)
@@ -193,6 +199,8 @@ type DestStats struct {
 	OldestPending time.Time `json:"oldest_pending,omitzero"`
 	// LastError is the most recent error of a failing delivery.
 	LastError string `json:"last_error,omitempty"`
+	// FailingSince is when the longest-failing delivery began to fail.
+	FailingSince time.Time `json:"failing_since,omitzero"`
 }
 
 // Stats summarises the queue.
@@ -245,6 +253,9 @@ func (s *Store) Stats() (Stats, error) {
 				}
 				if d.LastError != "" {
 					ds.Failing++
+					if !d.FailingSince.IsZero() && (ds.FailingSince.IsZero() || d.FailingSince.Before(ds.FailingSince)) {
+						ds.FailingSince = d.FailingSince
+					}
 					if d.LastAt.After(lastErrAt[d.Dest]) {
 						lastErrAt[d.Dest] = d.LastAt
 						ds.LastError = d.LastError

@@ -23,6 +23,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -103,6 +105,11 @@ type Options struct {
 	OnDue func(dest string)
 	// OnAlarm is called when an alarm is raised. It must not block.
 	OnAlarm func(Alarm)
+	// OnCommit, if set, is told after each durable (fsynced) write
+	// transaction how long it took and how many requests it held (metrics).
+	// It runs on the committer goroutine once the callers are answered, so
+	// it must be cheap and never block: the next batch waits behind it.
+	OnCommit func(d time.Duration, records int)
 }
 
 // ChinaTime is UTC+8, the zone of bill times on both platforms.
@@ -189,6 +196,10 @@ func Open(path string, o Options) (*Store, error) {
 		if db, err = openChecked(path, o); err != nil {
 			return nil, fmt.Errorf("queue: open fresh %s after quarantine: %w", path, err)
 		}
+		if err := skipBillCodes(db, path, o); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("queue: open fresh %s after quarantine: %w", path, err)
+		}
 	}
 
 	if o.CompactFreeRatio > 0 {
@@ -210,8 +221,11 @@ func Open(path string, o Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("queue: recover %s: %w", path, err)
 	}
+	// recover loaded the new alarms with the persisted ones: only tell.
 	for _, a := range alarms {
-		s.raise(a)
+		if o.OnAlarm != nil {
+			o.OnAlarm(a)
+		}
 	}
 	s.space.ensureReserve()
 	go s.commitLoop()
@@ -221,6 +235,11 @@ func Open(path string, o Options) (*Store, error) {
 // openChecked opens the bbolt file, turns panics into errors, creates the
 // buckets and checks schema and (optionally) page consistency.
 func openChecked(path string, o Options) (db *bolt.DB, err error) {
+	// A damaged file can send bbolt to addresses past the mapped file (a
+	// truncated file, a scribbled page number): the read faults. As a
+	// panic it is recovered below and the file quarantined; as the
+	// runtime's default fatal error it would kill every start on it.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			if db != nil {
@@ -243,6 +262,18 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 	fail := func(e error) (*bolt.DB, error) {
 		_ = db.Close()
 		return nil, e
+	}
+	// Pages past the end of the file fault when read (SIGBUS), also in
+	// bbolt's checker goroutine, where no recover reaches.
+	if fi, serr := os.Stat(path); serr == nil {
+		if err := db.View(func(tx *bolt.Tx) error {
+			if fi.Size() < tx.Size() {
+				return fmt.Errorf("%w: truncated: the file has %d bytes, its pages reach %d", errCorrupt, fi.Size(), tx.Size())
+			}
+			return nil
+		}); err != nil {
+			return fail(err)
+		}
 	}
 	if o.CheckOnOpen {
 		err := db.View(func(tx *bolt.Tx) error {
@@ -281,6 +312,37 @@ func openChecked(path string, o Options) (db *bolt.DB, err error) {
 }
 
 var errCorrupt = errors.New("corrupt queue file")
+
+// billCodeBlock is how far a fresh queue that replaced a quarantined one
+// moves today's bill numbering per quarantined file.
+const billCodeBlock = 100000
+
+// skipBillCodes keeps a fresh queue that replaced a quarantined one from
+// handing out today's bill codes again. The lost file's bills of today
+// may already be at the back ends, which answer a repeated bill_code as
+// "already uploaded": a new bill under an old code would be taken as
+// delivered and never arrive. Today's numbering resumes one block per
+// quarantined file further on (…-100001); other days cannot collide (the
+// lost file's days are over, later days had no bills in it).
+func skipBillCodes(db *bolt.DB, path string, o Options) error {
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), filepath.Base(path)+".corrupt-") {
+			n++
+		}
+	}
+	// Nine blocks keep the code within fixmedins_bchno's 30 characters
+	// for the longest device id.
+	n = min(max(n, 1), 9)
+	day := o.Now().In(o.Location).Format("060102")
+	return db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktMeta).Put([]byte("billseq:"+day), u64(uint64(n)*billCodeBlock))
+	})
+}
 
 func isTimeout(err error) bool { return errors.Is(err, berrors.ErrTimeout) }
 
@@ -363,16 +425,6 @@ func (s *Store) recover(newAlarms []Alarm) error {
 			return nil
 		})
 	})
-}
-
-// raise records an alarm in memory and tells the owner.
-func (s *Store) raise(a Alarm) {
-	s.mu.Lock()
-	s.alarms = append(s.alarms, a)
-	s.mu.Unlock()
-	if s.opts.OnAlarm != nil {
-		s.opts.OnAlarm(a)
-	}
 }
 
 // Alarms returns the alarms raised since open plus persisted ones, and the

@@ -95,6 +95,9 @@ type Delivery struct {
 	// Failures counts consecutive failed attempts (the backoff's input); a
 	// waiting retry or success resets it.
 	Failures int `json:"failures,omitempty"`
+	// FailingSince is when the current streak of failed attempts began
+	// (zero when the last attempt did not fail): "failing since …".
+	FailingSince time.Time `json:"failing_since,omitzero"`
 	// NextAt is when the delivery is next due: its retry time, or the end
 	// of its lease while leased. Done and dead deliveries are never due.
 	NextAt time.Time `json:"next_at,omitzero"`

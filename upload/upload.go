@@ -23,7 +23,8 @@ const (
 	// fix; the delivery becomes a dead letter carrying Message.
 	Permanent
 	// Wait: the back end has the bill but its result is not final yet
-	// (processing); look again after RetryAfter. Not a failure.
+	// (processing), or the bill must first wait for something on this
+	// device (Outcome.Local); look again after RetryAfter. Not a failure.
 	Wait
 )
 
@@ -67,12 +68,17 @@ type Outcome struct {
 	// Ref is the back end's reference for a delivered bill.
 	Ref string
 	// MaybeApplied marks a Retry whose request may have reached the back end
-	// (timeout or broken connection after sending): the next attempt must
-	// query before sending again.
+	// (timeout or broken connection after sending), or a Wait that left an
+	// earlier such doubt unresolved: the next attempt must query before
+	// sending again.
 	MaybeApplied bool
 	// Progress is the destination's state for the next attempt (Retry and
 	// Wait), e.g. which parts of a split bill are already uploaded.
 	Progress string
+	// Local marks an attempt that never reached the back end because the
+	// bill waits for something on this device (an earlier bill of its
+	// packs): it says nothing about the back end's health.
+	Local bool
 	// CodeErrors are codes of a Done bill the back end did not take
 	// (partial success), code → reason.
 	CodeErrors map[string]string

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,5 +212,59 @@ func TestWorkerDeadLetters(t *testing.T) {
 	bill, _ := b.store.Bill(refused.ID)
 	if last := bill.History[len(bill.History)-1]; last.What != "dead letter" || !strings.Contains(last.Detail, "already_sold") {
 		t.Fatalf("history %+v", bill.History)
+	}
+}
+
+// doubtDest waits once with an unresolved doubt, then records whether the
+// next attempt was told to look the bill up first.
+type doubtDest struct {
+	calls       atomic.Int32
+	toldUnknown atomic.Bool
+}
+
+func (d *doubtDest) Name() string { return "doubt" }
+
+func (d *doubtDest) Deliver(_ context.Context, j upload.Job) upload.Outcome {
+	if d.calls.Add(1) == 1 {
+		return upload.Outcome{Class: upload.Wait, RetryAfter: time.Millisecond, Local: true, MaybeApplied: true, Message: "waiting for B0"}
+	}
+	d.toldUnknown.Store(j.Unknown)
+	return upload.Outcome{Class: upload.Done}
+}
+
+// TestWorkerWaitKeepsDoubt: a bill that waits (for an earlier bill) while
+// an earlier attempt may have been applied must still be looked up first
+// on its next attempt.
+func TestWorkerWaitKeepsDoubt(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	s, err := queue.Open(filepath.Join(t.TempDir(), "q.db"), queue.Options{BillPrefix: "W1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, _, err := s.OpenSession(ctx, queue.SessionSpec{Session: "s", Type: 321}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Scan(ctx, queue.ScanInput{Session: "s", Code: "81012350000000157474", Key: "81012350000000157474", Kind: "msfx20"}); err != nil || r.Outcome != queue.Accepted {
+		t.Fatalf("scan: %v %+v", err, r)
+	}
+	if _, err := s.Finish(ctx, "s", queue.To("doubt")); err != nil {
+		t.Fatal(err)
+	}
+	d := &doubtDest{}
+	w, err := upload.NewWorker(s, d, upload.WorkerOptions{Lease: 2 * time.Second, Concurrency: 1,
+		Backoff: upload.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	waitDrained(t, s, "doubt", 10*time.Second)
+	cancel()
+	<-done
+	if d.calls.Load() != 2 || !d.toldUnknown.Load() {
+		t.Fatalf("%d attempts; second told unknown: %v", d.calls.Load(), d.toldUnknown.Load())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -268,6 +269,22 @@ func TestSaleAndBills(t *testing.T) {
 	if len(bills) != 1 || bills[0].State != queue.BillCancelled {
 		t.Fatalf("cancelled bills %+v", bills)
 	}
+	var all, page []queue.Bill
+	e.ok("GET", "/v1/bills", nil, &all)
+	for before := ""; ; {
+		e.ok("GET", "/v1/bills?limit=1"+before, nil, &page)
+		if len(page) == 0 {
+			break
+		}
+		if len(page) != 1 || page[0].ID != all[0].ID {
+			t.Fatalf("paging: got %+v, want bill %d", page, all[0].ID)
+		}
+		all = all[1:]
+		before = fmt.Sprintf("&before=%d", page[0].ID)
+	}
+	if len(all) != 0 {
+		t.Fatalf("paging missed %d bills", len(all))
+	}
 	e.ok("GET", "/v1/bills?type=321&limit=1", nil, &bills)
 	if len(bills) != 1 || bills[0].Code != code {
 		t.Fatalf("sales %+v", bills)
@@ -315,6 +332,7 @@ func TestErrors(t *testing.T) {
 	e.fails("GET", "/v1/bills?limit=0", nil, 400, "bad_request")
 	e.fails("GET", "/v1/bills?state=lost", nil, 400, "bad_request")
 	e.fails("GET", "/v1/bills?type=x", nil, 400, "bad_request")
+	e.fails("GET", "/v1/bills?before=0", nil, 400, "bad_request")
 	e.fails("GET", "/v1/upstream", nil, 400, "bad_request")
 	e.fails("POST", "/v1/bills", map[string]any{"kind": "sale", "lines": []any{}}, 400, "bad_request")
 	e.fails("POST", "/v1/sessions/s/confirm-all", nil, 400, "bad_request", request{raw: []byte(`{"all":true}`)})

@@ -49,6 +49,29 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
+func (s *Server) diagnose(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	code := q.Get("code")
+	if strings.TrimSpace(code) == "" {
+		s.fail(w, r, badRequest("the code parameter is required: /v1/diagnose?code=<a trace code>[&offline=true]"))
+		return
+	}
+	offline := false
+	if v := q.Get("offline"); v != "" {
+		var err error
+		if offline, err = strconv.ParseBool(v); err != nil {
+			s.fail(w, r, badRequest("offline must be true or false; got %q", v))
+			return
+		}
+	}
+	d, err := s.agent.Diagnose(r.Context(), code, !offline)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
 // scanRequest is a scan a POS injects (or the page's scan box sends).
 type scanRequest struct {
 	Session string `json:"session"`
@@ -341,6 +364,14 @@ func (s *Server) bills(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.Type = t
+	}
+	if v := q.Get("before"); v != "" {
+		id, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || id == 0 {
+			s.fail(w, r, badRequest("before must be a bill id (the last id of the previous page); got %q", v))
+			return
+		}
+		f.Before = id
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/pda-agent/pda-agent/agent"
 	"github.com/pda-agent/pda-agent/queue"
@@ -112,6 +113,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error 
 			return nil
 		}
 		return badRequest("a JSON body is required")
+	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD silently.
+	if !utf8.Valid(data) {
+		return badRequest("invalid JSON body: not UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

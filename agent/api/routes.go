@@ -40,7 +40,9 @@ func (s *Server) routes() http.Handler {
 		http.ServeFileFS(w, r, pages, r.PathValue("file"))
 	})
 
+	handle("GET /metrics", s.metricsAccess(), s.metrics)
 	handle("GET /v1/status", private, s.status)
+	handle("GET /v1/diagnose", private, s.diagnose)
 	handle("POST /v1/scans", private, s.scan)
 	handle("POST /v1/sessions", private, s.openSession)
 	handle("GET /v1/sessions/{session}", private, s.session)

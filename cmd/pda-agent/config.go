@@ -39,12 +39,21 @@ func loadConfig(path string, required bool) (*configs.Config, error) {
 	return c, nil
 }
 
+// newLogger is the agent's logger: log.level, log.format, and log.file
+// (rotated; see logging.go) or w.
 func newLogger(c *configs.Config, w io.Writer) *slog.Logger {
+	out, fileErr := logOutput(c.Log, w)
 	opts := &slog.HandlerOptions{Level: c.Log.SlogLevel()}
+	var log *slog.Logger
 	if c.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		log = slog.New(slog.NewJSONHandler(out, opts))
+	} else {
+		log = slog.New(slog.NewTextHandler(out, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	if fileErr != nil {
+		log.Error("log.file cannot be written; logging here instead", "file", c.Log.File, "err", fileErr)
+	}
+	return log
 }
 
 func newValidateCmd() *cobra.Command {

@@ -7,10 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -94,17 +91,13 @@ webhook:
 // are refused for good there (dead letters), taken by the webhook.
 const unknownPartner = "0123456789abcdef0123456789abcdef"
 
-// TestCrashKeepsAcknowledgedScans kills a real agent with SIGKILL at
-// random moments while scans stream in and uploads run against the strict
-// sandbox (which also injects apply-then-timeout faults), restarts it, and
-// proves: every scan acknowledged before a kill is in the queue exactly
+// crashCycles is the fault suite's sigkill class: it kills a real agent
+// with SIGKILL at random moments while scans stream in and uploads run
+// against the strict sandboxes (which also inject faults), restarts it,
+// and proves: every scan acknowledged before a kill is in the queue exactly
 // once, no code is on two bills, and every finished bill reached the back
-// end exactly once with the same codes.
-func TestCrashKeepsAcknowledgedScans(t *testing.T) {
-	cycles := 12
-	if v, err := strconv.Atoi(os.Getenv("PDA_CRASH_CYCLES")); err == nil && v > 0 {
-		cycles = v
-	}
+// ends exactly once with the same codes.
+func crashCycles(t *testing.T, cycles int) faultRow {
 	sb, err := sandbox.Start("127.0.0.1:0", sandbox.Options{KeyID: "crash", Secret: "crash-test-secret-0123456789", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -202,144 +195,56 @@ func TestCrashKeepsAcknowledgedScans(t *testing.T) {
 	if len(inflight) > 0 {
 		t.Fatalf("final run did not answer %d lines", len(inflight))
 	}
-	// Let the uploads drain, stop cleanly, look; go round again (as a
-	// store would restart the agent) while anything is still pending.
-	var s *queue.Store
-	for round := 0; ; round++ {
-		waitStable(t, func() int { return len(sb.Bills()) + len(gw.Bills(msfxsb.DefaultStoreRefEntID)) }, 2500*time.Millisecond, 60*time.Second)
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			t.Fatal("agent did not stop on SIGTERM")
-		}
-		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-			t.Fatalf("clean stop exited %d\n%s", code, stderr.String())
-		}
-		s, err = queue.Open(filepath.Join(dir, "queue.db"), queue.Options{BillPrefix: "CRASH1", Logger: slog.New(slog.DiscardHandler), CheckOnOpen: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := s.Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
-		busy := 0
-		for _, d := range st.Dests {
-			busy += d.Pending + d.Leased
-		}
-		if busy == 0 || round == 4 {
-			break
-		}
-		s.Close()
-		p = startAgent(t, config, &stderr)
-	}
+	s := drainAndOpen(t, p, config, dir, &stderr, func() int { return len(sb.Bills()) + len(gw.Bills(msfxsb.DefaultStoreRefEntID)) })
 	defer s.Close()
 	if a := s.Alarms(); len(a) != 0 {
 		t.Fatalf("alarms after crashes: %+v", a)
 	}
-	onBills := map[string]int{}
-	var finished []queue.Bill
+	acks := map[ackKey]string{}
+	for code, status := range acked {
+		acks[ackKey{102, code}] = status
+	}
+	// The msfx refusals are dead letters carrying the platform's words.
+	tl := compareLedgers(t, s, acks, backends{msfx: gw.Server, webhook: sb.Server,
+		dead: func(b queue.Bill, dest string) bool { return dest == "msfx" && b.Partner == unknownPartner }})
+	finished, dead := 0, 0
 	if err := s.ForEachBill(func(b queue.Bill) bool {
-		if b.State == queue.BillCancelled {
+		if b.State != queue.BillFinished {
 			return true
 		}
-		items, err := s.Items(b.ID)
-		if err != nil {
-			t.Fatal(err)
+		finished++
+		if b.Partner == unknownPartner {
+			dead++
 		}
-		if len(items) != b.Items {
-			t.Errorf("bill %s header says %d codes, has %d", b.Code, b.Items, len(items))
-		}
-		for _, it := range items {
-			onBills[it.Code]++
-		}
-		if b.State == queue.BillFinished {
-			finished = append(finished, b)
+		if ds, _ := s.Deliveries(b.ID); len(ds) != 2 {
+			t.Errorf("bill %s has %d deliveries, want msfx and webhook", b.Code, len(ds))
 		}
 		return true
 	}); err != nil {
 		t.Fatal(err)
 	}
 	accepted := 0
-	for code, status := range acked {
+	for _, status := range acked {
 		if status == "ACCEPTED" || status == "DUPLICATE" {
 			accepted++
-			if onBills[code] != 1 {
-				t.Errorf("acknowledged code %s is on %d bills", code, onBills[code])
-			}
 		}
-	}
-	for code, n := range onBills {
-		if n != 1 {
-			t.Errorf("code %s is on %d bills", code, n)
-		}
-	}
-
-	// Every finished bill is at each back end exactly once, same codes; the
-	// msfx refusals are dead letters carrying the platform's words.
-	hooked := map[string]sandbox.Received{}
-	for _, r := range sb.Bills() {
-		hooked[r.BillCode] = r
-	}
-	uploaded := map[string]msfxsb.Bill{}
-	for _, r := range gw.Bills(msfxsb.DefaultStoreRefEntID) {
-		uploaded[r.BillCode] = r
-	}
-	dead := 0
-	for _, b := range finished {
-		items, _ := s.Items(b.ID)
-		var codes []string
-		for _, it := range items {
-			codes = append(codes, it.Code)
-		}
-		want := strings.Join(codes, ",")
-		ds, _ := s.Deliveries(b.ID)
-		if len(ds) != 2 {
-			t.Errorf("bill %s has %d deliveries", b.Code, len(ds))
-			continue
-		}
-		for _, d := range ds {
-			switch {
-			case d.Dest == "msfx" && b.Partner == unknownPartner:
-				if d.State != queue.DeliveryDead || d.LastError == "" {
-					t.Errorf("bill %s from an unknown partner: msfx delivery %s %q", b.Code, d.State, d.LastError)
-				}
-				dead++
-			case d.State != queue.DeliveryDone:
-				t.Errorf("bill %s → %s: %s (%s)", b.Code, d.Dest, d.State, d.LastError)
-			}
-		}
-		if r, ok := hooked[b.Code]; !ok || r.Applied != 1 || strings.Join(r.Codes, ",") != want {
-			t.Errorf("bill %s at the webhook: present %v, applied %d", b.Code, ok, r.Applied)
-		}
-		delete(hooked, b.Code)
-		if b.Partner == unknownPartner {
-			continue
-		}
-		if r, ok := uploaded[b.Code]; !ok || r.Applied != 1 || strings.Join(r.Codes, ",") != want || r.Result != 3 {
-			t.Errorf("bill %s at msfx: present %v, applied %d, result %d", b.Code, ok, r.Applied, r.Result)
-		}
-		delete(uploaded, b.Code)
-	}
-	for code := range hooked {
-		t.Errorf("webhook has bill %s the queue does not know as finished", code)
-	}
-	for code := range uploaded {
-		t.Errorf("msfx has bill %s the queue does not know as finished", code)
-	}
-	dls, _ := s.DeadLetters()
-	if len(dls) != dead {
-		t.Errorf("%d dead letters, want %d", len(dls), dead)
 	}
 	st, gst := sb.Stats(), gw.Stats()
-	t.Logf("%d SIGKILL cycles, %d lines sent, %d codes acknowledged, %d on bills, %d bills finished, each delivered once to both back ends (%d refused for good by msfx, dead letters)",
-		cycles, lines, accepted, len(onBills), len(finished), dead)
+	t.Logf("%d SIGKILL cycles, %d lines sent, %d codes acknowledged, %d bills finished, each delivered once to both back ends (%d refused for good by msfx, dead letters)",
+		cycles, lines, accepted, finished, dead)
 	t.Logf("webhook sandbox: %d requests, %d duplicates answered, faults %v; msfx sandbox: %d requests, %d duplicates answered, faults %v, rejected %v",
 		st.Requests, st.Duplicates, st.Faults, gst.Requests, gst.Duplicates, gst.Faults, gst.Rejected)
-	if accepted == 0 || len(finished) == 0 {
+	if accepted == 0 || finished == 0 {
 		t.Fatal("the test exercised nothing")
 	}
+	injected := cycles // the kills
+	for _, n := range st.Faults {
+		injected += n
+	}
+	for _, n := range gst.Faults {
+		injected += n
+	}
+	return faultRow{cycles: cycles, faults: injected, tally: tl}
 }
 
 // drainAcks matches echo lines to the oldest lines in flight, waiting up

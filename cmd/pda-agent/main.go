@@ -62,6 +62,7 @@ traceability back ends, exactly once, whatever the network does.`,
 		return &exitError{code: exitUsage, err: err}
 	})
 	root.AddCommand(newRunCmd(), newValidateCmd(), newCodeCmd(), newVersionCmd(), newDemoCmd(),
-		newQueueCmd(), newSandboxCmd(), newKeysCmd(), newFleetCmd(), newUICmd())
+		newQueueCmd(), newSandboxCmd(), newKeysCmd(), newFleetCmd(), newUICmd(), newStatusCmd(), newDiagnoseCmd(),
+		newServiceCmd())
 	return root
 }

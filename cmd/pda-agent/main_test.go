@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pda-agent/pda-agent/gm"
 	nhsasb "github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
@@ -35,10 +37,13 @@ func TestMain(m *testing.M) {
 }
 
 // runBinary runs pda-agent with args and returns stdout, stderr and the
-// exit status.
+// exit status. A run that does not end within a minute is killed (a
+// command expected to refuse its input must not hang the suite).
 func runBinary(t *testing.T, env []string, stdin string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(cleanEnv(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,15 +35,15 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			log := newLogger(local, cmd.ErrOrStderr())
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM) // cmd.Context: the Windows service cancels it on Stop
 			defer stop()
 
 			lc := agent.LocalConfig{Name: path, Data: data, Env: os.Environ()}
-			cfg, keys, err := startConfig(local, lc, log)
+			cfg, keys, origin, err := startConfig(local, lc, log)
 			if err != nil {
 				return err
 			}
-			a, err := agent.New(cfg, agent.Options{Logger: log, Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(), Version: version})
+			a, err := agent.New(cfg, agent.Options{Logger: log, Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(), Version: version, Origin: origin})
 			if err != nil {
 				return err
 			}
@@ -123,23 +122,24 @@ func loadFleetKeys(c *configs.Config) (*fleetKeys, error) {
 // startConfig is the config the agent starts with: the last bundle HQ sent
 // that this device applied (known good), over the local file; the local
 // file alone when there is none or it no longer builds. HQ being away never
-// keeps the agent from starting.
-func startConfig(local *configs.Config, lc agent.LocalConfig, log *slog.Logger) (*configs.Config, *fleetKeys, error) {
+// keeps the agent from starting. It also says where the config came from.
+func startConfig(local *configs.Config, lc agent.LocalConfig, log *slog.Logger) (*configs.Config, *fleetKeys, agent.ConfigInfo, error) {
+	localInfo := agent.ConfigInfo{Source: agent.ConfigLocal}
 	if !local.Fleet.Enabled {
-		return local, nil, nil
+		return local, nil, localInfo, nil
 	}
 	keys, err := loadFleetKeys(local)
 	if err != nil {
-		return nil, nil, &exitError{code: exitConfig, err: err}
+		return nil, nil, localInfo, &exitError{code: exitConfig, err: err}
 	}
 	b, secrets, err := client.Current(local.FleetDir(), keys.hq, local.Device.ID, keys.device)
 	switch {
 	case err != nil:
 		log.Error("ALARM: the applied HQ bundle cannot be read; starting on the local config", "err", err)
-		return local, keys, nil
+		return local, keys, localInfo, nil
 	case b == nil:
 		log.Info("no HQ bundle applied yet; starting on the local config")
-		return local, keys, nil
+		return local, keys, localInfo, nil
 	}
 	cfg, err := agent.ConfigFromBundle(b, secrets, lc, local.FleetDir())
 	if err == nil {
@@ -149,10 +149,10 @@ func startConfig(local *configs.Config, lc agent.LocalConfig, log *slog.Logger) 
 	}
 	if err != nil {
 		log.Error("ALARM: the applied HQ bundle no longer builds a valid config; starting on the local config", "version", b.Body.Version, "err", err)
-		return local, keys, nil
+		return local, keys, localInfo, nil
 	}
 	log.Info("starting on the HQ config", "version", b.Body.Version, "hash", b.Hash)
-	return cfg, keys, nil
+	return cfg, keys, agent.ConfigInfo{Source: agent.ConfigFleet, Version: b.Body.Version, BundleHash: b.Hash}, nil
 }
 
 func newFleetCmd() *cobra.Command {

@@ -71,9 +71,9 @@ credentials and the environment to point an agent at them.`,
 			fmt.Fprintf(out, "point an agent at them with:\n")
 			fmt.Fprintf(out, "  PDA_MSFX_ENABLED=true PDA_MSFX_GATEWAY=%s PDA_MSFX_APP_KEY=%s PDA_MSFX_APP_SECRET=%s PDA_MSFX_REF_ENT_ID=%s PDA_MSFX_ENT_ID=%s\n",
 				gw.URL(), msfxsb.DefaultStoreAppKey, msfxsb.DefaultStoreSecret, msfxsb.DefaultStoreRefEntID, msfxsb.DefaultStoreEntID)
-			fmt.Fprintf(out, "  PDA_NHSA_ENABLED=true PDA_NHSA_TEST_URL=%s PDA_NHSA_GATEWAY_AUTH=%s PDA_NHSA_ENVELOPE=%s PDA_NHSA_TEST_APP_ID=%s PDA_NHSA_TEST_APP_SECRET=%s PDA_NHSA_TEST_CHANNEL_KEY=%s PDA_NHSA_TEST_PLATFORM_KEY=%s PDA_NHSA_TEST_PAAS_ID=%s PDA_NHSA_TEST_PAAS_TOKEN=%s PDA_NHSA_FIXMEDINS_CODE=%s PDA_NHSA_FIXMEDINS_NAME=%s PDA_NHSA_MDTRTAREA_ADMVS=%s\n",
+			fmt.Fprintf(out, "  PDA_NHSA_ENABLED=true PDA_NHSA_TEST_URL=%s PDA_NHSA_GATEWAY_AUTH=%s PDA_NHSA_ENVELOPE=%s PDA_NHSA_TEST_APP_ID=%s PDA_NHSA_TEST_APP_SECRET=%s PDA_NHSA_TEST_CHANNEL_KEY=%s PDA_NHSA_TEST_PLATFORM_KEY=%s PDA_NHSA_TEST_PAAS_ID=%s PDA_NHSA_TEST_PAAS_TOKEN=%s PDA_NHSA_TEST_RECER_SYS_CODE=%s PDA_NHSA_FIXMEDINS_CODE=%s PDA_NHSA_FIXMEDINS_NAME=%s PDA_NHSA_MDTRTAREA_ADMVS=%s\n",
 				nh.URL(), nhsaAuth, nhsaEnvelope, nhsasb.TestAppID, nhsasb.TestAppSecret, gm.PrivateKeyBase64(channel),
-				gm.PublicKeyBase64(&platform.PublicKey), nhsasb.TestPaasID, nhsasb.TestPaasToken, nhsasb.TestFixmedinsCode,
+				gm.PublicKeyBase64(&platform.PublicKey), nhsasb.TestPaasID, nhsasb.TestPaasToken, nhsasb.TestRecerSysCode, nhsasb.TestFixmedinsCode,
 				nhsasb.TestFixmedinsName, nhsasb.TestAdmdvs)
 			fmt.Fprintf(out, "  PDA_WEBHOOK_ENABLED=true PDA_WEBHOOK_URL=%s PDA_WEBHOOK_KEY_ID=%s PDA_WEBHOOK_SECRET=%s\n", hook.URL(), sandboxKeyID, sandboxSecret)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

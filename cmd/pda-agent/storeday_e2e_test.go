@@ -145,22 +145,7 @@ func TestStoreDayThroughTheAPI(t *testing.T) {
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		<-p.done
 	}()
-	c := &apiClient{t: t, base: "http://127.0.0.1:" + port}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		tok, err := os.ReadFile(filepath.Join(dir, "api.token"))
-		if err == nil && len(tok) > 0 {
-			c.token = strings.TrimSpace(string(tok))
-			if resp, err := http.Get(c.base + "/healthz"); err == nil {
-				resp.Body.Close()
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the API never came up:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	c := waitAPI(t, dir, port, &stderr)
 
 	// 1. The wholesaler's delivery: find its bill from one box, receive it
 	// with one box missing and one box that is not on the bill.
@@ -261,7 +246,7 @@ func TestStoreDayThroughTheAPI(t *testing.T) {
 	c.ok("POST", "/v1/sessions/till/finish", map[string]any{}, &ret)
 
 	// Everything reaches both platforms.
-	deadline = time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var st agent.Status
 		c.ok("GET", "/v1/status", nil, &st)
@@ -335,6 +320,28 @@ func TestStoreDayThroughTheAPI(t *testing.T) {
 		}
 	}
 	t.Logf("store day: %d bills; 码上放心 %d uploads; 医保 rows %v", len(all), gw.Stats().Accepted, byInf)
+}
+
+// waitAPI waits for the agent's local API on port (its token in
+// dir/api.token) and returns a client for it.
+func waitAPI(t *testing.T, dir, port string, stderr *lockedBuffer) *apiClient {
+	t.Helper()
+	c := &apiClient{t: t, base: "http://127.0.0.1:" + port}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tok, err := os.ReadFile(filepath.Join(dir, "api.token"))
+		if err == nil && len(tok) > 0 {
+			c.token = strings.TrimSpace(string(tok))
+			if resp, err := http.Get(c.base + "/healthz"); err == nil {
+				resp.Body.Close()
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the API never came up:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func freePort(t *testing.T) string {

@@ -28,10 +28,10 @@ func TestRenderMergeOrder(t *testing.T) {
 		"chain.yaml": `log: {level: info, format: text}
 queue: {max_batch: 100}
 codes: {allowed_kinds: [msfx20, gs1, other]}
-sessions: {default_partner: chain, idle_finish: 10m}
+sessions: {default_partner: c0000000000000000000000000000000, idle_finish: 10m}
 feedback: {bell: true}
 `,
-		"regions/east.yaml":        "log: {level: warn}\nqueue: {max_batch: 200}\nsessions: {default_partner: east}\n",
+		"regions/east.yaml":        "log: {level: warn}\nqueue: {max_batch: 200}\nsessions: {default_partner: e0000000000000000000000000000000}\n",
 		"stores/S1.yaml":           "queue: {max_batch: 300}\ncodes: {allowed_kinds: [msfx20]}\n",
 		"groups/counter.yaml":      "queue: {max_batch: 400}\nLog: {Format: json}\n",
 		"devices/PDA1.yaml":        "queue: {max_batch: 500}\nfeedback: {bell: null}\ndevice: {id: SPOOFED, operator: 张药师}\n",
@@ -88,7 +88,7 @@ feedback: {bell: true}
 	if !reflect.DeepEqual(v1.Codes.AllowedKinds, []string{"msfx20"}) {
 		t.Errorf("a list must replace, got %v", v1.Codes.AllowedKinds)
 	}
-	if v1.Sessions.DefaultPartner != "east" || v1.Sessions.IdleFinish != "10m" {
+	if v1.Sessions.DefaultPartner != "e0000000000000000000000000000000" || v1.Sessions.IdleFinish != "10m" {
 		t.Errorf("deep merge lost a key: %+v", v1.Sessions)
 	}
 	if _, ok := v1.Feedback["bell"]; ok {

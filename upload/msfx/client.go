@@ -52,7 +52,8 @@ type Client struct {
 	now     func() time.Time
 	zone    *time.Location
 	http    *http.Client
-	limiter *rate.Limiter // nil: no client-side limit
+	limiter *rate.Limiter  // nil: no client-side limit
+	earlier upload.Earlier // Config.Earlier
 
 	mu          sync.Mutex
 	bannedUntil time.Time // monotonic: a ban is elapsed time, not wall time

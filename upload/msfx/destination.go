@@ -109,6 +109,12 @@ type Config struct {
 	// HTTPClient carries the requests (a private transport if nil). It is
 	// copied so that redirects are not followed.
 	HTTPClient *http.Client
+	// Earlier, if set, names an earlier bill moving one of the bill's
+	// packs that has not reached the platform yet; the bill then waits
+	// for it. The platform refuses a pack moved the same way twice in a
+	// row (码重复流向拦截), so a receiving held up by faults must not land
+	// after the customer return that followed it.
+	Earlier upload.Earlier
 }
 
 var _ upload.Destination = (*Client)(nil)
@@ -207,6 +213,7 @@ func New(c Config) (*Client, error) {
 		ignorePart: c.IgnorePartSuccess, skipNonMSFX: c.SkipNonMSFX, selfPartner: self,
 		operCode: c.OperICCode, operName: c.OperICName,
 		timeout: timeout, poll: poll, now: c.Now, zone: chinaZone(), http: &hc, limiter: limiter,
+		earlier: c.Earlier,
 	}
 	if cl.name == "" {
 		cl.name = DefaultName
@@ -340,6 +347,16 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 			if prog.Parts[i].State == statePending {
 				prog.Parts[i].State = stateSending
 			}
+		}
+	}
+	if c.earlier != nil && slices.ContainsFunc(prog.Parts, func(pp partProgress) bool {
+		return pp.State == statePending || pp.State == stateSending
+	}) {
+		// Something may still be sent: packs must reach the platform in
+		// the order they moved. The progress keeps the parts to look up.
+		if out := c.earlier.Hold(ctx, job, "码上放心", prog.encode()); out != nil {
+			out.Message = "msfx: " + out.Message
+			return *out
 		}
 	}
 	r := &run{c: c, bill: b, method: method, base: base, prog: prog, parts: parts, skipped: skipped}

@@ -124,6 +124,11 @@ type Config struct {
 	// a return (3504/3506) never reaches the platform before the purchase or
 	// sale it undoes. Nil: no ordering.
 	RefState func(ctx context.Context, billCode string) (RefState, error)
+	// Earlier, if set, names an earlier bill moving one of the bill's packs
+	// that has not reached 医保 yet; the bill waits for it. 医保 refuses a
+	// code sold while a sale of it is in force (sold_code), so a re-sale
+	// must not land before the return that freed the pack.
+	Earlier upload.Earlier
 	// PharName, PharPracCertNo, PharCertType and PharCertno are the
 	// store's pharmacist (3505 requires phar_name and phar_prac_cert_no).
 	PharName, PharPracCertNo, PharCertType, PharCertno string

@@ -109,6 +109,12 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 		req, msgid, rows, sends, resend = prev.Request, prev.Msgid, prev.Rows, prev.Sends, true
 		notes = append(notes, fmt.Sprintf("resent msgid %s unchanged after an unknown outcome", msgid))
 	} else {
+		// Nothing of this bill can be at 医保 yet: its packs go in the
+		// order they moved (a re-sale after the return that freed it).
+		if out := c.cfg.Earlier.Hold(ctx, job, "医保", job.Progress); out != nil {
+			out.Message = head + out.Message
+			return *out
+		}
 		items := job.Items
 		if infno == fsi.InfSaleReturn || infno == fsi.InfPurchaseReturn {
 			var out *upload.Outcome
@@ -232,7 +238,7 @@ func (c *Client) awaitOriginals(ctx context.Context, head string, job upload.Job
 		}
 		switch st {
 		case RefPending:
-			return nil, &upload.Outcome{Class: upload.Wait, RetryAfter: min(dependencyWait, c.cfg.HoldRetry), Progress: job.Progress,
+			return nil, &upload.Outcome{Class: upload.Wait, RetryAfter: min(dependencyWait, c.cfg.HoldRetry), Progress: job.Progress, Local: true,
 				Message: head + "waiting for the original bill " + it.Ref + " to reach 医保 first"}
 		case RefFailed:
 			return nil, &upload.Outcome{Class: upload.Retry, RetryAfter: c.cfg.HoldRetry, MaybeApplied: job.Unknown, Progress: job.Progress,

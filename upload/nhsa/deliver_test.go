@@ -12,6 +12,7 @@ import (
 
 	"github.com/pda-agent/pda-agent/billtype"
 	"github.com/pda-agent/pda-agent/catalogue"
+	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/upload"
 	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 )
@@ -297,5 +298,42 @@ func TestNewValidation(t *testing.T) {
 		if s := secretsIn(err.Error()); s != nil {
 			t.Errorf("secret in %v", err)
 		}
+	}
+}
+
+// TestFreshBillWaitsForEarlierBill: 医保 refuses a code sold while a sale
+// of it is in force (sold_code), so a re-sale waits, unsent, for the
+// return that freed its pack; a resend after an unknown outcome is the
+// same request and is not held.
+func TestFreshBillWaitsForEarlierBill(t *testing.T) {
+	g := newGW(t, AuthNone, EnvelopePlain)
+	f := &fixture{}
+	cfg := baseConfig(f, g.srv.URL, testCatalogue(t))
+	cfg.Timeout = 150 * time.Millisecond
+	waitFor := "PDA1-260127-00041"
+	cfg.Earlier = func(context.Context, queue.Bill, []queue.Item) (string, error) { return waitFor, nil }
+	c := mustNew(t, cfg)
+	b := bill("PDA1-260127-00042", billtype.RetailSale, saleAttrs())
+	out := c.Deliver(context.Background(), upload.Job{Bill: b, Items: saleItems(), Attempt: 1})
+	if out.Class != upload.Wait || !out.Local || !strings.Contains(out.Message, "waiting for the earlier bill "+waitFor) || len(g.requests()) != 0 {
+		t.Fatalf("fresh bill: %v %s; %d requests", out.Class, out.Message, len(g.requests()))
+	}
+	// Sent once, unanswered: the resend goes even while an earlier bill
+	// would hold a fresh one (the first request may be applied already).
+	waitFor = ""
+	g.setScript(func(n int, _ fsi.Request) reply {
+		if n == 1 {
+			return reply{Hang: true}
+		}
+		return reply{Resp: &fsi.Response{Infcode: 0, InfRefmsgid: "REF-9"}}
+	})
+	first := c.Deliver(context.Background(), upload.Job{Bill: b, Items: saleItems(), Attempt: 2})
+	if first.Class != upload.Retry || !first.MaybeApplied {
+		t.Fatalf("first send: %v %s", first.Class, first.Message)
+	}
+	waitFor = "PDA1-260127-00041"
+	second := c.Deliver(context.Background(), upload.Job{Bill: b, Items: saleItems(), Attempt: 3, Unknown: true, Progress: first.Progress})
+	if second.Class != upload.Done || second.Ref != "REF-9" {
+		t.Fatalf("resend: %v %s", second.Class, second.Message)
 	}
 }

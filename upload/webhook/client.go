@@ -69,6 +69,11 @@ type Options struct {
 	// BillTypes, if not empty, are the only bill types this destination
 	// forwards; any other bill is refused as Permanent without a request.
 	BillTypes []int
+	// Earlier, if set, names an earlier bill moving one of the bill's packs
+	// that has not reached the receiver yet; the bill waits for it. A
+	// receiver keeping stock refuses a re-sale that arrives before the
+	// return that made the pack sellable again.
+	Earlier upload.Earlier
 }
 
 // Client delivers bills to one webhook receiver. It is safe for concurrent
@@ -83,6 +88,7 @@ type Client struct {
 	http      *http.Client
 	billTypes []int
 	loc       *time.Location
+	earlier   upload.Earlier // Options.Earlier
 }
 
 var _ upload.Destination = (*Client)(nil)
@@ -143,6 +149,7 @@ func New(o Options) (*Client, error) {
 		http:      &hc,
 		billTypes: slices.Clone(o.BillTypes),
 		loc:       loc,
+		earlier:   o.Earlier,
 	}
 	if c.name == "" {
 		c.name = DefaultName
@@ -230,6 +237,11 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 		}
 	}
 
+	// The receiver does not have it: packs go in the order they moved.
+	if out := c.earlier.Hold(ctx, job, c.name, ""); out != nil {
+		out.Message = "webhook: " + out.Message
+		return *out
+	}
 	body, err := json.Marshal(c.payload(job))
 	if err != nil {
 		return permanent("webhook: bill %s: encoding body: %v", b.Code, err)

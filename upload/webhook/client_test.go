@@ -610,3 +610,37 @@ func TestRefusedLocally(t *testing.T) {
 		t.Errorf("%d requests for bills refused locally", n)
 	}
 }
+
+// TestDeliverWaitsForEarlierBill: a re-sale that reached the receiver
+// before the return that freed its pack would be refused for good
+// (already_sold). While the return is undelivered the sale waits, sends
+// nothing and says for which bill; once the return is there it goes. A
+// bill whose earlier attempt may have been applied is looked up first and
+// keeps that doubt while it waits.
+func TestDeliverWaitsForEarlierBill(t *testing.T) {
+	sb := startSandbox(t)
+	waitFor := "R-1"
+	c := newClient(t, sb.URL(), func(o *webhook.Options) {
+		o.Earlier = func(_ context.Context, b queue.Bill, _ []queue.Item) (string, error) {
+			if b.Code == "S-2" {
+				return waitFor, nil
+			}
+			return "", nil
+		}
+	})
+	ctx := context.Background()
+	want(t, deliver(t, c, ctx, job("S-1", 321, "B")), upload.Done)
+	resale := job("S-2", 321, "B")
+	resale.Unknown = true
+	out := deliver(t, c, ctx, resale)
+	want(t, out, upload.Wait, "S-2", "waiting for the earlier bill R-1")
+	if !out.Local || !out.MaybeApplied || out.RetryAfter != upload.OrderWait || len(sb.Bills()) != 1 {
+		t.Fatalf("waiting: %+v; receiver holds %d bills", out, len(sb.Bills()))
+	}
+	want(t, deliver(t, c, ctx, job("R-1", 116, "B")), upload.Done)
+	waitFor = ""
+	want(t, deliver(t, c, ctx, resale), upload.Done)
+	if got := len(sb.Bills()); got != 3 {
+		t.Fatalf("receiver holds %d bills, want 3", got)
+	}
+}

@@ -1,0 +1,47 @@
+package agent
+
+import (
+	"context"
+
+	"github.com/pda-agent/pda-agent/queue"
+	"github.com/pda-agent/pda-agent/upload"
+)
+
+// earlierUndelivered finds, for a bill about to go to dest, an earlier bill
+// that moved one of its packs before it and has not reached dest yet (its
+// code, or ""). Only bills created before it count, so two bills never
+// wait for each other; dead and dropped deliveries do not hold it back.
+// Bills not queued for dest do not either.
+func earlierUndelivered(store *queue.Store, dest string) upload.Earlier {
+	return func(_ context.Context, b queue.Bill, items []queue.Item) (string, error) {
+		seen := map[uint64]bool{}
+		for _, it := range items {
+			e, ok, err := store.Ledger(it.Key)
+			if err != nil {
+				return "", err
+			}
+			if !ok {
+				continue
+			}
+			for _, ev := range e.Events {
+				if ev.BillID == b.ID {
+					break // what moved the pack later does not matter
+				}
+				if ev.BillID > b.ID || seen[ev.BillID] {
+					continue
+				}
+				seen[ev.BillID] = true
+				ds, err := store.Deliveries(ev.BillID)
+				if err != nil {
+					return "", err
+				}
+				for _, d := range ds {
+					if d.Dest == dest && (d.State == queue.DeliveryPending || d.State == queue.DeliveryLeased) {
+						return ev.BillCode, nil
+					}
+				}
+			}
+		}
+		return "", nil
+	}
+}

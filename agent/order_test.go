@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pda-agent/pda-agent/queue"
+)
+
+// TestEarlierUndelivered: a sale waits for the receiving of its pack to
+// reach the back end, a return for both; nothing waits for a later bill,
+// and a delivered receiving holds nothing back.
+func TestEarlierUndelivered(t *testing.T) {
+	ctx := context.Background()
+	s, err := queue.Open(filepath.Join(t.TempDir(), "q.db"), queue.Options{BillPrefix: "T1", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const code, other = "81012350000000157474", "81012350000000168888"
+	bill := func(typ int, codes ...string) queue.Bill {
+		t.Helper()
+		if _, _, err := s.OpenSession(ctx, queue.SessionSpec{Session: "s", Type: typ, Partner: "5e0a7c3b9d2f48a6b1c3e5f7a9b0d2e4"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range codes {
+			r, err := s.Scan(ctx, queue.ScanInput{Session: "s", Code: c, Key: c, Kind: "msfx20", Product: c[:7], Raw: c})
+			if err != nil || r.Outcome != queue.Accepted {
+				t.Fatalf("scan %s: %v %+v", c, err, r)
+			}
+		}
+		b, err := s.Finish(ctx, "s", queue.To("msfx"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	recv := bill(102, code, other)
+	sale := bill(321, code)
+	ret := bill(116, code)
+	earlier := earlierUndelivered(s, "msfx")
+	check := func(b queue.Bill, want string) {
+		t.Helper()
+		items, err := s.Items(b.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := earlier(ctx, b, items); err != nil || got != want {
+			t.Fatalf("bill %s waits for %q (%v), want %q", b.Code, got, err, want)
+		}
+	}
+	check(recv, "")
+	check(sale, recv.Code)
+	check(ret, recv.Code)
+	// The receiving is delivered: the sale goes, the return waits for it.
+	ls, err := s.Lease(ctx, "msfx", 1, time.Minute)
+	if err != nil || len(ls) != 1 || ls[0].Bill.ID != recv.ID {
+		t.Fatalf("lease %v %+v", err, ls)
+	}
+	if err := s.Ack(ctx, recv.ID, "msfx", queue.AckInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	check(sale, "")
+	check(ret, sale.Code)
+}
+
+// TestEarlierUndeliveredPerDestination: only bills queued for the same
+// back end hold a bill back; a receiving that never goes to the webhook
+// does not stop the sale from reaching it.
+func TestEarlierUndeliveredPerDestination(t *testing.T) {
+	ctx := context.Background()
+	s, err := queue.Open(filepath.Join(t.TempDir(), "q.db"), queue.Options{BillPrefix: "T1", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const code = "81012350000000157474"
+	bill := func(typ int, dests ...string) queue.Bill {
+		t.Helper()
+		if _, _, err := s.OpenSession(ctx, queue.SessionSpec{Session: "s", Type: typ, Partner: "5e0a7c3b9d2f48a6b1c3e5f7a9b0d2e4"}); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := s.Scan(ctx, queue.ScanInput{Session: "s", Code: code, Key: code, Kind: "msfx20", Product: code[:7], Raw: code}); err != nil || r.Outcome != queue.Accepted {
+			t.Fatalf("scan: %v %+v", err, r)
+		}
+		b, err := s.Finish(ctx, "s", queue.To(dests...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	recv := bill(102, "msfx")
+	sale := bill(321, "msfx", "webhook")
+	items, err := s.Items(sale.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := earlierUndelivered(s, "webhook")(ctx, sale, items); err != nil || got != "" {
+		t.Fatalf("webhook: the sale waits for %q (%v)", got, err)
+	}
+	if got, err := earlierUndelivered(s, "msfx")(ctx, sale, items); err != nil || got != recv.Code {
+		t.Fatalf("msfx: the sale waits for %q (%v), want %s", got, err, recv.Code)
+	}
+}
