@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 TOOLS    := $(CURDIR)/.tools/bin
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: demo test lint unit fuzz-short cross bench faults build tools clean dist dist-check repro-quick systemd-tools cross-cc
+.PHONY: demo test lint unit faults-short fuzz-short cross bench faults build tools clean dist dist-check repro-quick systemd-tools cross-cc
 
 ## demo: play the scripted store day against the local sandbox
 demo:
@@ -14,7 +14,7 @@ demo:
 
 ## test: everything CI runs (lint, race tests, short fuzz, cross builds,
 ## a quick reproducibility check)
-test: lint systemd-tools unit fuzz-short cross repro-quick
+test: lint systemd-tools unit faults-short fuzz-short cross repro-quick
 
 tools: $(TOOLS)/staticcheck
 	@scripts/install-chromium.sh || echo "the browser test will skip itself"
@@ -28,7 +28,11 @@ lint: tools
 	$(TOOLS)/staticcheck ./...
 
 unit: tools
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m -skip '^TestFaults$$' ./...
+
+## faults-short: the fault suite's short form, with its figures
+faults-short:
+	$(GO) test -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./cmd/pda-agent
 
 ## fuzz-short: every fuzz target for a few seconds (longer: FUZZTIME=5m make fuzz-short)
 FUZZTIME ?= 4s
