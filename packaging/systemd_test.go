@@ -163,7 +163,7 @@ fleet: {enabled: false, url: "https://hq.example.invalid", hq_key: x}
 
 // TestInstallScriptParses: the install script is POSIX sh.
 func TestInstallScriptParses(t *testing.T) {
-	for _, f := range []string{"install.sh", "../scripts/dist.sh", "../scripts/dist-check.sh", "../scripts/install-systemd-analyze.sh"} {
+	for _, f := range []string{"install.sh", "../scripts/dist.sh", "../scripts/dist-check.sh", "../scripts/install-systemd-analyze.sh", "../scripts/install-cross-cc.sh"} {
 		if out, err := exec.Command("sh", "-n", f).CombinedOutput(); err != nil {
 			t.Errorf("%s: %v\n%s", f, err, out)
 		}
