@@ -202,7 +202,7 @@ func crashCycles(t *testing.T, cycles int) faultRow {
 	}
 	acks := map[ackKey]string{}
 	for code, status := range acked {
-		acks[ackKey{102, code}] = status
+		acks[ackKey{typ: 102, code: code}] = status
 	}
 	// The msfx refusals are dead letters carrying the platform's words.
 	tl := compareLedgers(t, s, acks, backends{msfx: gw.Server, webhook: sb.Server,

@@ -166,7 +166,7 @@ func corruptOnce(t *testing.T, d damage, n int) tally {
 				if !strings.HasPrefix(ack, "ACCEPTED") {
 					t.Fatalf("scan %s: %s", code, ack)
 				}
-				acks[ackKey{102, code}] = "ACCEPTED"
+				acks[ackKey{typ: 102, code: code}] = "ACCEPTED"
 			}
 			if ack := sendLine(t, p, "PDA:FINISH"); !strings.HasPrefix(ack, "COMMAND") {
 				t.Fatalf("finish: %s", ack)
@@ -186,7 +186,7 @@ func corruptOnce(t *testing.T, d damage, n int) tally {
 			next++
 			code := fmt.Sprintf("8101235%09d%04d", 700000+next, next%10000)
 			lines = append(lines, map[string]string{"code": code})
-			acks[ackKey{102, code}] = "ACCEPTED"
+			acks[ackKey{typ: 102, code: code}] = "ACCEPTED"
 		}
 		c.ok("POST", "/v1/bills", map[string]any{"kind": "receive", "partner": msfxsb.DefaultSupplierEntID, "lines": lines}, nil)
 	}

@@ -70,7 +70,7 @@ func diskFull(t *testing.T) faultRow {
 		status, _, _ := strings.Cut(ack, " ")
 		switch status {
 		case "ACCEPTED", "DUPLICATE":
-			acks[ackKey{102, code}] = status
+			acks[ackKey{typ: 102, code: code}] = status
 		case "ERROR":
 			if !strings.HasPrefix(ack, "ERROR NOT RECORDED — queue full") {
 				t.Fatalf("scan refused for another reason than a full queue: %s", ack)

@@ -168,7 +168,7 @@ func badScannerInput(t *testing.T) faultRow {
 		if ack := via(code + "\r"); !strings.HasPrefix(ack, "ACCEPTED") {
 			t.Fatalf("a good code after the garbage: %s", ack)
 		}
-		acks[ackKey{102, code}] = "ACCEPTED"
+		acks[ackKey{typ: 102, code: code}] = "ACCEPTED"
 		if ack := via("PDA:FINISH"); !strings.HasPrefix(ack, "COMMAND") {
 			t.Fatalf("finish: %s", ack)
 		}
@@ -182,7 +182,7 @@ func badScannerInput(t *testing.T) faultRow {
 	if err := s.ForEachBill(func(b queue.Bill) bool {
 		items, _ := s.Items(b.ID)
 		for _, it := range items {
-			if _, ok := acks[ackKey{b.Type, it.Code}]; !ok {
+			if _, ok := acks[ackKey{typ: b.Type, code: it.Code}]; !ok {
 				t.Errorf("bill %s holds %q, which was not a good code", b.Code, it.Code)
 			}
 		}

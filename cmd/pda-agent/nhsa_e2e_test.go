@@ -86,7 +86,14 @@ func nhsaUnits(rounds int) [][]string {
 			code("8101235", base), code("8101235", base+1), code("8912345", base),
 			"PDA:SPLIT:2", code("8101235", base+2), "PDA:FINISH"}
 		ret := []string{"PDA:CANCEL", "PDA:RETURN", "PDA:SET:nhsa.mdtrt_sn=MD-R", code("8101235", base+1), "PDA:FINISH"}
-		units = append(units, recv, sale, ret)
+		// The returned box sold again: its bills must reach 医保 and
+		// 码上放心 in this order, whatever faults hold the return up.
+		resale := []string{"PDA:CANCEL", "PDA:SALE",
+			fmt.Sprintf("PDA:SET:nhsa.mdtrt_sn=MR%06d", r), fmt.Sprintf("PDA:SET:nhsa.setl_id=SR%06d", r),
+			"PDA:SET:nhsa.psn_no=PSN0002", "PDA:SET:nhsa.psn_cert_type=01", "PDA:SET:nhsa.psn_name=李四",
+			"PDA:SET:nhsa.hi_feesetl_type=1", "PDA:SET:nhsa.mdtrt_setl_type=1", "PDA:SET:nhsa.prsc_dr_name=王医生",
+			"PDA:SET:nhsa.rx_circ_flag=0", code("8101235", base+1), "PDA:FINISH"}
+		units = append(units, recv, sale, ret, resale)
 	}
 	return units
 }
