@@ -87,7 +87,7 @@ dist-check:
 repro-quick:
 	VERSION=$(VERSION) scripts/dist-check.sh quick
 
-## systemd-tools: systemd-analyze for the unit check (installed when root
-## on Debian; otherwise that test skips itself and says so)
+## systemd-tools: systemd-analyze and strace for the packaging tests
+## (installed when root on Debian; otherwise those tests skip and say so)
 systemd-tools:
-	@scripts/install-systemd-analyze.sh || echo "the systemd unit check will skip itself"
+	@scripts/install-systemd-analyze.sh || echo "some packaging checks will skip themselves"
