@@ -20,7 +20,9 @@ type BillRecord struct {
 // deliveries. Everything comes from one read transaction, so an export is a
 // consistent snapshot even while uploads go on; total is the number of bills
 // in that snapshot (for progress). An error from fn stops the walk and is
-// returned.
+// returned. The one read transaction lasts the whole walk, and bbolt cannot
+// grow the file under it: this is for a queue no agent is writing (the
+// running agent's export pages through the API instead).
 func (s *Store) WalkBillRecords(fn func(r BillRecord, total int) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		bills := tx.Bucket(bktBills)
