@@ -440,6 +440,8 @@ func deliveryLine(dl queue.Delivery, now time.Time) string {
 	case dl.LastError != "":
 		return fmt.Sprintf("%s upload failing (%d attempt(s), last at %s, next at %s) because 【%s】", name, dl.Attempts,
 			Clock(dl.LastAt, now), Clock(dl.NextAt, now), clip(dl.LastError))
+	case dl.Note != "" && dl.Held:
+		return fmt.Sprintf("held on this device for %s: %s", name, clip(dl.Note))
 	case dl.Note != "":
 		return fmt.Sprintf("sent to %s, waiting: %s", name, clip(dl.Note))
 	}

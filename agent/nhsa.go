@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/pda-agent/pda-agent/billtype"
 	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/gm"
@@ -50,7 +51,11 @@ func nhsaConfig(n configs.NHSA, store *queue.Store, cat *catalogue.Catalogue) (n
 			items, err := store.Items(b.ID)
 			return items, err == nil, err
 		}
-		c.Earlier = earlierUndelivered(store, "nhsa")
+		// At 医保 only sales and returns of one code depend on each other
+		// (a sale in force blocks another); a sale needs no purchase (3503)
+		// first, and a purchase held back for catalogue data must not hold
+		// up the sales of settlements.
+		c.Earlier = earlierUndelivered(store, "nhsa", billtype.RetailSale, billtype.CustomerReturn)
 		c.RefState = func(_ context.Context, billCode string) (nhsa.RefState, error) {
 			b, err := store.BillByCode(billCode)
 			if errors.Is(err, queue.ErrNotFound) {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"slices"
 
 	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/upload"
@@ -11,8 +12,9 @@ import (
 // that moved one of its packs before it and has not reached dest yet (its
 // code, or ""). Only bills created before it count, so two bills never
 // wait for each other; dead and dropped deliveries do not hold it back.
-// Bills not queued for dest do not either.
-func earlierUndelivered(store *queue.Store, dest string) upload.Earlier {
+// Bills not queued for dest do not either, nor, when types are given, bills
+// of other types.
+func earlierUndelivered(store *queue.Store, dest string, types ...int) upload.Earlier {
 	return func(_ context.Context, b queue.Bill, items []queue.Item) (string, error) {
 		seen := map[uint64]bool{}
 		for _, it := range items {
@@ -27,7 +29,7 @@ func earlierUndelivered(store *queue.Store, dest string) upload.Earlier {
 				if ev.BillID == b.ID {
 					break // what moved the pack later does not matter
 				}
-				if ev.BillID > b.ID || seen[ev.BillID] {
+				if ev.BillID > b.ID || seen[ev.BillID] || (len(types) > 0 && !slices.Contains(types, ev.BillType)) {
 					continue
 				}
 				seen[ev.BillID] = true

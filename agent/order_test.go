@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +104,24 @@ func TestEarlierUndeliveredPerDestination(t *testing.T) {
 	}
 	if got, err := earlierUndelivered(s, "msfx")(ctx, sale, items); err != nil || got != recv.Code {
 		t.Fatalf("msfx: the sale waits for %q (%v), want %s", got, err, recv.Code)
+	}
+	// Where only sales and returns count (医保), the receiving does not.
+	if got, err := earlierUndelivered(s, "msfx", 321, 116)(ctx, sale, items); err != nil || got != "" {
+		t.Fatalf("sales and returns only: the sale waits for %q (%v)", got, err)
+	}
+}
+
+// TestDeliveryLineHeld: a bill held on the device for an earlier bill was
+// not sent; the verdict must not say it was.
+func TestDeliveryLineHeld(t *testing.T) {
+	now := time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
+	held := queue.Delivery{Dest: "msfx", State: queue.DeliveryPending, Held: true,
+		Note: "msfx: bill B2: waiting for the earlier bill B1, which moves the same packs, to reach 码上放心 first"}
+	if got := deliveryLine(held, now); !strings.HasPrefix(got, "held on this device for 码上放心: ") || strings.Contains(got, "sent to") {
+		t.Errorf("held: %q", got)
+	}
+	processing := queue.Delivery{Dest: "msfx", State: queue.DeliveryPending, Note: "msfx: bill B2: uploaded, queued on the platform"}
+	if got := deliveryLine(processing, now); !strings.HasPrefix(got, "sent to 码上放心, waiting: ") {
+		t.Errorf("processing: %q", got)
 	}
 }

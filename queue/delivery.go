@@ -207,6 +207,9 @@ type Retry struct {
 	Error string
 	// Note says what a waiting delivery waits for.
 	Note string
+	// Held: it waits for something on this device (an earlier bill of its
+	// packs), not for the back end.
+	Held bool
 	// MaybeApplied: the request may have reached the back end; the next
 	// attempt must query first.
 	MaybeApplied bool
@@ -225,7 +228,7 @@ func (s *Store) Nack(ctx context.Context, billID uint64, dest string, lease uint
 		if err := w.del(w.tx.Bucket(bktLeased), deliveryKey(billID, dest)); err != nil {
 			return nil, err
 		}
-		d.State, d.LastError, d.Note, d.LastAt, d.Unknown = DeliveryPending, r.Error, r.Note, w.now, r.MaybeApplied
+		d.State, d.LastError, d.Note, d.Held, d.LastAt, d.Unknown = DeliveryPending, r.Error, r.Note, r.Held, w.now, r.MaybeApplied
 		d.Progress = r.Progress
 		d.LeaseUntil = time.Time{}
 		if r.Error != "" {

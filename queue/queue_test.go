@@ -528,6 +528,18 @@ func TestProgressWaitAndCodeIssues(t *testing.T) {
 	if d := st.Dests["msfx"]; d.Failing != 0 || d.Pending != 1 || d.LastError != "" || !d.FailingSince.IsZero() {
 		t.Fatalf("waiting counted as failing: %+v", d)
 	}
+	if ds, _ := s.Deliveries(b.ID); len(ds) != 1 || ds[0].Held || ds[0].Note != "polling processing status" {
+		t.Fatalf("processing is not held: %+v", ds)
+	}
+	c.Add(30 * time.Second)
+	// Held on the device for an earlier bill: said so, still no failure.
+	ls, _ = s.Lease(ctx, "msfx", 1, time.Minute)
+	if err := s.Nack(ctx, b.ID, "msfx", ls[0].Delivery.Lease, Retry{At: c.Now().Add(30 * time.Second), Note: "waiting for the earlier bill X", Held: true, Progress: `{"done":[1,2]}`}); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.Deliveries(b.ID); len(ds) != 1 || !ds[0].Held || ds[0].Failures != 0 || ds[0].LastError != "" {
+		t.Fatalf("held: %+v", ds)
+	}
 	c.Add(30 * time.Second)
 	if ls, _ = s.Lease(ctx, "msfx", 1, time.Minute); len(ls) != 1 || ls[0].Delivery.Failures != 0 {
 		t.Fatalf("after waiting: %+v", ls)

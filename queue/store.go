@@ -112,7 +112,7 @@ type Options struct {
 	OnCommit func(d time.Duration, records int)
 }
 
-// ChinaTime is UTC+8, the zone of bill times on both platforms.
+// chinaTime is UTC+8, the zone of bill times on both platforms.
 var chinaTime = time.FixedZone("CST", 8*3600)
 
 func (o Options) withDefaults() Options {

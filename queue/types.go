@@ -115,7 +115,10 @@ type Delivery struct {
 	Progress string `json:"progress,omitempty"`
 	// Note says what the delivery waits for when it is not failing (e.g.
 	// "polling processing status").
-	Note      string    `json:"note,omitempty"`
+	Note string `json:"note,omitempty"`
+	// Held: the note is a wait on this device (an earlier bill of the same
+	// packs must reach the back end first), not the back end's processing.
+	Held      bool      `json:"held,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
 	LastAt    time.Time `json:"last_at,omitzero"`
 	DoneAt    time.Time `json:"done_at,omitzero"`

@@ -218,7 +218,7 @@ func (w *Worker) attempt(ctx context.Context, l queue.Lease) {
 	case Wait:
 		wait := max(out.RetryAfter, time.Second)
 		err = w.store.Nack(record, l.Bill.ID, name, l.Delivery.Lease, queue.Retry{At: w.opts.Now().Add(wait),
-			Note: out.Message, Progress: out.Progress, MaybeApplied: out.MaybeApplied})
+			Note: out.Message, Held: out.Local, Progress: out.Progress, MaybeApplied: out.MaybeApplied})
 	default:
 		delay := max(w.opts.Backoff.Delay(l.Delivery.Failures+1), out.RetryAfter)
 		w.opts.Logger.Info("upload: will retry", "dest", name, "bill", l.Bill.Code, "attempt", l.Delivery.Attempts, "in", delay.Round(time.Millisecond), "reason", out.Message)

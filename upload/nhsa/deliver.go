@@ -112,7 +112,7 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 		// Nothing of this bill can be at 医保 yet: its packs go in the
 		// order they moved (a re-sale after the return that freed it).
 		if out := c.cfg.Earlier.Hold(ctx, job, "医保", job.Progress); out != nil {
-			out.Message = head + out.Message
+			out.Message = fmt.Sprintf("nhsa[%s]: %s ", c.cfg.Env, infno) + out.Message
 			return *out
 		}
 		items := job.Items
