@@ -15,12 +15,12 @@ import (
 // Bills not queued for dest do not either, nor, when types are given, bills
 // of other types.
 func earlierUndelivered(store *queue.Store, dest string, types ...int) upload.Earlier {
-	return func(_ context.Context, b queue.Bill, items []queue.Item) (string, error) {
+	return func(_ context.Context, b queue.Bill, items []queue.Item) (upload.Blocker, error) {
 		seen := map[uint64]bool{}
 		for _, it := range items {
 			e, ok, err := store.Ledger(it.Key)
 			if err != nil {
-				return "", err
+				return upload.Blocker{}, err
 			}
 			if !ok {
 				continue
@@ -35,15 +35,19 @@ func earlierUndelivered(store *queue.Store, dest string, types ...int) upload.Ea
 				seen[ev.BillID] = true
 				ds, err := store.Deliveries(ev.BillID)
 				if err != nil {
-					return "", err
+					return upload.Blocker{}, err
 				}
 				for _, d := range ds {
-					if d.Dest == dest && (d.State == queue.DeliveryPending || d.State == queue.DeliveryLeased) {
-						return ev.BillCode, nil
+					switch {
+					case d.Dest != dest:
+					case d.State == queue.DeliveryLeased:
+						return upload.Blocker{Code: ev.BillCode}, nil // under way: look again soon
+					case d.State == queue.DeliveryPending:
+						return upload.Blocker{Code: ev.BillCode, Next: d.NextAt}, nil
 					}
 				}
 			}
 		}
-		return "", nil
+		return upload.Blocker{}, nil
 	}
 }

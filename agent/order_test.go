@@ -49,7 +49,7 @@ func TestEarlierUndelivered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := earlier(ctx, b, items); err != nil || got != want {
+		if got, err := earlier(ctx, b, items); err != nil || got.Code != want {
 			t.Fatalf("bill %s waits for %q (%v), want %q", b.Code, got, err, want)
 		}
 	}
@@ -99,14 +99,15 @@ func TestEarlierUndeliveredPerDestination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := earlierUndelivered(s, "webhook")(ctx, sale, items); err != nil || got != "" {
+	if got, err := earlierUndelivered(s, "webhook")(ctx, sale, items); err != nil || got.Code != "" {
 		t.Fatalf("webhook: the sale waits for %q (%v)", got, err)
 	}
-	if got, err := earlierUndelivered(s, "msfx")(ctx, sale, items); err != nil || got != recv.Code {
-		t.Fatalf("msfx: the sale waits for %q (%v), want %s", got, err, recv.Code)
+	got, err := earlierUndelivered(s, "msfx")(ctx, sale, items)
+	if err != nil || got.Code != recv.Code || got.Next.IsZero() {
+		t.Fatalf("msfx: the sale waits for %+v (%v), want %s and its next attempt", got, err, recv.Code)
 	}
 	// Where only sales and returns count (医保), the receiving does not.
-	if got, err := earlierUndelivered(s, "msfx", 321, 116)(ctx, sale, items); err != nil || got != "" {
+	if got, err := earlierUndelivered(s, "msfx", 321, 116)(ctx, sale, items); err != nil || got.Code != "" {
 		t.Fatalf("sales and returns only: the sale waits for %q (%v)", got, err)
 	}
 }

@@ -33,9 +33,9 @@ func TestDeliverWaitsForEarlierBill(t *testing.T) {
 	earlier, lookErr := "RK001", error(nil)
 	var asked []string
 	c := newTestClient(t, g.URL(), func(c *Config) {
-		c.Earlier = func(_ context.Context, b queue.Bill, items []queue.Item) (string, error) {
+		c.Earlier = func(_ context.Context, b queue.Bill, items []queue.Item) (upload.Blocker, error) {
 			asked = append(asked, b.Code)
-			return earlier, lookErr
+			return upload.Blocker{Code: earlier}, lookErr
 		}
 	})
 	j := testJob("TH001", 116, "", codeA)

@@ -311,7 +311,9 @@ func TestFreshBillWaitsForEarlierBill(t *testing.T) {
 	cfg := baseConfig(f, g.srv.URL, testCatalogue(t))
 	cfg.Timeout = 150 * time.Millisecond
 	waitFor := "PDA1-260127-00041"
-	cfg.Earlier = func(context.Context, queue.Bill, []queue.Item) (string, error) { return waitFor, nil }
+	cfg.Earlier = func(context.Context, queue.Bill, []queue.Item) (upload.Blocker, error) {
+		return upload.Blocker{Code: waitFor}, nil
+	}
 	c := mustNew(t, cfg)
 	b := bill("PDA1-260127-00042", billtype.RetailSale, saleAttrs())
 	out := c.Deliver(context.Background(), upload.Job{Bill: b, Items: saleItems(), Attempt: 1})

@@ -621,11 +621,11 @@ func TestDeliverWaitsForEarlierBill(t *testing.T) {
 	sb := startSandbox(t)
 	waitFor := "R-1"
 	c := newClient(t, sb.URL(), func(o *webhook.Options) {
-		o.Earlier = func(_ context.Context, b queue.Bill, _ []queue.Item) (string, error) {
+		o.Earlier = func(_ context.Context, b queue.Bill, _ []queue.Item) (upload.Blocker, error) {
 			if b.Code == "S-2" {
-				return waitFor, nil
+				return upload.Blocker{Code: waitFor}, nil
 			}
-			return "", nil
+			return upload.Blocker{}, nil
 		}
 	})
 	ctx := context.Background()
