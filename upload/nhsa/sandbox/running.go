@@ -1,27 +1,12 @@
 package sandbox
 
-import (
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"sync"
-	"time"
-)
+import "github.com/pda-agent/pda-agent/upload/sandboxnet"
 
 // Running is a sandbox serving on a real TCP address, with a switch that
-// takes it off the network and back (SetDown).
+// takes it off the network and back (SetDown); the ledger survives outages.
 type Running struct {
 	*Server
-
-	addr string // resolved host:port, kept across outages
-
-	mu     sync.Mutex
-	srv    *http.Server // nil while down or closed
-	down   bool
-	closed bool
-	wg     sync.WaitGroup // Serve goroutines
+	net *sandboxnet.Server
 }
 
 // Start validates o, listens on addr (e.g. "127.0.0.1:0") and serves a
@@ -30,87 +15,24 @@ func Start(addr string, o Options) (*Running, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	s := New(o)
+	n, err := sandboxnet.Start(addr, s, s.log)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: listen %s: %w", addr, err)
+		return nil, err
 	}
-	r := &Running{Server: New(o), addr: ln.Addr().String()}
-	r.mu.Lock()
-	r.serve(ln)
-	r.mu.Unlock()
-	return r, nil
-}
-
-// serve runs a fresh http.Server on ln (a closed one cannot be reused).
-// r.mu is held.
-func (r *Running) serve(ln net.Listener) {
-	srv := &http.Server{
-		Handler:           r.Server,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
-	}
-	r.srv = srv
-	r.wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.log.Warn("sandbox: serve stopped", "addr", r.addr, "err", err)
-		}
-	})
+	return &Running{Server: s, net: n}, nil
 }
 
 // URL is the endpoint clients call, on the national path (any path is
 // served); it stays the same across outages.
-func (r *Running) URL() string { return "http://" + r.addr + DefaultPath }
+func (r *Running) URL() string { return "http://" + r.net.Addr() + DefaultPath }
 
 // Addr is the host:port served.
-func (r *Running) Addr() string { return r.addr }
+func (r *Running) Addr() string { return r.net.Addr() }
 
-// SetDown simulates a network outage: going down closes the listener and
-// every connection (requests in flight fail, new ones are refused);
-// coming back up listens on the same address again. The ledger survives.
-// It fails after Close or when the address cannot be taken back.
-func (r *Running) SetDown(down bool) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch {
-	case r.closed:
-		return errors.New("sandbox: SetDown after Close")
-	case down == r.down:
-		return nil
-	case down:
-		err := r.srv.Close()
-		r.srv, r.down = nil, true
-		r.wg.Wait()
-		if err != nil {
-			return fmt.Errorf("sandbox: going down: %w", err)
-		}
-		return nil
-	}
-	ln, err := net.Listen("tcp", r.addr)
-	if err != nil {
-		return fmt.Errorf("sandbox: coming back up on %s: %w", r.addr, err)
-	}
-	r.down = false
-	r.serve(ln)
-	return nil
-}
+// SetDown simulates a network outage: connections are refused until
+// SetDown(false) listens on the same address again (sandboxnet.Server).
+func (r *Running) SetDown(down bool) error { return r.net.SetDown(down) }
 
-// Close stops serving for good; calling it again does nothing.
-func (r *Running) Close() error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
-	}
-	r.closed = true
-	var err error
-	if r.srv != nil {
-		err = r.srv.Close()
-		r.srv = nil
-	}
-	r.mu.Unlock()
-	r.wg.Wait()
-	if err != nil {
-		return fmt.Errorf("sandbox: close: %w", err)
-	}
-	return nil
-}
+// Close stops serving for good; it is safe to call more than once.
+func (r *Running) Close() error { return r.net.Close() }
