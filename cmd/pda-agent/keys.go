@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/pda-agent/pda-agent/agent"
 	"github.com/pda-agent/pda-agent/gm"
+	"github.com/pda-agent/pda-agent/keyfile"
 )
 
 // The 医保 channel key workflow: before production a channel generates
@@ -40,15 +40,8 @@ at the file. It never overwrites an existing file unless --force.`,
 			if out == "" {
 				return &exitError{code: exitUsage, err: errors.New("keys gen needs --out FILE")}
 			}
-			k, err := gm.GenerateKey(rand.Reader)
+			k, err := keyfile.NewSM2(out, force)
 			if err != nil {
-				return err
-			}
-			pem, err := gm.PrivateKeyPEM(k)
-			if err != nil {
-				return err
-			}
-			if err := writeSecretFile(out, pem, force); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
@@ -61,38 +54,6 @@ at the file. It never overwrites an existing file unless --force.`,
 	cmd.Flags().StringVarP(&out, "out", "o", "", "private key file to write")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
 	return cmd
-}
-
-// writeSecretFile creates path with mode 0600, fsynced; it refuses to
-// replace a file unless force.
-func writeSecretFile(path string, data []byte, force bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, flags, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s exists: not overwritten (use --force)", path)
-		}
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func newKeysShowCmd() *cobra.Command {
@@ -201,13 +162,13 @@ the config lines to add.`,
 					return err
 				}
 				keyFile = filepath.Join(dir, "nhsa-"+env+".key")
-				if err := writeSecretFile(keyFile, pem, force); err != nil {
+				if err := keyfile.WriteSecret(keyFile, pem, force); err != nil {
 					return err
 				}
 			}
 			envFile := filepath.Join(dir, "nhsa-"+env+".env")
 			line := fmt.Sprintf("PDA_NHSA_%s_APP_SECRET=%s\n", strings.ToUpper(env), secret)
-			if err := writeSecretFile(envFile, []byte(line), force); err != nil {
+			if err := keyfile.WriteSecret(envFile, []byte(line), force); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()

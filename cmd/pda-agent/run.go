@@ -17,6 +17,7 @@ import (
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/fleet/client"
 	"github.com/pda-agent/pda-agent/gm"
+	"github.com/pda-agent/pda-agent/keyfile"
 )
 
 func newRunCmd() *cobra.Command {
@@ -194,15 +195,7 @@ func existingOrNewKey(path string) (*sm2.PrivateKey, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	k, err := gm.GenerateKey(nil)
-	if err != nil {
-		return nil, err
-	}
-	pem, err := gm.PrivateKeyPEM(k)
-	if err != nil {
-		return nil, err
-	}
-	return k, writeSecretFile(path, pem, false)
+	return keyfile.NewSM2(path, false)
 }
 
 func newUICmd() *cobra.Command {

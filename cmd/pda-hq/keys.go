@@ -1,15 +1,12 @@
 package main
 
 import (
-	"crypto/rand"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pda-agent/pda-agent/gm"
+	"github.com/pda-agent/pda-agent/keyfile"
 )
 
 func newKeysCmd() *cobra.Command {
@@ -33,15 +30,8 @@ on the publishing host only. It never overwrites a file unless --force.`,
 			if out == "" {
 				return usageError("keys gen needs --out FILE")
 			}
-			k, err := gm.GenerateKey(rand.Reader)
+			k, err := keyfile.NewSM2(out, force)
 			if err != nil {
-				return err
-			}
-			pem, err := gm.PrivateKeyPEM(k)
-			if err != nil {
-				return err
-			}
-			if err := writeSecretFile(out, pem, force); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
@@ -54,36 +44,4 @@ on the publishing host only. It never overwrites a file unless --force.`,
 	cmd.Flags().StringVarP(&out, "out", "o", "", "private key file to write")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
 	return cmd
-}
-
-// writeSecretFile creates path with mode 0600, fsynced; it refuses to
-// replace a file unless force.
-func writeSecretFile(path string, data []byte, force bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, flags, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s exists: not overwritten (use --force)", path)
-		}
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
