@@ -121,7 +121,7 @@ func transportErr(method string, status int, maybe bool, err error, format strin
 // request was written, it may have been applied.
 func unwrapAnswer(method string, status int, data []byte, now time.Time) (json.RawMessage, *Error) {
 	if status >= 500 {
-		return nil, transportErr(method, status, true, nil, "HTTP %s: %s", statusText(status), snippet(data))
+		return nil, transportErr(method, status, true, nil, "HTTP %s: %s", upload.StatusText(status), snippet(data))
 	}
 	if len(data) > maxAnswer {
 		return nil, transportErr(method, status, true, nil, "answer larger than %d bytes: %s", maxAnswer, snippet(data[:maxAnswer]))
@@ -132,7 +132,7 @@ func unwrapAnswer(method string, status int, data []byte, now time.Time) (json.R
 		if t := bytes.TrimSpace(data); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
 			what = "truncated or malformed JSON answer"
 		}
-		return nil, transportErr(method, status, true, err, "HTTP %s: %s (%v): %s", statusText(status), what, err, snippet(data))
+		return nil, transportErr(method, status, true, err, "HTTP %s: %s (%v): %s", upload.StatusText(status), what, err, snippet(data))
 	}
 	if raw, ok := top["error_response"]; ok {
 		var er wire.ErrorResponse
@@ -147,7 +147,7 @@ func unwrapAnswer(method string, status int, data []byte, now time.Time) (json.R
 		// Redirects, 404 from a wrong gateway path, 403 from a firewall:
 		// the request did not reach TOP, nothing says the bill is bad, and
 		// a fixed configuration helps.
-		return nil, transportErr(method, status, false, nil, "HTTP %s: unexpected answer: %s", statusText(status), snippet(data))
+		return nil, transportErr(method, status, false, nil, "HTTP %s: unexpected answer: %s", upload.StatusText(status), snippet(data))
 	}
 	if raw, ok := top[wire.ResponseKey(method)]; ok {
 		return raw, nil
@@ -350,37 +350,5 @@ func joinWords(parts ...string) string {
 	return strings.Join(keep, " / ")
 }
 
-// snippet renders a raw answer for a message.
-func snippet(data []byte) string {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return "empty body"
-	}
-	if len(data) > 4*maxMessage {
-		data = data[:4*maxMessage]
-	}
-	return clip(strings.ToValidUTF8(string(data), "�"))
-}
-
-// clip makes platform text safe for a one-line message: control
-// characters become spaces, runs of spaces collapse and the length is
-// bounded.
-func clip(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > maxMessage {
-		s = string(r[:maxMessage]) + "…"
-	}
-	return s
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("%d %s", code, t)
-	}
-	return strconv.Itoa(code)
-}
+func snippet(data []byte) string { return upload.Snippet(data, maxMessage) }
+func clip(s string) string       { return upload.Clip(s, maxMessage) }

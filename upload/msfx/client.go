@@ -132,7 +132,7 @@ func (c *Client) post(ctx context.Context, form url.Values) (status int, data []
 	defer resp.Body.Close()
 	data, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		return resp.StatusCode, nil, true, fmt.Errorf("reading the answer (HTTP %s): %w", statusText(resp.StatusCode), err)
+		return resp.StatusCode, nil, true, fmt.Errorf("reading the answer (HTTP %s): %w", upload.StatusText(resp.StatusCode), err)
 	}
 	return resp.StatusCode, data, true, nil
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -69,7 +68,7 @@ func (e *Error) Error() string {
 	case e.HasInfcode:
 		fmt.Fprintf(&b, "infcode %d: ", e.Infcode)
 	case e.HTTPStatus != 0 && e.HTTPStatus/100 != 2:
-		fmt.Fprintf(&b, "HTTP %s: ", statusText(e.HTTPStatus))
+		fmt.Fprintf(&b, "HTTP %s: ", upload.StatusText(e.HTTPStatus))
 	}
 	b.WriteString(e.Msg)
 	if e.Hint != "" {
@@ -206,7 +205,7 @@ func (c *Client) post(ctx context.Context, body []byte, now time.Time) (status i
 	defer resp.Body.Close()
 	data, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		return resp.StatusCode, nil, true, fmt.Errorf("reading the answer (HTTP %s): %w", statusText(resp.StatusCode), err)
+		return resp.StatusCode, nil, true, fmt.Errorf("reading the answer (HTTP %s): %w", upload.StatusText(resp.StatusCode), err)
 	}
 	return resp.StatusCode, data, true, nil
 }
@@ -396,37 +395,5 @@ func marshalJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// snippet renders a raw answer for a message.
-func snippet(data []byte) string {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return "empty body"
-	}
-	if len(data) > 4*maxMessage {
-		data = data[:4*maxMessage]
-	}
-	return clip(strings.ToValidUTF8(string(data), "�"))
-}
-
-// clip makes platform text safe for a one-line message: control
-// characters become spaces, runs of spaces collapse and the length is
-// bounded.
-func clip(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > maxMessage {
-		s = string(r[:maxMessage]) + "…"
-	}
-	return s
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("%d %s", code, t)
-	}
-	return strconv.Itoa(code)
-}
+func snippet(data []byte) string { return upload.Snippet(data, maxMessage) }
+func clip(s string) string       { return upload.Clip(s, maxMessage) }

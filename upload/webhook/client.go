@@ -290,10 +290,10 @@ func (c *Client) query(ctx context.Context, code string) (out upload.Outcome, fi
 		}, true
 	case resp.code == http.StatusOK && resp.jsonErr == nil:
 		return retry("webhook: GET %s (query before resend): %s: answer is for bill_code %q",
-			target, statusText(resp.code), clip(resp.ans.BillCode)), true
+			target, upload.StatusText(resp.code), clip(resp.ans.BillCode)), true
 	case resp.code == http.StatusOK:
 		return retry("webhook: GET %s (query before resend): %s: unexpected answer: %s",
-			target, statusText(resp.code), describeBody(resp)), true
+			target, upload.StatusText(resp.code), describeBody(resp)), true
 	case resp.code == http.StatusNotFound:
 		// Any 404, even a receiver's generic page for a GET it never
 		// implemented: sending again is safe because bill_code is the
@@ -302,7 +302,7 @@ func (c *Client) query(ctx context.Context, code string) (out upload.Outcome, fi
 	}
 	// Without a clear "not found" we cannot rule out that the bill is
 	// there; sending again is only safe once the receiver says so.
-	out = retry("webhook: GET %s (query before resend): %s: %s", target, statusText(resp.code), describeBody(resp))
+	out = retry("webhook: GET %s (query before resend): %s: %s", target, upload.StatusText(resp.code), describeBody(resp))
 	out.RetryAfter = resp.retryAfter
 	return out, true
 }
@@ -368,7 +368,7 @@ func (c *Client) do(ctx context.Context, method, target, idemKey string, body []
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
-		return nil, &sendError{err: fmt.Errorf("%s: reading answer: %w", statusText(resp.StatusCode), c.transportError(ctx, rctx, err)), wrote: true}
+		return nil, &sendError{err: fmt.Errorf("%s: reading answer: %w", upload.StatusText(resp.StatusCode), c.transportError(ctx, rctx, err)), wrote: true}
 	}
 	r := &response{code: resp.StatusCode, body: data}
 	if len(data) > maxResponse {
@@ -420,7 +420,7 @@ func (c *Client) retryAfter(v string) time.Duration {
 
 // classifyPost maps the answer to a send onto an upload class.
 func classifyPost(target string, r *response) upload.Outcome {
-	prefix := "webhook: POST " + target + ": " + statusText(r.code)
+	prefix := "webhook: POST " + target + ": " + upload.StatusText(r.code)
 	switch {
 	case r.code >= 200 && r.code < 300:
 		if r.jsonErr != nil {
@@ -483,7 +483,8 @@ func describeBody(r *response) string {
 }
 
 // clip makes receiver text safe for a one-line message: control characters
-// become spaces and the length is bounded.
+// become spaces and the length is bounded. Unlike upload.Clip it keeps the
+// receiver's spacing: an ERP's words are quoted as sent.
 func clip(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
@@ -496,13 +497,6 @@ func clip(s string) string {
 		s = string(r[:maxMessage]) + "…"
 	}
 	return s
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("%d %s", code, t)
-	}
-	return strconv.Itoa(code)
 }
 
 func retry(format string, args ...any) upload.Outcome {
