@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -107,34 +104,18 @@ func (c *Client) call(ctx context.Context, method string, params map[string]stri
 	return body, nil
 }
 
-// errTimeout marks a request cut by the per-call timeout.
-var errTimeout = errors.New("request timed out")
-
 // post sends the form and reads the answer (bounded). wrote is true once
 // the request was on the wire, after which it may have been applied.
 func (c *Client) post(ctx context.Context, form url.Values) (status int, data []byte, wrote bool, err error) {
-	rctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errTimeout)
-	defer cancel()
-	var sent atomic.Bool
-	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) },
+	return upload.Exchange(ctx, c.http, c.timeout, maxAnswer, func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.gateway, strings.NewReader(form.Encode()))
+		if err != nil {
+			return nil, fmt.Errorf("building request: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
+		req.Header.Set("Accept", "application/json")
+		return req, nil
 	})
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.gateway, strings.NewReader(form.Encode()))
-	if err != nil {
-		return 0, nil, false, fmt.Errorf("building request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, sent.Load(), err
-	}
-	defer resp.Body.Close()
-	data, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
-	if err != nil {
-		return resp.StatusCode, nil, true, fmt.Errorf("reading the answer (HTTP %s): %w", upload.StatusText(resp.StatusCode), err)
-	}
-	return resp.StatusCode, data, true, nil
 }
 
 // describeTransport says plainly whether the caller gave up, the call
@@ -144,7 +125,7 @@ func (c *Client) describeTransport(ctx context.Context, err error) string {
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Sprintf("cancelled: %v", context.Cause(ctx))
-	case errors.Is(err, errTimeout) || errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, upload.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("timed out after %v", c.timeout)
 	}
 	if ue, ok := errors.AsType[*url.Error](err); ok {

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/pda-agent/pda-agent/upload"
@@ -177,37 +175,21 @@ func (c *Client) exchange(ctx context.Context, infno string, plain []byte) (*fsi
 	return c.judge(infno, status, data)
 }
 
-// errTimeout marks a request cut by the per-call timeout.
-var errTimeout = errors.New("request timed out")
-
 // post sends body and reads the answer (bounded). wrote is true once the
 // request was on the wire, after which it may have been applied.
 func (c *Client) post(ctx context.Context, body []byte, now time.Time) (status int, data []byte, wrote bool, err error) {
-	rctx, cancel := context.WithTimeoutCause(ctx, c.cfg.Timeout, errTimeout)
-	defer cancel()
-	var sent atomic.Bool
-	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) },
+	return upload.Exchange(ctx, c.http, c.cfg.Timeout, maxAnswer, func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.prof.URL, bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("building the HTTP request: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		req.Header.Set("Accept", "application/json")
+		if err := c.setAuthHeaders(req.Header, now); err != nil {
+			return nil, err
+		}
+		return req, nil
 	})
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.prof.URL, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, false, fmt.Errorf("building the HTTP request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("Accept", "application/json")
-	if err := c.setAuthHeaders(req.Header, now); err != nil {
-		return 0, nil, false, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, sent.Load(), err
-	}
-	defer resp.Body.Close()
-	data, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
-	if err != nil {
-		return resp.StatusCode, nil, true, fmt.Errorf("reading the answer (HTTP %s): %w", upload.StatusText(resp.StatusCode), err)
-	}
-	return resp.StatusCode, data, true, nil
 }
 
 // describeTransport says plainly whether the caller gave up, the call
@@ -216,7 +198,7 @@ func (c *Client) describeTransport(ctx context.Context, err error) string {
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Sprintf("cancelled: %v", context.Cause(ctx))
-	case errors.Is(err, errTimeout) || errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, upload.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("timed out after %v", c.cfg.Timeout)
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
