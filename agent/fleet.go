@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pda-agent/pda-agent/configs"
+	"github.com/pda-agent/pda-agent/durable"
 	"github.com/pda-agent/pda-agent/fleet/bundle"
 )
 
@@ -35,7 +36,10 @@ func ConfigFromBundle(b *bundle.Opened, secrets map[string]string, local LocalCo
 			continue
 		}
 		path := filepath.Join(dir, fmt.Sprintf("catalogue-v%d-%s.csv", b.Body.Version, name))
-		if err := writeFileAtomic(path, []byte(content)); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("agent: bundle catalogue: %w", err)
+		}
+		if err := durable.WriteFile(path, []byte(content), 0o600); err != nil {
 			return nil, fmt.Errorf("agent: bundle catalogue: %w", err)
 		}
 		values["catalogue."+name] = path
@@ -76,37 +80,4 @@ func (a *Agent) FleetApplier(local LocalConfig, dir string, health time.Duration
 		a.publish(Event{Kind: "alarm", Status: "config", Message: fmt.Sprintf("HQ config v%d applied", b.Body.Version)})
 		return nil
 	}
-}
-
-// writeFileAtomic writes data to path through a temp file in the same
-// directory, fsynced and renamed.
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/pda-agent/pda-agent/durable"
 )
 
 // bbolt files never shrink: pages freed by acked deliveries stay in the
@@ -91,7 +93,7 @@ func compactInto(src *bolt.DB, path string, progress func(done, total int64)) er
 		_ = os.Remove(tmp)
 		return fmt.Errorf("queue: compact: rename: %w", err)
 	}
-	return syncDir(filepath.Dir(path))
+	return durable.SyncDir(filepath.Dir(path))
 }
 
 // compactIfWorth compacts an open file when enough of it is free pages.

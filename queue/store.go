@@ -32,6 +32,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/pda-agent/pda-agent/durable"
 )
 
 // schemaVersion is bumped when the on-disk layout changes incompatibly.
@@ -371,7 +373,7 @@ func quarantine(path string, now time.Time) (string, error) {
 	if err := os.Rename(path, moved); err != nil {
 		return "", err
 	}
-	return moved, syncDir(filepath.Dir(path))
+	return moved, durable.SyncDir(filepath.Dir(path))
 }
 
 // recover puts back deliveries that were leased when the last process
@@ -480,16 +482,4 @@ func (s *Store) Close() error {
 	s.closeErr = err
 	s.mu.Unlock()
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
 }

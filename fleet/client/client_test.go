@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pda-agent/pda-agent/durable"
 	"github.com/pda-agent/pda-agent/fleet/bundle"
 	"github.com/pda-agent/pda-agent/gm"
 )
@@ -591,7 +592,7 @@ func TestCrashLeftoversAndReconcile(t *testing.T) {
 	// A crash after current.bundle was renamed into place but before
 	// state.json was saved, with temp files half-written at the time.
 	v2, h2 := ks.sealed(t, 2)
-	if err := writeAtomic(dir, currentFile, v2); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, currentFile), v2, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	leftovers := map[string]string{
@@ -659,7 +660,7 @@ func TestCurrentErrors(t *testing.T) {
 		t.Fatal("Current of a missing directory should be empty")
 	}
 	data, _ := ks.sealed(t, 4)
-	if err := writeAtomic(dir, currentFile, data); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, currentFile), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := Current(dir, &ks.otherHQ.PublicKey, device, ks.dev); !errors.Is(err, bundle.ErrSignature) {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pda-agent/pda-agent/durable"
 	"github.com/pda-agent/pda-agent/fleet/bundle"
 )
 
@@ -202,7 +203,7 @@ func (c *Client) applyBundle(ctx context.Context, st persisted, o *bundle.Opened
 	if st.ApplyingDigest == d {
 		tries = st.ApplyingTries + 1
 	}
-	err := writeAtomic(dir, nextFile, o.Raw)
+	err := durable.WriteFile(filepath.Join(dir, nextFile), o.Raw, 0o600)
 	if err == nil {
 		c.update(func(s *persisted) { s.ApplyingDigest, s.ApplyingTries = d, tries })
 		err = c.save()
@@ -234,7 +235,7 @@ func (c *Client) applyBundle(ctx context.Context, st persisted, o *bundle.Opened
 
 	// Known-good now: make it current.
 	rep := report{State: reportApplied, Version: v, Hash: h}
-	if err := renameSync(dir, nextFile, currentFile); err != nil {
+	if err := durable.Rename(filepath.Join(dir, nextFile), filepath.Join(dir, currentFile)); err != nil {
 		c.log.Error("fleet: the bundle is in force but could not be saved as known-good", "version", v, "err", err)
 		rep.Error = fmt.Sprintf("in force, but not saved as the known-good config (%v); a restart returns to the previous one", err)
 	}

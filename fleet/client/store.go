@@ -9,13 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tjfoc/gmsm/sm2"
 
+	"github.com/pda-agent/pda-agent/durable"
 	"github.com/pda-agent/pda-agent/fleet/bundle"
 )
 
@@ -26,7 +25,7 @@ const (
 	currentFile = "current.bundle"
 	nextFile    = "next.bundle"
 	stateFile   = "state.json"
-	tmpInfix    = ".tmp-" // temp files are ".<name>.tmp-<random>"
+	tmpInfix    = durable.TempInfix // temp files are ".<name>.tmp-<random>"
 )
 
 // maxApplyTries: an apply that never returned (the agent crashed or lost
@@ -188,7 +187,7 @@ func (c *Client) save() error {
 	if err != nil {
 		return fmt.Errorf("fleet client: encode state: %w", err)
 	}
-	if err := writeAtomic(c.cfg.StateDir, stateFile, append(data, '\n')); err != nil {
+	if err := durable.WriteFile(filepath.Join(c.cfg.StateDir, stateFile), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("fleet client: save state: %w", err)
 	}
 	return nil
@@ -205,59 +204,6 @@ func (c *Client) snapshot() persisted {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.st
-}
-
-// writeAtomic replaces dir/name with data so that a crash leaves either the
-// old or the new file, never a torn one: a temp file in the same directory,
-// fsynced, renamed over, then the directory fsynced for the rename itself.
-func writeAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+tmpInfix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// renameSync renames within dir and makes the rename durable.
-func renameSync(dir, from, to string) error {
-	if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be fsynced there; NTFS journals renames
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
 }
 
 func digest(b []byte) string {

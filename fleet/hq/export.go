@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/pda-agent/pda-agent/durable"
 )
 
 // ExportResult says what Export did.
@@ -89,56 +91,15 @@ func (s *Store) Export(dir string) (*ExportResult, error) {
 		case old != nil && bytes.Equal(old, it.data):
 			res.Unchanged++
 		default:
-			if err := writeFileAtomic(out, it.id+".bundle", it.data); err != nil {
+			// 0644: the web server's user reads it; a bundle holds no clear secret.
+			if err := durable.WriteFile(filepath.Join(out, it.id+".bundle"), it.data, 0o644); err != nil {
 				return res, fmt.Errorf("hq: export: %w", err)
 			}
 			res.Written++
 		}
 	}
-	if err := syncDir(out); err != nil {
+	if err := durable.SyncDir(out); err != nil {
 		return res, fmt.Errorf("hq: export: %w", err)
 	}
 	return res, nil
-}
-
-// writeFileAtomic writes dir/name through a temporary file in the same
-// directory, fsynced, then renamed over: a web server never serves half a
-// bundle.
-func writeFileAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	// Readable by the web server's user: the bundle holds no clear secret.
-	if err = f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, name))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
