@@ -303,8 +303,8 @@ func TestDeliverPartialSuccess(t *testing.T) {
 	j := testJob("LS004", 321, "", codeA, codeB, codeC, codeSpecial)
 	out := deliver(t, c, j)
 	wantClass(t, out, upload.Wait)
-	if g.Calls()[0].Params["physic_type"] != "2" {
-		t.Errorf("physic_type %q with an 89 code", g.Calls()[0].Params["physic_type"])
+	if g.Calls()[0].Params["physic_type"] != "3" {
+		t.Errorf("physic_type %q for a bill mixing ordinary and 89 codes, want 3", g.Calls()[0].Params["physic_type"])
 	}
 	out = deliver(t, c, next(j, out))
 	wantClass(t, out, upload.Done, "4 codes not taken")
