@@ -65,7 +65,10 @@ type Config struct {
 	// Session is sent only when set (APIs marked 需要授权; public lsyd
 	// integrations send none).
 	Session string
-	// Simplify asks for simplify=true answers (no method wrapper).
+	// Simplify sends simplify=true, as the public SDKs do: answers without
+	// the method wrapper, lists as plain arrays. The agent's configuration
+	// defaults to true (configs/default.yaml, msfx.simplify). Answers are
+	// read in both shapes whatever it says.
 	Simplify bool
 	// PartnerID is sent as partner_id when set, e.g. "pda-agent-1.4.0".
 	PartnerID string
