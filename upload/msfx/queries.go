@@ -45,7 +45,7 @@ func (c *Client) QueryUpBillCode(ctx context.Context, code string) ([]wire.Upstr
 	if e != nil || !found {
 		return nil, asErr(e)
 	}
-	return r.ModelList, nil
+	return r.Rows(), nil
 }
 
 // ListUpOut lists one page of upstream outbound bills for this store
@@ -156,7 +156,7 @@ func (c *Client) QueryCodeDetail(ctx context.Context, codes []string) ([]wire.Co
 			return nil, fmt.Errorf("codes %d–%d of %d: %w", start+1, start+len(batch), len(codes), e)
 		}
 		if found {
-			all = append(all, r.Models...)
+			all = append(all, r.Rows()...)
 		}
 	}
 	return all, nil
@@ -170,7 +170,7 @@ func (c *Client) QueryRelation(ctx context.Context, code string) ([]wire.Relatio
 	if e != nil || !found {
 		return nil, asErr(e)
 	}
-	return r.ModelList, nil
+	return r.Rows(), nil
 }
 
 // ListBillProcessPartSuccess returns every code of a partially processed
@@ -241,7 +241,7 @@ func (c *Client) GetEntInfoList(ctx context.Context, q wire.EntQuery) ([]wire.En
 	if e != nil || !found {
 		return nil, asErr(e)
 	}
-	return r.Model, nil
+	return r.Rows(), nil
 }
 
 // itoa renders n, or "" (not sent) for zero.

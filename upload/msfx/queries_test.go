@@ -286,3 +286,49 @@ func TestQuerySimplifiedAndErrors(t *testing.T) {
 		t.Fatalf("Call: %s %v", body, err)
 	}
 }
+
+// TestListAnswersUnderOtherNames: list queries answered under another
+// method's payload name (model, model_list, models) are still read.
+func TestListAnswersUnderOtherNames(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		switch m {
+		case wire.MethodQueryUpBillCode:
+			return 200, queryOK(m, map[string]any{"model": map[string]any{"bill_code": "XS1"}})
+		case wire.MethodQueryCodeDetail:
+			return 200, queryOK(m, map[string]any{"model_list": []map[string]any{{"code": codeA}}})
+		case wire.MethodQueryRelation:
+			return 200, queryOK(m, map[string]any{"model": []map[string]any{{"is_smallest": "true"}}})
+		case wire.MethodGetEntInfoList:
+			return 200, queryOK(m, map[string]any{"model_list": []map[string]any{{"ent_id": ownEnt}}})
+		}
+		return 200, queryNotFound(m)
+	})
+	c := newTestClient(t, g.URL(), nil)
+	ctx := context.Background()
+	if rows, err := c.QueryUpBillCode(ctx, codeA); err != nil || len(rows) != 1 || rows[0].BillCode != "XS1" {
+		t.Errorf("upbillcode %+v %v", rows, err)
+	}
+	if rows, err := c.QueryCodeDetail(ctx, []string{codeA}); err != nil || len(rows) != 1 || rows[0].Code != codeA {
+		t.Errorf("codedetail %+v %v", rows, err)
+	}
+	if rows, err := c.QueryRelation(ctx, codeA); err != nil || len(rows) != 1 || rows[0].IsSmallest != "true" {
+		t.Errorf("relation %+v %v", rows, err)
+	}
+	if rows, err := c.GetEntInfoList(ctx, wire.EntQuery{EntName: "x"}); err != nil || len(rows) != 1 || rows[0].EntID != ownEnt {
+		t.Errorf("getentinfolist %+v %v", rows, err)
+	}
+}
+
+// TestUnreadablePayloadIsRetried: a list answered with a number is no
+// shape any source allows; the call is retried, not taken as empty.
+func TestUnreadablePayloadIsRetried(t *testing.T) {
+	g := newGateway(t, func(m string, p map[string]string) (int, string) {
+		return 200, queryOK(m, map[string]any{"models": 7})
+	})
+	c := newTestClient(t, g.URL(), nil)
+	_, err := c.QueryCodeDetail(context.Background(), []string{codeA})
+	var e *Error
+	if !errors.As(err, &e) || e.Class != upload.Retry {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -77,11 +77,6 @@ func (n *Int64) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Int is the old name of Int64.
-//
-// Deprecated: use Int64.
-type Int = Int64
-
 // Bool is a flag that may arrive as a JSON boolean or as a string:
 // "true"/"false", "1"/"0", "Y"/"N" (XML→JSON conversions and
 // string-declared flags such as is_smallest). "" and null read as false.

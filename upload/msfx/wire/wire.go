@@ -255,7 +255,12 @@ type OperationInfo struct {
 type UpBillCodeResult struct {
 	Status
 	ModelList List[UpstreamBill] `json:"model_list"`
+	// Model is read when model_list is absent (other methods' name).
+	Model List[UpstreamBill] `json:"model,omitempty"`
 }
+
+// Rows returns model_list, or model when the answer used that name.
+func (r *UpBillCodeResult) Rows() []UpstreamBill { return firstNonEmpty(r.ModelList, r.Model) }
 
 // UpstreamBill is a model_list row of query.upbillcode: the supplier's
 // outbound bill a scanned code arrived on ([SDK]
@@ -487,7 +492,13 @@ type PartFailure struct {
 type CodeDetailResult struct {
 	Status
 	Models List[CodeInfo] `json:"models"`
+	// Model and ModelList are read when models is absent.
+	Model     List[CodeInfo] `json:"model,omitempty"`
+	ModelList List[CodeInfo] `json:"model_list,omitempty"`
 }
+
+// Rows returns models, or model / model_list when the answer used those.
+func (r *CodeDetailResult) Rows() []CodeInfo { return firstNonEmpty(r.Models, r.Model, r.ModelList) }
 
 // CodeInfo is a models row of query.codedetail ([SDK]
 // domain/AlibabaAlihealthDrugtraceTopLsydQueryCodedetailCodeFullInfoDto.go;
@@ -572,7 +583,12 @@ type CodeStatus struct {
 type RelationResult struct {
 	Status
 	ModelList List[Relation] `json:"model_list"`
+	// Model is read when model_list is absent.
+	Model List[Relation] `json:"model,omitempty"`
 }
+
+// Rows returns model_list, or model when the answer used that name.
+func (r *RelationResult) Rows() []Relation { return firstNonEmpty(r.ModelList, r.Model) }
 
 // Relation is a model_list row of query.relation: the queried code's
 // package tree ([SDK]
@@ -637,6 +653,21 @@ type RelationProduce struct {
 type EntInfoResult struct {
 	Status
 	Model List[EntInfo] `json:"model"`
+	// ModelList is read when model is absent (older notes' name).
+	ModelList List[EntInfo] `json:"model_list,omitempty"`
+}
+
+// Rows returns model, or model_list when the answer used that name.
+func (r *EntInfoResult) Rows() []EntInfo { return firstNonEmpty(r.Model, r.ModelList) }
+
+// firstNonEmpty returns the first non-empty list.
+func firstNonEmpty[T any](lists ...List[T]) []T {
+	for _, l := range lists {
+		if len(l) > 0 {
+			return l
+		}
+	}
+	return nil
 }
 
 // EntInfo is a model row of drug.lsyd.getentinfolist ([SDK]
