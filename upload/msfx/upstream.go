@@ -2,6 +2,7 @@ package msfx
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,7 +103,7 @@ func (c *Client) ListUpOutDetail(ctx context.Context, billCode, fromRef, toRef s
 func (c *Client) smallestIn(ctx context.Context, code string) ([]string, error) {
 	rels, err := c.QueryRelation(ctx, code)
 	if err != nil {
-		if e, ok := err.(*Error); ok && e.Class == upload.Permanent {
+		if e, ok := errors.AsType[*Error](err); ok && e.Class == upload.Permanent {
 			return nil, nil
 		}
 		return nil, err
