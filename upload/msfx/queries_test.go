@@ -332,3 +332,44 @@ func TestUnreadablePayloadIsRetried(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestListUpOutDetailCaseExpansionFailures: a refused relation query
+// leaves the case as one pack; a transient failure fails the detail, so a
+// receiving never starts with a case silently missing its boxes.
+func TestListUpOutDetailCaseExpansionFailures(t *testing.T) {
+	const caseCode = "83000000000000000001"
+	for _, tt := range []struct {
+		name    string
+		answer  func(m string) (int, string)
+		wantErr bool
+	}{
+		{"refused", func(m string) (int, string) {
+			return 200, queryOK(m, map[string]any{"msg_code": "FAIL_BIZ_NOT_CURRENT_OPERATE_CODE", "msg_info": "非当前企业操作码", "response_success": false})
+		}, false},
+		{"busy", func(m string) (int, string) {
+			return 200, topErrBody(15, "Remote service error", "isp.system-busy", "系统繁忙")
+		}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newGateway(t, func(m string, p map[string]string) (int, string) {
+				if m == wire.MethodQueryRelation {
+					return tt.answer(m)
+				}
+				return 200, queryOK(m, map[string]any{"model": map[string]any{"bill_code": "XS1",
+					"drug_infos_dto_list": []map[string]any{{"code_info_list_dto_list": []map[string]any{{"code": caseCode, "code_level": "2"}}}}}})
+			})
+			c := newTestClient(t, g.URL(), nil)
+			d, found, err := c.ListUpOutDetail(context.Background(), "XS1", "310000000000000001", "")
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("no error: %+v", d)
+				}
+				return
+			}
+			if err != nil || !found || len(d.Lines) != 1 || len(d.Lines[0].Packs) != 1 || d.Lines[0].Packs[0] != (Pack{Code: caseCode}) ||
+				len(d.Unexpanded) != 1 {
+				t.Fatalf("detail %+v, %v, %v", d, found, err)
+			}
+		})
+	}
+}
