@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pda-agent/pda-agent/device"
 	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
@@ -74,6 +75,16 @@ func TestReceivingExpectsThePlatformsPacks(t *testing.T) {
 				if !ok || e.Lot != w.Lot || e.Produced != w.Produced || e.Expiry != w.Expiry || e.Parent != w.Parent || e.Upstream != "XS20261126001" {
 					t.Errorf("expected pack %+v, want %+v", e, w)
 				}
+			}
+			// A scanned pack carries the supplier's lot and dates on the bill
+			// (what the 医保 purchase 3503 sends).
+			scan(t, a, "dock", "81234560000000000011", device.StatusAccepted)
+			v, err = a.Session("dock")
+			if err != nil || len(v.Items) != 1 {
+				t.Fatalf("items %+v, %v", v.Items, err)
+			}
+			if it := v.Items[0]; it.Lot != "IB0315" || it.Produced != "2026-03-15" || it.Expiry != "2029-03-14" {
+				t.Errorf("scanned item %+v", it)
 			}
 		})
 	}
