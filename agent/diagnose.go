@@ -264,12 +264,13 @@ func askPlatform(ctx context.Context, src diagSource, rep tracecode.Report, onli
 		return ans
 	}
 	for i := range rows {
-		if rows[i].Code != rep.Normalized {
+		if strings.TrimSpace(string(rows[i].Code)) != rep.Normalized {
 			continue
 		}
 		ans.Found, ans.Info = true, &rows[i]
 		if st := rows[i].Status; st != nil {
-			ans.Status, ans.StatusText = st.CodeStatus, codeStatusText(st.CodeStatus)
+			s := strings.TrimSpace(string(st.CodeStatus))
+			ans.Status, ans.StatusText = s, codeStatusText(s)
 		}
 	}
 	return ans

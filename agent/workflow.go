@@ -297,8 +297,9 @@ func (a *Agent) Upstream(ctx context.Context, raw string) ([]UpstreamRef, error)
 	}
 	out := []UpstreamRef{}
 	for _, r := range rows {
-		out = append(out, UpstreamRef{BillCode: r.BillCode, BillType: int(r.BillType), BillTime: r.BillTime,
-			FromRef: r.FromRefUserID, FromEntID: r.FromUserID, FromName: r.FromUserName, Rejected: states[r.BillCode].Rejected})
+		code := string(r.BillCode)
+		out = append(out, UpstreamRef{BillCode: code, BillType: int(r.BillType), BillTime: string(r.BillTime),
+			FromRef: string(r.FromRefUserID), FromEntID: string(r.FromUserID), FromName: string(r.FromUserName), Rejected: states[code].Rejected})
 	}
 	return out, nil
 }
@@ -311,7 +312,8 @@ type ReceiveRequest struct {
 }
 
 // StartReceiving opens the session's receiving bill against the supplier's
-// outbound bill(s) and loads what they list: codes (cases with their
+// outbound bill(s) and loads what they list: their packs at the smallest
+// level (a case the platform expanded is expected as the case with its
 // boxes), lots and dates. Bills of several suppliers cannot be merged. A
 // transfer from the chain's own warehouse (203) is received as 104.
 func (a *Agent) StartReceiving(ctx context.Context, r ReceiveRequest) (SessionView, error) {
@@ -341,11 +343,25 @@ func (a *Agent) StartReceiving(ctx context.Context, r ReceiveRequest) (SessionVi
 		if !ok {
 			return SessionView{}, fmt.Errorf("%w: 码上放心 does not know bill %s for this store", ErrBadRequest, u.BillCode)
 		}
-		for _, line := range d.Drugs {
-			for _, c := range line.Codes {
-				codes = append(codes, c)
-				info[c] = queue.Expected{Code: c, Key: c, Name: line.PhysicName, Lot: line.ProduceBatchNo,
-					Produced: dateOnly(line.ProduceDate), Expiry: dateOnly(line.ExpireDate), Upstream: u.BillCode}
+		for _, line := range d.Lines {
+			dr := line.Drug
+			base := queue.Expected{Name: firstOf(string(dr.PhysicName), string(dr.ProdName)), Lot: strings.TrimSpace(string(dr.ProduceBatchNo)),
+				Produced: dateOnly(string(dr.ProduceDate)), Expiry: dateOnly(string(dr.ValidEndDate)), Upstream: u.BillCode}
+			for _, p := range line.Packs {
+				if p.Case != "" {
+					if _, ok := info[p.Case]; !ok {
+						e := base
+						e.Code, e.Key = p.Case, p.Case
+						info[p.Case] = e
+						codes = append(codes, p.Case)
+					}
+				}
+				e := base
+				e.Code, e.Key, e.Parent = p.Code, p.Code, p.Case
+				if _, ok := info[p.Code]; !ok {
+					codes = append(codes, p.Code)
+				}
+				info[p.Code] = e
 			}
 		}
 	}
@@ -367,8 +383,9 @@ func (a *Agent) StartReceiving(ctx context.Context, r ReceiveRequest) (SessionVi
 	return a.Session(r.Session)
 }
 
-// expand asks 码上放心 about every listed code: a case brings its boxes,
-// codes get their product, lot and dates when the bill line lacked them.
+// expand asks 码上放心 about every expected code (query.codedetail): codes
+// get their lot and dates (produce_info_list) and name when the bill line
+// lacked them, so that they reach the 医保 purchase (3503) when scanned.
 func (a *Agent) expand(ctx context.Context, codes []string, info map[string]queue.Expected) ([]queue.Expected, error) {
 	details, err := a.msfxClient().QueryCodeDetail(ctx, codes)
 	if err != nil {
@@ -376,21 +393,13 @@ func (a *Agent) expand(ctx context.Context, codes []string, info map[string]queu
 	}
 	byCode := map[string]wire.CodeInfo{}
 	for _, d := range details {
-		byCode[d.Code] = d
+		byCode[strings.TrimSpace(string(d.Code))] = d
 	}
-	var out []queue.Expected
+	out := make([]queue.Expected, 0, len(codes))
 	for _, c := range codes {
 		e := info[c]
 		if d, ok := byCode[c]; ok {
 			fillExpected(&e, d)
-			if d.Status != nil {
-				for _, child := range d.Status.ChildCodes {
-					ce := queue.Expected{Code: child, Key: child, Name: e.Name, Lot: e.Lot, Produced: e.Produced,
-						Expiry: e.Expiry, Upstream: e.Upstream, Parent: c, Product: productOf(child)}
-					ce.Special = a.special(ce.Product, child)
-					out = append(out, ce)
-				}
-			}
 		}
 		if e.Product == "" {
 			e.Product = productOf(c)
@@ -401,20 +410,22 @@ func (a *Agent) expand(ctx context.Context, codes []string, info map[string]queu
 	return out, nil
 }
 
+// fillExpected completes e from the platform's code detail: the first
+// production record's batch_no, produce_date_str and expire_date.
 func fillExpected(e *queue.Expected, d wire.CodeInfo) {
-	if p := d.Produce; p != nil {
+	if p, ok := d.Lot(); ok {
 		if e.Lot == "" {
-			e.Lot = p.ProduceBatchNo
+			e.Lot = strings.TrimSpace(string(p.BatchNo))
 		}
 		if e.Produced == "" {
-			e.Produced = dateOnly(p.ProduceDate)
+			e.Produced = dateOnly(firstOf(string(p.ProduceDateStr), string(p.OriginalProduceDate)))
 		}
 		if e.Expiry == "" {
-			e.Expiry = dateOnly(p.ExpireDate)
+			e.Expiry = dateOnly(firstOf(string(p.ExpireDate), string(p.OriginalExpireDate)))
 		}
 	}
 	if d.Drug != nil && e.Name == "" {
-		e.Name = d.Drug.PhysicName
+		e.Name = string(d.Drug.PhysicName)
 	}
 }
 
@@ -439,10 +450,16 @@ func (a *Agent) special(product, code string) bool {
 	return ok && p.KeyVariety
 }
 
+// dateOnly reads the day of a platform date as yyyy-MM-dd: "2028-01-31",
+// "2028-01-31 00:00:00", "2028/01/31" or "20280131" (the SDKs declare
+// these dates as strings without a format); anything else is "".
 func dateOnly(s string) string {
-	if len(s) >= 10 {
-		if _, err := time.Parse(time.DateOnly, s[:10]); err == nil {
-			return s[:10]
+	s = strings.TrimSpace(s)
+	for _, layout := range []string{time.DateOnly, "2006/01/02", "20060102"} {
+		if len(s) >= len(layout) {
+			if t, err := time.Parse(layout, s[:len(layout)]); err == nil {
+				return t.Format(time.DateOnly)
+			}
 		}
 	}
 	return ""
@@ -624,13 +641,15 @@ func (a *Agent) Compliance(ctx context.Context) (Compliance, error) {
 	}
 	byBill := map[string]*UpstreamRow{}
 	for _, r := range rows {
-		if received[r.BillCode] || states[r.BillCode].Rejected {
+		code := string(r.BillCode)
+		if received[code] || states[code].Rejected {
 			continue
 		}
-		row := byBill[r.BillCode]
+		row := byBill[code]
 		if row == nil {
-			row = &UpstreamRow{BillCode: r.BillCode, BillType: int(r.BillType), BillTime: r.BillTime, From: firstOf(r.FromUserName, r.FromUserID)}
-			byBill[r.BillCode] = row
+			row = &UpstreamRow{BillCode: code, BillType: int(r.BillType), BillTime: firstOf(string(r.BillTime), string(r.BillTimeFormat)),
+				From: firstOf(string(r.FromUserName), firstOf(string(r.FromEntName), string(r.FromUserID)))}
+			byBill[code] = row
 		}
 		row.Packs += int(r.CodeCount)
 	}

@@ -160,15 +160,15 @@ func unwrapAnswer(method string, status int, data []byte, now time.Time) (json.R
 // is throttling, never a business failure.
 func topError(method string, er wire.ErrorResponse, now time.Time) *Error {
 	e := &Error{
-		Method: method, Code: er.Code, SubCode: clip(er.SubCode),
-		Msg: joinWords(er.Msg, er.SubMsg), RequestID: er.RequestID,
+		Method: method, Code: int(er.Code), SubCode: clip(string(er.SubCode)),
+		Msg: joinWords(string(er.Msg), string(er.SubMsg)), RequestID: string(er.RequestID),
 	}
-	sub := er.SubCode
-	ban, hasBan := banSeconds(er.SubMsg)
+	sub, subMsg, msg := string(er.SubCode), string(er.SubMsg), string(er.Msg)
+	ban, hasBan := banSeconds(subMsg)
 	if !hasBan {
-		ban, hasBan = banSeconds(er.Msg)
+		ban, hasBan = banSeconds(msg)
 	}
-	switch code := er.Code; {
+	switch code := int(er.Code); {
 	case code == 7:
 		e.Class = upload.Retry
 		switch {
@@ -202,7 +202,7 @@ func topError(method string, er wire.ErrorResponse, now time.Time) *Error {
 		e.Hint = "call quota limited; retrying later"
 	case code == 11 || code == 12 || code == 13:
 		e.Class = upload.Permanent
-		if sub == subIPWhitelist || strings.Contains(strings.ToLower(er.SubMsg+er.Msg), "whitelist") {
+		if sub == subIPWhitelist || strings.Contains(strings.ToLower(subMsg+msg), "whitelist") {
 			e.Hint = "this device's public IP is not on the AppKey's IP whitelist: add it in the TOP console (store PCs on dynamic IPs change address)"
 		} else {
 			e.Hint = "the AppKey lacks permission for this API: check the granted API packages, or whether the API needs a session (需要授权)"
@@ -270,28 +270,39 @@ func untilChinaMidnight(now time.Time) time.Duration {
 // classifyUpload judges an upload's business answer. dup is true for the
 // duplicate-bill answer, which means an earlier upload succeeded.
 func classifyUpload(method string, r *wire.UploadResult) (dup bool, err *Error) {
-	words := joinWords(r.MsgInfo, r.SubMsgCode)
+	code, info, reqID := string(r.MsgCode), string(r.MsgInfo), string(r.RequestID)
+	words := joinWords(info, string(r.SubMsgCode))
+	flag := r.Flag()
 	switch {
-	case strings.Contains(r.MsgInfo, wire.DuplicateBillText):
+	case strings.Contains(info, wire.DuplicateBillText):
 		return true, nil
-	case r.MsgCode == wire.MsgSuccess && bool(r.ResponseSuccess):
+	case code == wire.MsgSuccess && flag != nil && bool(*flag):
 		return false, nil
-	case strings.Contains(r.MsgInfo, wire.BusyText):
-		return false, &Error{Method: method, Class: upload.Retry, SubCode: clip(r.MsgCode), Msg: words, RequestID: r.RequestID,
+	case strings.Contains(info, wire.BusyText):
+		return false, &Error{Method: method, Class: upload.Retry, SubCode: clip(code), Msg: words, RequestID: reqID,
 			Hint: "the platform is busy; retrying later"}
-	case r.MsgCode == "" || r.MsgCode == wire.MsgSuccess:
-		// No verdict, or SUCCESS contradicted by response_success: we
-		// cannot tell whether the bill was queued; look it up next time.
-		return false, &Error{Method: method, Class: upload.Retry, MaybeApplied: true, SubCode: clip(r.MsgCode), RequestID: r.RequestID,
-			Msg: fmt.Sprintf("unclear answer (msg_code %q, response_success %v): %s", clip(r.MsgCode), bool(r.ResponseSuccess), words)}
+	case code == "" || code == wire.MsgSuccess:
+		// No verdict, or SUCCESS without (or contradicted by)
+		// response_success: we cannot tell whether the bill was queued;
+		// look it up next time.
+		return false, &Error{Method: method, Class: upload.Retry, MaybeApplied: true, SubCode: clip(code), RequestID: reqID,
+			Msg: fmt.Sprintf("unclear answer (msg_code %q, response_success %s): %s", clip(code), flagWords(flag), words)}
 	}
-	if r.OperationInfo != nil && strings.TrimSpace(r.OperationInfo.CodeCheckErrorInfo) != "" {
+	if r.OperationInfo != nil && strings.TrimSpace(string(r.OperationInfo.CodeCheckErrorInfo)) != "" {
 		// A strict bill (ignore_part_success_flag=1) is refused as a whole;
 		// the codes to blame are only here.
-		words += "; code_check_error_info " + clip(r.OperationInfo.CodeCheckErrorInfo)
+		words += "; code_check_error_info " + clip(string(r.OperationInfo.CodeCheckErrorInfo))
 	}
-	return false, &Error{Method: method, Class: upload.Permanent, SubCode: clip(r.MsgCode), Msg: words, RequestID: r.RequestID,
-		Hint: businessHint(r.MsgCode, r.MsgInfo)}
+	return false, &Error{Method: method, Class: upload.Permanent, SubCode: clip(code), Msg: words, RequestID: reqID,
+		Hint: businessHint(code, info)}
+}
+
+// flagWords renders a success flag that may be absent.
+func flagWords(f *wire.Bool) string {
+	if f == nil {
+		return "absent"
+	}
+	return fmt.Sprint(bool(*f))
 }
 
 // businessHint explains the business refusals seen in practice.
@@ -311,29 +322,24 @@ func businessHint(code, info string) string {
 	return ""
 }
 
-// classifyQuery judges a query's result. found is false for
+// classifyQuery judges a query's verdict. found is false for
 // FAIL_BIZ_NO_PAT_INFO (not found), which is not an error for lookups.
-func classifyQuery(method string, r *wire.QueryResult) (found bool, err *Error) {
-	if r == nil {
-		return false, &Error{Method: method, Class: upload.Retry, Msg: "answer has no result object"}
-	}
-	flag := r.ResponseSuccess
-	if flag == nil {
-		flag = r.Success
-	}
-	words := joinWords(r.MsgInfo)
+func classifyQuery(method string, st *wire.Status) (found bool, err *Error) {
+	code, info := string(st.MsgCode), string(st.MsgInfo)
+	flag := st.Flag()
+	words := joinWords(info)
 	switch {
-	case r.MsgCode == wire.MsgSuccess && (flag == nil || bool(*flag)):
+	case code == wire.MsgSuccess && (flag == nil || bool(*flag)):
 		return true, nil
-	case r.MsgCode == wire.MsgNoInfo:
+	case code == wire.MsgNoInfo:
 		return false, nil
-	case strings.Contains(r.MsgInfo, wire.BusyText):
-		return false, &Error{Method: method, Class: upload.Retry, SubCode: clip(r.MsgCode), Msg: words, Hint: "the platform is busy; retrying later"}
-	case r.MsgCode == "" || r.MsgCode == wire.MsgSuccess:
-		return false, &Error{Method: method, Class: upload.Retry, SubCode: clip(r.MsgCode),
-			Msg: fmt.Sprintf("unclear answer (msg_code %q): %s", clip(r.MsgCode), words)}
+	case strings.Contains(info, wire.BusyText):
+		return false, &Error{Method: method, Class: upload.Retry, SubCode: clip(code), Msg: words, Hint: "the platform is busy; retrying later"}
+	case code == "" || code == wire.MsgSuccess:
+		return false, &Error{Method: method, Class: upload.Retry, SubCode: clip(code),
+			Msg: fmt.Sprintf("unclear answer (msg_code %q, neither inside result nor at the top level): %s", clip(code), words)}
 	}
-	return false, &Error{Method: method, Class: upload.Permanent, SubCode: clip(r.MsgCode), Msg: words, Hint: businessHint(r.MsgCode, r.MsgInfo)}
+	return false, &Error{Method: method, Class: upload.Permanent, SubCode: clip(code), Msg: words, Hint: businessHint(code, info)}
 }
 
 // joinWords joins the non-empty platform texts with " / ", clipped.

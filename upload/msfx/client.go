@@ -181,24 +181,16 @@ func (c *Client) redact(s string) string {
 }
 
 // upload calls an upload method and judges its answer; dup is true for the
-// duplicate-bill answer (uploaded earlier).
+// duplicate-bill answer (uploaded earlier). The answer is read at the top
+// level (as the SDK declares it) or inside "result".
 func (c *Client) upload(ctx context.Context, method string, params map[string]string) (*wire.UploadResult, bool, *Error) {
 	body, e := c.call(ctx, method, params)
 	if e != nil {
 		return nil, false, e
 	}
 	var r wire.UploadResult
-	if err := json.Unmarshal(body, &r); err != nil {
+	if err := wire.Decode(body, &r); err != nil {
 		return nil, false, transportErr(method, http.StatusOK, true, err, "unreadable upload answer (%v): %s", err, c.redact(snippet(body)))
-	}
-	if r.MsgCode == "" {
-		// Lenient: an upload answer nested like a query's.
-		var q struct {
-			Result *wire.UploadResult `json:"result"`
-		}
-		if json.Unmarshal(body, &q) == nil && q.Result != nil && q.Result.MsgCode != "" {
-			r = *q.Result
-		}
 	}
 	dup, e := classifyUpload(method, &r)
 	if e != nil {
@@ -208,21 +200,26 @@ func (c *Client) upload(ctx context.Context, method string, params map[string]st
 	return &r, dup, nil
 }
 
-// query calls a query method and returns its result object. found is false
-// for FAIL_BIZ_NO_PAT_INFO.
-func (c *Client) query(ctx context.Context, method string, params map[string]string) (*wire.QueryResult, bool, *Error) {
+// answer is a method's result type (wire.…Result): every one carries the
+// business verdict.
+type answer interface{ Verdict() *wire.Status }
+
+// query calls a query method and reads its answer into into, whatever the
+// layout (wire.Decode). found is false for FAIL_BIZ_NO_PAT_INFO.
+func (c *Client) query(ctx context.Context, method string, params map[string]string, into answer) (bool, *Error) {
 	body, e := c.call(ctx, method, params)
 	if e != nil {
-		return nil, false, e
+		return false, e
 	}
-	var b wire.QueryBody
-	if err := json.Unmarshal(body, &b); err != nil {
-		return nil, false, transportErr(method, http.StatusOK, false, err, "unreadable answer (%v): %s", err, c.redact(snippet(body)))
+	if err := wire.Decode(body, into); err != nil {
+		// A payload of an unexpected shape is a platform or contract
+		// change, retried so that nothing is lost meanwhile.
+		return false, transportErr(method, http.StatusOK, false, err, "unreadable answer (%v): %s", err, c.redact(snippet(body)))
 	}
-	found, e := classifyQuery(method, b.Result)
+	found, e := classifyQuery(method, into.Verdict())
 	if e != nil {
 		e.Msg = c.redact(e.Msg)
-		return nil, false, e
+		return false, e
 	}
-	return b.Result, found, nil
+	return found, nil
 }

@@ -65,7 +65,10 @@ type Config struct {
 	// Session is sent only when set (APIs marked 需要授权; public lsyd
 	// integrations send none).
 	Session string
-	// Simplify asks for simplify=true answers (no method wrapper).
+	// Simplify sends simplify=true, as the public SDKs do: answers without
+	// the method wrapper, lists as plain arrays. The agent's configuration
+	// defaults to true (configs/default.yaml, msfx.simplify). Answers are
+	// read in both shapes whatever it says.
 	Simplify bool
 	// PartnerID is sent as partner_id when set, e.g. "pda-agent-1.4.0".
 	PartnerID string
@@ -418,17 +421,41 @@ func (c *Client) billParams(b queue.Bill) (string, map[string]string, error) {
 }
 
 // partParams completes base with one part's bill_code, codes and
-// physic_type (2 特药 if any code is 89-prefixed; the platform re-derives it).
+// physic_type: 2 特药 when every code is a special (89-prefixed) pack, 3 普药
+// otherwise, a bill mixing both included. The SDK marks physic_type "可不填"
+// and "上传后会以实际为准" (the platform re-derives it per code), and
+// msfx.md §4.2 advises sending 3; 2 is kept for all-special bills only.
 func partParams(base map[string]string, pt part) map[string]string {
 	p := maps.Clone(base)
 	p[wire.PBillCode] = pt.code
 	p[wire.PTraceCodes] = strings.Join(pt.codes, ",")
-	physic := wire.PhysicTypeOrdinary
-	if slices.ContainsFunc(pt.codes, func(s string) bool { return strings.HasPrefix(s, "89") }) {
-		physic = wire.PhysicTypeSpecial
-	}
-	p[wire.PPhysicType] = strconv.Itoa(physic)
+	p[wire.PPhysicType] = strconv.Itoa(physicType(pt.codes))
 	return p
+}
+
+// physicType is the physic_type of a part's codes (see partParams).
+func physicType(codes []string) int {
+	special := func(s string) bool { return strings.HasPrefix(s, "89") }
+	if len(codes) > 0 && !slices.ContainsFunc(codes, func(s string) bool { return !special(s) }) {
+		return wire.PhysicTypeSpecial
+	}
+	return wire.PhysicTypeOrdinary
+}
+
+// askPartFailures tells whether the codes that failed in processing must
+// be asked for (listbillprocesspartsuccess, one call of the AppKey's
+// budget per page). The 2025-12 SDK declares query.billstatus
+// sub_process_flag 51 全部成功 / 52 部分成功: 52 asks, 51 does not. An
+// answer without the flag (older platforms; [META] does not declare it)
+// or with another value asks, so that no failure is lost; that the
+// platform always sends the flag on processed bills is unconfirmed.
+// Strict bills (ignore_part_success_flag=1) process whole or fail, and
+// are never asked.
+func (c *Client) askPartFailures(pp partProgress) bool {
+	if c.ignorePart {
+		return false
+	}
+	return pp.Sub != wire.SubProcessAllOK
 }
 
 // limitFor is the per-call code limit of method.
@@ -509,13 +536,13 @@ func (r *run) do(ctx context.Context) upload.Outcome {
 		}
 		info := ""
 		if res.OperationInfo != nil {
-			info = res.OperationInfo.CodeCheckErrorInfo
+			info = string(res.OperationInfo.CodeCheckErrorInfo)
 		}
 		if dup {
-			r.uploaded(pp, howDuplicate, res.Model, info)
+			r.uploaded(pp, howDuplicate, string(res.Model), info)
 			continue
 		}
-		r.uploaded(pp, howSent, res.Model, info)
+		r.uploaded(pp, howSent, string(res.Model), info)
 		fresh++
 	}
 	if fresh > 0 {
@@ -540,7 +567,8 @@ func (r *run) do(ctx context.Context) upload.Outcome {
 			pp.Polls++
 			waiting = append(waiting, r.label(i, "not listed by query.billstatus yet"))
 		case row.ResultType == wire.ResultSucceeded || row.ResultType == wire.ResultFailed:
-			pp.State, pp.Result, pp.ProcessInfo = stateFinal, int(row.ResultType), clip(row.ProcessInfo)
+			pp.State, pp.Result, pp.ProcessInfo = stateFinal, int(row.ResultType), clip(string(row.ProcessInfo))
+			pp.Sub = clip(strings.TrimSpace(string(row.SubProcessFlag)))
 		default:
 			pp.Polls++
 			pp.Result = int(row.ResultType)
@@ -594,8 +622,8 @@ func (r *run) final(ctx context.Context) upload.Outcome {
 		for code, why := range m {
 			addReason(ce, code, why)
 		}
-		if r.c.ignorePart {
-			continue // strict bills either process whole or fail
+		if !r.c.askPartFailures(pp) {
+			continue
 		}
 		rows, e := r.c.listPartFailures(ctx, pp.Code, pp.N)
 		if e != nil {
@@ -603,7 +631,7 @@ func (r *run) final(ctx context.Context) upload.Outcome {
 		}
 		for _, row := range rows {
 			if row.Code != "" {
-				addReason(ce, row.Code, partFailureReason(row))
+				addReason(ce, string(row.Code), partFailureReason(row))
 			}
 		}
 	}
@@ -734,7 +762,7 @@ func pickRow(rows []wire.BillStatusRow, code string) *wire.BillStatusRow {
 	}
 	for i := range rows {
 		row := &rows[i]
-		if row.BillCode != code {
+		if string(row.BillCode) != code {
 			continue
 		}
 		if best == nil || (final(row) && !final(best)) || (final(row) == final(best) && row.ProcessDate > best.ProcessDate) {
@@ -758,11 +786,11 @@ func resultWords(t int) string {
 // partFailureReason renders a listbillprocesspartsuccess row as
 // "error_code_desc: process_status_reason_desc".
 func partFailureReason(f wire.PartFailure) string {
-	desc := clip(f.ErrorCodeDesc)
+	desc := clip(string(f.ErrorCodeDesc))
 	if desc == "" {
-		desc = clip(f.ErrorCode)
+		desc = clip(string(f.ErrorCode))
 	}
-	if why := clip(f.ProcessStatusReasonDesc); why != "" {
+	if why := clip(string(f.ProcessStatusReasonDesc)); why != "" {
 		if desc == "" {
 			return why
 		}

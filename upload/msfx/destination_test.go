@@ -291,10 +291,10 @@ func TestDeliverPartialSuccess(t *testing.T) {
 			if p["page"] != "1" {
 				t.Errorf("page %s requested after a short page", p["page"])
 			}
-			return 200, queryOK(m, map[string]any{"model": map[string]any{"total_num": 2, "page": 1, "page_size": 100, "result_list": []map[string]any{
-				{"code": codeC, "error_code": "E1", "error_code_desc": "码未激活", "process_status_reason_desc": "该码未激活，请联系上游", "last_process_date_desc": "2026-11-27 10:31:00"},
-				{"code": codeSpecial, "error_code": "E3", "error_code_desc": "码已核销", "process_status_reason_desc": ""},
-			}}})
+			return 200, partSuccessOK(m,
+				map[string]any{"code": codeC, "error_code": "E1", "error_code_desc": "码未激活", "process_status_reason_desc": "该码未激活，请联系上游", "last_process_date_desc": "2026-11-27 10:31:00"},
+				map[string]any{"code": codeSpecial, "error_code": "E3", "error_code_desc": "码已核销", "process_status_reason_desc": ""},
+			)
 		}
 		t.Errorf("unexpected call %s", m)
 		return 200, ""
@@ -303,8 +303,8 @@ func TestDeliverPartialSuccess(t *testing.T) {
 	j := testJob("LS004", 321, "", codeA, codeB, codeC, codeSpecial)
 	out := deliver(t, c, j)
 	wantClass(t, out, upload.Wait)
-	if g.Calls()[0].Params["physic_type"] != "2" {
-		t.Errorf("physic_type %q with an 89 code", g.Calls()[0].Params["physic_type"])
+	if g.Calls()[0].Params["physic_type"] != "3" {
+		t.Errorf("physic_type %q for a bill mixing ordinary and 89 codes, want 3", g.Calls()[0].Params["physic_type"])
 	}
 	out = deliver(t, c, next(j, out))
 	wantClass(t, out, upload.Done, "4 codes not taken")
@@ -346,7 +346,7 @@ func TestDeliverDuplicateCountsAsUploaded(t *testing.T) {
 		case wire.MethodQueryBillStatus:
 			return 200, statusRow(p["bill_code"], 3, "")
 		case wire.MethodListBillProcessPartSuccess:
-			return 200, queryOK(m, map[string]any{"model": map[string]any{"total_num": 0, "result_list": []any{}}})
+			return 200, partSuccessOK(m)
 		}
 		t.Errorf("unexpected call %s", m)
 		return 200, ""

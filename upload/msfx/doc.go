@@ -14,6 +14,52 @@
 //     when an earlier attempt's outcome is unknown, and status polling until
 //     the platform has processed the bill.
 //
+// # Answers as the platform gives them
+//
+// Every method's request parameters and answer fields follow the public
+// SDK declarations, method by method (package wire; each type names the
+// one it follows; docs/protocol-fields.md lists every field with its
+// source). The primary source is the generated Go SDK of 2025-12,
+// github.com/golgys0621/topsdk, ability2939:
+//
+//	uploadinoutbill, uploadretail   response/AlibabaAlihealthDrugtraceTopLsyd{Uploadinoutbill,Uploadretail}Response.go
+//	                                (fields at the top level; domain/…OperationInfoMap.go)
+//	query.upbillcode                domain/AlibabaAlihealthDrugtraceTopLsydQueryUpbillcodeResult.go, …BillUpstreamDTO.go
+//	listupout                       domain/AlibabaAlihealthDrugtraceTopLsydListupoutResultModel.go, …PageInfoDto.go, …BillUpOutDetailDo.go
+//	listupout.detail                domain/AlibabaAlihealthDrugtraceTopLsydListupoutDetail{ResultModel,BillUpOutDetailDto,DrugInfosDto,CodeInfoListDto}.go
+//	query.billstatus                domain/AlibabaAlihealthDrugtraceTopLsydQueryBillstatus{ResultModel,PageInfoDto,BillDealStatusSearchDo}.go
+//	query.upbilldetail              domain/AlibabaAlihealthDrugtraceTopLsydQueryUpbilldetail{ResultModel,BillInOutDetailDto,…}.go
+//	query.codedetail                domain/AlibabaAlihealthDrugtraceTopLsydQueryCodedetail{ResultModel,CodeFullInfoDto,CodeProduceInfoDto,ProduceInfoDto,CodeStatusTypeDto}.go
+//	query.relation                  domain/AlibabaAlihealthDrugtraceTopLsydQueryRelation{ResultModel,CodeRelationDto,CodeInfo,PkgInfoDto,ProduceInfoDto}.go
+//	listbillprocesspartsuccess      response/AlibabaAlihealthDrugtraceTopLsydListbillprocesspartsuccessResponse.go
+//	                                (fields at the top level; model = domain/…PageInfoDTO.go {result[], pages, total_num, page_size, page})
+//	drug.lsyd.getentinfolist        request/AlibabaAlihealthDrugLsydGetentinfolistRequest.go (ref_ent_id required),
+//	                                domain/AlibabaAlihealthDrugLsydGetentinfolist{ResultModel,TopEntInfoRespDto}.go
+//
+// The per-method metadata of github.com/bububa/opentaobao
+// (metadata/assets/json/drugtrace/alibaba_alihealth_drugtrace_top_lsyd_*.json)
+// gives the list element types whose XML names wrap lists in the classic
+// JSON shape; COOLSHARPMAN/mashangfangxin alibaba_api.py and
+// pacmandoh/pactoolkits MsfxApiClient.cs read the same answers.
+//
+// Requests send simplify=true by default (Config.Simplify; the agent's
+// msfx.simplify defaults to true), as the public SDKs do. Every answer is
+// read tolerantly whatever was asked (wire.Decode, wire.List, wire.Page):
+// fields inside "result" or at the top level of "<method>_response" (or of
+// the body without the wrapper), lists as plain arrays or wrapped in their
+// element's name ({"drug_infos_dto": […]}), model as object or list, ids
+// and counts as numbers or strings, flags as booleans or strings. Unknown
+// fields are ignored and missing ones are absent; only a shape no source
+// allows (a list answered with a number) fails the answer, as a Retry.
+// testdata/ holds hand-written golden answers of every method in both
+// list shapes and both layouts.
+//
+// Receiving (ListUpOutDetail) returns a supplier bill's packs at the
+// smallest level: codes of code_level 1 as listed, bigger packages
+// expanded through query.relation (code_relation_list rows of
+// code_pack_level 1), one call per case; a case the platform does not
+// expand stays one pack.
+//
 // # Parts
 //
 // A bill with more codes than the method's per-call limit is cut, in item
@@ -40,6 +86,7 @@
 //	    "check_errors": "{\"3\":\"8644…\"}",  // code_check_error_info as received
 //	    "result": 3,                // query.billstatus result_type (final: 3 or 4)
 //	    "process_info": "…",        // the platform's words for a final part
+//	    "sub": "52",                // query.billstatus sub_process_flag of a final part, if given
 //	    "polls": 2}]}               // status checks that found it not final
 //
 // States: pending = not sent (or refused); sending = a request was written
@@ -57,7 +104,13 @@
 // upload.Permanent with the platform's process_info. All parts 处理成功 →
 // upload.Done with Ref "<part>:<queue id>,…" and CodeErrors merged from
 // code_check_error_info, lsyd.listbillprocesspartsuccess and codes left out
-// by SkipNonMSFX. The answer "该单据号已存在" counts as uploaded. Throttling
+// by SkipNonMSFX. listbillprocesspartsuccess is asked (paged by its pages)
+// only for a part whose status row says sub_process_flag 52 (部分成功) or
+// gives no flag; 51 (全部成功) spares the call. That the platform always
+// sends the flag is unconfirmed (the 2025-12 SDK declares it, the older
+// metadata does not). physic_type is 2 (特药) only when every code of a
+// part is 89-prefixed, 3 otherwise, mixed bills included (the platform
+// re-derives it; msfx.md §4.2). The answer "该单据号已存在" counts as uploaded. Throttling
 // (TOP code 7) is always a Retry with the ban's length, never a business
 // failure.
 package msfx

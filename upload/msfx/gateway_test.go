@@ -242,6 +242,16 @@ func queryOK(method string, payload map[string]any) string {
 	return wrapped(method, map[string]any{"result": res})
 }
 
+// partSuccessOK is a listbillprocesspartsuccess answer in the SDK's layout:
+// fields at the top level, rows at model.result, one page.
+func partSuccessOK(method string, rows ...map[string]any) string {
+	if rows == nil {
+		rows = []map[string]any{}
+	}
+	return wrapped(method, map[string]any{"msg_code": "SUCCESS", "msg_info": "成功", "response_success": true,
+		"model": map[string]any{"result": rows, "pages": 1, "total_num": len(rows), "page": 1, "page_size": 100}})
+}
+
 func queryNotFound(method string) string {
 	return wrapped(method, map[string]any{"result": map[string]any{"msg_code": "FAIL_BIZ_NO_PAT_INFO", "msg_info": "信息不存在", "response_success": false}})
 }

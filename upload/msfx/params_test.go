@@ -54,10 +54,16 @@ func TestParamsPerBillType(t *testing.T) {
 		{"321 ignores a partner", 321, supplierEnt, nil, wire.MethodUploadRetail, common("321", nil)},
 		{"116 consumer return", 116, "", nil, wire.MethodUploadRetail, common("116", nil)},
 		{"322 vaccination", 322, "", nil, wire.MethodUploadRetail, common("322", nil)},
-		{"89-prefixed special drug", 102, supplierEnt, []string{codeA, codeSpecial}, wire.MethodUploadInOutBill,
+		{"special (89) and ordinary packs mixed: 普药", 102, supplierEnt, []string{codeA, codeSpecial}, wire.MethodUploadInOutBill,
 			func() map[string]string {
 				m := inout("102", supplierEnt, ownEnt)
-				m["physic_type"], m["trace_codes"] = "2", codeA+","+codeSpecial
+				m["physic_type"], m["trace_codes"] = "3", codeA+","+codeSpecial
+				return m
+			}()},
+		{"special (89) packs only: 特药", 102, supplierEnt, []string{codeSpecial}, wire.MethodUploadInOutBill,
+			func() map[string]string {
+				m := inout("102", supplierEnt, ownEnt)
+				m["physic_type"], m["trace_codes"] = "2", codeSpecial
 				return m
 			}()},
 	}

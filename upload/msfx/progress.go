@@ -71,6 +71,9 @@ type partProgress struct {
 	Result int `json:"result,omitempty"`
 	// ProcessInfo is the platform's process_info for a final part.
 	ProcessInfo string `json:"process_info,omitempty"`
+	// Sub is query.billstatus sub_process_flag of a final part (51 全部成功,
+	// 52 部分成功), when the platform gave it.
+	Sub string `json:"sub,omitempty"`
 	// Polls counts status queries that found the part not final.
 	Polls int `json:"polls,omitempty"`
 }

@@ -1,11 +1,9 @@
 package msfx
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -42,22 +40,17 @@ type ListUpOutOptions struct {
 // QueryUpBillCode finds the supplier bills a scanned code arrived on
 // (lsyd.query.upbillcode). Not found is an empty list.
 func (c *Client) QueryUpBillCode(ctx context.Context, code string) ([]wire.UpstreamBill, error) {
-	m := wire.MethodQueryUpBillCode
-	r, found, e := c.query(ctx, m, map[string]string{wire.PCode: code, wire.PRefEntID: c.refEntID})
-	if e != nil {
-		return nil, e
+	var r wire.UpBillCodeResult
+	found, e := c.query(ctx, wire.MethodQueryUpBillCode, map[string]string{wire.PCode: code, wire.PRefEntID: c.refEntID}, &r)
+	if e != nil || !found {
+		return nil, asErr(e)
 	}
-	if !found {
-		return nil, nil
-	}
-	rows, _, e := decodeList[wire.UpstreamBill](m, r)
-	return rows, asErr(e)
+	return r.Rows(), nil
 }
 
 // ListUpOut lists one page of upstream outbound bills for this store
 // between the days of begin and end (China time), lsyd.listupout.
 func (c *Client) ListUpOut(ctx context.Context, begin, end time.Time, o ListUpOutOptions) (*wire.Page[wire.UpOutRow], error) {
-	m := wire.MethodListUpOut
 	page, size := max(o.Page, 1), o.PageSize
 	if size <= 0 {
 		size = defaultListPageSize
@@ -75,45 +68,16 @@ func (c *Client) ListUpOut(ctx context.Context, begin, end time.Time, o ListUpOu
 		wire.PPage:         strconv.Itoa(page),
 		wire.PPageSize:     strconv.Itoa(size),
 	}
-	r, found, e := c.query(ctx, m, p)
+	var r wire.ListUpOutResult
+	found, e := c.query(ctx, wire.MethodListUpOut, p, &r)
 	if e != nil {
 		return nil, e
 	}
-	out := &wire.Page[wire.UpOutRow]{Page: wire.Int(page), PageSize: wire.Int(size)}
-	if !found {
-		return out, nil
+	out := &wire.Page[wire.UpOutRow]{Page: wire.Int64(page), PageSize: wire.Int64(size)}
+	if found && r.Model != nil {
+		out.ResultList, out.TotalNum, out.Pages = r.Model.ResultList, wire.Int64(r.Model.Total()), r.Model.Pages
 	}
-	rows, total, e := decodeList[wire.UpOutRow](m, r)
-	if e != nil {
-		return nil, e
-	}
-	out.ResultList, out.TotalNum = rows, wire.Int(total)
 	return out, nil
-}
-
-// ListUpOutDetail returns an upstream bill with its codes
-// (lsyd.listupout.detail). toRef defaults to this store's ref_ent_id.
-// found is false when the platform does not know the bill.
-func (c *Client) ListUpOutDetail(ctx context.Context, billCode, fromRef, toRef string) (*wire.UpOutDetail, bool, error) {
-	m := wire.MethodListUpOutDetail
-	if toRef == "" {
-		toRef = c.refEntID
-	}
-	r, found, e := c.query(ctx, m, map[string]string{
-		wire.PRefEntID: c.refEntID, wire.PBillCode: billCode, wire.PFromRefUserID: fromRef, wire.PToRefUserID: toRef,
-	})
-	if e != nil {
-		return nil, false, e
-	}
-	if !found {
-		return nil, false, nil
-	}
-	var d wire.UpOutDetail
-	ok, e := decodeOne(m, r, &d)
-	if e != nil || !ok {
-		return nil, false, asErr(e)
-	}
-	return &d, true, nil
 }
 
 // QueryBillStatus returns the processing status rows of this store's
@@ -124,7 +88,8 @@ func (c *Client) QueryBillStatus(ctx context.Context, billCode string, begin, en
 	m := wire.MethodQueryBillStatus
 	var all []wire.BillStatusRow
 	for page := 1; page <= maxStatusPages; page++ {
-		r, found, e := c.query(ctx, m, map[string]string{
+		var r wire.BillStatusResult
+		found, e := c.query(ctx, m, map[string]string{
 			wire.PRefEntID:  c.refEntID,
 			wire.PBeginDate: begin.In(c.zone).Format(wire.DayLayout),
 			wire.PEndDate:   end.In(c.zone).Format(wire.DayLayout),
@@ -132,19 +97,16 @@ func (c *Client) QueryBillStatus(ctx context.Context, billCode string, begin, en
 			wire.PBillCode:  billCode,
 			wire.PPage:      strconv.Itoa(page),
 			wire.PPageSize:  strconv.Itoa(statusPageSize),
-		})
+		}, &r)
 		if e != nil {
 			return nil, e
 		}
-		if !found {
+		if !found || r.Model == nil {
 			break
 		}
-		rows, total, e := decodeList[wire.BillStatusRow](m, r)
-		if e != nil {
-			return nil, e
-		}
+		rows := r.Model.ResultList
 		all = append(all, rows...)
-		if len(rows) < statusPageSize || len(all) >= total {
+		if len(rows) < statusPageSize || len(all) >= r.Model.Total() {
 			break
 		}
 	}
@@ -164,22 +126,19 @@ func (c *Client) QueryUpBillDetail(ctx context.Context, billCode string) (*wire.
 
 func (c *Client) queryUpBillDetail(ctx context.Context, billCode string) (*wire.BillDetail, bool, *Error) {
 	m := wire.MethodQueryUpBillDetail
-	r, found, e := c.query(ctx, m, map[string]string{wire.PBillCode: billCode, wire.PRefEntID: c.refEntID})
+	var r wire.UpBillDetailResult
+	found, e := c.query(ctx, m, map[string]string{wire.PBillCode: billCode, wire.PRefEntID: c.refEntID}, &r)
 	if e != nil || !found {
 		return nil, false, e
 	}
-	var d wire.BillDetail
-	ok, e := decodeOne(m, r, &d)
-	if e != nil {
-		return nil, false, e
-	}
+	d, ok := r.Model.First()
 	if !ok {
 		// SUCCESS without a model: not a usable "found".
 		return nil, false, &Error{Method: m, Class: upload.Retry, Msg: "SUCCESS without a bill in the answer"}
 	}
-	if d.BillCode != "" && d.BillCode != billCode {
+	if d.BillCode != "" && string(d.BillCode) != billCode {
 		return nil, false, &Error{Method: m, Class: upload.Retry,
-			Msg: fmt.Sprintf("asked for bill_code %q, the answer is for %q", billCode, clip(d.BillCode))}
+			Msg: fmt.Sprintf("asked for bill_code %q, the answer is for %q", billCode, clip(string(d.BillCode)))}
 	}
 	return &d, true, nil
 }
@@ -191,18 +150,14 @@ func (c *Client) QueryCodeDetail(ctx context.Context, codes []string) ([]wire.Co
 	var all []wire.CodeInfo
 	for start := 0; start < len(codes); start += wire.MaxCodesPerCodeDetail {
 		batch := codes[start:min(start+wire.MaxCodesPerCodeDetail, len(codes))]
-		r, found, e := c.query(ctx, m, map[string]string{wire.PCodes: strings.Join(batch, ","), wire.PRefEntID: c.refEntID})
+		var r wire.CodeDetailResult
+		found, e := c.query(ctx, m, map[string]string{wire.PCodes: strings.Join(batch, ","), wire.PRefEntID: c.refEntID}, &r)
 		if e != nil {
 			return nil, fmt.Errorf("codes %d–%d of %d: %w", start+1, start+len(batch), len(codes), e)
 		}
-		if !found {
-			continue
+		if found {
+			all = append(all, r.Rows()...)
 		}
-		rows, _, e := decodeList[wire.CodeInfo](m, r)
-		if e != nil {
-			return nil, e
-		}
-		all = append(all, rows...)
 	}
 	return all, nil
 }
@@ -210,16 +165,12 @@ func (c *Client) QueryCodeDetail(ctx context.Context, codes []string) ([]wire.Co
 // QueryRelation returns a code's package relations (lsyd.query.relation);
 // only codes that went through an inbound bill are known.
 func (c *Client) QueryRelation(ctx context.Context, code string) ([]wire.Relation, error) {
-	m := wire.MethodQueryRelation
-	r, found, e := c.query(ctx, m, map[string]string{wire.PCode: code, wire.PRefEntID: c.refEntID, wire.PDesRefEntID: c.refEntID})
-	if e != nil {
-		return nil, e
+	var r wire.RelationResult
+	found, e := c.query(ctx, wire.MethodQueryRelation, map[string]string{wire.PCode: code, wire.PRefEntID: c.refEntID, wire.PDesRefEntID: c.refEntID}, &r)
+	if e != nil || !found {
+		return nil, asErr(e)
 	}
-	if !found {
-		return nil, nil
-	}
-	rows, _, e := decodeList[wire.Relation](m, r)
-	return rows, asErr(e)
+	return r.Rows(), nil
 }
 
 // ListBillProcessPartSuccess returns every code of a partially processed
@@ -233,8 +184,9 @@ func (c *Client) ListBillProcessPartSuccess(ctx context.Context, billCode string
 	return rows, nil
 }
 
-// listPartFailures pages through listbillprocesspartsuccess. expect, the
-// codes sent, bounds the pages; 0 means wire.MaxCodesPerUpload.
+// listPartFailures pages through listbillprocesspartsuccess (rows at
+// model.result, the page count at model.pages). expect, the codes sent,
+// bounds the pages; 0 means wire.MaxCodesPerUpload.
 func (c *Client) listPartFailures(ctx context.Context, billCode string, expect int) ([]wire.PartFailure, *Error) {
 	m := wire.MethodListBillProcessPartSuccess
 	if expect <= 0 {
@@ -243,22 +195,29 @@ func (c *Client) listPartFailures(ctx context.Context, billCode string, expect i
 	maxPages := expect/partPageSize + 2
 	var all []wire.PartFailure
 	for page := 1; page <= maxPages; page++ {
-		r, found, e := c.query(ctx, m, map[string]string{
+		var r wire.PartSuccessResult
+		found, e := c.query(ctx, m, map[string]string{
 			wire.PRefEntID: c.refEntID, wire.PBillCode: billCode,
 			wire.PPage: strconv.Itoa(page), wire.PPageSize: strconv.Itoa(partPageSize),
-		})
+		}, &r)
 		if e != nil {
 			return nil, e
 		}
-		if !found {
+		if !found || r.Model == nil {
 			break
 		}
-		rows, total, e := decodeList[wire.PartFailure](m, r)
-		if e != nil {
-			return nil, e
-		}
+		rows := r.Model.ResultList
 		all = append(all, rows...)
-		if len(rows) < partPageSize || len(all) >= total {
+		switch {
+		case r.Model.Pages > 0:
+			// The platform says how many pages there are.
+			if page >= int(r.Model.Pages) {
+				return all, nil
+			}
+		case len(rows) < partPageSize || len(all) >= r.Model.Total():
+			return all, nil
+		}
+		if len(rows) == 0 {
 			break
 		}
 	}
@@ -266,8 +225,8 @@ func (c *Client) listPartFailures(ctx context.Context, billCode string, expect i
 }
 
 // GetEntInfoList resolves enterprises (ent_id, ref_ent_id) by name,
-// org code (统一社会信用代码) or id (drug.lsyd.getentinfolist). Not found is
-// an empty list.
+// org code (统一社会信用代码) or id (drug.lsyd.getentinfolist), asked as this
+// store (ref_ent_id, required by the SDK). Not found is an empty list.
 func (c *Client) GetEntInfoList(ctx context.Context, q wire.EntQuery) ([]wire.EntInfo, error) {
 	m := wire.MethodGetEntInfoList
 	qp, err := json.Marshal(q)
@@ -277,79 +236,12 @@ func (c *Client) GetEntInfoList(ctx context.Context, q wire.EntQuery) ([]wire.En
 	if string(qp) == "{}" {
 		return nil, fmt.Errorf("%s: empty query: give a name, org code, medical code or id", shortMethod(m))
 	}
-	r, found, e := c.query(ctx, m, map[string]string{wire.PQueryParam: string(qp)})
-	if e != nil {
-		return nil, e
+	var r wire.EntInfoResult
+	found, e := c.query(ctx, m, map[string]string{wire.PRefEntID: c.refEntID, wire.PQueryParam: string(qp)}, &r)
+	if e != nil || !found {
+		return nil, asErr(e)
 	}
-	if !found {
-		return nil, nil
-	}
-	rows, _, e := decodeList[wire.EntInfo](m, r)
-	return rows, asErr(e)
-}
-
-// decodeList reads a list payload leniently, because the list queries do
-// not agree on where they put it: model_list, models or model, each as an
-// array, a page object ({result_list, total_num}) or a single object.
-// total is the page's total_num, or the row count when there is none.
-func decodeList[T any](method string, r *wire.QueryResult) (rows []T, total int, err *Error) {
-	for _, raw := range []json.RawMessage{r.ModelList, r.Models, r.Model} {
-		raw = bytes.TrimSpace(raw)
-		if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-			continue
-		}
-		switch raw[0] {
-		case '[':
-			if err := json.Unmarshal(raw, &rows); err != nil {
-				return nil, 0, badPayload(method, err, raw)
-			}
-			return rows, len(rows), nil
-		case '{':
-			var probe map[string]json.RawMessage
-			if err := json.Unmarshal(raw, &probe); err != nil {
-				return nil, 0, badPayload(method, err, raw)
-			}
-			if _, ok := probe["result_list"]; ok {
-				var p wire.Page[T]
-				if err := json.Unmarshal(raw, &p); err != nil {
-					return nil, 0, badPayload(method, err, raw)
-				}
-				total := int(p.TotalNum)
-				if total == 0 {
-					total = len(p.ResultList)
-				}
-				return p.ResultList, total, nil
-			}
-			var one T
-			if err := json.Unmarshal(raw, &one); err != nil {
-				return nil, 0, badPayload(method, err, raw)
-			}
-			return []T{one}, 1, nil
-		default:
-			return nil, 0, badPayload(method, fmt.Errorf("unexpected payload"), raw)
-		}
-	}
-	return nil, 0, nil
-}
-
-// decodeOne reads an object payload from model (or the first element of a
-// list). ok is false when there is none.
-func decodeOne[T any](method string, r *wire.QueryResult, v *T) (ok bool, err *Error) {
-	rows, _, e := decodeList[T](method, r)
-	if e != nil {
-		return false, e
-	}
-	if len(rows) == 0 {
-		return false, nil
-	}
-	*v = rows[0]
-	return true, nil
-}
-
-// badPayload is an answer whose payload does not have the expected shape:
-// a platform or contract change, retried so that nothing is lost meanwhile.
-func badPayload(method string, err error, raw []byte) *Error {
-	return transportErr(method, http.StatusOK, false, err, "unexpected payload (%v): %s", err, snippet(raw))
+	return r.Rows(), nil
 }
 
 // itoa renders n, or "" (not sent) for zero.

@@ -1,18 +1,31 @@
-// Package wire is the contract with the 码上放心 (Alibaba Health drug-trace)
-// TOP gateway for the retail-pharmacy (lsyd) methods pda-agent uses: method
-// names, parameter names and the JSON shapes of answers. Both the client
-// (package msfx) and the sandbox gateway (package msfx/sandbox) speak it, so
-// they cannot drift apart; each checks and builds messages on its own.
+// Package wire is the 码上放心 (Alibaba Health drug-trace) client's view of
+// the TOP gateway for the retail-pharmacy (lsyd) methods pda-agent calls:
+// method names, parameter names and the answers' types, written method by
+// method from the public SDK declarations (each type names the one it
+// follows). It belongs to the client (package msfx); sandboxes keep types
+// of their own, so that a misnamed field cannot be misnamed the same way on
+// both sides.
 //
-// Sources and confidence are in ../shared/reference/msfx.md. Field names of
-// answers marked "unconfirmed" below come from one SDK's DTOs only; the
-// client parses them leniently (unknown fields ignored).
+// Sources:
+//   - [SDK] github.com/golgys0621/topsdk, the generated Go SDK of 2025-12
+//     (new_go_sdk_20251217): ability2939/{request,response,domain}/
+//     AlibabaAlihealthDrug…Lsyd*.go. The primary source of every field.
+//   - [META] github.com/bububa/opentaobao metadata/assets/json/drugtrace/
+//     alibaba_alihealth_drugtrace_top_lsyd_*.json: per-method metadata; its
+//     list types (e.g. DrugInfosDto[]) give the XML element names that wrap
+//     lists in the classic (non-simplified) JSON shape.
+//   - [PY] github.com/COOLSHARPMAN/mashangfangxin alibaba_api.py (yljg
+//     twins of the same methods) and [CS] github.com/pacmandoh/pactoolkits
+//     …/Integration/MsfxApiClient.cs: public clients reading these answers,
+//     the latter in the wrapped list shape.
+//
+// Every answer is read tolerantly (flex.go): fields inside "result" or at
+// the top level of "<method>_response", lists plain or wrapped, numbers and
+// flags as numbers or strings. docs/protocol-fields.md lists every field
+// sent or read with its source.
 package wire
 
 import (
-	"encoding/json"
-	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -166,232 +179,388 @@ func RequiredRetail() []string {
 	return []string{PBillCode, PBillTime, PBillType, PRefUserID, PTraceCodes}
 }
 
+// Sub-results of query.billstatus sub_process_flag (BillDealStatusSearchDo
+// in [SDK]: "51全部成功 52部分成功"), present on processed bills.
+const (
+	SubProcessAllOK   = "51" // every code processed
+	SubProcessPartial = "52" // some codes failed: see listbillprocesspartsuccess
+)
+
+// Code levels. listupout.detail code_level and codedetail package_level
+// count up from the smallest pack ("1代表最小码", [SDK]
+// …ListupoutDetailCodeInfoListDto); query.relation's code_pack_level does
+// the same, while its code_level counts down from the biggest
+// (…QueryRelationCodeInfo).
+const SmallestLevel = "1"
+
 // ErrorResponse is the gateway's error answer; it keeps its wrapper even
 // with simplify=true.
 type ErrorResponse struct {
-	Code      int    `json:"code"`
-	Msg       string `json:"msg"`
-	SubCode   string `json:"sub_code,omitempty"`
-	SubMsg    string `json:"sub_msg,omitempty"`
-	RequestID string `json:"request_id,omitempty"`
+	Code      Int64 `json:"code"`
+	Msg       Str   `json:"msg"`
+	SubCode   Str   `json:"sub_code,omitempty"`
+	SubMsg    Str   `json:"sub_msg,omitempty"`
+	RequestID Str   `json:"request_id,omitempty"`
 }
 
-// ErrorEnvelope wraps ErrorResponse.
-type ErrorEnvelope struct {
-	ErrorResponse *ErrorResponse `json:"error_response"`
+// Status is the business verdict every answer carries, inside "result"
+// (queries) or at the top level (uploads, listbillprocesspartsuccess).
+// Queries declare response_success or success ([SDK] …ResultModel types).
+type Status struct {
+	MsgCode         Str   `json:"msg_code"`
+	MsgInfo         Str   `json:"msg_info,omitempty"`
+	ResponseSuccess *Bool `json:"response_success,omitempty"`
+	Success         *Bool `json:"success,omitempty"`
+	// SubMsgCode is declared by the upload answers only.
+	SubMsgCode Str `json:"sub_msg_code,omitempty"`
+	RequestID  Str `json:"request_id,omitempty"`
 }
 
-// Bool is response_success: true or "true" (XML→JSON conversions turn
-// booleans into strings).
-type Bool bool
-
-// UnmarshalJSON accepts a JSON boolean or the strings "true"/"false".
-func (b *Bool) UnmarshalJSON(data []byte) error {
-	switch strings.TrimSpace(string(data)) {
-	case "true", `"true"`:
-		*b = true
-	case "false", `"false"`, "null", `""`:
-		*b = false
-	default:
-		return fmt.Errorf("response_success: want true or false, got %s", data)
+// Flag is the success flag the answer gives (response_success, else
+// success), or nil when it gives none.
+func (s *Status) Flag() *Bool {
+	if s.ResponseSuccess != nil {
+		return s.ResponseSuccess
 	}
-	return nil
+	return s.Success
 }
 
-// Int is a number that may arrive as a JSON number or a string.
-type Int int
-
-// UnmarshalJSON accepts 3 and "3".
-func (n *Int) UnmarshalJSON(data []byte) error {
-	s := strings.Trim(strings.TrimSpace(string(data)), `"`)
-	if s == "" || s == "null" {
-		*n = 0
-		return nil
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil {
-		return fmt.Errorf("want a number, got %s", data)
-	}
-	*n = Int(v)
-	return nil
+// OK tells whether the answer says success: msg_code SUCCESS and no flag
+// saying false.
+func (s *Status) OK() bool {
+	f := s.Flag()
+	return s.MsgCode == MsgSuccess && (f == nil || bool(*f))
 }
 
-// UploadResult is the body of an upload answer (fields at its top level).
+// UploadResult is the answer of uploadinoutbill and uploadretail, fields
+// at the top level of the response ([SDK]
+// response/AlibabaAlihealthDrugtraceTopLsyd{Uploadinoutbill,Uploadretail}Response.go).
 type UploadResult struct {
-	Model           string         `json:"model,omitempty"` // upload queue id
-	MsgCode         string         `json:"msg_code"`
-	MsgInfo         string         `json:"msg_info,omitempty"`
-	ResponseSuccess Bool           `json:"response_success"`
-	SubMsgCode      string         `json:"sub_msg_code,omitempty"`
-	OperationInfo   *OperationInfo `json:"operation_info_map,omitempty"`
-	RequestID       string         `json:"request_id,omitempty"`
+	Status
+	// Model is the upload queue id (上传单据文件队列表标识).
+	Model         Str            `json:"model,omitempty"`
+	OperationInfo *OperationInfo `json:"operation_info_map,omitempty"`
 }
 
-// OperationInfo carries per-code problems of an accepted upload.
+// OperationInfo carries per-code problems of an accepted upload ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydUploadinoutbillOperationInfoMap.go).
 type OperationInfo struct {
 	// CodeCheckErrorInfo is a JSON *string* holding an object: error-type
 	// key → comma-separated codes (key 6 lists "code(下级);code(上级)" pairs).
-	CodeCheckErrorInfo string `json:"code_check_error_info,omitempty"`
+	CodeCheckErrorInfo Str `json:"code_check_error_info,omitempty"`
 }
 
-// QueryResult is the "result" object of query answers. Model holds the
-// method-specific payload (object, list or page).
-type QueryResult struct {
-	Model           json.RawMessage `json:"model,omitempty"`
-	Models          json.RawMessage `json:"models,omitempty"`
-	ModelList       json.RawMessage `json:"model_list,omitempty"`
-	MsgCode         string          `json:"msg_code"`
-	MsgInfo         string          `json:"msg_info,omitempty"`
-	ResponseSuccess *Bool           `json:"response_success,omitempty"`
-	Success         *Bool           `json:"success,omitempty"`
+// UpBillCodeResult is query.upbillcode's result ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryUpbillcodeResult.go).
+type UpBillCodeResult struct {
+	Status
+	ModelList List[UpstreamBill] `json:"model_list"`
+	// Model is read when model_list is absent (other methods' name).
+	Model List[UpstreamBill] `json:"model,omitempty"`
 }
 
-// OK tells whether the query succeeded: msg_code SUCCESS and no success
-// flag saying false (answers carry response_success, success, or neither).
-func (r *QueryResult) OK() bool {
-	if r.MsgCode != MsgSuccess {
-		return false
-	}
-	if r.ResponseSuccess != nil && !bool(*r.ResponseSuccess) {
-		return false
-	}
-	return r.Success == nil || bool(*r.Success)
-}
+// Rows returns model_list, or model when the answer used that name.
+func (r *UpBillCodeResult) Rows() []UpstreamBill { return firstNonEmpty(r.ModelList, r.Model) }
 
-// QueryBody is a query answer's body: {"result": {...}, "request_id": …}.
-type QueryBody struct {
-	Result    *QueryResult `json:"result"`
-	RequestID string       `json:"request_id,omitempty"`
-}
-
-// Page is the paged payload of list queries.
-type Page[T any] struct {
-	ResultList []T `json:"result_list"`
-	TotalNum   Int `json:"total_num"`
-	Page       Int `json:"page"`
-	PageSize   Int `json:"page_size"`
-}
-
-// UpstreamBill is a row of query.upbillcode (BillUpstreamDto): the
-// supplier's outbound bill a scanned code arrived on.
+// UpstreamBill is a model_list row of query.upbillcode: the supplier's
+// outbound bill a scanned code arrived on ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryUpbillcodeBillUpstreamDTO.go;
+// [META] BillUpstreamDTO[]).
 type UpstreamBill struct {
-	BillCode      string `json:"bill_code"`
-	BillTime      string `json:"bill_time"`
-	BillType      Int    `json:"bill_type"`
-	FromUserID    string `json:"from_user_id"`
-	FromRefUserID string `json:"from_ref_user_id"`
-	FromUserName  string `json:"from_user_name"`
-	ToUserID      string `json:"to_user_id"`
-	ToRefUserID   string `json:"to_ref_user_id"`
-	ToUserName    string `json:"to_user_name"`
-	RefUserID     string `json:"ref_user_id"`
+	BillCode      Str   `json:"bill_code"`
+	BillTime      Str   `json:"bill_time"`
+	BillType      Int64 `json:"bill_type"` // declared String ("102")
+	FromUserID    Str   `json:"from_user_id"`
+	FromRefUserID Str   `json:"from_ref_user_id"`
+	FromUserName  Str   `json:"from_user_name"`
+	ToUserID      Str   `json:"to_user_id"`
+	ToRefUserID   Str   `json:"to_ref_user_id"`
+	ToUserName    Str   `json:"to_user_name"`
+	RefUserID     Str   `json:"ref_user_id"`
+	AssRefEntID   Str   `json:"ass_ref_ent_id,omitempty"`
+	AssEntID      Str   `json:"ass_ent_id,omitempty"`
+	AssEntName    Str   `json:"ass_ent_name,omitempty"`
 }
 
-// UpOutRow is a row of listupout (BillUpOutDetailDo): an upstream outbound
-// bill line for this store. Status 1 未确认, 2 已确认.
+// ListUpOutResult is listupout's result ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydListupoutResultModel.go).
+type ListUpOutResult struct {
+	Status
+	Model *Page[UpOutRow] `json:"model"`
+}
+
+// UpOutRow is a result_list row of listupout: one drug line of an upstream
+// outbound bill for this store ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydListupoutBillUpOutDetailDo.go;
+// [META] BillUpOutDetailDo[]). Status "1" 未确认, "2" 已确认.
 type UpOutRow struct {
-	BillCode       string `json:"bill_code"`
-	BillType       Int    `json:"bill_type"`
-	BillTime       string `json:"bill_time"`
-	BillOutID      string `json:"bill_out_id"`
-	PhysicName     string `json:"physic_name"`
-	PkgSpec        string `json:"pkg_spec"`
-	PrepnSpec      string `json:"prepn_spec"`
-	ProduceBatchNo string `json:"produce_batch_no"`
-	ProduceDate    string `json:"produce_date"`
-	ExpireDate     string `json:"exprie_date"` // sic: the platform's spelling
-	CodeCount      Int    `json:"code_count"`
-	PrepnCount     Int    `json:"prepn_count"`
-	Status         Int    `json:"status"`
-	FromUserID     string `json:"from_user_id"`
-	FromUserName   string `json:"from_user_name"`
-	ToUserID       string `json:"to_user_id"`
+	BillCode          Str   `json:"bill_code"`
+	BillType          Int64 `json:"bill_type"` // declared String
+	BillTime          Str   `json:"bill_time"`
+	BillTimeFormat    Str   `json:"bill_time_format,omitempty"`
+	BillOutID         Int64 `json:"bill_out_id"` // declared int64
+	PhysicName        Str   `json:"physic_name"`
+	PhysicInfo        Str   `json:"physic_info,omitempty"`
+	PkgSpec           Str   `json:"pkg_spec"`
+	PrepnSpec         Str   `json:"prepn_spec"`
+	PrepnUnit         Int64 `json:"prepn_unit,omitempty"`
+	ProduceBatchNo    Str   `json:"produce_batch_no"`
+	ProduceDate       Str   `json:"produce_date"`
+	ProduceDateFormat Str   `json:"produce_date_format,omitempty"`
+	ExpireDate        Str   `json:"exprie_date"` // sic: the platform's spelling
+	ExpireDateFormat  Str   `json:"exprie_date_format,omitempty"`
+	ProduceEntName    Str   `json:"produce_ent_name,omitempty"`
+	DrugEntBaseInfoID Str   `json:"drug_ent_base_info_id,omitempty"`
+	CodeCount         Int64 `json:"code_count"` // 最小码量
+	PrepnCount        Int64 `json:"prepn_count"`
+	Status            Int64 `json:"status"` // declared String
+	FromUserID        Str   `json:"from_user_id"`
+	FromRefUserID     Str   `json:"from_ref_user_id"`
+	FromUserName      Str   `json:"from_user_name"`
+	FromEntName       Str   `json:"from_ent_name,omitempty"`
+	ToUserID          Str   `json:"to_user_id"`
+	ToRefUserID       Str   `json:"to_ref_user_id"`
+	ToUserName        Str   `json:"to_user_name,omitempty"`
+	AssRefEntID       Str   `json:"ass_ref_ent_id,omitempty"`
+	AssEntID          Str   `json:"ass_ent_id,omitempty"`
+	AssEntName        Str   `json:"ass_ent_name,omitempty"`
 }
 
-// UpOutDetail is listupout.detail's model (BillUpOutDetailDto). The name
-// of the code list inside each drug line is unconfirmed ("codes").
+// UpOutDetailResult is listupout.detail's result ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydListupoutDetailResultModel.go).
+// model is declared an object; a list is read too.
+type UpOutDetailResult struct {
+	Status
+	Model List[UpOutDetail] `json:"model"`
+}
+
+// UpOutDetail is listupout.detail's model: the header of a supplier's
+// outbound bill and its drug lines ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydListupoutDetailBillUpOutDetailDto.go).
+// ent_send_id and ent_recv_id are ref_ent_ids.
 type UpOutDetail struct {
-	BillCode      string     `json:"bill_code"`
-	BillType      Int        `json:"bill_type"`
-	BillTime      string     `json:"bill_time"`
-	FromRefUserID string     `json:"from_ref_user_id"`
-	ToRefUserID   string     `json:"to_ref_user_id"`
-	FromUserID    string     `json:"from_user_id"`
-	ToUserID      string     `json:"to_user_id"`
-	Drugs         []DrugLine `json:"drug_infos_dto_list"`
+	BillCode     Str            `json:"bill_code"`
+	BillType     Int64          `json:"bill_type"` // declared String
+	BillTypeName Str            `json:"bill_type_name,omitempty"`
+	EntSendName  Str            `json:"ent_send_name,omitempty"`
+	EntSendID    Str            `json:"ent_send_id,omitempty"`
+	EntRecvName  Str            `json:"ent_recv_name,omitempty"`
+	EntRecvID    Str            `json:"ent_recv_id,omitempty"`
+	StoreOutDate Str            `json:"store_out_date,omitempty"` // 单据日期
+	UpdateDate   Str            `json:"update_date,omitempty"`
+	Drugs        List[DrugLine] `json:"drug_infos_dto_list"`
 }
 
-// DrugLine is one drug of an upstream bill.
+// DrugLine is one drug of an upstream bill ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydListupoutDetailDrugInfosDto.go;
+// [META] DrugInfosDto[]).
 type DrugLine struct {
-	PhysicName     string   `json:"physic_name"`
-	PkgSpec        string   `json:"pkg_spec"`
-	ProduceBatchNo string   `json:"produce_batch_no"`
-	ProduceDate    string   `json:"produce_date"`
-	ExpireDate     string   `json:"exprie_date"`
-	CodeCount      Int      `json:"code_count"`
-	Codes          []string `json:"codes"`
+	PhysicName        Str                   `json:"physic_name"`
+	ProdName          Str                   `json:"prod_name,omitempty"`
+	ProductEntName    Str                   `json:"product_ent_name,omitempty"`
+	PackageSpec       Str                   `json:"package_spec"`
+	PrepnSpec         Str                   `json:"prepn_spec,omitempty"`
+	PrepnUnit         Str                   `json:"prepn_unit,omitempty"`
+	PreparationsUnit  Str                   `json:"preparations_unit,omitempty"`
+	PrepnTypeDesc     Str                   `json:"prepn_type_desc,omitempty"`
+	PkgUnitDesc       Str                   `json:"pkg_unit_desc,omitempty"`
+	ProduceBatchNo    Str                   `json:"produce_batch_no"`
+	ProduceDate       Str                   `json:"produce_date"`
+	ValidEndDate      Str                   `json:"valid_end_date"` // 有效期至
+	LeastPkgAmount    Int64                 `json:"least_pkg_amount"`
+	LeastPrepnAmount  Int64                 `json:"least_prepn_amount,omitempty"`
+	ProdSeqNo         Str                   `json:"prod_seq_no,omitempty"`
+	DrugEntBaseInfoID Str                   `json:"drug_ent_base_info_id,omitempty"`
+	ApprovalNo        Str                   `json:"approval_no,omitempty"`
+	PhysicType        Str                   `json:"physic_type,omitempty"`
+	PhysicTypeName    Str                   `json:"physic_type_name,omitempty"`
+	CfdaDrugID        Str                   `json:"cfda_drug_id,omitempty"`
+	Codes             List[CodeInfoListDto] `json:"code_info_list_dto_list"`
 }
 
-// BillStatusRow is a row of query.billstatus (BillDealStatusSearchDo).
+// CodeInfoListDto is one code of a drug line ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydListupoutDetailCodeInfoListDto.go;
+// [META] CodeInfoListDto[]). CodeLevel "1" is the smallest pack.
+type CodeInfoListDto struct {
+	Code        Str   `json:"code"`
+	CodeLevel   Str   `json:"code_level"`
+	PkgAmount   Int64 `json:"pkg_amount,omitempty"`
+	PrepnAmount Int64 `json:"prepn_amount,omitempty"`
+	PrepnSpec   Str   `json:"prepn_spec,omitempty"`
+}
+
+// Smallest tells whether the code is a smallest pack (code_level "1").
+func (c CodeInfoListDto) Smallest() bool {
+	return strings.TrimSpace(string(c.CodeLevel)) == SmallestLevel
+}
+
+// BillStatusResult is query.billstatus's result ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryBillstatusResultModel.go).
+type BillStatusResult struct {
+	Status
+	Model *Page[BillStatusRow] `json:"model"`
+}
+
+// BillStatusRow is a result_list row of query.billstatus ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryBillstatusBillDealStatusSearchDo.go;
+// [META] BillDealStatusSearchDo[]).
 type BillStatusRow struct {
-	BillCode       string `json:"bill_code"`
-	BillType       Int    `json:"bill_type"`
-	ResultType     Int    `json:"result_type"`
-	ProcessInfo    string `json:"process_info,omitempty"`
-	ProcessDate    string `json:"process_date,omitempty"`
-	UploadFileName string `json:"upload_file_name,omitempty"`
+	BillCode       Str   `json:"bill_code"`
+	BillType       Int64 `json:"bill_type"`
+	BillTime       Str   `json:"bill_time,omitempty"`
+	ResultType     Int64 `json:"result_type"` // declared String: 0 处理中, 1 上传成功, 3 处理成功, 4 处理失败
+	ProcessInfo    Str   `json:"process_info,omitempty"`
+	ProcessDate    Str   `json:"process_date,omitempty"`
+	UploadFileName Str   `json:"upload_file_name,omitempty"`
+	CrtDate        Str   `json:"crt_date,omitempty"`
+	// SubProcessFlag is 51 (全部成功) or 52 (部分成功); declared by the
+	// 2025-12 SDK only (not in [META]).
+	SubProcessFlag Str `json:"sub_process_flag,omitempty"`
+	PhysicType     Str `json:"physic_type,omitempty"`
+	UploadFlag     Str `json:"upload_flag,omitempty"`
+	ProcessFlag    Str `json:"process_flag,omitempty"`
+	FromUserID     Str `json:"from_user_id,omitempty"`
+	ToUserID       Str `json:"to_user_id,omitempty"`
+	RefUserID      Str `json:"ref_user_id,omitempty"`
 }
 
-// BillDetail is query.upbilldetail's model (own uploaded bill).
+// UpBillDetailResult is query.upbilldetail's result ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryUpbilldetailResultModel.go).
+type UpBillDetailResult struct {
+	Status
+	Model List[BillDetail] `json:"model"`
+}
+
+// BillDetail is query.upbilldetail's model: one of this store's uploaded
+// bills ([SDK] domain/AlibabaAlihealthDrugtraceTopLsydQueryUpbilldetailBillInOutDetailDto.go).
 type BillDetail struct {
-	BillCode       string   `json:"bill_code"`
-	BillType       Int      `json:"bill_type"`
-	BillTime       string   `json:"bill_time"`
-	FromUserID     string   `json:"from_user_id"`
-	ToUserID       string   `json:"to_user_id"`
-	Codes          []string `json:"codes"`
-	ProcessDate    string   `json:"process_date,omitempty"`
-	UploadFileName string   `json:"upload_file_name,omitempty"`
+	BillCode     Str                  `json:"bill_code"`
+	BillType     Int64                `json:"bill_type"`
+	BillTypeName Str                  `json:"bill_type_name,omitempty"`
+	BillTime     Str                  `json:"bill_time"`
+	FromUserID   Str                  `json:"from_user_id"`
+	FromEntName  Str                  `json:"from_ent_name,omitempty"`
+	ToUserID     Str                  `json:"to_user_id"`
+	ToEntName    Str                  `json:"to_ent_name,omitempty"`
+	ProcessDate  Str                  `json:"process_date,omitempty"`
+	ModDate      Str                  `json:"mod_date,omitempty"`
+	Lines        List[BillDetailLine] `json:"bill_chk_in_out_detail_list_d_t_o_list"`
 }
 
-// PartFailure is a row of listbillprocesspartsuccess: one code of a
-// partially processed bill that failed.
+// BillDetailLine is a drug line of an uploaded bill ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryUpbilldetailBillchkinoutdetaillistdtolist.go).
+type BillDetailLine struct {
+	PhysicName     Str   `json:"physic_name"`
+	ProductBatchNo Str   `json:"product_batch_no,omitempty"`
+	ProduceDate    Str   `json:"produce_date,omitempty"`
+	ExpiredDate    Str   `json:"expired_date,omitempty"`
+	MinPkgCount    Int64 `json:"min_pkg_count,omitempty"`
+	// Codes is declared "预留属性，暂无返回" (reserved, not returned yet).
+	Codes List[CodeAndParent] `json:"code_and_parent_list,omitempty"`
+}
+
+// CodeAndParent is a code of an uploaded bill's line ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryUpbilldetailCodeandparentlist.go).
+type CodeAndParent struct {
+	Code       Str `json:"code"`
+	CodeLevel  Str `json:"code_level,omitempty"`
+	ParentCode Str `json:"parent_code,omitempty"`
+}
+
+// PartSuccessResult is listbillprocesspartsuccess's answer. The SDK
+// declares its fields at the top level of the response, like the uploads
+// ([SDK] response/AlibabaAlihealthDrugtraceTopLsydListbillprocesspartsuccessResponse.go);
+// read inside "result" too.
+type PartSuccessResult struct {
+	Status
+	Model *Page[PartFailure] `json:"model"`
+}
+
+// PartFailure is a model.result row of listbillprocesspartsuccess: one
+// code of a partially processed bill that failed ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydListbillprocesspartsuccessBillProcessPartSuccessExcelDTO.go).
 type PartFailure struct {
-	Code                    string `json:"code"`
-	ErrorCode               string `json:"error_code"`
-	ErrorCodeDesc           string `json:"error_code_desc"`
-	ProcessStatusReasonDesc string `json:"process_status_reason_desc"`
-	LastProcessDateDesc     string `json:"last_process_date_desc"`
+	Code                    Str `json:"code"`
+	ErrorCode               Str `json:"error_code"`
+	ErrorCodeDesc           Str `json:"error_code_desc"`
+	ProcessStatusReasonDesc Str `json:"process_status_reason_desc"`
+	LastProcessDateDesc     Str `json:"last_process_date_desc"`
 }
 
-// CodeInfo is a model of query.codedetail (CodeFullInfoDto, trimmed to the
-// fields the agent uses).
+// CodeDetailResult is query.codedetail's result ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryCodedetailResultModel.go).
+type CodeDetailResult struct {
+	Status
+	Models List[CodeInfo] `json:"models"`
+	// Model and ModelList are read when models is absent.
+	Model     List[CodeInfo] `json:"model,omitempty"`
+	ModelList List[CodeInfo] `json:"model_list,omitempty"`
+}
+
+// Rows returns models, or model / model_list when the answer used those.
+func (r *CodeDetailResult) Rows() []CodeInfo { return firstNonEmpty(r.Models, r.Model, r.ModelList) }
+
+// CodeInfo is a models row of query.codedetail ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryCodedetailCodeFullInfoDto.go;
+// [META] CodeFullInfoDto[]). PackageLevel "1" is the smallest pack.
 type CodeInfo struct {
-	Code         string        `json:"code"`
-	Barcode69    string        `json:"barcode69,omitempty"`
-	PkgRatio     string        `json:"pkg_ratio,omitempty"`
-	PackageLevel Int           `json:"package_level"`
-	Produce      *ProduceInfo  `json:"code_produce_info_d_t_o,omitempty"`
+	Code         Str           `json:"code"`
+	PackageLevel Str           `json:"package_level"`
+	Produce      *CodeProduce  `json:"code_produce_info_d_t_o,omitempty"`
 	Drug         *DrugBaseInfo `json:"drug_ent_base_d_t_o,omitempty"`
 	Status       *CodeStatus   `json:"code_status_type_d_t_o,omitempty"`
+	Owner        *EntRef       `json:"p_user_ent_d_t_o,omitempty"`
 }
 
-// ProduceInfo is a code's batch and dates.
+// CodeProduce holds a code's production records ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryCodedetailCodeProduceInfoDto.go).
+type CodeProduce struct {
+	ProduceInfoList List[ProduceInfo] `json:"produce_info_list"`
+}
+
+// ProduceInfo is one production record: lot and dates ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryCodedetailProduceInfoDto.go;
+// [META] ProduceInfoDto[]).
 type ProduceInfo struct {
-	ProduceBatchNo string `json:"produce_batch_no"`
-	ProduceDate    string `json:"produce_date"`
-	ExpireDate     string `json:"expire_date"`
-	PkgSpec        string `json:"pkg_spec"`
-	PhysicType     Int    `json:"physic_type"`
-	SmallPkgNum    Int    `json:"small_pkg_num"`
+	BatchNo             Str   `json:"batch_no"`
+	ProduceDateStr      Str   `json:"produce_date_str"`
+	ExpireDate          Str   `json:"expire_date"`
+	PkgAmount           Int64 `json:"pkg_amount,omitempty"`
+	OriginalProduceDate Str   `json:"original_produce_date,omitempty"`
+	OriginalExpireDate  Str   `json:"original_expire_date,omitempty"`
 }
 
-// DrugBaseInfo names the drug and its maker.
+// Lot returns the first production record with a batch number.
+func (c *CodeInfo) Lot() (ProduceInfo, bool) {
+	if c.Produce == nil {
+		return ProduceInfo{}, false
+	}
+	for _, p := range c.Produce.ProduceInfoList {
+		if p.BatchNo != "" {
+			return p, true
+		}
+	}
+	return c.Produce.ProduceInfoList.First()
+}
+
+// DrugBaseInfo names the drug ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryCodedetailDrugEntBaseDto.go).
 type DrugBaseInfo struct {
-	PhysicName   string `json:"physic_name"`
-	ProdEntName  string `json:"prod_ent_name,omitempty"`
-	ApprovalLicn string `json:"approval_licence_no,omitempty"`
-	ResProdCode  string `json:"res_prod_code,omitempty"` // 7-digit prefix
+	PhysicName        Str `json:"physic_name"`
+	PhysicTypeDesc    Str `json:"physic_type_desc,omitempty"`
+	Exprie            Str `json:"exprie,omitempty"` // sic: shelf life
+	DrugEntBaseInfoID Str `json:"drug_ent_base_info_id,omitempty"`
+	ApprovalLicenceNo Str `json:"approval_licence_no,omitempty"`
+	PkgSpecCrit       Str `json:"pkg_spec_crit,omitempty"`
+	PrepnSpec         Str `json:"prepn_spec,omitempty"`
+	PrepnTypeDesc     Str `json:"prepn_type_desc,omitempty"`
+}
+
+// EntRef is the code owner's enterprise ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryCodedetailPUserEntDto.go).
+type EntRef struct {
+	RefEntID Str `json:"ref_ent_id"`
+	EntName  Str `json:"ent_name"`
 }
 
 // Code statuses (code_status).
@@ -403,40 +572,126 @@ const (
 	CodeNotExist  = "E" // 码不存在
 )
 
-// CodeStatus is a code's state and place in the package hierarchy.
+// CodeStatus is a code's state; the SDK declares code_status only ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryCodedetailCodeStatusTypeDto.go).
 type CodeStatus struct {
-	CodeStatus string   `json:"code_status"`
-	ParentCode string   `json:"parent_code,omitempty"`
-	ChildCodes []string `json:"child_codes,omitempty"`
-	CheckCount Int      `json:"check_count"`
+	CodeStatus Str `json:"code_status"`
 }
 
-// Relation is a model_list row of query.relation (CodeRelationDto).
-// code_level 1 = biggest; code_pack_level 1 = smallest.
+// RelationResult is query.relation's result ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryRelationResultModel.go).
+type RelationResult struct {
+	Status
+	ModelList List[Relation] `json:"model_list"`
+	// Model is read when model_list is absent.
+	Model List[Relation] `json:"model,omitempty"`
+}
+
+// Rows returns model_list, or model when the answer used that name.
+func (r *RelationResult) Rows() []Relation { return firstNonEmpty(r.ModelList, r.Model) }
+
+// Relation is a model_list row of query.relation: the queried code's
+// package tree ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryRelationCodeRelationDto.go;
+// [META] CodeRelationDto[]). The code_active_info_dto and base_infos_dto
+// objects are not read.
 type Relation struct {
-	Code          string `json:"code"`
-	ParentCode    string `json:"parent_code,omitempty"`
-	CodeLevel     Int    `json:"code_level"`
-	CodePackLevel Int    `json:"code_pack_level"`
-	IsSmallest    Bool   `json:"is_smallest"`
-	Status        string `json:"status,omitempty"`
-	BoxAmount     Int    `json:"box_amount"`
-	BoxStatus     Int    `json:"box_status"`
-	// ChildCodes lists the codes directly inside (unconfirmed name).
-	ChildCodes []string `json:"child_codes,omitempty"`
+	// IsSmallest is declared a String; its values are not documented
+	// (read with IsSmallestPack).
+	IsSmallest       Str                   `json:"is_smallest"`
+	CodeRelationList List[RelationCode]    `json:"code_relation_list"`
+	PkgInfo          *PkgInfo              `json:"pkg_info_dto,omitempty"`
+	ProduceInfoList  List[RelationProduce] `json:"produce_info_list,omitempty"`
 }
 
-// EntInfo is a row of drug.lsyd.getentinfolist.
+// IsSmallestPack reads is_smallest: ok is false when it is absent or not
+// a flag.
+func (r *Relation) IsSmallestPack() (v, ok bool) {
+	if strings.TrimSpace(string(r.IsSmallest)) == "" {
+		return false, false
+	}
+	return ParseFlag(string(r.IsSmallest))
+}
+
+// RelationCode is a code_relation_list row ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryRelationCodeInfo.go; [META]
+// CodeInfo[]). CodeLevel counts down from the biggest (1 = 大码);
+// CodePackLevel counts up from the smallest (1 = 小码).
+type RelationCode struct {
+	Code          Str `json:"code"`
+	ParentCode    Str `json:"parent_code,omitempty"`
+	CodeLevel     Str `json:"code_level,omitempty"`
+	CodePackLevel Str `json:"code_pack_level,omitempty"`
+	Status        Str `json:"status,omitempty"`
+}
+
+// Smallest tells whether the row is a smallest pack (code_pack_level 1).
+func (c RelationCode) Smallest() bool {
+	return strings.TrimSpace(string(c.CodePackLevel)) == SmallestLevel
+}
+
+// PkgInfo lists codes of the package ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryRelationPkgInfoDto.go; a
+// String[] list, wrapped as {"string": […]} in the classic shape).
+type PkgInfo struct {
+	CodeList List[Str] `json:"code_list"`
+}
+
+// RelationProduce is a production record of query.relation ([SDK]
+// domain/AlibabaAlihealthDrugtraceTopLsydQueryRelationProduceInfoDto.go).
+type RelationProduce struct {
+	Code        Str   `json:"code,omitempty"`
+	BatchNo     Str   `json:"batch_no"`
+	ProduceDate Str   `json:"produce_date"` // declared a date (LocalTime)
+	ExpireDate  Str   `json:"expire_date"`
+	PkgAmount   Int64 `json:"pkg_amount,omitempty"`
+}
+
+// EntInfoResult is drug.lsyd.getentinfolist's result ([SDK]
+// domain/AlibabaAlihealthDrugLsydGetentinfolistResultModel.go): model is
+// a list.
+type EntInfoResult struct {
+	Status
+	Model List[EntInfo] `json:"model"`
+	// ModelList is read when model is absent (older notes' name).
+	ModelList List[EntInfo] `json:"model_list,omitempty"`
+}
+
+// Rows returns model, or model_list when the answer used that name.
+func (r *EntInfoResult) Rows() []EntInfo { return firstNonEmpty(r.Model, r.ModelList) }
+
+// firstNonEmpty returns the first non-empty list.
+func firstNonEmpty[T any](lists ...List[T]) []T {
+	for _, l := range lists {
+		if len(l) > 0 {
+			return l
+		}
+	}
+	return nil
+}
+
+// EntInfo is a model row of drug.lsyd.getentinfolist ([SDK]
+// domain/AlibabaAlihealthDrugLsydGetentinfolistTopEntInfoRespDto.go).
 type EntInfo struct {
-	EntID        string `json:"ent_id"`
-	RefEntID     string `json:"ref_ent_id"`
-	EntName      string `json:"ent_name"`
-	OrgCode      string `json:"org_code,omitempty"`
-	AuditStatus  Int    `json:"audit_status"`
-	SettleStatus Int    `json:"settle_status"`
+	EntID           Str   `json:"ent_id"`
+	RefEntID        Str   `json:"ref_ent_id"`
+	EntName         Str   `json:"ent_name"`
+	UniqueCode      Str   `json:"unique_code,omitempty"` // e.g. 统一社会信用代码
+	LicTypeName     Str   `json:"lic_type_name,omitempty"`
+	LicTypeCode     Int64 `json:"lic_type_code,omitempty"`
+	AuditStatus     Int64 `json:"audit_status"`  // 1 通过, 0 审核中, 2 不通过
+	SettleStatus    Int64 `json:"settle_status"` // 1 入驻
+	ProvName        Str   `json:"prov_name,omitempty"`
+	ProvCode        Str   `json:"prov_code,omitempty"`
+	CityName        Str   `json:"city_name,omitempty"`
+	CityCode        Str   `json:"city_code,omitempty"`
+	AreaName        Str   `json:"area_name,omitempty"`
+	AreaCode        Str   `json:"area_code,omitempty"`
+	RegRegionDetail Str   `json:"reg_region_detail,omitempty"`
 }
 
-// EntQuery is the query_param object of getentinfolist (sent as JSON).
+// EntQuery is the query_param object of getentinfolist, sent as JSON
+// ([SDK] domain/AlibabaAlihealthDrugLsydGetentinfolistTopEntInfoReqDto.go).
 type EntQuery struct {
 	EntName     string `json:"ent_name,omitempty"`
 	OrgCode     string `json:"org_code,omitempty"`
@@ -444,3 +699,7 @@ type EntQuery struct {
 	ParRefEntID string `json:"par_ref_ent_id,omitempty"`
 	EntID       string `json:"ent_id,omitempty"`
 }
+
+// Verdict returns the answer's status; every …Result type has it through
+// its embedded Status.
+func (s *Status) Verdict() *Status { return s }
