@@ -118,7 +118,7 @@ var declaredKeys = map[string][]string{
 		"physic_type", "original_produce_date", "original_expire_date"},
 	"RelationProduceInfoDto": {"produce_date", "expire_date", "batch_no", "code", "pkg_amount", "original_produce_date",
 		"original_expire_date"},
-	"PartSuccessResponse": {"response_success", "model", "msg_info", "msg_code", "http_status_code"},
+	"PartSuccessResponse":    {"response_success", "model", "msg_info", "msg_code", "http_status_code"},
 	"PartSuccessPageInfoDTO": {"result", "pages", "total_num", "page_size", "page"},
 	"BillProcessPartSuccessExcelDTO": {"last_process_date_desc", "code", "process_status_reason_desc",
 		"error_code_desc", "error_code"},
