@@ -201,7 +201,7 @@ func (s *Server) verify(p map[string]string) (*call, *gwErr) {
 		return nil, topErr(reasonMissingMethod, 21, "Missing method", "parameter method is required")
 	}
 	if _, known := lookupMethod(method); !known {
-		return nil, topErr(reasonInvalidMethod, 22, "Invalid method", fmt.Sprintf("method %q is not served (the sandbox serves the lsyd methods of package wire)", method))
+		return nil, topErr(reasonInvalidMethod, 22, "Invalid method", fmt.Sprintf("method %q is not served (the sandbox serves the lsyd methods listed by sandbox.Methods)", method))
 	}
 	app, ok := p[paramAppKey]
 	if !ok {

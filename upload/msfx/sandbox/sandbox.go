@@ -119,8 +119,8 @@ type Bill struct {
 	// RefEntID is the uploading enterprise (ref_user_id).
 	RefEntID string
 	BillCode string
-	// Method is the upload method (methodUploadInOutBill or
-	// methodUploadRetail).
+	// Method is the upload method
+	// (alibaba.alihealth.drugtrace.top.lsyd.uploadinoutbill or …uploadretail).
 	Method   string
 	BillType int
 	BillTime string
@@ -135,9 +135,9 @@ type Bill struct {
 	Duplicates int
 	// QueueID is the upload-queue id answered as model.
 	QueueID string
-	// Result is resultUploaded (1) until processed, then
-	// resultProcessing (0) while polled, and finally
-	// resultSucceeded (3) or resultFailed (4, every code failed).
+	// Result is the query.billstatus result_type: 1 (上传成功) until
+	// processed, then 0 (处理中) while polled, and finally 3 (处理成功) or
+	// 4 (处理失败, every code failed).
 	Result int
 	// CodeErrors maps each failed code (as sent) to its
 	// code_check_error_info key.
