@@ -22,7 +22,9 @@ type topError struct {
 // uploadAnswer follows response/AlibabaAlihealthDrugtraceTopLsydUploadinoutbillResponse.go
 // and response/AlibabaAlihealthDrugtraceTopLsydUploadretailResponse.go
 // (identical fields): model, msg_code, msg_info, response_success,
-// sub_msg_code, operation_info_map.
+// sub_msg_code, operation_info_map. sub_msg_code is sent empty: no public
+// example of its values is known. operation_info_map is always present,
+// code_check_error_info "{}" when no code failed.
 type uploadAnswer struct {
 	Model            string           `json:"model"`
 	MsgCode          string           `json:"msg_code"`
