@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pda-agent/pda-agent/upload/msfx/sandbox"
-	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
 // BenchmarkUpload measures how many signed uploads per second the sandbox
@@ -39,7 +38,7 @@ func BenchmarkUpload(b *testing.B) {
 					codes[j] = box(1_000_000 + i*10 + j)
 				}
 				a, err := inOut(fmt.Sprintf("BM-%d", i), 102, codes...).send(hc, r.URL())
-				if err == nil && (a.up == nil || a.up.MsgCode != wire.MsgSuccess) {
+				if err == nil && (a.up == nil || a.up.MsgCode != msgOK) {
 					err = fmt.Errorf("not accepted: %s", a)
 				}
 				if err != nil {

@@ -2,8 +2,6 @@ package sandbox
 
 import (
 	"time"
-
-	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
 // The default world's enterprises and test apps. The credentials are
@@ -96,30 +94,35 @@ func DefaultWorldAt(day time.Time) *World {
 		}
 	}
 	must(w.AddEnterprise(Enterprise{RefEntID: DefaultWarehouseRefEntID, EntID: DefaultWarehouseEntID, Name: DefaultWarehouseName,
-		OrgCode: "91320100SBX0000002", AppKey: DefaultWarehouseAppKey}))
+		OrgCode:  "91320100SBX0000002",
+		ProvName: "江苏省", ProvCode: "320000", CityName: "南京市", CityCode: "320100", AreaName: "江宁区", AreaCode: "320115", Address: "沙箱路1号",
+		AppKey: DefaultWarehouseAppKey}))
 	must(w.AddEnterprise(Enterprise{RefEntID: DefaultStoreRefEntID, EntID: DefaultStoreEntID, Name: DefaultStoreName,
-		OrgCode: "91320100SBX0000001", ParRefEntID: DefaultWarehouseRefEntID, AppKey: DefaultStoreAppKey}))
+		OrgCode:  "91320100SBX0000001",
+		ProvName: "江苏省", ProvCode: "320000", CityName: "南京市", CityCode: "320100", AreaName: "秦淮区", AreaCode: "320104", Address: "沙箱街88号",
+		ParRefEntID: DefaultWarehouseRefEntID, AppKey: DefaultStoreAppKey}))
 	must(w.AddEnterprise(Enterprise{RefEntID: DefaultSupplierRefEntID, EntID: DefaultSupplierEntID, Name: DefaultSupplierName,
-		OrgCode: "91320100SBX0000003"}))
+		OrgCode:  "91320100SBX0000003",
+		ProvName: "江苏省", ProvCode: "320000", CityName: "南京市", CityCode: "320100", AreaName: "栖霞区", AreaCode: "320113", Address: "沙箱大道100号"}))
 
 	must(w.AddProduct(Product{Prefix: ProductAmoxicillin, CasePrefix: CaseAmoxicillin, CaseSize: 10,
-		Name: "阿莫西林胶囊", PkgSpec: "0.25g*24粒/盒", PrepnSpec: "0.25g", Maker: "沙箱制药有限公司",
+		Name: "阿莫西林胶囊", PkgSpec: "0.25g*24粒/盒", PrepnSpec: "0.25g", Maker: "沙箱制药有限公司", MakerRefEntID: "330000000000000101", PrepnType: "胶囊剂", PrepnUnit: 24,
 		ApprovalNo: "国药准字H00000001", Barcode69: withCheck("690000000001"),
 		Batch: "B26090101", ProduceDate: "2026-09-01", ExpireDate: "2028-08-31"}))
 	must(w.AddProduct(Product{Prefix: ProductIbuprofen, CasePrefix: CaseIbuprofen, CaseSize: 20,
-		Name: "布洛芬缓释胶囊", PkgSpec: "0.3g*20粒/盒", PrepnSpec: "0.3g", Maker: "沙箱药业股份有限公司",
+		Name: "布洛芬缓释胶囊", PkgSpec: "0.3g*20粒/盒", PrepnSpec: "0.3g", Maker: "沙箱药业股份有限公司", MakerRefEntID: "330000000000000102", PrepnType: "胶囊剂", PrepnUnit: 20,
 		ApprovalNo: "国药准字H00000002", Barcode69: withCheck("690000000002"),
 		Batch: "B26081502", ProduceDate: "2026-08-15", ExpireDate: "2028-08-14"}))
 	must(w.AddProduct(Product{Prefix: ProductLicorice,
-		Name: "复方甘草片", PkgSpec: "100片/瓶", PrepnSpec: "100片", Maker: "沙箱制药有限公司",
+		Name: "复方甘草片", PkgSpec: "100片/瓶", PrepnSpec: "100片", Maker: "沙箱制药有限公司", MakerRefEntID: "330000000000000101", PrepnType: "片剂", PrepnUnit: 100,
 		ApprovalNo: "国药准字H00000003", Barcode69: withCheck("690000000003"),
 		Batch: "B26070303", ProduceDate: "2026-07-03", ExpireDate: "2029-07-02"}))
 	must(w.AddProduct(Product{Prefix: ProductTramadol,
-		Name: "盐酸曲马多缓释片", PkgSpec: "0.1g*10片/盒", PrepnSpec: "0.1g", Maker: "沙箱特药制药有限公司",
+		Name: "盐酸曲马多缓释片", PkgSpec: "0.1g*10片/盒", PrepnSpec: "0.1g", Maker: "沙箱特药制药有限公司", MakerRefEntID: "330000000000000104", PrepnType: "片剂", PrepnUnit: 10,
 		ApprovalNo: "国药准字H00000004", Barcode69: withCheck("690000000004"),
 		Batch: "T26100104", ProduceDate: "2026-10-01", ExpireDate: "2028-09-30"}))
 	must(w.AddProduct(Product{GTIN: GTINAtorvastatin,
-		Name: "阿托伐他汀钙片（进口）", PkgSpec: "20mg*7片/盒", PrepnSpec: "20mg", Maker: "Sandbox Pharma GmbH",
+		Name: "阿托伐他汀钙片（进口）", PkgSpec: "20mg*7片/盒", PrepnSpec: "20mg", Maker: "Sandbox Pharma GmbH", MakerRefEntID: "330000000000000105", PrepnType: "片剂", PrepnUnit: 7,
 		ApprovalNo: "国药准字HJ00000005", Batch: "X2605", ProduceDate: "2026-05-10", ExpireDate: "2029-05-09"}))
 
 	must(w.AddUpstreamBill(UpstreamBill{BillCode: DefaultUpBill1, BillType: 201, BillTime: at(7, 9, 30),
@@ -183,7 +186,7 @@ func isInbound(t int) bool { return inboundType(t) || t == typeConsumerReturn }
 // statusSide maps a bill type to the bill_type filter of query.billstatus.
 func statusSide(t int) string {
 	if isInbound(t) {
-		return wire.BillTypeInForStatus
+		return statusIn
 	}
-	return wire.BillTypeOutForStatus
+	return statusOut
 }

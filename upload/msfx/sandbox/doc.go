@@ -1,11 +1,32 @@
 // Package sandbox is a strict stand-in for the 码上放心 (Alibaba Health
-// drug-trace) TOP gateway, serving the retail-pharmacy (lsyd) methods of
-// package wire. The real gateway is out of reach from development
-// machines, so tests, the demo and `pda-agent sandbox` talk to this one; it
-// behaves like an unforgiving platform rather than a stub. It verifies
-// requests with its own code (never the client's), keeps a ledger that
-// proves nothing was lost or applied twice, and injects the faults the real
-// gateway has (see Fault).
+// drug-trace) TOP gateway, serving the retail-pharmacy (lsyd) methods listed
+// by Methods. The real gateway is out of reach from development machines,
+// so tests, the demo and `pda-agent sandbox` talk to this one; it behaves
+// like an unforgiving platform rather than a stub. It verifies requests
+// with its own code, keeps a ledger that proves nothing was lost or
+// applied twice, and injects the faults the real gateway has (see Fault).
+//
+// # Written from the public declarations
+//
+// The sandbox shares no code with the client (package upload/msfx and its
+// wire package; a test fails if the sandbox or its tests depend on them),
+// so that a field the client names wrongly is not named the same wrong
+// way here. Its parameter names, required sets and answer types are
+// written by hand from:
+//
+//   - golgys0621/topsdk, the generated Go SDK new_go_sdk_20251217:
+//     ability2939/request/<Method>Request.go (parameters; `required:"true"`
+//     is what the sandbox requires), ability2939/response/<Method>Response.go
+//     (layout) and ability2939/domain/*.go (answer fields and their JSON
+//     types); topclient.go and util/util.go (system parameters, signature);
+//   - bububa/opentaobao: metadata/assets/json/drugtrace/<method>.json (the
+//     per-method tables) and the xml:"list>item" tags of model/drugtrace/*.go
+//     (the XML item names of lists);
+//   - /work/shared/reference/msfx.md (protocol notes and their sources).
+//
+// Each answer type in answers.go names the SDK type it follows. Fields the
+// SDK declares without documenting their values (flags, *_format dates,
+// ass_* ids, lic_type_code …) carry plausible values, marked inferred there.
 //
 // # Gateway checks
 //
@@ -27,7 +48,7 @@
 //	(an injected fault is taken here)
 //	banned               7  App Call Limited           app_key banned by FaultBan (checked or not)
 //	missing_method      21  Missing method
-//	invalid_method      22  Invalid method             not one of the wire methods
+//	invalid_method      22  Invalid method             not one of Methods()
 //	missing_app_key     28  Missing app key
 //	invalid_app_key     29  Invalid app key            not in Options.Apps
 //	missing_timestamp   30  Missing timestamp
@@ -55,10 +76,47 @@
 //
 // # Business answers
 //
-// Answers are wrapped under wire.ResponseKey(method) unless simplify=true;
-// uploads carry model, msg_code, msg_info, response_success (a JSON
-// boolean) at the top level, queries a "result" object. Business refusals
-// count in Stats.Rejected under:
+// Every answer carries every field the SDK declares for it, with the
+// declared JSON type (an SDK int64 is a JSON number, e.g. listupout
+// bill_out_id; an SDK *string is a string, e.g. billstatus result_type,
+// relation is_smallest), plus request_id. Its shape follows the request
+// and the Options:
+//
+//   - List shape. With simplify=true the answer is the response object
+//     itself (no wrapper) and every list a plain array, as the public Go
+//     SDKs (which send simplify=true) declare. Without it the answer is
+//     {"<method with _>_response": {...}} and every list is the classic TOP
+//     JSON form, an object keyed by the XML item name:
+//     result_list: {bill_up_out_detail_do: [...]}, drug_infos_dto_list:
+//     {drug_infos_dto: [...]}, code_info_list_dto_list:
+//     {code_info_list_dto: [...]}, models: {code_full_info_dto: [...]},
+//     produce_info_list: {produce_info_dto: [...]}, code_list: {string:
+//     [...]} … (ListItemName; names from bububa/opentaobao's xml tags, the
+//     items of listbillprocesspartsuccess model.result and getentinfolist
+//     model inferred from their type names). error_response keeps its
+//     wrapper either way.
+//   - Layout (Options.Layout, Options.Layouts per method). The payload
+//     fields (model/models/model_list, msg_code, msg_info, response_success
+//     or success …) sit in a "result" object (LayoutResult) or at the top
+//     level of the response (LayoutTopLevel). LayoutDeclared, the default,
+//     is the SDK's per method (DeclaredLayout): top level for
+//     uploadinoutbill, uploadretail and listbillprocesspartsuccess (their
+//     …Response types carry the fields), "result" for the others
+//     (…Response.Result).
+//   - query.upbillcode and listupout.detail say "success" instead of
+//     "response_success", as their SDK result types do.
+//
+// Requests must carry the parameters the SDK request types mark required:
+// page and page_size for listupout, query.billstatus and
+// listbillprocesspartsuccess (whose bill_code is optional: without it, the
+// failed codes of every processed bill); from_ref_user_id and
+// to_ref_user_id for listupout.detail; des_ref_ent_id for query.relation
+// (the caller's own); ref_ent_id for getentinfolist (the caller's own;
+// query_param optional, without it the caller itself is answered). The SDK
+// marks query.upbillcode's code and ref_ent_id optional; the sandbox
+// requires them.
+//
+// Business refusals count in Stats.Rejected under:
 //
 //	auth             FAIL_BIZ_AUTH_ERROR  ref_user_id / ref_ent_id is not the app's enterprise
 //	direction        FAIL  企业与单据方向不符  inbound to_user_id / outbound from_user_id is not the own ent_id
@@ -108,15 +166,36 @@
 //
 // Queries answer for the caller's own enterprise only (ref_ent_id, else
 // FAIL_BIZ_AUTH_ERROR); "not found" is msg_code FAIL_BIZ_NO_PAT_INFO with
-// response_success false. query.upbillcode answers "success" instead of
-// "response_success" (both occur on the platform). listupout pages rows of
-// drug lines; a row's status is 2 (已确认) once every code of its bill went
-// through an inbound of the receiver (a box through its case, a case
-// through all its boxes). query.relation answers only for codes that went
-// through an inbound of the caller (a box also through its case).
-// getentinfolist matches ent_name as a substring, the other fields exactly;
-// medical_code matches nothing. listupout's drug_ent_base_info_id filter is
-// the product's prefix or GTIN. bill_time is checked for its format only.
+// the success flag false. What each answers:
+//
+//   - listupout pages rows of drug lines (model.result_list, total_num); a
+//     row's status is "2" (已确认) once every code of its bill went through
+//     an inbound of the receiver (a box through its case, a case through
+//     all its boxes), else "1".
+//   - listupout.detail lists the bill's drug lines with lot (produce_batch_no),
+//     produce_date, valid_end_date and least_pkg_amount (smallest packs),
+//     and their codes as shipped in code_info_list_dto_list: a box with
+//     code_level "1" and pkg_amount "1", a case with code_level "2" and its
+//     box count. ent_send_id / ent_recv_id carry the 32-hex ent_id
+//     (inferred).
+//   - query.upbilldetail lists the codes the platform took, grouped by
+//     product in bill_chk_in_out_detail_list_d_t_o_list[].code_and_parent_list.
+//   - query.codedetail gives code_status_type_d_t_o.code_status and, for a
+//     known product, its lot and dates in
+//     code_produce_info_d_t_o.produce_info_list[] (batch_no,
+//     produce_date_str, expire_date, pkg_amount).
+//   - query.relation answers only for codes that went through an inbound of
+//     the caller (a box also through its case), as one CodeRelationDto
+//     whose code_relation_list holds the case and its boxes (code_level 1 =
+//     biggest, code_pack_level 1 = smallest), is_smallest "true"/"false",
+//     and pkg_info_dto.code_list the smallest codes under the code asked.
+//   - listbillprocesspartsuccess answers model = {result[], pages,
+//     total_num, page_size, page} plus http_status_code.
+//   - getentinfolist matches ent_name as a substring, the other fields
+//     exactly; medical_code matches nothing; unique_code is the 统一社会信用代码.
+//
+// listupout's drug_ent_base_info_id filter is the product's prefix or
+// GTIN. bill_time is checked for its format only.
 //
 // # The World
 //

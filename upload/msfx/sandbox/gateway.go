@@ -19,8 +19,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
 // Rejection reasons, the keys of Stats.Rejected (listed in the package
@@ -70,13 +68,13 @@ const (
 type gwErr struct {
 	reason string
 	status int // HTTP status; 0 = 200 like TOP
-	resp   wire.ErrorResponse
+	resp   topError
 }
 
 // topErr is a TOP system error (codes 7–34), which carries no sub_code on
 // the real gateway; the sandbox adds a sub_msg saying what is wrong.
 func topErr(reason string, code int, msg, subMsg string) *gwErr {
-	return &gwErr{reason: reason, resp: wire.ErrorResponse{Code: code, Msg: msg, SubMsg: subMsg}}
+	return &gwErr{reason: reason, resp: topError{Code: code, Msg: msg, SubMsg: subMsg}}
 }
 
 // invalidParam is error 41 with sub_code isv.invalid-parameter.
@@ -85,7 +83,7 @@ func invalidParam(reason, name, subMsg string) *gwErr {
 	if name != "" {
 		msg += ":" + name
 	}
-	return &gwErr{reason: reason, resp: wire.ErrorResponse{Code: 41, Msg: msg, SubCode: "isv.invalid-parameter", SubMsg: subMsg}}
+	return &gwErr{reason: reason, resp: topError{Code: 41, Msg: msg, SubCode: "isv.invalid-parameter", SubMsg: subMsg}}
 }
 
 // call is a request that passed the gateway checks.
@@ -111,8 +109,8 @@ type reply struct {
 // session is accepted and ignored: the lsyd methods need none.
 func isSystemParam(k string) bool {
 	switch k {
-	case wire.ParamMethod, wire.ParamAppKey, wire.ParamSession, wire.ParamTimestamp, wire.ParamVersion,
-		wire.ParamSignMethod, wire.ParamSign, wire.ParamFormat, wire.ParamSimplify, wire.ParamPartnerID, "target_app_key":
+	case paramMethod, paramAppKey, paramSession, paramTimestamp, paramVersion,
+		paramSignMethod, paramSign, paramFormat, paramSimplify, paramPartnerID, paramTargetApp:
 		return true
 	}
 	return false
@@ -198,14 +196,14 @@ func allValidUTF8(vs []string) bool {
 // verify checks the system parameters and the signature, in the order
 // listed in the package documentation.
 func (s *Server) verify(p map[string]string) (*call, *gwErr) {
-	method, ok := p[wire.ParamMethod]
+	method, ok := p[paramMethod]
 	if !ok {
 		return nil, topErr(reasonMissingMethod, 21, "Missing method", "parameter method is required")
 	}
 	if _, known := lookupMethod(method); !known {
-		return nil, topErr(reasonInvalidMethod, 22, "Invalid method", fmt.Sprintf("method %q is not served (the sandbox serves the lsyd methods of package wire)", method))
+		return nil, topErr(reasonInvalidMethod, 22, "Invalid method", fmt.Sprintf("method %q is not served (the sandbox serves the lsyd methods listed by sandbox.Methods)", method))
 	}
-	app, ok := p[wire.ParamAppKey]
+	app, ok := p[paramAppKey]
 	if !ok {
 		return nil, topErr(reasonMissingAppKey, 28, "Missing app key", "parameter app_key is required")
 	}
@@ -213,39 +211,39 @@ func (s *Server) verify(p map[string]string) (*call, *gwErr) {
 	if !ok {
 		return nil, topErr(reasonInvalidAppKey, 29, "Invalid app key", fmt.Sprintf("app_key %q is not known", app))
 	}
-	tsText, ok := p[wire.ParamTimestamp]
+	tsText, ok := p[paramTimestamp]
 	if !ok {
 		return nil, topErr(reasonMissingTimestamp, 30, "Missing timestamp", "parameter timestamp is required")
 	}
-	ts, err := time.ParseInLocation(wire.TimestampLayout, tsText, chinaTime)
+	ts, err := time.ParseInLocation(timestampLayout, tsText, chinaTime)
 	if err != nil {
-		return nil, topErr(reasonInvalidTimestamp, 31, "Invalid timestamp", fmt.Sprintf("timestamp %q must be %q in China time (UTC+8)", tsText, wire.TimestampLayout))
+		return nil, topErr(reasonInvalidTimestamp, 31, "Invalid timestamp", fmt.Sprintf("timestamp %q must be %q in China time (UTC+8)", tsText, timestampLayout))
 	}
-	switch v, ok := p[wire.ParamVersion]; {
+	switch v, ok := p[paramVersion]; {
 	case !ok:
 		return nil, topErr(reasonMissingVersion, 32, "Missing version", "parameter v is required: 2.0")
-	case v == wire.Version:
+	case v == topVersion:
 	default:
 		if _, err := strconv.ParseFloat(v, 64); err != nil {
 			return nil, topErr(reasonInvalidVersion, 33, "Invalid version", fmt.Sprintf("v %q is not a version number; use 2.0", v))
 		}
 		return nil, topErr(reasonUnsupportedVersion, 34, "Unsupported version", fmt.Sprintf("v %q is not supported; use 2.0", v))
 	}
-	if f, ok := p[wire.ParamFormat]; !ok || f != "json" {
+	if f, ok := p[paramFormat]; !ok || f != "json" {
 		what := "format is absent, which means xml (the TOP default)"
 		if ok {
 			what = fmt.Sprintf("format %q was asked", f)
 		}
 		return nil, topErr(reasonFormat, 23, "Invalid format", what+": the sandbox only speaks json, send format=json")
 	}
-	sm, ok := p[wire.ParamSignMethod]
+	sm, ok := p[paramSignMethod]
 	if !ok {
 		return nil, topErr(reasonMissingSignMethod, 25, "Invalid signature", "parameter sign_method is required: md5, hmac or hmac-sha256")
 	}
-	if sm != wire.SignMD5 && sm != wire.SignHMAC && sm != wire.SignHMACSHA256 {
+	if sm != signMD5 && sm != signHMAC && sm != signHMACSHA256 {
 		return nil, topErr(reasonSignMethod, 25, "Invalid signature", fmt.Sprintf("sign_method %q is not md5, hmac or hmac-sha256", sm))
 	}
-	got, ok := p[wire.ParamSign]
+	got, ok := p[paramSign]
 	if !ok {
 		return nil, topErr(reasonMissingSign, 24, "Missing signature", "parameter sign is required")
 	}
@@ -260,15 +258,15 @@ func (s *Server) verify(p map[string]string) (*call, *gwErr) {
 	if skew := s.now().Sub(ts); skew > s.window || skew < -s.window {
 		return nil, topErr(reasonStaleTimestamp, 31, "Invalid timestamp",
 			fmt.Sprintf("timestamp %s (UTC+8) is %v away from the gateway clock %s (allowed ±%v)",
-				tsText, skew.Round(time.Second), s.now().In(chinaTime).Format(wire.TimestampLayout), s.window))
+				tsText, skew.Round(time.Second), s.now().In(chinaTime).Format(timestampLayout), s.window))
 	}
 	c := &call{params: p, method: method, appKey: app, ent: s.world.entByApp(app)}
-	switch v, ok := p[wire.ParamSimplify]; {
+	switch v, ok := p[paramSimplify]; {
 	case !ok || v == "false":
 	case v == "true":
 		c.simplify = true
 	default:
-		return nil, invalidParam(reasonSimplify, wire.ParamSimplify, fmt.Sprintf("simplify %q must be true or false", v))
+		return nil, invalidParam(reasonSimplify, paramSimplify, fmt.Sprintf("simplify %q must be true or false", v))
 	}
 	return c, nil
 }
@@ -280,22 +278,22 @@ func (s *Server) verify(p map[string]string) (*call, *gwErr) {
 func topSign(p map[string]string, secret []byte, signMethod string) string {
 	var h hash.Hash
 	switch signMethod {
-	case wire.SignHMAC:
+	case signHMAC:
 		h = hmac.New(md5.New, secret)
-	case wire.SignHMACSHA256:
+	case signHMACSHA256:
 		h = hmac.New(sha256.New, secret)
 	default:
 		h = md5.New()
 		h.Write(secret)
 	}
 	for _, k := range slices.Sorted(maps.Keys(p)) {
-		if k == wire.ParamSign {
+		if k == paramSign {
 			continue
 		}
 		io.WriteString(h, k)
 		io.WriteString(h, p[k])
 	}
-	if signMethod == wire.SignMD5 {
+	if signMethod == signMD5 {
 		h.Write(secret)
 	}
 	return strings.ToUpper(hex.EncodeToString(h.Sum(nil)))
@@ -309,39 +307,57 @@ type methodSpec struct {
 	run      func(*Server, *call) reply
 }
 
-// lookupMethod returns the spec of a served method.
+// lookupMethod returns the spec of a served method. The required and
+// optional parameters are those of the golgys0621/topsdk request types
+// (ability2939/request/<Method>Request.go, `required:"true"` tags), except
+// where noted.
 func lookupMethod(m string) (methodSpec, bool) {
 	switch m {
-	case wire.MethodUploadInOutBill:
-		return methodSpec{required: wire.RequiredInOutBill(), optional: inOutOptional(), upload: true, run: (*Server).uploadInOut}, true
-	case wire.MethodUploadRetail:
-		return methodSpec{required: wire.RequiredRetail(), optional: retailOptional(), upload: true, run: (*Server).uploadRetail}, true
-	case wire.MethodQueryUpBillCode:
-		return methodSpec{required: []string{wire.PCode, wire.PRefEntID}, run: (*Server).queryUpBillCode}, true
-	case wire.MethodListUpOut:
-		return methodSpec{required: []string{wire.PRefEntID, wire.PBeginDate, wire.PEndDate},
-			optional: []string{wire.PFromUserID, "produce_batch_no", "drug_ent_base_info_id", wire.PBillType, wire.PPhysicType,
-				wire.PStatus, wire.PBillCode, "ass_ref_ent_id", wire.PPage, wire.PPageSize},
+	case methodUploadInOutBill:
+		// …LsydUploadinoutbillRequest.go
+		return methodSpec{required: []string{pBillCode, pBillTime, pBillType, pPhysicType, pRefUserID, pFromUserID, pToUserID,
+			pTraceCodes, pClientType}, optional: inOutOptional(), upload: true, run: (*Server).uploadInOut}, true
+	case methodUploadRetail:
+		// …LsydUploadretailRequest.go
+		return methodSpec{required: []string{pBillCode, pBillTime, pBillType, pRefUserID, pTraceCodes},
+			optional: retailOptional(), upload: true, run: (*Server).uploadRetail}, true
+	case methodQueryUpBillCode:
+		// …LsydQueryUpbillcodeRequest.go marks both optional; without
+		// them there is nothing to look up, so the sandbox requires them.
+		return methodSpec{required: []string{pCode, pRefEntID}, run: (*Server).queryUpBillCode}, true
+	case methodListUpOut:
+		// …LsydListupoutRequest.go
+		return methodSpec{required: []string{pRefEntID, pBeginDate, pEndDate, pPageSize, pPage},
+			optional: []string{pFromUserID, "produce_batch_no", "drug_ent_base_info_id", pBillType, pPhysicType,
+				pStatus, pBillCode, "ass_ref_ent_id"},
 			run: (*Server).listUpOut}, true
-	case wire.MethodListUpOutDetail:
-		return methodSpec{required: []string{wire.PRefEntID, wire.PBillCode},
-			optional: []string{wire.PFromRefUserID, wire.PToRefUserID}, run: (*Server).listUpOutDetail}, true
-	case wire.MethodQueryBillStatus:
-		return methodSpec{required: []string{wire.PRefEntID, wire.PBeginDate, wire.PEndDate, wire.PBillType},
-			optional: []string{wire.PBillCode, "drug_type", wire.PDealStatus, wire.PFromUserID, wire.PToUserID,
-				wire.PPage, wire.PPageSize}, run: (*Server).queryBillStatus}, true
-	case wire.MethodQueryUpBillDetail:
-		return methodSpec{required: []string{wire.PBillCode, wire.PRefEntID}, run: (*Server).queryUpBillDetail}, true
-	case wire.MethodQueryCodeDetail:
-		return methodSpec{required: []string{wire.PCodes, wire.PRefEntID}, run: (*Server).queryCodeDetail}, true
-	case wire.MethodQueryRelation:
-		return methodSpec{required: []string{wire.PRefEntID, wire.PCode}, optional: []string{wire.PDesRefEntID},
-			run: (*Server).queryRelation}, true
-	case wire.MethodListBillProcessPartSuccess:
-		return methodSpec{required: []string{wire.PRefEntID, wire.PBillCode},
-			optional: []string{wire.PErrorCode, wire.PCode, wire.PPage, wire.PPageSize}, run: (*Server).listPartSuccess}, true
-	case wire.MethodGetEntInfoList:
-		return methodSpec{required: []string{wire.PQueryParam}, run: (*Server).getEntInfoList}, true
+	case methodListUpOutDetail:
+		// …LsydListupoutDetailRequest.go
+		return methodSpec{required: []string{pRefEntID, pBillCode, pFromRefUserID, pToRefUserID},
+			optional: []string{"ass_ref_ent_id"}, run: (*Server).listUpOutDetail}, true
+	case methodQueryBillStatus:
+		// …LsydQueryBillstatusRequest.go
+		return methodSpec{required: []string{pRefEntID, pBeginDate, pEndDate, pBillType, pPageSize, pPage},
+			optional: []string{pBillCode, "drug_type", pDealStatus, pFromUserID, pToUserID, "agent_ref_user_id"},
+			run:      (*Server).queryBillStatus}, true
+	case methodQueryUpBillDetail:
+		// …LsydQueryUpbilldetailRequest.go
+		return methodSpec{required: []string{pBillCode, pRefEntID}, run: (*Server).queryUpBillDetail}, true
+	case methodQueryCodeDetail:
+		// …LsydQueryCodedetailRequest.go
+		return methodSpec{required: []string{pRefEntID, pCodes}, run: (*Server).queryCodeDetail}, true
+	case methodQueryRelation:
+		// …LsydQueryRelationRequest.go: des_ref_ent_id required too.
+		return methodSpec{required: []string{pRefEntID, pCode, pDesRefEntID}, run: (*Server).queryRelation}, true
+	case methodListBillProcessPartSuccess:
+		// …LsydListbillprocesspartsuccessRequest.go: bill_code optional,
+		// page and page_size required.
+		return methodSpec{required: []string{pRefEntID, pPage, pPageSize},
+			optional: []string{pBillCode, pErrorCode, pCode}, run: (*Server).listPartSuccess}, true
+	case methodGetEntInfoList:
+		// AlibabaAlihealthDrugLsydGetentinfolistRequest.go: ref_ent_id
+		// required, query_param optional.
+		return methodSpec{required: []string{pRefEntID}, optional: []string{pQueryParam}, run: (*Server).getEntInfoList}, true
 	}
 	return methodSpec{}, false
 }
@@ -357,7 +373,7 @@ func (m *methodSpec) checkParams(c *call) *gwErr {
 		}
 	}
 	if len(missing) > 0 {
-		return &gwErr{reason: reasonMissingParam, resp: wire.ErrorResponse{Code: 40,
+		return &gwErr{reason: reasonMissingParam, resp: topError{Code: 40,
 			Msg: "Missing required arguments:" + missing[0], SubCode: "isv.missing-parameter",
 			SubMsg: "缺少必选参数: " + strings.Join(missing, ", ")}}
 	}

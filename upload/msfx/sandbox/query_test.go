@@ -4,26 +4,30 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/pda-agent/pda-agent/upload/msfx/sandbox"
-	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
 // okModel decodes a successful query's payload (model, models or
-// model_list, whichever is set) into v.
+// model_list, whichever the answer has) into v.
 func okModel(t *testing.T, a *answer, v any) {
 	t.Helper()
 	if a.q == nil || !a.q.OK() {
 		t.Fatalf("query failed: %s", a)
 	}
-	raw := a.q.Model
-	if raw == nil {
-		raw = a.q.Models
+	var raw json.RawMessage
+	n := 0
+	for _, k := range []string{"model", "models", "model_list"} {
+		if r, ok := a.q.fields[k]; ok {
+			raw = r
+			n++
+		}
 	}
-	if raw == nil {
-		raw = a.q.ModelList
+	if n != 1 {
+		t.Fatalf("want exactly one of model, models, model_list: %s", a)
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		t.Fatalf("payload: %v: %s", err, a)
@@ -32,8 +36,8 @@ func okModel(t *testing.T, a *answer, v any) {
 
 func wantNotFound(t *testing.T, a *answer) {
 	t.Helper()
-	if a.q == nil || a.q.MsgCode != wire.MsgNoInfo || a.q.OK() || a.q.MsgInfo == "" {
-		t.Fatalf("got %s, want %s", a, wire.MsgNoInfo)
+	if a.q == nil || a.q.MsgCode != msgNoPatInfo || a.q.OK() || a.q.MsgInfo == "" {
+		t.Fatalf("got %s, want %s", a, msgNoPatInfo)
 	}
 }
 
@@ -48,12 +52,12 @@ func asWarehouse(c *tcall) *tcall {
 
 func TestQueryUpBillCode(t *testing.T) {
 	s := newServer(t, sandbox.Options{})
-	up := func(code string) *tcall { return query(wire.MethodQueryUpBillCode, map[string]string{"code": code}) }
+	up := func(code string) *tcall { return query(mUpBillCode, map[string]string{"code": code}) }
 	for _, code := range []string{sandbox.DefaultBoxCode, sandbox.DefaultCaseCode, sandbox.DefaultCaseChild} {
 		a := up(code).serve(t, s)
-		var rows []wire.UpstreamBill
+		var rows []tUpstreamBill
 		okModel(t, a, &rows)
-		want := wire.UpstreamBill{BillCode: sandbox.DefaultUpBill1, BillTime: "2026-11-20 09:30:00", BillType: 201,
+		want := tUpstreamBill{BillCode: sandbox.DefaultUpBill1, BillTime: "2026-11-20 09:30:00", BillType: "201",
 			FromUserID: supplierEnt, FromRefUserID: sandbox.DefaultSupplierRefEntID, FromUserName: sandbox.DefaultSupplierName,
 			ToUserID: storeEnt, ToRefUserID: storeRef, ToUserName: sandbox.DefaultStoreName, RefUserID: sandbox.DefaultSupplierRefEntID}
 		if len(rows) != 1 || rows[0] != want {
@@ -65,7 +69,7 @@ func TestQueryUpBillCode(t *testing.T) {
 		}
 	}
 	gs1 := sandbox.GS1Code(sandbox.GTINAtorvastatin, "SBX0002")
-	var rows []wire.UpstreamBill
+	var rows []tUpstreamBill
 	okModel(t, up(gs1).serve(t, s), &rows)
 	if len(rows) != 1 || rows[0].BillCode != sandbox.DefaultUpBill2 {
 		t.Errorf("GS1: %+v", rows)
@@ -90,12 +94,12 @@ func listUpOut(extra map[string]string) *tcall {
 	for k, v := range extra {
 		p[k] = v
 	}
-	return query(wire.MethodListUpOut, p)
+	return query(mListUpOut, p)
 }
 
 func TestListUpOut(t *testing.T) {
 	s := newServer(t, sandbox.Options{})
-	var page wire.Page[wire.UpOutRow]
+	var page tUpOutPage
 	okModel(t, listUpOut(nil).serve(t, s), &page)
 	type line struct {
 		bill, name string
@@ -104,7 +108,7 @@ func TestListUpOut(t *testing.T) {
 	var got []line
 	for _, r := range page.ResultList {
 		got = append(got, line{r.BillCode, r.PhysicName, int(r.CodeCount)})
-		if r.Status != 1 || r.BillOutID == "" || r.ToUserID != storeEnt || r.ProduceBatchNo == "" || r.ExpireDate == "" {
+		if r.Status != "1" || r.BillOutID < 880000001 || r.ToUserID != storeEnt || r.ProduceBatchNo == "" || r.ExprieDate == "" {
 			t.Errorf("row %+v", r)
 		}
 	}
@@ -113,14 +117,15 @@ func TestListUpOut(t *testing.T) {
 		{sandbox.DefaultUpBill2, "盐酸曲马多缓释片", 2}, {sandbox.DefaultUpBill2, "布洛芬缓释胶囊", 20},
 		{sandbox.DefaultUpBill2, "阿托伐他汀钙片（进口）", 2}, {sandbox.DefaultUpBill3, "复方甘草片", 4},
 	}
-	if !slices.Equal(got, want) || page.TotalNum != 6 || page.Page != 1 || page.PageSize != 20 {
+	if !slices.Equal(got, want) || page.TotalNum != 6 {
 		t.Fatalf("rows %+v (total %d)", got, page.TotalNum)
 	}
 	count := func(extra map[string]string) int {
 		t.Helper()
-		var p wire.Page[wire.UpOutRow]
-		okModel(t, listUpOut(extra).serve(t, s), &p)
-		if len(p.ResultList) > int(p.PageSize) {
+		var p tUpOutPage
+		c := listUpOut(extra)
+		okModel(t, c.serve(t, s), &p)
+		if size, _ := strconv.Atoi(c.p["page_size"]); len(p.ResultList) > size {
 			t.Errorf("page over its size: %+v", p)
 		}
 		return len(p.ResultList)
@@ -130,7 +135,7 @@ func TestListUpOut(t *testing.T) {
 		want  int
 	}{
 		{map[string]string{"page_size": "4", "page": "2"}, 2},
-		{map[string]string{"page": "3"}, 0},
+		{map[string]string{"page": "2"}, 0},
 		{map[string]string{"bill_code": sandbox.DefaultUpBill2}, 3},
 		{map[string]string{"from_user_id": sandbox.DefaultWarehouseEntID}, 1},
 		{map[string]string{"physic_type": "2"}, 1},
@@ -172,28 +177,31 @@ func TestListUpOut(t *testing.T) {
 func TestListUpOutDetail(t *testing.T) {
 	s := newServer(t, sandbox.Options{})
 	detail := func(billCode string) *tcall {
-		return query(wire.MethodListUpOutDetail, map[string]string{"bill_code": billCode})
+		return query(mUpOutDetail, map[string]string{"bill_code": billCode})
 	}
-	var d wire.UpOutDetail
+	var d tUpOutDetail
 	okModel(t, detail(sandbox.DefaultUpBill1).serve(t, s), &d)
-	if d.BillCode != sandbox.DefaultUpBill1 || d.BillType != 201 || d.FromUserID != supplierEnt || d.ToRefUserID != storeRef ||
-		len(d.Drugs) != 2 || d.Drugs[0].CodeCount != 15 || len(d.Drugs[0].Codes) != 6 || d.Drugs[0].Codes[0] != sandbox.DefaultBoxCode ||
-		d.Drugs[0].Codes[5] != sandbox.DefaultCaseCode || d.Drugs[1].PhysicName != "布洛芬缓释胶囊" {
+	if d.BillCode != sandbox.DefaultUpBill1 || d.BillType != "201" || d.EntSendID != supplierEnt || d.EntRecvID != storeEnt ||
+		d.EntSendName != sandbox.DefaultSupplierName || len(d.Drugs) != 2 || d.Drugs[0].LeastPkgAmount != "15" ||
+		len(d.Drugs[0].Codes) != 6 || d.Drugs[0].Codes[0].Code != sandbox.DefaultBoxCode || d.Drugs[0].Codes[0].CodeLevel != "1" ||
+		d.Drugs[0].Codes[5].Code != sandbox.DefaultCaseCode || d.Drugs[0].Codes[5].CodeLevel != "2" || d.Drugs[0].Codes[5].PkgAmount != "10" ||
+		d.Drugs[0].ProduceBatchNo != "B26090101" || d.Drugs[0].ValidEndDate != "2028-08-31" || d.Drugs[0].ProduceDate != "2026-09-01" ||
+		d.Drugs[1].PhysicName != "布洛芬缓释胶囊" {
 		t.Errorf("detail = %+v", d)
 	}
 	c := detail(sandbox.DefaultUpBill1)
-	c.p["from_ref_user_id"], c.p["to_ref_user_id"] = sandbox.DefaultSupplierRefEntID, storeRef
-	okModel(t, c.serve(t, s), &d)
 	c.p["from_ref_user_id"] = sandbox.DefaultWarehouseRefEntID
 	wantNotFound(t, c.serve(t, s))
 	c = detail(sandbox.DefaultUpBill1)
 	c.p["to_ref_user_id"] = sandbox.DefaultWarehouseRefEntID
-	if a := c.serve(t, s); a.q == nil || a.q.MsgCode != wire.MsgAuthError {
+	if a := c.serve(t, s); a.q == nil || a.q.MsgCode != msgAuth {
 		t.Errorf("foreign to_ref_user_id: %s", a)
 	}
 	wantNotFound(t, detail(sandbox.DefaultUpBill4).serve(t, s))
-	okModel(t, asWarehouse(detail(sandbox.DefaultUpBill4)).serve(t, s), &d)
-	if len(d.Drugs) != 1 || d.Drugs[0].CodeCount != 20 {
+	wh := asWarehouse(detail(sandbox.DefaultUpBill4))
+	wh.p["to_ref_user_id"] = sandbox.DefaultWarehouseRefEntID
+	okModel(t, wh.serve(t, s), &d)
+	if len(d.Drugs) != 1 || d.Drugs[0].LeastPkgAmount != "20" {
 		t.Errorf("warehouse detail = %+v", d)
 	}
 }
@@ -210,7 +218,7 @@ func TestQueryBillStatusFilters(t *testing.T) {
 			p[k] = v
 		}
 		var list []string
-		for _, r := range statusRows(t, query(wire.MethodQueryBillStatus, p).serve(t, s)) {
+		for _, r := range statusRows(t, query(mBillStatus, p).serve(t, s)) {
 			list = append(list, r.BillCode)
 		}
 		return strings.Join(list, ",")
@@ -234,19 +242,19 @@ func TestQueryBillStatusFilters(t *testing.T) {
 		}
 	}
 	// The warehouse sees none of the store's bills.
-	c := asWarehouse(query(wire.MethodQueryBillStatus, map[string]string{"begin_date": "2026-11-27", "end_date": "2026-11-27", "bill_type": "A"}))
+	c := asWarehouse(query(mBillStatus, map[string]string{"begin_date": "2026-11-27", "end_date": "2026-11-27", "bill_type": "A"}))
 	if rows := statusRows(t, c.serve(t, s)); len(rows) != 0 {
 		t.Errorf("warehouse sees %+v", rows)
 	}
-	wantNotFound(t, query(wire.MethodQueryUpBillDetail, map[string]string{"bill_code": "ST-none"}).serve(t, s))
-	wantNotFound(t, query(wire.MethodListBillProcessPartSuccess, map[string]string{"bill_code": "ST-none"}).serve(t, s))
+	wantNotFound(t, query(mUpBillDet, map[string]string{"bill_code": "ST-none"}).serve(t, s))
+	wantNotFound(t, query(mPartSuccess, map[string]string{"bill_code": "ST-none"}).serve(t, s))
 }
 
-func codeDetail(t *testing.T, s *sandbox.Server, codes ...string) map[string]wire.CodeInfo {
+func codeDetail(t *testing.T, s *sandbox.Server, codes ...string) map[string]tCodeInfo {
 	t.Helper()
-	var models []wire.CodeInfo
-	okModel(t, query(wire.MethodQueryCodeDetail, map[string]string{"codes": strings.Join(codes, ",")}).serve(t, s), &models)
-	out := map[string]wire.CodeInfo{}
+	var models []tCodeInfo
+	okModel(t, query(mCodeDetail, map[string]string{"codes": strings.Join(codes, ",")}).serve(t, s), &models)
+	out := map[string]tCodeInfo{}
 	for _, m := range models {
 		out[m.Code] = m
 	}
@@ -266,98 +274,105 @@ func TestQueryCodeDetail(t *testing.T) {
 		t.Fatalf("%d models, want 7", len(m))
 	}
 	b := m[sandbox.DefaultBoxCode]
-	if b.Status.CodeStatus != wire.CodeActive || b.Barcode69 != "6900000000014" || b.PkgRatio != "1:10" || b.PackageLevel != 1 ||
-		b.Produce.SmallPkgNum != 1 || b.Produce.PhysicType != 3 || b.Drug.PhysicName != "阿莫西林胶囊" || b.Drug.ResProdCode != sandbox.ProductAmoxicillin ||
-		b.Status.ParentCode != "" {
-		t.Errorf("box = %+v %+v %+v %+v", b, b.Produce, b.Drug, b.Status)
+	if b.Status.CodeStatus != "A" || b.PackageLevel != "1" || b.Drug == nil || b.Drug.PhysicName != "阿莫西林胶囊" ||
+		b.Drug.PhysicTypeDesc != "普药" || b.Drug.Exprie != "24" || b.Maker == nil || b.Maker.EntName != "沙箱制药有限公司" ||
+		b.Produce == nil || len(b.Produce.List) != 1 || b.Produce.List[0].BatchNo != "B26090101" ||
+		b.Produce.List[0].ProduceDateStr != "2026-09-01" || b.Produce.List[0].ExpireDate != "2028-08-31" || b.Produce.List[0].PkgAmount != "1" {
+		t.Errorf("box = %+v %+v %+v", b, b.Drug, b.Produce)
 	}
 	k := m[sandbox.DefaultCaseCode]
-	if k.PackageLevel != 2 || k.Produce.SmallPkgNum != 10 || len(k.Status.ChildCodes) != 10 || k.Status.ChildCodes[0] != sandbox.DefaultCaseChild {
-		t.Errorf("case = %+v %+v", k, k.Status)
+	if k.PackageLevel != "2" || k.Produce == nil || k.Produce.List[0].PkgAmount != "10" {
+		t.Errorf("case = %+v", k)
 	}
-	if ch := m[sandbox.DefaultCaseChild]; ch.Status.ParentCode != sandbox.DefaultCaseCode {
-		t.Errorf("child = %+v", ch.Status)
+	if ch := m[sandbox.DefaultCaseChild]; ch.Status.CodeStatus != "A" || ch.PackageLevel != "1" {
+		t.Errorf("child = %+v", ch)
 	}
-	if c := m[sandbox.DefaultCancelledCode]; c.Status.CodeStatus != wire.CodeCancelled {
+	if c := m[sandbox.DefaultCancelledCode]; c.Status.CodeStatus != "C" {
 		t.Errorf("cancelled = %+v", c.Status)
 	}
-	if e := m["123"]; e.Status.CodeStatus != wire.CodeNotExist || e.Drug != nil {
+	if e := m["123"]; e.Status.CodeStatus != "E" || e.Drug != nil || e.Produce != nil || e.Maker != nil {
 		t.Errorf("malformed = %+v", e)
 	}
-	if tr := m[tram]; tr.Produce.PhysicType != 2 || tr.PkgRatio != "1" {
-		t.Errorf("tramadol = %+v %+v", tr, tr.Produce)
+	if tr := m[tram]; tr.Drug == nil || tr.Drug.PhysicTypeDesc != "特药" {
+		t.Errorf("tramadol = %+v", tr)
 	}
-	if g := m[gs1]; g.Drug == nil || g.Drug.PhysicName != "阿托伐他汀钙片（进口）" || g.Status.CodeStatus != wire.CodeActive {
+	if g := m[gs1]; g.Drug == nil || g.Drug.PhysicName != "阿托伐他汀钙片（进口）" || g.Status.CodeStatus != "A" {
 		t.Errorf("GS1 = %+v", g)
 	}
 	// Receiving, selling and taking back move the status.
 	wantAccepted(t, inOut("CD-1", 102, sandbox.DefaultBoxCode, sandbox.DefaultCaseCode).serve(t, s))
 	m = codeDetail(t, s, sandbox.DefaultBoxCode, sandbox.DefaultCaseChild)
-	if m[sandbox.DefaultBoxCode].Status.CodeStatus != wire.CodeVerified || m[sandbox.DefaultCaseChild].Status.CodeStatus != wire.CodeVerified {
+	if m[sandbox.DefaultBoxCode].Status.CodeStatus != "I" || m[sandbox.DefaultCaseChild].Status.CodeStatus != "I" {
 		t.Errorf("after inbound: %+v", m)
 	}
 	wantAccepted(t, retail("CD-2", 321, sandbox.DefaultBoxCode, sandbox.DefaultCaseChild).serve(t, s))
 	m = codeDetail(t, s, sandbox.DefaultBoxCode, sandbox.DefaultCaseChild, sandbox.DefaultCaseCode)
-	if m[sandbox.DefaultBoxCode].Status.CodeStatus != wire.CodeSold || m[sandbox.DefaultCaseChild].Status.CodeStatus != wire.CodeSold ||
-		m[sandbox.DefaultCaseCode].Status.CodeStatus != wire.CodeVerified {
+	if m[sandbox.DefaultBoxCode].Status.CodeStatus != "O" || m[sandbox.DefaultCaseChild].Status.CodeStatus != "O" ||
+		m[sandbox.DefaultCaseCode].Status.CodeStatus != "I" {
 		t.Errorf("after sale: %+v", m)
 	}
 	wantAccepted(t, retail("CD-3", 116, sandbox.DefaultBoxCode).serve(t, s))
-	if m = codeDetail(t, s, sandbox.DefaultBoxCode); m[sandbox.DefaultBoxCode].Status.CodeStatus != wire.CodeVerified {
+	if m = codeDetail(t, s, sandbox.DefaultBoxCode); m[sandbox.DefaultBoxCode].Status.CodeStatus != "I" {
 		t.Errorf("after return: %+v", m)
 	}
 }
 
 func TestQueryRelation(t *testing.T) {
 	s := newServer(t, sandbox.Options{})
-	rel := func(code string) *tcall { return query(wire.MethodQueryRelation, map[string]string{"code": code}) }
+	rel := func(code string) *tcall { return query(mRelation, map[string]string{"code": code}) }
 	wantNotFound(t, rel(sandbox.DefaultCaseChild).serve(t, s))
 	wantAccepted(t, inOut("RL-1", 102, sandbox.DefaultCaseCode, box(3000)).serve(t, s))
-	var rows []wire.Relation
-	okModel(t, rel(sandbox.DefaultCaseChild).serve(t, s), &rows)
-	if len(rows) != 11 {
-		t.Fatalf("%d rows, want the case and its 10 boxes", len(rows))
+	var rels []tRelation
+	okModel(t, rel(sandbox.DefaultCaseChild).serve(t, s), &rels)
+	if len(rels) != 1 || len(rels[0].Rows) != 11 {
+		t.Fatalf("want one relation with the case and its 10 boxes: %+v", rels)
 	}
-	top := rows[0]
-	if top.Code != sandbox.DefaultCaseCode || top.CodeLevel != 1 || top.CodePackLevel != 2 || bool(top.IsSmallest) ||
-		top.BoxAmount != 10 || len(top.ChildCodes) != 10 || top.Status != wire.CodeVerified {
+	r := rels[0]
+	top := r.Rows[0]
+	if top.Code != sandbox.DefaultCaseCode || top.CodeLevel != "1" || top.CodePackLevel != "2" || top.Status != "I" || top.ParentCode != "" {
 		t.Errorf("case row = %+v", top)
 	}
-	if b := rows[1]; b.Code != sandbox.DefaultCaseChild || b.ParentCode != sandbox.DefaultCaseCode || b.CodeLevel != 2 ||
-		b.CodePackLevel != 1 || !bool(b.IsSmallest) || b.BoxAmount != 1 {
+	if b := r.Rows[1]; b.Code != sandbox.DefaultCaseChild || b.ParentCode != sandbox.DefaultCaseCode || b.CodeLevel != "2" || b.CodePackLevel != "1" {
 		t.Errorf("box row = %+v", b)
 	}
-	okModel(t, rel(sandbox.DefaultCaseCode).serve(t, s), &rows)
-	if len(rows) != 11 {
-		t.Errorf("case: %d rows", len(rows))
+	if r.IsSmallest != "true" || len(r.Pkg.CodeList) != 1 || r.Pkg.CodeList[0] != sandbox.DefaultCaseChild ||
+		len(r.Produce) != 1 || r.Produce[0].BatchNo != "B26090101" {
+		t.Errorf("box relation = %+v", r)
 	}
-	okModel(t, rel(box(3000)).serve(t, s), &rows)
-	if len(rows) != 1 || rows[0].CodeLevel != 2 || rows[0].ParentCode != "" {
-		t.Errorf("loose box: %+v", rows)
+	okModel(t, rel(sandbox.DefaultCaseCode).serve(t, s), &rels)
+	if r := rels[0]; len(r.Rows) != 11 || r.IsSmallest != "false" || len(r.Pkg.CodeList) != 10 || r.Produce[0].PkgAmount != "10" {
+		t.Errorf("case: %+v", r)
+	}
+	okModel(t, rel(box(3000)).serve(t, s), &rels)
+	if r := rels[0]; len(r.Rows) != 1 || r.Rows[0].CodeLevel != "2" || r.Rows[0].ParentCode != "" {
+		t.Errorf("loose box: %+v", r)
 	}
 	// Only this enterprise's inbounds count.
-	wantNotFound(t, asWarehouse(rel(box(3000))).serve(t, s))
+	whRel := asWarehouse(rel(box(3000)))
+	whRel.p["des_ref_ent_id"] = sandbox.DefaultWarehouseRefEntID
+	wantNotFound(t, whRel.serve(t, s))
 	c := rel(box(3000))
 	c.p["des_ref_ent_id"] = sandbox.DefaultWarehouseRefEntID
-	if a := c.serve(t, s); a.q == nil || a.q.MsgCode != wire.MsgAuthError {
+	if a := c.serve(t, s); a.q == nil || a.q.MsgCode != msgAuth {
 		t.Errorf("foreign des_ref_ent_id: %s", a)
 	}
 	c.p["des_ref_ent_id"] = storeRef
-	okModel(t, c.serve(t, s), &rows)
+	okModel(t, c.serve(t, s), &rels)
 }
 
 func TestGetEntInfoList(t *testing.T) {
 	s := newServer(t, sandbox.Options{})
 	ents := func(q string) *answer {
-		return query(wire.MethodGetEntInfoList, map[string]string{"query_param": q}).serve(t, s)
+		return query(mEntInfoList, map[string]string{"query_param": q}).serve(t, s)
 	}
-	var rows []wire.EntInfo
+	var rows []tEntInfo
 	okModel(t, ents(`{"ent_name":"沙箱大药房"}`), &rows)
 	if len(rows) != 2 || rows[0].RefEntID != sandbox.DefaultWarehouseRefEntID || rows[1].RefEntID != storeRef {
 		t.Errorf("by name: %+v", rows)
 	}
 	okModel(t, ents(`{"org_code":"91320100SBX0000003"}`), &rows)
-	if len(rows) != 1 || rows[0].EntID != supplierEnt || rows[0].AuditStatus != 1 || rows[0].SettleStatus != 1 {
+	if len(rows) != 1 || rows[0].EntID != supplierEnt || rows[0].AuditStatus != 1 || rows[0].SettleStatus != 1 ||
+		rows[0].UniqueCode != "91320100SBX0000003" {
 		t.Errorf("by org_code: %+v", rows)
 	}
 	okModel(t, ents(`{"ent_id":"`+storeEnt+`"}`), &rows)
@@ -372,4 +387,14 @@ func TestGetEntInfoList(t *testing.T) {
 	wantNotFound(t, ents(`{"ent_name":"沙箱大药房(城南店)"}`))
 	wantNotFound(t, ents(`{"medical_code":"H32010000001"}`))
 	wantNotFound(t, ents(`{"ent_name":"沙箱大药房","org_code":"91320100SBX0000003"}`))
+	// Without query_param: the caller itself.
+	okModel(t, query(mEntInfoList, map[string]string{}).serve(t, s), &rows)
+	if len(rows) != 1 || rows[0].RefEntID != storeRef {
+		t.Errorf("without query_param: %+v", rows)
+	}
+	// ref_ent_id is the caller's own.
+	a := query(mEntInfoList, map[string]string{"ref_ent_id": sandbox.DefaultSupplierRefEntID}).serve(t, s)
+	if a.q == nil || a.q.MsgCode != msgAuth {
+		t.Errorf("foreign ref_ent_id: %s", a)
+	}
 }

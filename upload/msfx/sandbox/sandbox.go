@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
 const (
@@ -55,10 +53,15 @@ type Options struct {
 	// Whether the platform accepts GS1 codes is unconfirmed; by default the
 	// sandbox accepts GS1 packs of GTINs registered in the World.
 	RejectGS1 bool
-	// MaxInOutCodes and MaxRetailCodes cap trace_codes per upload
-	// (wire.MaxCodesPerUpload if zero; the 2025-12 SDK allows 10000 for
-	// uploadinoutbill, older docs 3500).
+	// MaxInOutCodes and MaxRetailCodes cap trace_codes per upload (3500
+	// if zero; the 2025-12 SDK allows 10000 for uploadinoutbill, older
+	// docs 3500).
 	MaxInOutCodes, MaxRetailCodes int
+	// Layout is where every method's answer puts its payload fields
+	// (LayoutDeclared, the zero value, follows the public SDK per method;
+	// see DeclaredLayout). Layouts overrides it per method name.
+	Layout  Layout
+	Layouts map[string]Layout
 }
 
 // Fault is a misbehaviour the sandbox injects into one request.
@@ -116,8 +119,8 @@ type Bill struct {
 	// RefEntID is the uploading enterprise (ref_user_id).
 	RefEntID string
 	BillCode string
-	// Method is the upload method (wire.MethodUploadInOutBill or
-	// wire.MethodUploadRetail).
+	// Method is the upload method
+	// (alibaba.alihealth.drugtrace.top.lsyd.uploadinoutbill or …uploadretail).
 	Method   string
 	BillType int
 	BillTime string
@@ -132,9 +135,9 @@ type Bill struct {
 	Duplicates int
 	// QueueID is the upload-queue id answered as model.
 	QueueID string
-	// Result is wire.ResultUploaded (1) until processed, then
-	// wire.ResultProcessing (0) while polled, and finally
-	// wire.ResultSucceeded (3) or wire.ResultFailed (4, every code failed).
+	// Result is the query.billstatus result_type: 1 (上传成功) until
+	// processed, then 0 (处理中) while polled, and finally 3 (处理成功) or
+	// 4 (处理失败, every code failed).
 	Result int
 	// CodeErrors maps each failed code (as sent) to its
 	// code_check_error_info key.
@@ -182,6 +185,8 @@ type Server struct {
 	rejectGS1    bool
 	maxInOut     int
 	maxRetail    int
+	layout       Layout
+	layouts      map[string]Layout
 
 	reqSeq atomic.Uint64
 
@@ -231,6 +236,8 @@ func New(o Options) *Server {
 		rejectGS1:    o.RejectGS1,
 		maxInOut:     o.MaxInOutCodes,
 		maxRetail:    o.MaxRetailCodes,
+		layout:       o.Layout,
+		layouts:      maps.Clone(o.Layouts),
 		bans:         make(map[string]time.Time),
 		ents:         make(map[string]*entState),
 		sold:         make(map[string]string),
@@ -265,10 +272,10 @@ func New(o Options) *Server {
 		s.processAfter = 0
 	}
 	if s.maxInOut <= 0 {
-		s.maxInOut = wire.MaxCodesPerUpload
+		s.maxInOut = defaultMaxCodes
 	}
 	if s.maxRetail <= 0 {
-		s.maxRetail = wire.MaxCodesPerUpload
+		s.maxRetail = defaultMaxCodes
 	}
 	return s
 }
@@ -357,7 +364,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, reqID, "", e)
 		return
 	}
-	method := params[wire.ParamMethod]
+	method := params[paramMethod]
 	if _, known := lookupMethod(method); known {
 		s.mu.Lock()
 		s.stats.Methods[method]++
@@ -370,9 +377,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch f {
 	case FaultHTTP500:
-		writeJSON(w, http.StatusInternalServerError, wire.ErrorEnvelope{ErrorResponse: &wire.ErrorResponse{
+		writeJSON(w, http.StatusInternalServerError, errorEnvelope(topError{
 			Code: 10, Msg: "Service Currently Unavailable", SubCode: "isp.unknown-error",
-			SubMsg: "injected fault: internal server error", RequestID: reqID}})
+			SubMsg: "injected fault: internal server error", RequestID: reqID}))
 		return
 	case FaultHTTP502HTML:
 		page := "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>Tengine</center>\r\n</body>\r\n</html>\r\n"
@@ -382,11 +389,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(page))
 		return
 	case FaultISP:
-		writeJSON(w, http.StatusOK, wire.ErrorEnvelope{ErrorResponse: &wire.ErrorResponse{Code: 15, Msg: "Remote service error",
-			SubCode: "isp.top-remote-connection-timeout", SubMsg: "injected fault: remote service connection timeout", RequestID: reqID}})
+		writeJSON(w, http.StatusOK, errorEnvelope(topError{Code: 15, Msg: "Remote service error",
+			SubCode: "isp.top-remote-connection-timeout", SubMsg: "injected fault: remote service connection timeout", RequestID: reqID}))
 		return
 	case FaultBan:
-		app := params[wire.ParamAppKey]
+		app := params[paramAppKey]
 		if _, ok := s.apps[app]; ok {
 			s.mu.Lock()
 			s.bans[app] = time.Now().Add(BanDuration)
@@ -430,13 +437,13 @@ func (s *Server) takeFault() Fault {
 func (s *Server) handle(w http.ResponseWriter, reqID string, params map[string]string, busy bool) {
 	// A ban covers every call naming the app, checked or not, as the
 	// gateway's flow control comes before its other checks.
-	if left := s.banLeft(params[wire.ParamAppKey]); left > 0 {
-		s.ban(w, reqID, params[wire.ParamMethod], left)
+	if left := s.banLeft(params[paramAppKey]); left > 0 {
+		s.ban(w, reqID, params[paramMethod], left)
 		return
 	}
 	c, e := s.verify(params)
 	if e != nil {
-		s.fail(w, reqID, params[wire.ParamMethod], e)
+		s.fail(w, reqID, params[paramMethod], e)
 		return
 	}
 	c.reqID, c.busy = reqID, busy
@@ -489,9 +496,9 @@ func (s *Server) ban(w http.ResponseWriter, reqID, method string, left time.Dura
 	s.mu.Lock()
 	s.stats.Bans++
 	s.mu.Unlock()
-	s.fail(w, reqID, method, &gwErr{reason: reasonBanned, resp: wire.ErrorResponse{Code: 7, Msg: "App Call Limited",
+	s.fail(w, reqID, method, &gwErr{reason: reasonBanned, resp: topError{Code: 7, Msg: "App Call Limited",
 		SubCode: "accesscontrol.limited-by-app-api-access-count",
-		SubMsg:  wire.BanPattern + strconv.Itoa(secs) + " more seconds"}})
+		SubMsg:  banPattern + strconv.Itoa(secs) + " more seconds"}})
 }
 
 func (s *Server) newRequestID() string {
@@ -514,23 +521,13 @@ func (s *Server) fail(w http.ResponseWriter, reqID, method string, e *gwErr) {
 	if status == 0 {
 		status = http.StatusOK // TOP answers errors with 200
 	}
-	writeJSON(w, status, wire.ErrorEnvelope{ErrorResponse: &resp})
+	writeJSON(w, status, errorEnvelope(resp))
 }
 
-// answer writes a business answer, wrapped under the method's response key
-// unless simplify=true.
-func (s *Server) answer(w http.ResponseWriter, c *call, body any) {
-	switch b := body.(type) {
-	case *wire.UploadResult:
-		b.RequestID = c.reqID
-	case *wire.QueryBody:
-		b.RequestID = c.reqID
-	}
-	if c.simplify {
-		writeJSON(w, http.StatusOK, body)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{wire.ResponseKey(c.method): body})
+// errorEnvelope is the TOP error answer; it keeps its wrapper even with
+// simplify=true (golgys0621/topsdk util.HandleJsonResponse looks for it).
+func errorEnvelope(e topError) map[string]topError {
+	return map[string]topError{"error_response": e}
 }
 
 // lostAnswer is a ResponseWriter whose answer never reaches the client.

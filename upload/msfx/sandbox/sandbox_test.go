@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/pda-agent/pda-agent/upload/msfx/sandbox"
-	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
 const (
@@ -104,6 +103,7 @@ type tcall struct {
 	httpMethod string
 	rawBody    *string // sent as is instead of p
 	rawQuery   *string
+	layout     string // the payload layout expected: "" (the SDK's), "result" or "top"
 }
 
 func newCall(method string, biz map[string]string) *tcall {
@@ -177,20 +177,101 @@ func contains(list []string, s string) bool {
 type answer struct {
 	status int
 	data   []byte
-	err    *wire.ErrorResponse
-	up     *wire.UploadResult
-	q      *wire.QueryResult
+	err    *tError
+	up     *tUpload
+	q      *tQuery
+	layout string // "result" or "top", as found
 }
+
+// tError is error_response (golgys0621/topsdk util.TopApiRequestError).
+type tError struct {
+	Code      int    `json:"code"`
+	Msg       string `json:"msg"`
+	SubCode   string `json:"sub_code"`
+	SubMsg    string `json:"sub_msg"`
+	RequestID string `json:"request_id"`
+}
+
+// tUpload is an upload answer (…UploadinoutbillResponse.go).
+type tUpload struct {
+	Model            string `json:"model"`
+	MsgCode          string `json:"msg_code"`
+	MsgInfo          string `json:"msg_info"`
+	ResponseSuccess  bool   `json:"response_success"`
+	SubMsgCode       string `json:"sub_msg_code"`
+	OperationInfoMap struct {
+		CodeCheckErrorInfo string `json:"code_check_error_info"`
+	} `json:"operation_info_map"`
+}
+
+// tQuery is a query answer's payload with its lists unwrapped.
+type tQuery struct {
+	MsgCode string
+	MsgInfo string
+	Success bool
+	fields  map[string]json.RawMessage
+}
+
+func (q *tQuery) OK() bool { return q.MsgCode == msgOK && q.Success }
 
 func (a *answer) String() string { return fmt.Sprintf("%d %s", a.status, a.data) }
 
-func isUpload(method string) bool {
-	return method == wire.MethodUploadInOutBill || method == wire.MethodUploadRetail
+func isUpload(method string) bool { return method == mInOut || method == mRetail }
+
+// unwrapLists walks a decoded answer: in the classic shape every list
+// field of the method must be {item: [...]} and is replaced by the array;
+// with simplify, a list must be a plain array.
+func unwrapLists(v any, items map[string]string, classic bool) error {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			if item, ok := items[k]; ok {
+				switch x := e.(type) {
+				case []any:
+					if classic {
+						return fmt.Errorf("list %s is a plain array in the classic (non-simplified) shape", k)
+					}
+				case map[string]any:
+					arr, isList := x[item].([]any)
+					switch {
+					case classic && len(x) == 1 && isList:
+						t[k] = arr
+						e = arr
+					case !classic && len(x) == 1 && isList:
+						return fmt.Errorf("list %s is wrapped in {%s: ...} although simplify=true", k, item)
+					case classic && k != "result" && k != "model":
+						return fmt.Errorf("list %s is %v, want {%s: [...]}", k, keysList(x), item)
+					}
+				}
+			}
+			if err := unwrapLists(e, items, classic); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if err := unwrapLists(e, items, classic); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
-// decode checks the TOP answer shape strictly (only known fields) and
-// returns its parts.
-func decode(method string, simplify bool, status int, ct string, data []byte) (*answer, error) {
+func keysList(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// decode checks the TOP answer shape strictly and returns its parts:
+// error_response, or the payload in the expected layout ("" = the SDK's
+// declared one), under the method wrapper unless simplify, with every
+// list in the matching shape.
+func decode(method string, simplify bool, layout string, status int, ct string, data []byte) (*answer, error) {
 	a := &answer{status: status, data: data}
 	if !strings.HasPrefix(ct, "application/json") {
 		return a, fmt.Errorf("Content-Type %q", ct)
@@ -208,7 +289,7 @@ func decode(method string, simplify bool, status int, ct string, data []byte) (*
 		if len(top) != 1 {
 			return a, errors.New("error_response with other keys")
 		}
-		a.err = new(wire.ErrorResponse)
+		a.err = new(tError)
 		if err := strict(raw, a.err); err != nil {
 			return a, err
 		}
@@ -219,30 +300,74 @@ func decode(method string, simplify bool, status int, ct string, data []byte) (*
 	}
 	body := json.RawMessage(data)
 	if !simplify {
-		raw, ok := top[wire.ResponseKey(method)]
+		key := strings.ReplaceAll(method, ".", "_") + "_response"
+		raw, ok := top[key]
 		if !ok || len(top) != 1 {
-			return a, fmt.Errorf("want only the wrapper %s", wire.ResponseKey(method))
+			return a, fmt.Errorf("want only the wrapper %s", key)
 		}
 		body = raw
 	}
+	var tree map[string]any
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	if err := d.Decode(&tree); err != nil {
+		return a, err
+	}
+	if err := unwrapLists(tree, itemNames[method], !simplify); err != nil {
+		return a, err
+	}
+	if id, _ := tree["request_id"].(string); id == "" {
+		return a, errors.New("answer without request_id")
+	}
+	delete(tree, "request_id")
+	if layout == "" {
+		layout = "result"
+		if topLevelDeclared(method) {
+			layout = "top"
+		}
+	}
+	payload := tree
+	if r, ok := tree["result"].(map[string]any); ok && len(tree) == 1 {
+		a.layout, payload = "result", r
+	} else {
+		a.layout = "top"
+	}
+	if a.layout != layout {
+		return a, fmt.Errorf("payload layout %s, want %s", a.layout, layout)
+	}
+	flat, err := json.Marshal(payload)
+	if err != nil {
+		return a, err
+	}
 	if isUpload(method) {
-		a.up = new(wire.UploadResult)
-		if err := strict(body, a.up); err != nil {
+		a.up = new(tUpload)
+		if err := strict(flat, a.up); err != nil {
 			return a, err
 		}
-		if a.up.RequestID == "" {
-			return a, errors.New("upload answer without request_id")
+		if diff := sameKeys(flat, "UploadResponse"); diff != "" {
+			return a, errors.New(diff)
 		}
 		return a, nil
 	}
-	var qb wire.QueryBody
-	if err := strict(body, &qb); err != nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(flat, &fields); err != nil {
 		return a, err
 	}
-	if qb.Result == nil || qb.RequestID == "" {
-		return a, errors.New("query answer without result or request_id")
+	q := &tQuery{fields: fields}
+	flag := successFlag(method)
+	for _, k := range []string{"msg_code", "msg_info", flag} {
+		if _, ok := fields[k]; !ok {
+			return a, fmt.Errorf("payload without %s", k)
+		}
 	}
-	a.q = qb.Result
+	if other := map[string]string{"success": "response_success", "response_success": "success"}[flag]; fields[other] != nil {
+		return a, fmt.Errorf("payload with %s besides %s", other, flag)
+	}
+	if json.Unmarshal(fields["msg_code"], &q.MsgCode) != nil || json.Unmarshal(fields["msg_info"], &q.MsgInfo) != nil ||
+		json.Unmarshal(fields[flag], &q.Success) != nil {
+		return a, errors.New("msg_code, msg_info or the success flag of the wrong JSON type")
+	}
+	a.q = q
 	return a, nil
 }
 
@@ -251,7 +376,7 @@ func (c *tcall) serve(t testing.TB, h http.Handler) *answer {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, c.request("http://gw.sandbox.test/router/rest"))
-	a, err := decode(c.p["method"], c.p["simplify"] == "true", rec.Code, rec.Header().Get("Content-Type"), rec.Body.Bytes())
+	a, err := decode(c.p["method"], c.p["simplify"] == "true", c.layout, rec.Code, rec.Header().Get("Content-Type"), rec.Body.Bytes())
 	if err != nil {
 		t.Fatalf("%s: %v: %s", c.p["method"], err, a)
 	}
@@ -270,7 +395,7 @@ func (c *tcall) send(hc *http.Client, base string) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decode(c.p["method"], c.p["simplify"] == "true", resp.StatusCode, resp.Header.Get("Content-Type"), data)
+	return decode(c.p["method"], c.p["simplify"] == "true", c.layout, resp.StatusCode, resp.Header.Get("Content-Type"), data)
 }
 
 func mustSend(t testing.TB, c *tcall, hc *http.Client, base string) *answer {
@@ -291,36 +416,49 @@ func inOut(billCode string, typ int, codes ...string) *tcall {
 	if typ >= 200 {
 		from, to = storeEnt, supplierEnt
 	}
-	return newCall(wire.MethodUploadInOutBill, map[string]string{
+	return newCall(mInOut, map[string]string{
 		"bill_code": billCode, "bill_time": "2026-11-27 09:30:00", "bill_type": strconv.Itoa(typ), "physic_type": "3",
 		"ref_user_id": storeRef, "from_user_id": from, "to_user_id": to, "trace_codes": strings.Join(codes, ","), "client_type": "2",
 	})
 }
 
 func retail(billCode string, typ int, codes ...string) *tcall {
-	return newCall(wire.MethodUploadRetail, map[string]string{
+	return newCall(mRetail, map[string]string{
 		"bill_code": billCode, "bill_time": "2026-11-27 10:00:00", "bill_type": strconv.Itoa(typ),
 		"ref_user_id": storeRef, "trace_codes": strings.Join(codes, ","),
 	})
 }
 
+// query is a query call with the parameters the SDK request type marks
+// required filled in when the test does not set them.
 func query(method string, biz map[string]string) *tcall {
-	if _, ok := biz["ref_ent_id"]; !ok && method != wire.MethodGetEntInfoList {
-		biz["ref_ent_id"] = storeRef
+	def := map[string]string{"ref_ent_id": storeRef}
+	switch method {
+	case mListUpOut, mBillStatus, mPartSuccess:
+		def["page"], def["page_size"] = "1", "20"
+	case mUpOutDetail:
+		def["from_ref_user_id"], def["to_ref_user_id"] = sandbox.DefaultSupplierRefEntID, storeRef
+	case mRelation:
+		def["des_ref_ent_id"] = storeRef
+	}
+	for k, v := range def {
+		if _, ok := biz[k]; !ok {
+			biz[k] = v
+		}
 	}
 	return newCall(method, biz)
 }
 
 func wantAccepted(t testing.TB, a *answer) {
 	t.Helper()
-	if a.up == nil || a.up.MsgCode != wire.MsgSuccess || !bool(a.up.ResponseSuccess) || a.up.Model == "" {
+	if a.up == nil || a.up.MsgCode != msgOK || !a.up.ResponseSuccess || a.up.Model == "" {
 		t.Fatalf("upload not accepted: %s", a)
 	}
 }
 
 func wantUploadFail(t testing.TB, a *answer, msgCode, info string) {
 	t.Helper()
-	if a.up == nil || a.up.MsgCode != msgCode || bool(a.up.ResponseSuccess) || !strings.Contains(a.up.MsgInfo, info) || a.up.Model != "" {
+	if a.up == nil || a.up.MsgCode != msgCode || a.up.ResponseSuccess || !strings.Contains(a.up.MsgInfo, info) || a.up.Model != "" {
 		t.Fatalf("got %s, want msg_code %s with %q", a, msgCode, info)
 	}
 }
@@ -361,7 +499,7 @@ func TestGatewayRejections(t *testing.T) {
 		{name: "invalid UTF-8", call: func() *tcall { c := up(); c.p["remarks"] = "\xff"; return c }, code: 47, reason: "invalid_encoding"},
 		{name: "parameter twice", call: func() *tcall {
 			c := up()
-			raw := url.Values{"method": {wire.MethodUploadInOutBill, wire.MethodUploadRetail}}.Encode()
+			raw := url.Values{"method": {mInOut, mRetail}}.Encode()
 			c.rawBody = &raw
 			return c
 		}, code: 41, reason: "duplicate_param", subMsg: "method"},
@@ -446,38 +584,38 @@ func TestGatewayRejections(t *testing.T) {
 		{name: "network_bill_flag 2", call: func() *tcall { c := retail("R-1", 321, box(1)); c.p["network_bill_flag"] = "2"; return c }, code: 41, reason: "invalid_param"},
 		{name: "user_name over 20", call: func() *tcall { c := retail("R-1", 321, box(1)); c.p["user_name"] = strings.Repeat("张", 21); return c }, code: 41, reason: "invalid_param"},
 		{name: "1001 codes in codedetail", call: func() *tcall {
-			return query(wire.MethodQueryCodeDetail, map[string]string{"codes": strings.Join(manyDetail, ",")})
+			return query(mCodeDetail, map[string]string{"codes": strings.Join(manyDetail, ",")})
 		}, code: 41, reason: "too_many_codes", subMsg: "1000"},
 		{name: "billstatus bill_type 102", call: func() *tcall {
-			return query(wire.MethodQueryBillStatus, map[string]string{"begin_date": "2026-11-01", "end_date": "2026-11-30", "bill_type": "102"})
+			return query(mBillStatus, map[string]string{"begin_date": "2026-11-01", "end_date": "2026-11-30", "bill_type": "102"})
 		}, code: 41, reason: "invalid_param"},
 		{name: "billstatus deal_status 2", call: func() *tcall {
-			return query(wire.MethodQueryBillStatus, map[string]string{"begin_date": "2026-11-01", "end_date": "2026-11-30", "bill_type": "A", "deal_status": "2"})
+			return query(mBillStatus, map[string]string{"begin_date": "2026-11-01", "end_date": "2026-11-30", "bill_type": "A", "deal_status": "2"})
 		}, code: 41, reason: "invalid_param"},
 		{name: "listupout bad date", call: func() *tcall {
-			return query(wire.MethodListUpOut, map[string]string{"begin_date": "2026-11-1", "end_date": "2026-11-30"})
+			return query(mListUpOut, map[string]string{"begin_date": "2026-11-1", "end_date": "2026-11-30"})
 		}, code: 41, reason: "invalid_param", subMsg: "begin_date"},
 		{name: "listupout dates reversed", call: func() *tcall {
-			return query(wire.MethodListUpOut, map[string]string{"begin_date": "2026-11-30", "end_date": "2026-11-01"})
+			return query(mListUpOut, map[string]string{"begin_date": "2026-11-30", "end_date": "2026-11-01"})
 		}, code: 41, reason: "invalid_param"},
 		{name: "listupout page_size 101", call: func() *tcall {
-			return query(wire.MethodListUpOut, map[string]string{"begin_date": "2026-11-01", "end_date": "2026-11-30", "page_size": "101"})
+			return query(mListUpOut, map[string]string{"begin_date": "2026-11-01", "end_date": "2026-11-30", "page_size": "101"})
 		}, code: 41, reason: "invalid_param"},
 		{name: "listupout page 0", call: func() *tcall {
-			return query(wire.MethodListUpOut, map[string]string{"begin_date": "2026-11-01", "end_date": "2026-11-30", "page": "0"})
+			return query(mListUpOut, map[string]string{"begin_date": "2026-11-01", "end_date": "2026-11-30", "page": "0"})
 		}, code: 41, reason: "invalid_param"},
-		{name: "listupout without dates", call: func() *tcall { return query(wire.MethodListUpOut, map[string]string{}) }, code: 40, reason: "missing_param"},
+		{name: "listupout without dates", call: func() *tcall { return query(mListUpOut, map[string]string{}) }, code: 40, reason: "missing_param"},
 		{name: "getentinfolist not JSON", call: func() *tcall {
-			return query(wire.MethodGetEntInfoList, map[string]string{"query_param": "ent_name=x"})
+			return query(mEntInfoList, map[string]string{"query_param": "ent_name=x"})
 		}, code: 41, reason: "invalid_param"},
 		{name: "getentinfolist unknown field", call: func() *tcall {
-			return query(wire.MethodGetEntInfoList, map[string]string{"query_param": `{"name":"x"}`})
+			return query(mEntInfoList, map[string]string{"query_param": `{"name":"x"}`})
 		}, code: 41, reason: "invalid_param"},
 		{name: "getentinfolist empty query", call: func() *tcall {
-			return query(wire.MethodGetEntInfoList, map[string]string{"query_param": `{}`})
+			return query(mEntInfoList, map[string]string{"query_param": `{}`})
 		}, code: 41, reason: "invalid_param"},
 		{name: "getentinfolist two objects", call: func() *tcall {
-			return query(wire.MethodGetEntInfoList, map[string]string{"query_param": `{"ent_id":"x"}{}`})
+			return query(mEntInfoList, map[string]string{"query_param": `{"ent_id":"x"}{}`})
 		}, code: 41, reason: "invalid_param"},
 	}
 	want := map[string]int{}
@@ -539,7 +677,7 @@ func TestSignMethodsAndParamPlacement(t *testing.T) {
 	c = inOut("SM-session", 102, box(111))
 	c.p["session"] = "whatever"
 	wantAccepted(t, c.serve(t, s))
-	if st := s.Stats(); st.Accepted != 5 || st.Methods[wire.MethodUploadInOutBill] != 5 {
+	if st := s.Stats(); st.Accepted != 5 || st.Methods[mInOut] != 5 {
 		t.Errorf("stats = %+v", st)
 	}
 }
@@ -561,7 +699,7 @@ func TestTimestampWindow(t *testing.T) {
 		c.p["timestamp"] = clock.Add(tc.offset).In(cst).Format(tsLayout)
 		a := c.serve(t, s)
 		switch {
-		case tc.ok && (a.up == nil || a.up.MsgCode != wire.MsgSuccess):
+		case tc.ok && (a.up == nil || a.up.MsgCode != msgOK):
 			t.Errorf("offset %v: got %s, want accepted", tc.offset, a)
 		case !tc.ok && (a.err == nil || a.err.Code != 31):
 			t.Errorf("offset %v: got %s, want code 31", tc.offset, a)
@@ -604,7 +742,7 @@ func TestAnswerShapes(t *testing.T) {
 	if !bytes.Contains(a.data, []byte(`"response_success":true`)) {
 		t.Errorf("response_success is not a JSON boolean: %s", a.data)
 	}
-	if !bytes.HasPrefix(a.data, []byte(`{"`+wire.ResponseKey(wire.MethodUploadInOutBill)+`":{`)) {
+	if !bytes.HasPrefix(a.data, []byte(`{"`+"alibaba_alihealth_drugtrace_top_lsyd_uploadinoutbill_response"+`":{`)) {
 		t.Errorf("not wrapped: %s", a.data)
 	}
 	// simplify=true: fields at the top level.
@@ -612,13 +750,13 @@ func TestAnswerShapes(t *testing.T) {
 	c.p["simplify"] = "true"
 	a = c.serve(t, s)
 	wantAccepted(t, a)
-	if !bytes.HasPrefix(a.data, []byte(`{"model":`)) {
+	if a.layout != "top" || bytes.Contains(a.data, []byte("_response")) {
 		t.Errorf("simplified answer: %s", a.data)
 	}
 	// Queries nest "result"; simplified ones too.
-	q := query(wire.MethodQueryUpBillDetail, map[string]string{"bill_code": "SH-2", "simplify": "true"})
+	q := query(mUpBillDet, map[string]string{"bill_code": "SH-2", "simplify": "true"})
 	a = q.serve(t, s)
-	if a.q == nil || !a.q.OK() || !bytes.HasPrefix(a.data, []byte(`{"result":{`)) {
+	if a.q == nil || !a.q.OK() || a.layout != "result" || bytes.Contains(a.data, []byte("_response")) {
 		t.Errorf("simplified query: %s", a.data)
 	}
 	// Errors keep their wrapper with simplify=true.
@@ -646,47 +784,47 @@ func TestBusinessRefusals(t *testing.T) {
 			c := inOut("BR-1", 102, box(400))
 			c.p["ref_user_id"] = sandbox.DefaultWarehouseRefEntID
 			return c
-		}, msgCode: wire.MsgAuthError, info: "无权", reason: "auth"},
+		}, msgCode: msgAuth, info: "无权", reason: "auth"},
 		{name: "ent_id as ref_user_id", call: func() *tcall {
 			c := inOut("BR-1", 102, box(400))
 			c.p["ref_user_id"] = storeEnt
 			return c
-		}, msgCode: wire.MsgAuthError, info: "ref_ent_id", reason: "auth"},
+		}, msgCode: msgAuth, info: "ref_ent_id", reason: "auth"},
 		{name: "app without enterprise", call: func() *tcall {
 			c := inOut("BR-1", 102, box(400))
 			c.p["app_key"], c.secret = "10000009", "orphan-secret-FAKE"
 			return c
-		}, msgCode: wire.MsgAuthError, info: "未绑定", reason: "auth"},
+		}, msgCode: msgAuth, info: "未绑定", reason: "auth"},
 		{name: "inbound to the partner", call: func() *tcall {
 			c := inOut("BR-1", 102, box(400))
 			c.p["from_user_id"], c.p["to_user_id"] = storeEnt, supplierEnt
 			return c
-		}, msgCode: wire.MsgFail, info: "企业与单据方向不符", reason: "direction"},
+		}, msgCode: msgFAIL, info: "企业与单据方向不符", reason: "direction"},
 		{name: "outbound from the partner", call: func() *tcall {
 			c := inOut("BR-1", 202, box(400))
 			c.p["from_user_id"], c.p["to_user_id"] = supplierEnt, storeEnt
 			return c
-		}, msgCode: wire.MsgFail, info: "企业与单据方向不符", reason: "direction"},
+		}, msgCode: msgFAIL, info: "企业与单据方向不符", reason: "direction"},
 		{name: "own ref_ent_id as to_user_id", call: func() *tcall {
 			c := inOut("BR-1", 102, box(400))
 			c.p["to_user_id"] = storeRef
 			return c
-		}, msgCode: wire.MsgFail, info: "32 位 ent_id", reason: "direction"},
+		}, msgCode: msgFAIL, info: "32 位 ent_id", reason: "direction"},
 		{name: "unknown partner", call: func() *tcall {
 			c := inOut("BR-1", 102, box(400))
 			c.p["from_user_id"] = "00000000000000000000000000000000"
 			return c
-		}, msgCode: wire.MsgFail, info: "往来企业不存在", reason: "unknown_partner"},
+		}, msgCode: msgFAIL, info: "往来企业不存在", reason: "unknown_partner"},
 		{name: "partner by ref_ent_id", call: func() *tcall {
 			c := inOut("BR-1", 102, box(400))
 			c.p["from_user_id"] = sandbox.DefaultSupplierRefEntID
 			return c
-		}, msgCode: wire.MsgFail, info: "应填其 ent_id", reason: "unknown_partner"},
+		}, msgCode: msgFAIL, info: "应填其 ent_id", reason: "unknown_partner"},
 		{name: "retail from another enterprise", call: func() *tcall {
 			c := retail("BR-1", 321, box(400))
 			c.p["from_user_id"] = supplierEnt
 			return c
-		}, msgCode: wire.MsgFail, info: "企业与单据方向不符", reason: "direction"},
+		}, msgCode: msgFAIL, info: "企业与单据方向不符", reason: "direction"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -694,8 +832,8 @@ func TestBusinessRefusals(t *testing.T) {
 		})
 	}
 	// Queries of another enterprise's data.
-	a := query(wire.MethodQueryUpBillDetail, map[string]string{"bill_code": "X", "ref_ent_id": sandbox.DefaultWarehouseRefEntID}).serve(t, s)
-	if a.q == nil || a.q.MsgCode != wire.MsgAuthError || a.q.OK() {
+	a := query(mUpBillDet, map[string]string{"bill_code": "X", "ref_ent_id": sandbox.DefaultWarehouseRefEntID}).serve(t, s)
+	if a.q == nil || a.q.MsgCode != msgAuth || a.q.OK() {
 		t.Errorf("foreign query: %s", a)
 	}
 	st := s.Stats()
@@ -721,7 +859,7 @@ func TestDuplicateBillCode(t *testing.T) {
 	// platform does not compare contents.
 	for _, c := range []*tcall{inOut("DUP-1", 102, box(500), box(501)), inOut("DUP-1", 102, box(502)), retail("DUP-1", 321, box(503))} {
 		c.p["timestamp"] = clock.Add(3 * time.Minute).In(cst).Format(tsLayout)
-		wantUploadFail(t, c.serve(t, s), wire.MsgFail, wire.DuplicateBillText+"（上传时间：2026-11-27 10:05:00）")
+		wantUploadFail(t, c.serve(t, s), msgFAIL, txtDuplicate+"（上传时间：2026-11-27 10:05:00）")
 	}
 	bills := s.Bills(storeRef)
 	if len(bills) != 1 || bills[0].Applied != 1 || bills[0].Duplicates != 3 || bills[0].QueueID != queueID ||
@@ -744,23 +882,23 @@ func TestSoldCodeAndReturnResale(t *testing.T) {
 	a, b := box(600), box(601)
 	wantAccepted(t, retail("S-1", 321, a).serve(t, s))
 	// A sale holding an already sold code is refused as a whole.
-	wantUploadFail(t, retail("S-2", 321, b, a).serve(t, s), wire.MsgFail, wire.SoldCodeText)
-	wantUploadFail(t, retail("S-2", 322, a).serve(t, s), wire.MsgFail, wire.SoldCodeText)
+	wantUploadFail(t, retail("S-2", 321, b, a).serve(t, s), msgFAIL, txtSold)
+	wantUploadFail(t, retail("S-2", 322, a).serve(t, s), msgFAIL, txtSold)
 	// b was not taken by the refused bill; S-2 is still free.
 	wantAccepted(t, retail("S-2", 321, b).serve(t, s))
 	// The consumer brings a back; it can be sold again.
 	wantAccepted(t, retail("S-3", 116, a).serve(t, s))
 	wantAccepted(t, retail("S-4", 321, a).serve(t, s))
-	wantUploadFail(t, retail("S-5", 321, a).serve(t, s), wire.MsgFail, wire.SoldCodeText)
+	wantUploadFail(t, retail("S-5", 321, a).serve(t, s), msgFAIL, txtSold)
 
 	// A box sold out of a case makes the case sold, and the other way round.
 	child := sandbox.DefaultCaseChild
 	wantAccepted(t, retail("S-6", 321, child).serve(t, s))
-	wantUploadFail(t, retail("S-7", 321, sandbox.DefaultCaseCode).serve(t, s), wire.MsgFail, wire.SoldCodeText)
+	wantUploadFail(t, retail("S-7", 321, sandbox.DefaultCaseCode).serve(t, s), msgFAIL, txtSold)
 	other := sandbox.MakeCode(sandbox.CaseIbuprofen, 7)
 	wantAccepted(t, retail("S-8", 321, other).serve(t, s))
 	kids := s.World().CaseChildren(other)
-	wantUploadFail(t, retail("S-9", 321, kids[3]).serve(t, s), wire.MsgFail, wire.SoldCodeText)
+	wantUploadFail(t, retail("S-9", 321, kids[3]).serve(t, s), msgFAIL, txtSold)
 
 	if n := len(s.Bills(storeRef)); n != 6 {
 		t.Errorf("ledger has %d bills, want 6", n)
@@ -773,12 +911,12 @@ func TestSoldCodeAndReturnResale(t *testing.T) {
 // errorInfo decodes operation_info_map.code_check_error_info.
 func errorInfo(t *testing.T, a *answer) map[string]string {
 	t.Helper()
-	if a.up == nil || a.up.OperationInfo == nil {
-		t.Fatalf("no operation_info_map: %s", a)
+	if a.up == nil {
+		t.Fatalf("not an upload answer: %s", a)
 	}
 	var m map[string]string
-	if err := json.Unmarshal([]byte(a.up.OperationInfo.CodeCheckErrorInfo), &m); err != nil {
-		t.Fatalf("code_check_error_info %q is not a JSON object of strings: %v", a.up.OperationInfo.CodeCheckErrorInfo, err)
+	if err := json.Unmarshal([]byte(a.up.OperationInfoMap.CodeCheckErrorInfo), &m); err != nil {
+		t.Fatalf("code_check_error_info %q is not a JSON object of strings: %v", a.up.OperationInfoMap.CodeCheckErrorInfo, err)
 	}
 	return m
 }
@@ -802,7 +940,7 @@ func TestParentAndChildInOneBill(t *testing.T) {
 	c := inOut("PC-2", 102, box(701), sandbox.MakeCode(sandbox.CaseIbuprofen, 2), s.World().CaseChildren(sandbox.MakeCode(sandbox.CaseIbuprofen, 2))[0])
 	c.p["ignore_part_success_flag"] = "1"
 	a = c.serve(t, s)
-	wantUploadFail(t, a, wire.MsgFail, "整单不处理")
+	wantUploadFail(t, a, msgFAIL, "整单不处理")
 	if errorInfo(t, a)["6"] == "" {
 		t.Errorf("strict refusal without key 6: %s", a)
 	}
@@ -816,20 +954,36 @@ func TestParentAndChildInOneBill(t *testing.T) {
 }
 
 func billStatus(billCode string) *tcall {
-	return query(wire.MethodQueryBillStatus, map[string]string{"begin_date": "2026-11-27", "end_date": "2026-11-27",
+	return query(mBillStatus, map[string]string{"begin_date": "2026-11-27", "end_date": "2026-11-27",
 		"bill_type": "A", "bill_code": billCode})
 }
 
-func statusRows(t *testing.T, a *answer) []wire.BillStatusRow {
+func statusRows(t *testing.T, a *answer) []tStatusRow {
 	t.Helper()
 	if a.q == nil || !a.q.OK() {
 		t.Fatalf("billstatus: %s", a)
 	}
-	var p wire.Page[wire.BillStatusRow]
-	if err := json.Unmarshal(a.q.Model, &p); err != nil {
+	var p tStatusPage
+	if err := json.Unmarshal(a.q.fields["model"], &p); err != nil {
 		t.Fatalf("billstatus model: %v", err)
 	}
+	if p.TotalNum < int64(len(p.ResultList)) {
+		t.Fatalf("total_num %d below the page's %d rows", p.TotalNum, len(p.ResultList))
+	}
 	return p.ResultList
+}
+
+// partPage decodes a listbillprocesspartsuccess answer's model.
+func partPage(t *testing.T, a *answer) tPartPage {
+	t.Helper()
+	var pp tPartPage
+	if a.q == nil || !a.q.OK() {
+		t.Fatalf("part success: %s", a)
+	}
+	if err := json.Unmarshal(a.q.fields["model"], &pp); err != nil {
+		t.Fatalf("part success model: %v: %s", err, a)
+	}
+	return pp
 }
 
 func TestPartialSuccessAndProcessing(t *testing.T) {
@@ -853,46 +1007,59 @@ func TestPartialSuccessAndProcessing(t *testing.T) {
 
 	// Before processing: result 1, no part failures yet.
 	rows := statusRows(t, billStatus("PS-1").serve(t, s))
-	if len(rows) != 1 || rows[0].ResultType != wire.ResultUploaded || rows[0].ProcessInfo != "" {
+	if len(rows) != 1 || rows[0].ResultType != "1" || rows[0].ProcessInfo != "" {
 		t.Fatalf("first poll = %+v", rows)
 	}
-	part := query(wire.MethodListBillProcessPartSuccess, map[string]string{"bill_code": "PS-1"})
-	var pp wire.Page[wire.PartFailure]
-	if a := part.serve(t, s); a.q == nil || !a.q.OK() || json.Unmarshal(a.q.Model, &pp) != nil || pp.TotalNum != 0 {
+	part := query(mPartSuccess, map[string]string{"bill_code": "PS-1"})
+	if a := part.serve(t, s); partPage(t, a).TotalNum != 0 || a.layout != "top" {
 		t.Fatalf("part failures before processing: %s", a)
 	}
 	rows = statusRows(t, billStatus("PS-1").serve(t, s))
-	if len(rows) != 1 || rows[0].ResultType != wire.ResultSucceeded || rows[0].ProcessDate == "" || !strings.Contains(rows[0].ProcessInfo, "7") {
+	if len(rows) != 1 || rows[0].ResultType != "3" || rows[0].ProcessDate == "" || !strings.Contains(rows[0].ProcessInfo, "7") {
 		t.Fatalf("second poll = %+v", rows)
 	}
 	a = part.serve(t, s)
-	if err := json.Unmarshal(a.q.Model, &pp); err != nil || pp.TotalNum != 7 || len(pp.ResultList) != 7 {
+	pp := partPage(t, a)
+	if pp.TotalNum != 7 || len(pp.Result) != 7 || pp.Pages != 1 || pp.Page != 1 || pp.PageSize != 20 {
 		t.Fatalf("part failures: %s", a)
 	}
-	byCode := map[string]wire.PartFailure{}
-	for _, f := range pp.ResultList {
-		byCode[f.Code] = f
+	byCode := map[string]string{}
+	for _, f := range pp.Result {
+		if f.ErrorCodeDesc == "" || f.ProcessStatusReasonDesc == "" || f.LastProcessDateDesc != "2026-11-27 10:05:00" {
+			t.Errorf("row = %+v", f)
+		}
+		byCode[f.Code] = f.ErrorCode
 	}
-	if f := byCode[dup]; f.ErrorCode != "3" || f.ErrorCodeDesc == "" || f.ProcessStatusReasonDesc == "" || f.LastProcessDateDesc != "2026-11-27 10:05:00" {
-		t.Errorf("duplicate code row = %+v", f)
+	if byCode[dup] != "3" || byCode[cancelled] != "4" || byCode[unknownPrefix] != "1" || byCode["12345"] != "2" {
+		t.Errorf("error codes = %v", byCode)
 	}
-	if f := byCode[cancelled]; f.ErrorCode != "4" {
-		t.Errorf("cancelled code row = %+v", f)
+	// Paging: 3 per page makes 3 pages.
+	part.p["page_size"], part.p["page"] = "3", "3"
+	if pp := partPage(t, part.serve(t, s)); pp.Pages != 3 || len(pp.Result) != 1 || pp.TotalNum != 7 || pp.Page != 3 {
+		t.Errorf("page 3 of 3: %+v", pp)
 	}
+	part.p["page_size"], part.p["page"] = "20", "1"
 	// Filters.
 	part.p["error_code"] = "2"
-	if a := part.serve(t, s); json.Unmarshal(a.q.Model, &pp) != nil || pp.TotalNum != 3 {
+	if a := part.serve(t, s); partPage(t, a).TotalNum != 3 {
 		t.Errorf("error_code=2: %s", a)
 	}
+	delete(part.p, "error_code")
+	// Without bill_code (optional in the SDK): every processed bill's failures.
+	delete(part.p, "bill_code")
+	if a := part.serve(t, s); partPage(t, a).TotalNum != 7 {
+		t.Errorf("without bill_code: %s", a)
+	}
 	// The bill's detail holds the codes the platform took.
-	a = query(wire.MethodQueryUpBillDetail, map[string]string{"bill_code": "PS-1"}).serve(t, s)
-	var d wire.BillDetail
-	if a.q == nil || !a.q.OK() || json.Unmarshal(a.q.Model, &d) != nil || strings.Join(d.Codes, ",") != good+","+gs1 ||
-		d.FromUserID != supplierEnt || d.ToUserID != storeEnt || d.BillType != 102 || d.ProcessDate == "" {
+	a = query(mUpBillDet, map[string]string{"bill_code": "PS-1"}).serve(t, s)
+	var d tBillDetail
+	if a.q == nil || !a.q.OK() || json.Unmarshal(a.q.fields["model"], &d) != nil || strings.Join(d.codes(), ",") != good+","+gs1 ||
+		len(d.Lines) != 2 || d.Lines[0].ProdCode != sandbox.ProductAmoxicillin || d.Lines[0].MinPkgCount != "1" ||
+		d.BillType != "102" || d.ProcessDate == "" {
 		t.Errorf("upbilldetail = %s", a)
 	}
 	b, _ := s.Bill(storeRef, "PS-1")
-	if b.Result != wire.ResultSucceeded || len(b.CodeErrors) != 7 || b.Polls != 2 || b.Applied != 1 {
+	if b.Result != 3 || len(b.CodeErrors) != 7 || b.Polls != 2 || b.Applied != 1 {
 		t.Errorf("ledger = %+v", b)
 	}
 
@@ -901,7 +1068,7 @@ func TestPartialSuccessAndProcessing(t *testing.T) {
 	wantAccepted(t, a)
 	statusRows(t, billStatus("PS-2").serve(t, s))
 	rows = statusRows(t, billStatus("PS-2").serve(t, s))
-	if len(rows) != 1 || rows[0].ResultType != wire.ResultFailed || rows[0].ProcessInfo == "" {
+	if len(rows) != 1 || rows[0].ResultType != "4" || rows[0].ProcessInfo == "" {
 		t.Errorf("all failed = %+v", rows)
 	}
 }
@@ -920,7 +1087,11 @@ func TestProcessAfter(t *testing.T) {
 		wantAccepted(t, inOut("PA-1", 102, box(900)).serve(t, s))
 		var got []int
 		for range tc.want {
-			got = append(got, int(statusRows(t, billStatus("PA-1").serve(t, s))[0].ResultType))
+			n, err := strconv.Atoi(statusRows(t, billStatus("PA-1").serve(t, s))[0].ResultType)
+			if err != nil {
+				t.Fatalf("result_type: %v", err)
+			}
+			got = append(got, n)
 		}
 		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("ProcessAfter %d: results %v, want %v", tc.after, got, tc.want)
@@ -934,9 +1105,9 @@ func TestRepeatFlow(t *testing.T) {
 	wantAccepted(t, inOut("RF-1", 102, x, y).serve(t, s))
 	// The same codes received again under a new bill_code (say, a retry
 	// that lost its bill number).
-	wantUploadFail(t, inOut("RF-2", 102, y).serve(t, s), wire.MsgRepeatFlow, "RF-1")
+	wantUploadFail(t, inOut("RF-2", 102, y).serve(t, s), msgRepeat, "RF-1")
 	wantAccepted(t, inOut("RF-3", 202, y).serve(t, s))
-	wantUploadFail(t, inOut("RF-4", 202, y).serve(t, s), wire.MsgRepeatFlow, "RF-3")
+	wantUploadFail(t, inOut("RF-4", 202, y).serve(t, s), msgRepeat, "RF-3")
 	wantAccepted(t, inOut("RF-5", 102, y).serve(t, s))
 	// Retail moves count too: sold then received again is fine.
 	wantAccepted(t, retail("RF-6", 321, x).serve(t, s))
@@ -959,7 +1130,7 @@ func TestGS1Option(t *testing.T) {
 			}
 			continue
 		}
-		if a.up.OperationInfo != nil {
+		if a.up.OperationInfoMap.CodeCheckErrorInfo != "{}" {
 			t.Errorf("GS1 refused: %s", a)
 		}
 		// The same pack with lot and expiry is the same pack.
@@ -1007,9 +1178,9 @@ func TestFaultsInOrder(t *testing.T) {
 	if a.err == nil || a.err.Code != 15 || a.err.SubCode != "isp.top-remote-connection-timeout" {
 		t.Errorf("isp: %s", a)
 	}
-	wantUploadFail(t, mustSend(t, inOut("F-1", 102, box(1200)), hc, r.URL()), wire.MsgFail, wire.BusyText)
-	a = mustSend(t, query(wire.MethodQueryUpBillDetail, map[string]string{"bill_code": "F-1"}), hc, r.URL())
-	if a.q == nil || a.q.MsgCode != wire.MsgFail || a.q.MsgInfo != wire.BusyText || a.q.OK() {
+	wantUploadFail(t, mustSend(t, inOut("F-1", 102, box(1200)), hc, r.URL()), msgFAIL, txtBusy)
+	a = mustSend(t, query(mUpBillDet, map[string]string{"bill_code": "F-1"}), hc, r.URL())
+	if a.q == nil || a.q.MsgCode != msgFAIL || a.q.MsgInfo != txtBusy || a.q.OK() {
 		t.Errorf("busy query: %s", a)
 	}
 	if n := len(r.Bills(storeRef)); n != 0 {
@@ -1039,7 +1210,8 @@ func TestFaultBan(t *testing.T) {
 		}
 	}
 	// Another app is not banned.
-	c := query(wire.MethodGetEntInfoList, map[string]string{"query_param": `{"ent_id":"` + storeEnt + `"}`})
+	c := query(mEntInfoList, map[string]string{"query_param": `{"ent_id":"` + storeEnt + `"}`,
+		"ref_ent_id": sandbox.DefaultWarehouseRefEntID})
 	c.p["app_key"], c.secret = sandbox.DefaultWarehouseAppKey, sandbox.DefaultWarehouseSecret
 	if a := mustSend(t, c, hc, r.URL()); a.q == nil || !a.q.OK() {
 		t.Fatalf("other app during the ban: %s", a)
@@ -1063,7 +1235,7 @@ func TestFaultApplyThenTimeout(t *testing.T) {
 		t.Fatalf("bill not applied: %+v", b)
 	}
 	// The client does not know; resending is safe.
-	wantUploadFail(t, mustSend(t, inOut("AT-1", 102, box(1400)), hc, r.URL()), wire.MsgFail, wire.DuplicateBillText)
+	wantUploadFail(t, mustSend(t, inOut("AT-1", 102, box(1400)), hc, r.URL()), msgFAIL, txtDuplicate)
 	if b, _ := r.Bill(storeRef, "AT-1"); b.Applied != 1 || b.Duplicates != 1 {
 		t.Errorf("ledger = %+v", b)
 	}
@@ -1188,7 +1360,7 @@ func TestConcurrentUploads(t *testing.T) {
 				case a.up == nil:
 					errs <- fmt.Errorf("bill %d: %s", i, a)
 					return
-				case a.up.MsgCode == wire.MsgSuccess, strings.Contains(a.up.MsgInfo, wire.DuplicateBillText):
+				case a.up.MsgCode == msgOK, strings.Contains(a.up.MsgInfo, txtDuplicate):
 				default:
 					errs <- fmt.Errorf("bill %d: %s", i, a)
 					return
@@ -1257,8 +1429,8 @@ func FuzzHandler(f *testing.F) {
 	}
 	f.Add("", rb.Encode()+"&ignore_part_success_flag=1", true)
 	f.Add("method=x", "a=%zz", false)
-	f.Add("", "query_param=%7B%7D&method="+wire.MethodGetEntInfoList, true)
-	f.Add("", "codes=1,,2&method="+wire.MethodQueryCodeDetail+"&ref_ent_id="+storeRef, true)
+	f.Add("", "query_param=%7B%7D&method="+mEntInfoList, true)
+	f.Add("", "codes=1,,2&method="+mCodeDetail+"&ref_ent_id="+storeRef, true)
 	f.Add("", "", false)
 	s := newServer(f, sandbox.Options{ProcessAfter: sandbox.ProcessAtOnce})
 	f.Fuzz(func(t *testing.T, rawQuery, rawBody string, resign bool) {

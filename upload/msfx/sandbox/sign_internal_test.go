@@ -1,14 +1,13 @@
 package sandbox
 
-import (
-	"testing"
-
-	"github.com/pda-agent/pda-agent/upload/msfx/wire"
-)
+import "testing"
 
 // TestTopSignVectors checks the gateway's own signer: md5 against the
-// published TOP vector, hmac and hmac-sha256 against values computed with
-// Python's hmac/hashlib over the same parameters (sign_method changed).
+// published TOP vector (/work/shared/reference/msfx.md §2.3, [S6b]), hmac
+// and hmac-sha256 against values computed with Python's hmac/hashlib over
+// the same parameters (sign_method changed), the construction of
+// golgys0621/topsdk util.GetSign (sorted key+value, HMAC-SHA256 keyed with
+// the secret, uppercase hex).
 func TestTopSignVectors(t *testing.T) {
 	params := func(sm string) map[string]string {
 		return map[string]string{
@@ -17,9 +16,9 @@ func TestTopSignVectors(t *testing.T) {
 		}
 	}
 	tests := []struct{ method, want string }{
-		{wire.SignMD5, "72CB4D809B375A54502C09360D879C64"},
-		{wire.SignHMAC, "FA15A9D5B42AB2D6F3397843851ED09A"},
-		{wire.SignHMACSHA256, "267B9C1C7A2FE1CE413DBB95E596616D32107AE0992BE2C22143CFCE303E8E34"},
+		{signMD5, "72CB4D809B375A54502C09360D879C64"},
+		{signHMAC, "FA15A9D5B42AB2D6F3397843851ED09A"},
+		{signHMACSHA256, "267B9C1C7A2FE1CE413DBB95E596616D32107AE0992BE2C22143CFCE303E8E34"},
 	}
 	for _, tc := range tests {
 		p := params(tc.method)
@@ -27,7 +26,7 @@ func TestTopSignVectors(t *testing.T) {
 			t.Errorf("%s: sign = %s, want %s", tc.method, got, tc.want)
 		}
 		// sign itself is never part of the signed text.
-		p[wire.ParamSign] = "ANYTHING"
+		p[paramSign] = "ANYTHING"
 		if got := topSign(p, []byte("test"), tc.method); got != tc.want {
 			t.Errorf("%s with sign present: sign = %s, want %s", tc.method, got, tc.want)
 		}

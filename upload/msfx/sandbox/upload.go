@@ -7,24 +7,24 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
-// Optional parameters of the uploads (reference §4.2, §4.3).
+// Optional parameters of the uploads: the fields of
+// golgys0621/topsdk ability2939/request/AlibabaAlihealthDrugtraceTopLsydUploadinoutbillRequest.go
+// and …UploadretailRequest.go without `required:"true"`.
 func inOutOptional() []string {
-	return []string{"agent_ref_user_id", "dest_user_id", wire.POperICCode, wire.POperICName, "warehouse_id", "drug_id",
-		wire.PReturnReasonCode, wire.PReturnReasonDes, "cancel_reason_code", "cancel_reason_des",
+	return []string{"agent_ref_user_id", "dest_user_id", "oper_ic_code", "oper_ic_name", "warehouse_id", "drug_id",
+		pReturnReasonCode, pReturnReasonDes, "cancel_reason_code", "cancel_reason_des",
 		"executer_name", "executer_code", "superviser_name", "superviser_code",
 		"from_address", "to_address", "from_bill_code", "order_code", "from_person", "to_person",
-		"dis_ref_ent_id", wire.PDisEntID, "xt_is_check", "xt_check_code", "xt_check_code_desc", "drug_list_json",
-		"ass_ref_ent_id", "ass_ent_id", "qu_receivable", wire.PIgnorePartSuccessFlag}
+		"dis_ref_ent_id", pDisEntID, "xt_is_check", "xt_check_code", "xt_check_code_desc", "drug_list_json",
+		"ass_ref_ent_id", "ass_ent_id", "qu_receivable", pIgnorePartSuccessFlag}
 }
 
 func retailOptional() []string {
-	return []string{wire.PPhysicType, wire.PFromUserID, wire.POperICCode, wire.POperICName,
-		wire.PCustomerIDType, wire.PCustomerID, wire.PUserTel, "network_bill_flag",
-		"medic_doctor", "medic_dispenser", "user_name", "user_agent", wire.PRemarks, wire.PIgnorePartSuccessFlag}
+	return []string{pPhysicType, pFromUserID, "oper_ic_code", "oper_ic_name",
+		pCustomerIDType, "customer_id", pUserTel, "network_bill_flag",
+		"medic_doctor", "medic_dispenser", "user_name", "user_agent", "remarks", pIgnorePartSuccessFlag}
 }
 
 // maxBillCode is the longest bill_code accepted; the platform's limit is
@@ -46,45 +46,45 @@ type upload struct {
 // gateway errors 41 (isv.invalid-parameter), like the SDK-side check().
 func (s *Server) parseUpload(c *call, retail bool) (*upload, *gwErr) {
 	p := c.params
-	u := &upload{billCode: p[wire.PBillCode], billTime: p[wire.PBillTime], refUser: p[wire.PRefUserID],
-		from: p[wire.PFromUserID], to: p[wire.PToUserID], strict: p[wire.PIgnorePartSuccessFlag] == wire.IgnorePartSuccessStrict}
+	u := &upload{billCode: p[pBillCode], billTime: p[pBillTime], refUser: p[pRefUserID],
+		from: p[pFromUserID], to: p[pToUserID], strict: p[pIgnorePartSuccessFlag] == ignorePartSuccessFlag}
 	bad := func(name, format string, args ...any) (*upload, *gwErr) {
 		return nil, invalidParam(reasonInvalidParam, name, fmt.Sprintf(format, args...))
 	}
 	if !validText(u.billCode, maxBillCode) || strings.TrimSpace(u.billCode) != u.billCode {
-		return bad(wire.PBillCode, "bill_code %q must be 1-%d printable characters without surrounding spaces", u.billCode, maxBillCode)
+		return bad(pBillCode, "bill_code %q must be 1-%d printable characters without surrounding spaces", u.billCode, maxBillCode)
 	}
-	if _, err := time.ParseInLocation(wire.DateLayout, u.billTime, chinaTime); err != nil {
-		return bad(wire.PBillTime, "bill_time %q must be %q", u.billTime, wire.DateLayout)
+	if _, err := time.ParseInLocation(dateLayout, u.billTime, chinaTime); err != nil {
+		return bad(pBillTime, "bill_time %q must be %q", u.billTime, dateLayout)
 	}
-	t := p[wire.PBillType]
+	t := p[pBillType]
 	if len(t) > 4 || !allDigits(t) {
-		return bad(wire.PBillType, "bill_type %q must be a number", t)
+		return bad(pBillType, "bill_type %q must be a number", t)
 	}
 	u.billType, _ = strconv.Atoi(t)
 	switch {
 	case !retail && (inboundType(u.billType) || outboundType(u.billType)):
 	case !retail && (retailType(u.billType) || u.billType == typeYLJGRetail):
-		return bad(wire.PBillType, "bill_type %d is a retail type: upload it with %s", u.billType, wire.MethodUploadRetail)
+		return bad(pBillType, "bill_type %d is a retail type: upload it with %s", u.billType, methodUploadRetail)
 	case retail && retailType(u.billType):
 	case retail && u.billType == typeYLJGRetail:
-		return bad(wire.PBillType, "bill_type 323 is the 医疗机构 (yljg) retail type; retail pharmacies use 321")
+		return bad(pBillType, "bill_type 323 is the 医疗机构 (yljg) retail type; retail pharmacies use 321")
 	case retail && (inboundType(u.billType) || outboundType(u.billType)):
-		return bad(wire.PBillType, "bill_type %d is an in/out type: upload it with %s", u.billType, wire.MethodUploadInOutBill)
+		return bad(pBillType, "bill_type %d is an in/out type: upload it with %s", u.billType, methodUploadInOutBill)
 	default:
-		return bad(wire.PBillType, "bill_type %d is not a known bill type", u.billType)
+		return bad(pBillType, "bill_type %d is not a known bill type", u.billType)
 	}
-	if v, ok := p[wire.PPhysicType]; ok && v != "2" && v != "3" {
-		return bad(wire.PPhysicType, "physic_type %q must be 3 (普药) or 2 (特药)", v)
+	if v, ok := p[pPhysicType]; ok && v != "2" && v != "3" {
+		return bad(pPhysicType, "physic_type %q must be 3 (普药) or 2 (特药)", v)
 	}
 	if !retail {
-		if v := p[wire.PClientType]; v != wire.ClientType {
-			return bad(wire.PClientType, "client_type %q must be %q", v, wire.ClientType)
+		if v := p[pClientType]; v != clientTypeValue {
+			return bad(pClientType, "client_type %q must be %q", v, clientTypeValue)
 		}
 		if _, ok := p["agent_ref_user_id"]; ok {
 			return bad("agent_ref_user_id", "agent_ref_user_id is legacy and must not be sent (doc: 不要填值)")
 		}
-		for _, k := range []string{wire.PReturnReasonCode, wire.PReturnReasonDes} {
+		for _, k := range []string{pReturnReasonCode, pReturnReasonDes} {
 			if _, ok := p[k]; ok && u.billType != 103 && u.billType != 202 {
 				return bad(k, "%s is only for return bills (103, 202), not %d", k, u.billType)
 			}
@@ -94,15 +94,15 @@ func (s *Server) parseUpload(c *call, retail bool) (*upload, *gwErr) {
 				return bad(k, "%s is only for destruction bills (205), not %d", k, u.billType)
 			}
 		}
-		if v, ok := p[wire.PDisEntID]; ok && !isEntID(v) {
-			return bad(wire.PDisEntID, "dis_ent_id %q must be a 32-hex ent_id", v)
+		if v, ok := p[pDisEntID]; ok && !isEntID(v) {
+			return bad(pDisEntID, "dis_ent_id %q must be a 32-hex ent_id", v)
 		}
 	} else {
-		if v, ok := p[wire.PCustomerIDType]; ok && !slices.Contains([]string{"1", "2", "3", "4", "5", "6", "9"}, v) {
-			return bad(wire.PCustomerIDType, "customer_id_type %q must be one of 1-6 or 9", v)
+		if v, ok := p[pCustomerIDType]; ok && !slices.Contains([]string{"1", "2", "3", "4", "5", "6", "9"}, v) {
+			return bad(pCustomerIDType, "customer_id_type %q must be one of 1-6 or 9", v)
 		}
-		if v, ok := p[wire.PUserTel]; ok && (len(v) > 11 || !validText(v, 11)) {
-			return bad(wire.PUserTel, "user_tel must be at most 11 characters")
+		if v, ok := p[pUserTel]; ok && (len(v) > 11 || !validText(v, 11)) {
+			return bad(pUserTel, "user_tel must be at most 11 characters")
 		}
 		if v, ok := p["network_bill_flag"]; ok && v != "0" && v != "1" {
 			return bad("network_bill_flag", "network_bill_flag %q must be 0 or 1", v)
@@ -113,17 +113,17 @@ func (s *Server) parseUpload(c *call, retail bool) (*upload, *gwErr) {
 			}
 		}
 	}
-	u.codes = strings.Split(p[wire.PTraceCodes], ",")
+	u.codes = strings.Split(p[pTraceCodes], ",")
 	limit := s.maxInOut
 	if retail {
 		limit = s.maxRetail
 	}
 	if len(u.codes) > limit {
-		return nil, invalidParam(reasonTooManyCodes, wire.PTraceCodes, fmt.Sprintf("trace_codes has %d codes, at most %d per upload", len(u.codes), limit))
+		return nil, invalidParam(reasonTooManyCodes, pTraceCodes, fmt.Sprintf("trace_codes has %d codes, at most %d per upload", len(u.codes), limit))
 	}
 	for i, code := range u.codes {
 		if code == "" {
-			return bad(wire.PTraceCodes, "trace_codes entry %d is empty (comma-joined, no empty entries)", i+1)
+			return bad(pTraceCodes, "trace_codes entry %d is empty (comma-joined, no empty entries)", i+1)
 		}
 	}
 	return u, nil
@@ -147,8 +147,12 @@ func (s *Server) uploadRetail(c *call) reply {
 	return s.upload(c, u, true)
 }
 
+// noCodeErrors is operation_info_map when no code was checked or none
+// failed: an empty JSON object in the string.
+func noCodeErrors() operationInfoMap { return operationInfoMap{CodeCheckErrorInfo: "{}"} }
+
 func uploadFail(reason, msgCode, info string) reply {
-	return reply{reason: reason, body: &wire.UploadResult{MsgCode: msgCode, MsgInfo: info}}
+	return reply{reason: reason, body: &uploadAnswer{MsgCode: msgCode, MsgInfo: info, OperationInfoMap: noCodeErrors()}}
 }
 
 // owner checks that the app uploads for its own enterprise.
@@ -156,9 +160,9 @@ func (s *Server) owner(c *call, ref string, upload bool) (*Enterprise, *reply) {
 	fail := func(info string) (*Enterprise, *reply) {
 		var r reply
 		if upload {
-			r = uploadFail(reasonAuth, wire.MsgAuthError, info)
+			r = uploadFail(reasonAuth, msgAuthError, info)
 		} else {
-			r = queryFail(reasonAuth, wire.MsgAuthError, info)
+			r = queryFail(reasonAuth, msgAuthError, info)
 		}
 		return nil, &r
 	}
@@ -178,7 +182,7 @@ func (s *Server) owner(c *call, ref string, upload bool) (*Enterprise, *reply) {
 // concurrent duplicates apply exactly once.
 func (s *Server) upload(c *call, u *upload, retail bool) reply {
 	if c.busy {
-		return uploadFail(reasonBusy, wire.MsgFail, wire.BusyText)
+		return uploadFail(reasonBusy, msgFail, busyText)
 	}
 	own, r := s.owner(c, u.refUser, true)
 	if r != nil {
@@ -196,16 +200,16 @@ func (s *Server) upload(c *call, u *upload, retail bool) reply {
 	if b := st.bills[u.billCode]; b != nil {
 		b.Duplicates++
 		s.stats.Duplicates++
-		return reply{body: &wire.UploadResult{MsgCode: wire.MsgFail,
-			MsgInfo: wire.DuplicateBillText + "（上传时间：" + b.UploadedAt.In(chinaTime).Format(wire.DateLayout) + "）"}}
+		return reply{body: &uploadAnswer{MsgCode: msgFail, OperationInfoMap: noCodeErrors(),
+			MsgInfo: duplicateBillText + "（上传时间：" + b.UploadedAt.In(chinaTime).Format(dateLayout) + "）"}}
 	}
 	if dirFail != nil {
 		return *dirFail
 	}
 	if u.strict && len(chk.failures) > 0 {
-		res := &wire.UploadResult{MsgCode: wire.MsgFail,
-			MsgInfo:       fmt.Sprintf("%d个追溯码校验失败，整单不处理（ignore_part_success_flag=1）", len(chk.failures)),
-			OperationInfo: &wire.OperationInfo{CodeCheckErrorInfo: chk.errorInfo()}}
+		res := &uploadAnswer{MsgCode: msgFail,
+			MsgInfo:          fmt.Sprintf("%d个追溯码校验失败，整单不处理（ignore_part_success_flag=1）", len(chk.failures)),
+			OperationInfoMap: operationInfoMap{CodeCheckErrorInfo: chk.errorInfo()}}
 		return reply{reason: reasonStrict, body: res}
 	}
 	inbound := isInbound(u.billType)
@@ -217,7 +221,7 @@ func (s *Server) upload(c *call, u *upload, retail bool) reply {
 	if u.billType == typeSale || u.billType == typeVaccination {
 		for _, i := range chk.ok {
 			if s.soldLocked(chk.infos[i]) {
-				return uploadFail(reasonSold, wire.MsgFail, wire.SoldCodeText)
+				return uploadFail(reasonSold, msgFail, soldCodeText)
 			}
 		}
 	}
@@ -226,7 +230,7 @@ func (s *Server) upload(c *call, u *upload, retail bool) reply {
 	b := &bill{Bill: Bill{
 		RefEntID: own.RefEntID, BillCode: u.billCode, Method: c.method, BillType: u.billType, BillTime: u.billTime,
 		From: u.from, To: u.to, Codes: slices.Clone(u.codes), Applied: 1,
-		QueueID: strconv.FormatInt(200118300000000+int64(s.queueSeq), 10), Result: wire.ResultUploaded,
+		QueueID: strconv.FormatInt(200118300000000+int64(s.queueSeq), 10), Result: resultUploaded,
 		CodeErrors: make(map[string]string), UploadedAt: s.now(),
 	}, failures: chk.failures}
 	for _, f := range chk.failures {
@@ -253,10 +257,8 @@ func (s *Server) upload(c *call, u *upload, retail bool) reply {
 	st.bills[u.billCode] = b
 	st.order = append(st.order, b)
 	s.stats.Accepted++
-	res := &wire.UploadResult{Model: b.QueueID, MsgCode: wire.MsgSuccess, MsgInfo: "上传成功", ResponseSuccess: true}
-	if len(chk.failures) > 0 {
-		res.OperationInfo = &wire.OperationInfo{CodeCheckErrorInfo: chk.errorInfo()}
-	}
+	res := &uploadAnswer{Model: b.QueueID, MsgCode: msgSuccess, MsgInfo: "上传成功", ResponseSuccess: true,
+		OperationInfoMap: operationInfoMap{CodeCheckErrorInfo: chk.errorInfo()}}
 	return reply{body: res}
 }
 
@@ -275,7 +277,7 @@ func (s *Server) entLocked(ref string) *entState {
 // a known enterprise; a retail from_user_id, if sent, is the store itself.
 func (s *Server) checkDirection(own *Enterprise, u *upload, retail bool) *reply {
 	fail := func(reason, info string) *reply {
-		r := uploadFail(reason, wire.MsgFail, info)
+		r := uploadFail(reason, msgFail, info)
 		return &r
 	}
 	hint := func(id string) string {
@@ -346,7 +348,7 @@ func (s *Server) checkCodes(codes []string) *codeCheck {
 		case ci.errKey != "":
 			failed[i], reasons[i] = ci.errKey, ci.reason
 		case ci.cancelled:
-			failed[i], reasons[i] = wire.CodeErrCancelled, "追溯码已注销"
+			failed[i], reasons[i] = codeErrCancelled, "追溯码已注销"
 		}
 	}
 	listed := make(map[string]bool)
@@ -359,10 +361,10 @@ func (s *Server) checkCodes(codes []string) *codeCheck {
 			continue
 		}
 		if count[k.infos[i].key] > 1 {
-			failed[i], reasons[i] = wire.CodeErrDuplicate, "追溯码在单据中重复出现"
+			failed[i], reasons[i] = codeErrDuplicate, "追溯码在单据中重复出现"
 			if !listed[c] {
 				listed[c] = true
-				k.entries[wire.CodeErrDuplicate] = append(k.entries[wire.CodeErrDuplicate], c)
+				k.entries[codeErrDuplicate] = append(k.entries[codeErrDuplicate], c)
 			}
 		}
 	}
@@ -373,17 +375,17 @@ func (s *Server) checkCodes(codes []string) *codeCheck {
 		}
 	}
 	for i, c := range codes {
-		if failed[i] != "" && failed[i] != wire.CodeErrParentChild {
+		if failed[i] != "" && failed[i] != codeErrParentChild {
 			continue
 		}
 		j, ok := present[k.infos[i].parent]
 		if k.infos[i].parent == "" || !ok {
 			continue
 		}
-		k.entries[wire.CodeErrParentChild] = append(k.entries[wire.CodeErrParentChild], c+"(下级);"+codes[j]+"(上级)")
-		failed[i], reasons[i] = wire.CodeErrParentChild, "与上级码 "+codes[j]+" 在同一单据中"
+		k.entries[codeErrParentChild] = append(k.entries[codeErrParentChild], c+"(下级);"+codes[j]+"(上级)")
+		failed[i], reasons[i] = codeErrParentChild, "与上级码 "+codes[j]+" 在同一单据中"
 		if failed[j] == "" {
-			failed[j], reasons[j] = wire.CodeErrParentChild, "与其下级码在同一单据中"
+			failed[j], reasons[j] = codeErrParentChild, "与其下级码在同一单据中"
 		}
 	}
 	seen := make(map[string]bool)
@@ -421,7 +423,7 @@ func (s *Server) repeatFlow(st *entState, chk *codeCheck, inbound bool) *reply {
 	if len(codes) > 5 {
 		list += fmt.Sprintf(" 等%d个码", len(codes))
 	}
-	r := uploadFail(reasonRepeatFlow, wire.MsgRepeatFlow, "码重复流向拦截:"+list+"，重复流向涉及单据号:"+strings.Join(bills, ","))
+	r := uploadFail(reasonRepeatFlow, msgRepeatFlow, "码重复流向拦截:"+list+"，重复流向涉及单据号:"+strings.Join(bills, ","))
 	return &r
 }
 
@@ -445,13 +447,13 @@ func (b *bill) finish(at time.Time) {
 	b.ProcessedAt = at
 	switch {
 	case len(b.okCodes) == 0:
-		b.Result = wire.ResultFailed
+		b.Result = resultFailed
 		b.ProcessInfo = fmt.Sprintf("单据处理失败：全部%d个追溯码校验失败", len(b.failures))
 	case len(b.failures) > 0:
-		b.Result = wire.ResultSucceeded
+		b.Result = resultSucceeded
 		b.ProcessInfo = fmt.Sprintf("部分处理成功：%d个追溯码处理失败", len(b.failures))
 	default:
-		b.Result = wire.ResultSucceeded
+		b.Result = resultSucceeded
 		b.ProcessInfo = "处理成功"
 	}
 }
@@ -464,6 +466,6 @@ func (b *bill) poll(processAfter int, now time.Time) {
 	case b.Polls > processAfter:
 		b.finish(now)
 	case b.Polls > 1:
-		b.Result = wire.ResultProcessing
+		b.Result = resultProcessing
 	}
 }

@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
 // chinaTime is UTC+8. China has had no daylight saving time since 1991, so
@@ -30,6 +27,10 @@ type Enterprise struct {
 	OrgCode string
 	// ParRefEntID is the ref_ent_id of the chain headquarters, optional.
 	ParRefEntID string
+	// Region of the registered address, as drug.lsyd.getentinfolist
+	// answers it (prov_name/prov_code, city_*, area_*,
+	// reg_region_detail); optional.
+	ProvName, ProvCode, CityName, CityCode, AreaName, AreaCode, Address string
 	// AppKey is the TOP app that speaks for this enterprise ("" = none).
 	// Every app belongs to at most one enterprise; its secret is in
 	// Options.Apps.
@@ -52,8 +53,14 @@ type Product struct {
 	PkgSpec string
 	// PrepnSpec is the preparation strength, e.g. "0.25g".
 	PrepnSpec string
-	// Maker is the producing enterprise.
-	Maker string
+	// Maker is the producing enterprise; MakerRefEntID its ref_ent_id
+	// (optional).
+	Maker, MakerRefEntID string
+	// PrepnType is the dosage form (剂型), e.g. "胶囊剂"; optional.
+	PrepnType string
+	// PrepnUnit is how many preparations (粒, 片 …) one smallest pack
+	// holds, e.g. 24; 0 means 1.
+	PrepnUnit int
 	// ApprovalNo is the 批准文号.
 	ApprovalNo string
 	// Barcode69 is the 13-digit product barcode.
@@ -74,10 +81,17 @@ type Product struct {
 // physicType is the product's physic_type.
 func (p *Product) physicType() int {
 	if p.Special {
-		return wire.PhysicTypeSpecial
+		return physicSpecial
 	}
-	return wire.PhysicTypeOrdinary
+	return physicOrdinary
 }
+
+// prepnUnit is the preparations per smallest pack (at least 1).
+func (p *Product) prepnUnit() int { return max(p.PrepnUnit, 1) }
+
+// drugID is the product's drug_ent_base_info_id in the sandbox: its box
+// prefix or GTIN.
+func (p *Product) drugID() string { return p.Prefix + p.GTIN }
 
 // UpstreamBill is an outbound bill a partner uploaded (supplier → store):
 // what lsyd.query.upbillcode, listupout and listupout.detail show to the
@@ -93,9 +107,9 @@ type UpstreamBill struct {
 	FromRefEntID, ToRefEntID string
 	// Codes are box, case or GS1 codes of known products, in bill order.
 	Codes []string
-	// BillOutID is the platform's id of the bill; AddUpstreamBill assigns
-	// one if empty.
-	BillOutID string
+	// BillOutID is the platform's id of the bill (listupout bill_out_id,
+	// an int64 in the SDK); AddUpstreamBill assigns one if zero.
+	BillOutID int64
 }
 
 // World is the platform's data outside uploads: enterprises and their
@@ -267,8 +281,8 @@ func (w *World) AddUpstreamBill(b UpstreamBill) error {
 		}
 	}
 	w.outSeq++
-	if b.BillOutID == "" {
-		b.BillOutID = strconv.Itoa(880000000 + w.outSeq)
+	if b.BillOutID == 0 {
+		b.BillOutID = 880000000 + int64(w.outSeq)
 	}
 	w.upstream = append(w.upstream, &b)
 	return nil
@@ -392,7 +406,7 @@ const (
 // codeInfo is what the world knows about one code.
 type codeInfo struct {
 	key       string // identity of the pack: the 20 digits, or 01+GTIN+21+serial
-	errKey    string // wire.CodeErr* when the code is unusable, else ""
+	errKey    string // codeErr* when the code is unusable, else ""
 	reason    string // why, for process_status_reason_desc
 	product   *Product
 	isCase    bool
@@ -416,26 +430,26 @@ func (w *World) codeLocked(c string, rejectGS1 bool) codeInfo {
 	}
 	if strings.HasPrefix(c, "01") && len(c) >= 16 && allDigits(c[2:16]) {
 		if rejectGS1 {
-			return codeInfo{key: c, errKey: wire.CodeErrFormat, reason: "不支持GS1码（沙箱配置 RejectGS1）"}
+			return codeInfo{key: c, errKey: codeErrFormat, reason: "不支持GS1码（沙箱配置 RejectGS1）"}
 		}
 		gtin, serial, why := parseGS1(c)
 		if why != "" {
-			return codeInfo{key: c, errKey: wire.CodeErrFormat, reason: "GS1码格式错误: " + why}
+			return codeInfo{key: c, errKey: codeErrFormat, reason: "GS1码格式错误: " + why}
 		}
 		key := GS1Code(gtin, serial)
 		p := w.byGTIN[gtin]
 		if p == nil {
-			return codeInfo{key: key, errKey: wire.CodeErrNotActivated, reason: "GTIN " + gtin + " 未在平台登记，码未激活", gs1: true}
+			return codeInfo{key: key, errKey: codeErrNotActivated, reason: "GTIN " + gtin + " 未在平台登记，码未激活", gs1: true}
 		}
 		return codeInfo{key: key, product: p, gs1: true, cancelled: w.cancelled[key]}
 	}
-	return codeInfo{key: c, errKey: wire.CodeErrFormat, reason: "追溯码格式错误：应为8开头的20位数字"}
+	return codeInfo{key: c, errKey: codeErrFormat, reason: "追溯码格式错误：应为8开头的20位数字"}
 }
 
 func (w *World) msfxLocked(c string) codeInfo {
 	ci := codeInfo{key: c}
 	if c[0] != '8' {
-		ci.errKey, ci.reason = wire.CodeErrFormat, "追溯码格式错误：应为8开头的20位数字"
+		ci.errKey, ci.reason = codeErrFormat, "追溯码格式错误：应为8开头的20位数字"
 		return ci
 	}
 	pre, serial := c[:7], c[7:16]
@@ -453,7 +467,7 @@ func (w *World) msfxLocked(c string) codeInfo {
 	if p := w.byCase[pre]; p != nil {
 		s := mustAtoi(serial)
 		if c != MakeCode(pre, s) || (s+1)*p.CaseSize > caseChildSpan {
-			ci.errKey, ci.reason = wire.CodeErrNotActivated, "箱码未激活（校验位不符或序号超出范围）"
+			ci.errKey, ci.reason = codeErrNotActivated, "箱码未激活（校验位不符或序号超出范围）"
 			return ci
 		}
 		ci.product, ci.isCase = p, true
@@ -464,7 +478,7 @@ func (w *World) msfxLocked(c string) codeInfo {
 		}
 		return ci
 	}
-	ci.errKey, ci.reason = wire.CodeErrNotActivated, "药品标识码 "+pre+" 未在平台登记，码未激活"
+	ci.errKey, ci.reason = codeErrNotActivated, "药品标识码 "+pre+" 未在平台登记，码未激活"
 	return ci
 }
 

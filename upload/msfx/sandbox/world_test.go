@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pda-agent/pda-agent/upload/msfx/sandbox"
-	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
 func TestDefaultConstants(t *testing.T) {
@@ -59,7 +58,7 @@ func TestDefaultConstants(t *testing.T) {
 	ups := w.UpstreamBills()
 	want := []string{sandbox.DefaultUpBill1, sandbox.DefaultUpBill2, sandbox.DefaultUpBill3, sandbox.DefaultUpBill4}
 	for i, u := range ups {
-		if u.BillCode != want[i] || u.BillOutID == "" {
+		if u.BillCode != want[i] || u.BillOutID == 0 {
 			t.Errorf("upstream %d = %+v", i, u)
 		}
 	}
@@ -81,8 +80,8 @@ func TestDefaultWorldAt(t *testing.T) {
 	}
 	// A nil World is the default world dated from Now.
 	s := sandbox.New(sandbox.Options{Now: func() time.Time { return day }})
-	var rows []wire.UpstreamBill
-	a := query(wire.MethodQueryUpBillCode, map[string]string{"code": sandbox.DefaultBoxCode})
+	var rows []tUpstreamBill
+	a := query(mUpBillCode, map[string]string{"code": sandbox.DefaultBoxCode})
 	a.p["timestamp"] = day.In(cst).Format(tsLayout)
 	okModel(t, a.serve(t, s), &rows)
 	if len(rows) != 1 || rows[0].BillTime != "2027-02-24 09:30:00" {
@@ -213,7 +212,7 @@ func TestWorldGrowsWhileServing(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	var page wire.Page[wire.UpOutRow]
+	var page tUpOutPage
 	okModel(t, mustSend(t, listUpOut(map[string]string{"page_size": "100"}), hc, r.URL()), &page)
 	if page.TotalNum != 56 {
 		t.Errorf("total %d rows, want 56", page.TotalNum)
