@@ -145,10 +145,12 @@ func printDiagnosis(w io.Writer, d agent.Diagnosis) {
 	default:
 		v := p.StatusText
 		if p.Info != nil && p.Info.Drug != nil {
-			v += "  " + p.Info.Drug.PhysicName
+			v += "  " + string(p.Info.Drug.PhysicName)
 		}
-		if p.Info != nil && p.Info.Produce != nil {
-			v += fmt.Sprintf("  lot %s, expires %s", p.Info.Produce.ProduceBatchNo, p.Info.Produce.ExpireDate)
+		if p.Info != nil {
+			if lot, ok := p.Info.Lot(); ok {
+				v += fmt.Sprintf("  lot %s, expires %s", lot.BatchNo, lot.ExpireDate)
+			}
 		}
 		fmt.Fprintln(w, "码上放心  "+v)
 	}
