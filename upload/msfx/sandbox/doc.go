@@ -184,8 +184,10 @@
 //     known product, its lot and dates in
 //     code_produce_info_d_t_o.produce_info_list[] (batch_no,
 //     produce_date_str, expire_date, pkg_amount).
-//   - query.relation answers only for codes that went through an inbound of
-//     the caller (a box also through its case), as one CodeRelationDto
+//   - query.relation answers only for codes that went through an inbound
+//     ("只有做过入库的码"): the caller's, or the supplier's that shipped them
+//     to the caller on an upstream bill (whose inbound is not said:
+//     inferred), a box also through its case, as one CodeRelationDto
 //     whose code_relation_list holds the case and its boxes (code_level 1 =
 //     biggest, code_pack_level 1 = smallest), is_smallest "true"/"false",
 //     and pkg_info_dto.code_list the smallest codes under the code asked.

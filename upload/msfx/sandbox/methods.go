@@ -409,8 +409,8 @@ func (s *Server) queryCodeDetail(c *call) reply {
 }
 
 // queryRelation is lsyd.query.relation: the package tree around a code
-// that went through one of the caller's inbound bills (itself or its
-// case), as one CodeRelationDto whose code_relation_list holds the tree.
+// that went through an inbound (the caller's, or the shipping supplier's;
+// itself or its case), as one CodeRelationDto whose code_relation_list holds the tree.
 func (s *Server) queryRelation(c *call) reply {
 	own, r := s.queryStart(c)
 	if r != nil {
@@ -421,10 +421,21 @@ func (s *Server) queryRelation(c *call) reply {
 	}
 	code := c.params[pCode]
 	ci := s.world.code(code, false)
+	// A code a supplier shipped to the caller went through the supplier's
+	// own inbound, which the reference's words ("只有做过入库的码") allow as
+	// well as the caller's inbound (inferred: whose inbound is not said).
+	shipped := false
+	for _, b := range s.world.upstreamFor(own.RefEntID) {
+		if slices.Contains(b.Codes, ci.key) || (ci.parent != "" && slices.Contains(b.Codes, ci.parent)) {
+			shipped = true
+			break
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.ents[own.RefEntID]
-	if ci.errKey != "" || st == nil || (!st.inbound[ci.key] && (ci.parent == "" || !st.inbound[ci.parent])) {
+	received := st != nil && (st.inbound[ci.key] || (ci.parent != "" && st.inbound[ci.parent]))
+	if ci.errKey != "" || (!shipped && !received) {
 		return notFound("信息不存在：只有做过入库的码，才能进行查询（" + code + "）")
 	}
 	top := ci

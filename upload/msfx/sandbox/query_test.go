@@ -320,9 +320,19 @@ func TestQueryCodeDetail(t *testing.T) {
 func TestQueryRelation(t *testing.T) {
 	s := newServer(t, sandbox.Options{})
 	rel := func(code string) *tcall { return query(mRelation, map[string]string{"code": code}) }
-	wantNotFound(t, rel(sandbox.DefaultCaseChild).serve(t, s))
-	wantAccepted(t, inOut("RL-1", 102, sandbox.DefaultCaseCode, box(3000)).serve(t, s))
+	// Known once through an inbound: the store's own, or the supplier's
+	// (the code is on a bill shipped to the store).
+	wantNotFound(t, rel(box(3000)).serve(t, s))
 	var rels []tRelation
+	okModel(t, rel(sandbox.DefaultCaseChild).serve(t, s), &rels)
+	if len(rels) != 1 || len(rels[0].Rows) != 11 {
+		t.Fatalf("shipped to the store: want the case and its 10 boxes: %+v", rels)
+	}
+	wantAccepted(t, inOut("RL-1", 102, sandbox.DefaultCaseCode, box(3000)).serve(t, s))
+	okModel(t, rel(box(3000)).serve(t, s), &rels)
+	if len(rels) != 1 {
+		t.Fatalf("after the store's inbound: %+v", rels)
+	}
 	okModel(t, rel(sandbox.DefaultCaseChild).serve(t, s), &rels)
 	if len(rels) != 1 || len(rels[0].Rows) != 11 {
 		t.Fatalf("want one relation with the case and its 10 boxes: %+v", rels)
