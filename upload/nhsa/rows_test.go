@@ -155,8 +155,34 @@ func TestRowBchno(t *testing.T) {
 			t.Errorf("row %d: %q, want %q", n, got, want)
 		}
 	}
-	if bchnoPrefix("PDA-1-260127-00001") != "PDA126012700001" {
-		t.Error("bchnoPrefix keeps '-'")
+	// Codes of device ids of A-Z and 0-9 keep the first release's form;
+	// ids differing only by '-', '_' or case never share a stem, even
+	// compared without case.
+	for code, want := range map[string]string{
+		"PDA1-260127-00001":  "PDA126012700001",
+		"PDA-1-260127-00001": "PDA-01-26012700001",
+		"pda1-260127-00001":  "-P-D-A1-26012700001",
+		"PDA_1-260127-00001": "PDA-11-26012700001",
+		"POS-RECEIPT-778":    "POS-0RECEIPT-0778-",
+		"PDA126012700001":    "PDA126012700001-",
+		"T01-260127-1234567": "T012601271234567",
+		"店1-260127-00001":    "-X005E971-",
+	} {
+		if got := bchnoPrefix(code); !strings.HasPrefix(got, want) && got != want {
+			t.Errorf("bchnoPrefix(%q) = %q, want %q", code, got, want)
+		}
+	}
+	codes := []string{"PDA1-260127-00001", "PDA-1-260127-00001", "pda1-260127-00001", "Pda1-260127-00001", "PDA_1-260127-00001",
+		"P-DA1-260127-00001", "PDA1-260127-00002", "PDA126012700001", "pda126012700001", "PDA1-2601-2700001", "A-B-260127-00001", "A-b-260127-00001"}
+	seen := map[string]string{}
+	for _, code := range codes {
+		for _, row := range []int{1, 10, 100} {
+			k := strings.ToUpper(rowBchno(bchnoPrefix(code), row))
+			if other, dup := seen[k]; dup {
+				t.Errorf("%s row %d and %s share fixmedins_bchno %s", code, row, other, k)
+			}
+			seen[k] = code
+		}
 	}
 }
 
