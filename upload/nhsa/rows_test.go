@@ -294,7 +294,7 @@ func TestRefusedBills(t *testing.T) {
 		want  string
 	}{
 		// 16-character prefix, 7-digit day number: 16+6+7+2 = 31.
-		{"bchno too long", bill("ABCDEFGHIJKLMNOP-260127-1234567", billtype.Purchase, nil), purchaseItems(), "fixmedins_bchno ABCDEFGHIJKLMNOP260127123456703 (bill code without '-' + row number) is 31 characters"},
+		{"bchno too long", bill("ABCDEFGHIJKLMNOP-260127-1234567", billtype.Purchase, nil), purchaseItems(), "fixmedins_bchno ABCDEFGHIJKLMNOP260127123456703 (the bill code's stem + row number) is 31 characters"},
 		{"code too long", bill("PDA1-260127-00006", billtype.Purchase, nil), []queue.Item{long}, "drug_trac_codg allows 100"},
 		{"no items", bill("PDA1-260127-00007", billtype.Purchase, nil), nil, "no items"},
 	}
