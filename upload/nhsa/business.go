@@ -1,6 +1,7 @@
 package nhsa
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -42,7 +43,9 @@ type bizResult struct {
 func (c *Client) business(output json.RawMessage) bizResult {
 	var r bizResult
 	var top map[string]any
-	if len(output) == 0 || json.Unmarshal(output, &top) != nil || top == nil {
+	dec := json.NewDecoder(bytes.NewReader(output))
+	dec.UseNumber() // retRslt may be a number
+	if len(output) == 0 || dec.Decode(&top) != nil || top == nil {
 		return r
 	}
 	levels := []map[string]any{top}
