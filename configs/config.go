@@ -376,6 +376,18 @@ type NHSA struct {
 	// Verdicts judge platform texts before the built-in table
 	// (docs/nhsa-verdicts.md).
 	Verdicts []NHSAVerdict `mapstructure:"verdicts"`
+	// Query settles unknown outcomes by asking (off; unconfirmed fields).
+	Query NHSAQuery `mapstructure:"query"`
+}
+
+// NHSAQuery names the province's query interfaces (e.g. purchase 3510,
+// sale 3511 or 3513; empty = never ask) and the input's node and row-key
+// field (upload/nhsa Query).
+type NHSAQuery struct {
+	Purchase string `mapstructure:"purchase"`
+	Sale     string `mapstructure:"sale"`
+	Node     string `mapstructure:"node"`
+	Field    string `mapstructure:"field"`
 }
 
 // NHSAVerdict is one rule of nhsa.verdicts: a text containing every

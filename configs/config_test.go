@@ -286,6 +286,8 @@ func TestNHSAProvinceKeys(t *testing.T) {
 	for _, tc := range []struct{ extra, want string }{
 		{"  input_shape: object\n  signtype: SM3\n  verdicts:\n    - {all: [\"核心服务\", \"不可用\"], kind: transient}\n", ""},
 		{"  input_shape: array\n", "nhsa.input_shape"},
+		{"  query: {sale: \"3511\", purchase: \"3510\"}\n", ""},
+		{"  query: {sale: \"sale\"}\n", "nhsa.query.sale"},
 		{"  signtype: SM2WITHSM3XX\n", "nhsa.signtype"},
 		{"  verdicts:\n    - {all: [\"x\"], kind: sometimes}\n", "nhsa.verdicts[0].kind"},
 		{"  verdicts:\n    - {kind: transient}\n", "nhsa.verdicts[0].all"},

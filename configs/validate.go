@@ -13,6 +13,7 @@ import (
 
 var (
 	deviceIDRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
+	infnoRE     = regexp.MustCompile(`^[0-9]{4}[A-Z]?$`)
 	nameRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	alnumRE     = regexp.MustCompile(`^[A-Za-z0-9]*$`)
 	digitsRE    = regexp.MustCompile(`^[0-9]{1,32}$`)
@@ -295,6 +296,11 @@ func (c *Config) validateNHSA(p *problems) {
 	}
 	if len(n.Signtype) > 10 {
 		p.add("nhsa.signtype", "must be at most 10 characters (e.g. SM2, SM3); got %q", n.Signtype)
+	}
+	for _, q := range []struct{ key, v string }{{"nhsa.query.purchase", n.Query.Purchase}, {"nhsa.query.sale", n.Query.Sale}} {
+		if q.v != "" && !infnoRE.MatchString(q.v) {
+			p.add(q.key, "must be empty or an infno such as 3510, 3511 or 3513; got %q", q.v)
+		}
 	}
 	for i, v := range n.Verdicts {
 		k := fmt.Sprintf("nhsa.verdicts[%d]", i)

@@ -166,6 +166,10 @@ type Config struct {
 	// ReturnPsnCertType makes psn_cert_type required on 3506 rows, as
 	// some provinces' tables have it; off by default.
 	ReturnPsnCertType bool
+	// Query, when set for the bill's kind, settles an unknown outcome by
+	// asking the platform before resending (off by default; the query
+	// interfaces' fields are unconfirmed, see Query).
+	Query Query
 	// Verdicts are rules that come before the built-in ones
 	// (DefaultVerdicts) when an answer's text is judged; see Verdict.
 	Verdicts []Verdict
@@ -356,6 +360,9 @@ func New(c Config) (*Client, error) {
 		}
 	}
 	if err := CheckVerdicts(c.Verdicts); err != nil {
+		return fail("%v", err)
+	}
+	if err := c.Query.check(); err != nil {
 		return fail("%v", err)
 	}
 	if c.Now == nil {

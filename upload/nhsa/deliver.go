@@ -191,9 +191,22 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 		// the rows' fixmedins_bchno guard the rest.
 		pt := &part{from: prev.From, rows: prev.Rows, msgid: prev.Msgid, sends: prev.Sends, request: prev.Request,
 			bchnos: prev.Bchnos, codes: prev.Codes, resend: true}
-		t.notes = append(t.notes, fmt.Sprintf("resent msgid %s unchanged after an unknown outcome", pt.msgid))
-		if out := c.sendPart(ctx, job, head, t, pt); out != nil {
-			return *out
+		in, note, err := c.settle(ctx, infno, pt)
+		switch {
+		case err != nil:
+			t.notes = append(t.notes, "could not settle the unknown outcome by asking ("+clip(err.Error())+")")
+		case note != "":
+			t.notes = append(t.notes, note)
+		}
+		if in {
+			t.doubt = false
+			t.done = append(t.done, span{pt.from, pt.from + pt.rows - 1})
+			t.refs = append(t.refs, pt.msgid)
+		} else {
+			t.notes = append(t.notes, fmt.Sprintf("resent msgid %s unchanged after an unknown outcome", pt.msgid))
+			if out := c.sendPart(ctx, job, head, t, pt); out != nil {
+				return *out
+			}
 		}
 		if t.total > 0 && t.covered() {
 			return c.delivered(head, t)

@@ -204,6 +204,16 @@
 //	other HTTP status without an FSI answer     → Retry (check the URL)
 //	SM envelope answer failing verification     → Retry, MaybeApplied, a loud message
 //
+// Ask before resending: with Config.Query naming the province's query
+// interface for the bill's kind (3510 for purchases, 3511 or 3513 for
+// sales; config nhsa.query, off by default), an attempt that would resend
+// a part in doubt first asks whether its first and last rows are there
+// ({"data": {"fixmedins_bchno": …}}; node and field configurable). If the
+// answer's output holds that fixmedins_bchno (or fixmedinsBchno) the part
+// counts as in and is not sent again; otherwise, or if the question fails,
+// the same request is resent. UNCONFIRMED: no public source gives these
+// interfaces' field tables (see Query).
+//
 // Sources of the business result: output.result.{retRslt, msgRslt} as a
 // public Java HIS reads it after 3505/3506 (package com.openhis.yb.dto,
 // Medical3505Result.java) and nhsa.md §3.5 (3505A); invinfoErrDetail[]

@@ -358,3 +358,63 @@ func TestConfiguredVerdicts(t *testing.T) {
 		}
 	}
 }
+
+// With a query interface configured, an unknown outcome is settled by
+// asking before resending: rows the platform has are not sent again, rows
+// it does not know are resent under the same msgid.
+func TestQuerySettlesUnknownOutcome(t *testing.T) {
+	for _, known := range []bool{true, false} {
+		t.Run(fmt.Sprint("known=", known), func(t *testing.T) {
+			g := newGW(t, AuthNone, EnvelopePlain)
+			cfg := baseConfig(&fixture{}, g.srv.URL, testCatalogue(t))
+			cfg.Timeout = 150 * time.Millisecond
+			cfg.Query = Query{Sale: "3511"}
+			c := mustNew(t, cfg)
+			var mu sync.Mutex
+			var asked []string
+			g.setScript(func(n int, r fsi.Request) reply {
+				switch {
+				case n == 1:
+					return reply{Hang: true} // applied, answer lost
+				case r.Infno == "3511":
+					var in struct {
+						Data struct {
+							Bchno string `json:"fixmedins_bchno"`
+						} `json:"data"`
+					}
+					if err := json.Unmarshal(r.Input, &in); err != nil {
+						t.Errorf("3511 input %s: %v", r.Input, err)
+					}
+					mu.Lock()
+					asked = append(asked, in.Data.Bchno)
+					mu.Unlock()
+					out := `{"infcode":0,"output":{"data":[]}}`
+					if known {
+						out = `{"infcode":0,"output":{"data":[{"fixmedinsBchno":"` + in.Data.Bchno + `","selRetnCnt":1}]}}`
+					}
+					return reply{Raw: out}
+				}
+				return reply{Resp: &fsi.Response{Infcode: 0, InfRefmsgid: "R9"}}
+			})
+			b := bill("PDA1-260127-00075", billtype.RetailSale, saleAttrs())
+			cp := &checkpoints{}
+			first := c.Deliver(context.Background(), upload.Job{Bill: b, Items: saleItems(), Attempt: 1, Checkpoint: cp.write})
+			second := c.Deliver(context.Background(), upload.Job{Bill: b, Items: saleItems(), Attempt: 2, Unknown: true, Progress: first.Progress, Checkpoint: cp.write})
+			reqs := g.requests()
+			mu.Lock()
+			defer mu.Unlock()
+			if second.Class != upload.Done || !slices.Equal(asked, []string{"PDA12601270007501", "PDA12601270007503"}[:map[bool]int{true: 2, false: 1}[known]]) {
+				t.Fatalf("%v %s; asked %v", second.Class, second.Message, asked)
+			}
+			var resent []gwRequest
+			for _, r := range reqs[1:] {
+				if r.FSI.Infno == fsi.InfSale {
+					resent = append(resent, r)
+				}
+			}
+			if known != (len(resent) == 0) || (!known && resent[0].FSI.Msgid != reqs[0].FSI.Msgid) {
+				t.Fatalf("known=%v: %d resends: %s", known, len(resent), second.Message)
+			}
+		})
+	}
+}
