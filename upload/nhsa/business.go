@@ -98,12 +98,10 @@ func (c *Client) business(output json.RawMessage) bizResult {
 // attempt's outcome.
 func (c *Client) judgeBusiness(head string, t *tally, pt *part, biz bizResult, ref string, infcode *int) *upload.Outcome {
 	answered := func(class upload.Class, what string) *upload.Outcome {
-		out := &upload.Outcome{Class: class, Progress: t.progress(stateAnswered, pt, infcode).encode(),
+		// The platform answered this msgid: not in doubt, and the next
+		// attempt draws a new one.
+		return &upload.Outcome{Class: class, Progress: t.progress(stateAnswered, pt, infcode).encode(),
 			Message: fmt.Sprintf("%s%s (msgid %s, inf_refmsgid %s)%s", head, what, pt.msgid, orNone(clip(ref)), t.tail())}
-		if class == upload.Retry {
-			out.MaybeApplied = false
-		}
-		return out
 	}
 	if len(biz.rows) == 0 {
 		if !biz.failed {
@@ -125,7 +123,7 @@ func (c *Client) judgeBusiness(head string, t *tally, pt *part, biz bizResult, r
 	}
 	refused := 0
 	var words []string
-	var errs = map[string]string{}
+	errs := map[string]string{}
 	for _, bchno := range biz.order {
 		msg := biz.rows[bchno]
 		kind, hint, ok := c.verdict(msg)

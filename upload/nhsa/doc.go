@@ -135,7 +135,10 @@
 // marks the attempt as possibly on the wire, in one fsynced transaction).
 // If that fails nothing is sent. A crash or power loss from there on
 // leaves the queue with Unknown and that progress, so the next attempt
-// sends the SAME request, msgid and rows.
+// sends the SAME request, msgid and rows. The checkpoint of each part is
+// also a fence: the queue takes it only under the attempt's own lease, so
+// an attempt of many parts that outlived its lease stops before its next
+// part, and the newer attempt resends the part in doubt under its msgid.
 //
 // Any unknown outcome keeps the msgid: a timeout or reset after writing,
 // an HTTP 5xx whatever its body (a JSON {"code":500,"message":…} too), a
