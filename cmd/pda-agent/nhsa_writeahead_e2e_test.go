@@ -143,3 +143,110 @@ func TestNHSAWriteAheadSurvivesSIGKILL(t *testing.T) {
 	t.Logf("msgid %s applied once; sandbox answered %d repeated msgid(s); delivery done after %d attempts",
 		msgid, sb.Stats().DuplicateMsgids, ds[0].Attempts)
 }
+
+// TestNHSAPartsEndToEnd: with a small max_input_chars a sale goes to the
+// sandbox in several messages, each with its own msgid and within the
+// limit; a lost answer of one part is resent under its msgid after a
+// SIGKILL, and every row is applied exactly once.
+func TestNHSAPartsEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "products.csv", nhsaProducts)
+	writeFile(t, dir, "partners.csv", nhsaPartners)
+	opts := nhsasb.TestOptions("x-tif", "plain")
+	opts.Logger = slog.New(slog.DiscardHandler)
+	keyFile := nhsaChannelKey(t, dir, "test", &opts)
+	sb, err := nhsasb.Start("127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	cfg := fmt.Sprintf(nhsaConfigTmpl, dir, "test", sb.URL(), keyFile, gm.PublicKeyBase64(&opts.PlatformKey.PublicKey), "x-tif", "plain")
+	cfg = strings.Replace(cfg, "  concurrency: 2\n", "  concurrency: 1\n", 1)
+	cfg = strings.Replace(cfg, "  timeout: 1s\n", "  timeout: 4s\n", 1)
+	cfg = strings.Replace(cfg, "    recer_sys_code: ", "    max_input_chars: 2000\n    recer_sys_code: ", 1)
+	if !strings.Contains(cfg, "max_input_chars: 2000") {
+		t.Fatal("the config template changed")
+	}
+	config := writeFile(t, dir, "config.yaml", cfg)
+
+	const packs = 7
+	code := func(n int) string { return fmt.Sprintf("8101235%09d%04d", n, n) }
+	receive := []string{"PDA:CANCEL", "PDA:RECEIVE:5e0a7c3b9d2f48a6b1c3e5f7a9b0d2e4"}
+	sale := []string{"PDA:CANCEL", "PDA:SALE", "PDA:SET:nhsa.mdtrt_sn=MD000002", "PDA:SET:nhsa.setl_id=SE000002",
+		"PDA:SET:nhsa.psn_no=PSN0001", "PDA:SET:nhsa.psn_cert_type=01", "PDA:SET:nhsa.psn_name=张三",
+		"PDA:SET:nhsa.hi_feesetl_type=1", "PDA:SET:nhsa.mdtrt_setl_type=1", "PDA:SET:nhsa.prsc_dr_name=王医生",
+		"PDA:SET:nhsa.rx_circ_flag=0"}
+	for i := 1; i <= packs; i++ {
+		// One lot per pack: one row per pack.
+		receive = append(receive, fmt.Sprintf("PDA:LOT:B%04d:2025-06-01:2027-05-31", i), code(i))
+		sale = append(sale, code(i))
+	}
+	receive = append(receive, "PDA:FINISH")
+	sale = append(sale, "PDA:FINISH")
+	var stderr lockedBuffer
+	play := func(p *agentProc, lines []string) {
+		t.Helper()
+		for _, line := range lines {
+			if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+				t.Fatalf("%q: %v\n%s", line, err, stderr.String())
+			}
+			select {
+			case ack, ok := <-p.acks:
+				if !ok || strings.HasPrefix(ack, "ERROR") {
+					t.Fatalf("%q: %q\n%s", line, ack, stderr.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no answer to %q", line)
+			}
+		}
+	}
+	p := startAgent(t, config, &stderr)
+	play(p, receive)
+	waitStable(t, func() int { return len(sb.Rows()) }, 700*time.Millisecond, 20*time.Second)
+	n0 := len(sb.Rows())
+	if n0 != packs {
+		t.Fatalf("the purchase made %d rows, want %d\n%s", n0, packs, stderr.String())
+	}
+	sb.InjectFaults(nhsasb.FaultApplyThenTimeout)
+	play(p, sale)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(sb.Rows()) == n0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sale's first part never applied\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	firstMsgid := sb.Rows()[n0].Msgid
+
+	p = startAgent(t, config, &stderr)
+	s := drainAndOpen(t, p, config, dir, &stderr, func() int { return len(sb.Rows()) })
+	defer s.Close()
+	rows := sb.Rows()[n0:]
+	msgids := map[string]int{}
+	for _, r := range rows {
+		if r.Applied != 1 {
+			t.Errorf("row %+v applied %d times", r, r.Applied)
+		}
+		msgids[r.Msgid]++
+	}
+	if len(rows) != packs || len(msgids) < 3 || msgids[firstMsgid] == 0 || sb.Stats().DuplicateMsgids < 1 {
+		t.Fatalf("%d sale rows in %d messages (%v), first part %s, %d repeated msgids",
+			len(rows), len(msgids), msgids, firstMsgid, sb.Stats().DuplicateMsgids)
+	}
+	var sold queue.Delivery
+	_ = s.ForEachBill(func(b queue.Bill) bool {
+		if b.Type == 321 {
+			ds, _ := s.Deliveries(b.ID)
+			if len(ds) == 1 {
+				sold = ds[0]
+			}
+		}
+		return true
+	})
+	if sold.State != queue.DeliveryDone || strings.Count(sold.Result, ",") != len(msgids)-1 {
+		t.Fatalf("the sale's delivery: %+v", sold)
+	}
+	t.Logf("%d rows in %d messages %v; the part in doubt resent under %s", len(rows), len(msgids), msgids, firstMsgid)
+}
