@@ -37,7 +37,12 @@ func nhsaConfig(n configs.NHSA, store *queue.Store, cat *catalogue.Catalogue) (n
 		InsuplcAdmdvs: n.InsuplcAdmdvs, Opter: n.Opter, OpterName: n.OpterName, OpterType: n.OpterType,
 		Infver: n.Infver, MsgIDSlot: n.MsgIDSlot, Catalogue: cat, PharName: n.PharName,
 		PharPracCertNo: n.PharPracCertNo, PharCertType: n.PharCertType, PharCertno: n.PharCertno,
-		PurchaseTraceCodes: n.PurchaseTraceCodes, HoldRetry: n.HoldRetry, Timeout: n.Timeout}
+		PurchaseTraceCodes: n.PurchaseTraceCodes, HoldRetry: n.HoldRetry, Timeout: n.Timeout,
+		MaxInputChars: p.MaxInputChars, InputShape: n.InputShape, Signtype: n.Signtype, ReturnPsnCertType: n.ReturnPsnCertType,
+		Query: nhsa.Query{Purchase: n.Query.Purchase, Sale: n.Query.Sale, Node: n.Query.Node, Field: n.Query.Field}}
+	for _, v := range n.Verdicts {
+		c.Verdicts = append(c.Verdicts, nhsa.Verdict{All: v.All, Not: v.Not, Kind: v.Kind, Hint: v.Hint})
+	}
 	if store != nil {
 		c.Sequence = func(ctx context.Context) (uint64, error) { return store.NextSequence(ctx, "nhsa.msgid") }
 		c.Items = func(_ context.Context, billCode string) ([]queue.Item, bool, error) {

@@ -367,6 +367,37 @@ type NHSA struct {
 	PharCertno         string        `mapstructure:"phar_certno"`
 	HoldRetry          time.Duration `mapstructure:"hold_retry"`
 	Timeout            time.Duration `mapstructure:"timeout"`
+	// Per province (upload/nhsa doc): the input node as a list of rows or
+	// one object per call, the envelope's signtype, psn_cert_type
+	// required on 3506.
+	InputShape        string `mapstructure:"input_shape"`
+	Signtype          string `mapstructure:"signtype"`
+	ReturnPsnCertType bool   `mapstructure:"return_psn_cert_type"`
+	// Verdicts judge platform texts before the built-in table
+	// (docs/nhsa-verdicts.md).
+	Verdicts []NHSAVerdict `mapstructure:"verdicts"`
+	// Query settles unknown outcomes by asking (off; unconfirmed fields).
+	Query NHSAQuery `mapstructure:"query"`
+}
+
+// NHSAQuery names the province's query interfaces (e.g. purchase 3510,
+// sale 3511 or 3513; empty = never ask) and the input's node and row-key
+// field (upload/nhsa Query).
+type NHSAQuery struct {
+	Purchase string `mapstructure:"purchase"`
+	Sale     string `mapstructure:"sale"`
+	Node     string `mapstructure:"node"`
+	Field    string `mapstructure:"field"`
+}
+
+// NHSAVerdict is one rule of nhsa.verdicts: a text containing every
+// string of All and none of Not is transient, permanent, already (the rows
+// are there) or msgid (the msgid was refused).
+type NHSAVerdict struct {
+	All  []string `mapstructure:"all"`
+	Not  []string `mapstructure:"not"`
+	Kind string   `mapstructure:"kind"`
+	Hint string   `mapstructure:"hint"`
 }
 
 // NHSAProfile is one environment's credentials, from its 反馈单.
@@ -388,6 +419,9 @@ type NHSAProfile struct {
 	APIAccessKey string `mapstructure:"api_access_key"`
 	APISecretKey Secret `mapstructure:"api_secret_key"`
 	RecerSysCode string `mapstructure:"recer_sys_code"`
+	// MaxInputChars bounds one message's input (the channel allows
+	// 40,000): bigger bills go in several messages.
+	MaxInputChars int `mapstructure:"max_input_chars"`
 }
 
 // Active is the profile nhsa.env selects.

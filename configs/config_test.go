@@ -279,3 +279,28 @@ func TestNHSARecerSysCode(t *testing.T) {
 		}
 	}
 }
+
+// TestNHSAProvinceKeys: the per-province keys and the verdict table are
+// checked by validate, each problem at its key.
+func TestNHSAProvinceKeys(t *testing.T) {
+	for _, tc := range []struct{ extra, want string }{
+		{"  input_shape: object\n  signtype: SM3\n  verdicts:\n    - {all: [\"核心服务\", \"不可用\"], kind: transient}\n", ""},
+		{"  input_shape: array\n", "nhsa.input_shape"},
+		{"  query: {sale: \"3511\", purchase: \"3510\"}\n", ""},
+		{"  query: {sale: \"sale\"}\n", "nhsa.query.sale"},
+		{"  signtype: SM2WITHSM3XX\n", "nhsa.signtype"},
+		{"  verdicts:\n    - {all: [\"x\"], kind: sometimes}\n", "nhsa.verdicts[0].kind"},
+		{"  verdicts:\n    - {kind: transient}\n", "nhsa.verdicts[0].all"},
+		{"  verdicts:\n    - {all: [\" \"], kind: transient}\n", "nhsa.verdicts[0]"},
+	} {
+		demo := strings.Replace(string(Demo()), "\nnhsa:\n", "\nnhsa:\n"+tc.extra, 1)
+		_, err := LoadBytes("demo.yaml", []byte(demo), nil)
+		var ce *Error
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.extra, err)
+		case tc.want != "" && (!errors.As(err, &ce) || len(ce.Fields) != 1 || ce.Fields[0].Key != tc.want):
+			t.Errorf("%q: got %v, want one problem at %s", tc.extra, err, tc.want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 var (
 	deviceIDRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
+	infnoRE     = regexp.MustCompile(`^[0-9]{4}[A-Z]?$`)
 	nameRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	alnumRE     = regexp.MustCompile(`^[A-Za-z0-9]*$`)
 	digitsRE    = regexp.MustCompile(`^[0-9]{1,32}$`)
@@ -286,6 +287,37 @@ func (c *Config) validateNHSA(p *problems) {
 	}
 	if n.Timeout <= 0 {
 		p.add("nhsa.timeout", "must be positive; got %s", n.Timeout)
+	}
+	if m := n.Active().MaxInputChars; m < 2000 {
+		p.add(key+".max_input_chars", "must be at least 2000 (the channel allows 40000); got %d", m)
+	}
+	if n.InputShape != "list" && n.InputShape != "object" {
+		p.add("nhsa.input_shape", "must be list or object; got %q", n.InputShape)
+	}
+	if len(n.Signtype) > 10 {
+		p.add("nhsa.signtype", "must be at most 10 characters (e.g. SM2, SM3); got %q", n.Signtype)
+	}
+	for _, q := range []struct{ key, v string }{{"nhsa.query.purchase", n.Query.Purchase}, {"nhsa.query.sale", n.Query.Sale}} {
+		if q.v != "" && !infnoRE.MatchString(q.v) {
+			p.add(q.key, "must be empty or an infno such as 3510, 3511 or 3513; got %q", q.v)
+		}
+	}
+	for i, v := range n.Verdicts {
+		k := fmt.Sprintf("nhsa.verdicts[%d]", i)
+		switch v.Kind {
+		case "transient", "permanent", "already", "msgid":
+		default:
+			p.add(k+".kind", "must be transient, permanent, already or msgid; got %q", v.Kind)
+		}
+		if len(v.All) == 0 {
+			p.add(k+".all", "must list at least one text to match")
+		}
+		for _, s := range append(append([]string(nil), v.All...), v.Not...) {
+			if strings.TrimSpace(s) == "" {
+				p.add(k, "an empty text would match every answer")
+				break
+			}
+		}
 	}
 }
 

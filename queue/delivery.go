@@ -248,6 +248,25 @@ func (s *Store) Nack(ctx context.Context, billID uint64, dest string, lease uint
 	return err
 }
 
+// Checkpoint records the destination's progress under the current lease
+// before a request leaves the device (write-ahead): it stores progress and
+// marks the attempt as possibly on the wire, in one committed (fsynced)
+// transaction. If the process dies before the answer is recorded, the
+// lease expires and the next attempt sees Unknown together with this
+// progress, so it can resend the very same request instead of a new one.
+// ErrLeaseLost means a newer attempt owns the delivery: do not send.
+func (s *Store) Checkpoint(ctx context.Context, billID uint64, dest string, lease uint64, progress string) error {
+	_, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		d, err := w.leased(billID, dest, lease)
+		if err != nil {
+			return nil, err
+		}
+		d.Progress, d.Unknown = progress, true
+		return nil, w.putDelivery(d)
+	})
+	return err
+}
+
 // Dead turns the leased delivery into a dead letter carrying the back end's
 // message, keeping the destination's progress (parts already uploaded). It
 // is never retried unless an operator asks (RetryDead).

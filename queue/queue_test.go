@@ -945,3 +945,45 @@ func TestRecentBillsPages(t *testing.T) {
 		t.Fatalf("filtered page from past the newest: %+v", odd)
 	}
 }
+
+// A checkpoint written before sending survives a crash: after reopening,
+// the expired lease's next attempt is Unknown and carries the checkpoint;
+// a stale lease cannot checkpoint.
+func TestCheckpointWriteAhead(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	path := filepath.Join(t.TempDir(), "q.db")
+	s, err := Open(path, testOptions(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := finishedBill(t, s, "s", 1, 1, "nhsa")
+	ls, err := s.Lease(ctx, "nhsa", 1, 10*time.Second)
+	if err != nil || len(ls) != 1 || ls[0].Unknown {
+		t.Fatalf("first lease: %+v %v", ls, err)
+	}
+	if err := s.Checkpoint(ctx, b.ID, "nhsa", ls[0].Delivery.Lease+1, `{"x":0}`); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("checkpoint under a wrong lease: %v", err)
+	}
+	if err := s.Checkpoint(ctx, b.ID, "nhsa", ls[0].Delivery.Lease, `{"state":"sending"}`); err != nil {
+		t.Fatal(err)
+	}
+	// Crash: no nack; the store is closed and opened again.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, path, testOptions(c))
+	c.Add(11 * time.Second)
+	ls, err = s.Lease(ctx, "nhsa", 1, 10*time.Second)
+	if err != nil || len(ls) != 1 || !ls[0].Unknown || ls[0].Delivery.Progress != `{"state":"sending"}` {
+		t.Fatalf("after the crash: %+v %v", ls, err)
+	}
+	// The attempt's own outcome replaces the checkpoint.
+	if err := s.Nack(ctx, b.ID, "nhsa", ls[0].Delivery.Lease, Retry{At: c.Now(), Error: "busy", Progress: `{"state":"answered"}`}); err != nil {
+		t.Fatal(err)
+	}
+	ls, _ = s.Lease(ctx, "nhsa", 1, 10*time.Second)
+	if len(ls) != 1 || ls[0].Unknown || ls[0].Delivery.Progress != `{"state":"answered"}` {
+		t.Fatalf("after a definite nack: %+v", ls)
+	}
+}

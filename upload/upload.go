@@ -53,8 +53,17 @@ type Job struct {
 	// (query) before sending again.
 	Unknown bool
 	// Progress is what the destination recorded after the previous attempt
-	// (Outcome.Progress); empty on the first.
+	// (Outcome.Progress, or the last Checkpoint of an attempt whose outcome
+	// was never recorded); empty on the first.
 	Progress string
+	// Checkpoint, when set, durably records progress for this delivery
+	// before a request leaves the device (write-ahead) and marks the
+	// attempt as possibly on the wire: after a crash the next attempt gets
+	// Unknown together with this progress. A destination must not send if
+	// it fails (the lease may be lost, or the disk refuses). The Outcome's
+	// Progress still replaces it when the attempt ends. Nil means the
+	// destination cannot write ahead.
+	Checkpoint func(progress string) error
 }
 
 // Outcome is a destination's verdict on one attempt.

@@ -206,7 +206,12 @@ func (w *Worker) attempt(ctx context.Context, l queue.Lease) {
 		}
 	}
 	start := w.opts.Now()
-	out := w.dest.Deliver(ctx, Job{Bill: l.Bill, Items: l.Items, Attempt: l.Delivery.Attempts, Unknown: l.Unknown, Progress: l.Delivery.Progress})
+	checkpoint := func(progress string) error {
+		// Recorded even when ctx ends: the caller only sends after it.
+		return w.store.Checkpoint(record, l.Bill.ID, name, l.Delivery.Lease, progress)
+	}
+	out := w.dest.Deliver(ctx, Job{Bill: l.Bill, Items: l.Items, Attempt: l.Delivery.Attempts, Unknown: l.Unknown,
+		Progress: l.Delivery.Progress, Checkpoint: checkpoint})
 	took := w.opts.Now().Sub(start)
 	var err error
 	switch out.Class {

@@ -268,3 +268,75 @@ func TestWorkerWaitKeepsDoubt(t *testing.T) {
 		t.Fatalf("%d attempts; second told unknown: %v", d.calls.Load(), d.toldUnknown.Load())
 	}
 }
+
+// aheadDest checkpoints before its first "send" and then hangs past the
+// lease (as a process that died would); the next attempt records what it
+// was given.
+type aheadDest struct {
+	calls       atomic.Int32
+	release     chan struct{}
+	cpErr       atomic.Value // error of the first checkpoint, if any
+	gotUnknown  atomic.Bool
+	gotProgress atomic.Value // string
+}
+
+func (d *aheadDest) Name() string { return "ahead" }
+
+func (d *aheadDest) Deliver(_ context.Context, j upload.Job) upload.Outcome {
+	if d.calls.Add(1) == 1 {
+		if j.Checkpoint == nil {
+			d.cpErr.Store(fmt.Errorf("no Checkpoint in the job"))
+			return upload.Outcome{Class: upload.Done}
+		}
+		if err := j.Checkpoint(`{"msgid":"M1","state":"sending"}`); err != nil {
+			d.cpErr.Store(err)
+		}
+		<-d.release // the answer never comes while the lease runs
+		return upload.Outcome{Class: upload.Retry, Message: "late", Progress: "stale"}
+	}
+	d.gotUnknown.Store(j.Unknown)
+	d.gotProgress.Store(j.Progress)
+	return upload.Outcome{Class: upload.Done}
+}
+
+// TestWorkerCheckpointWriteAhead: what a destination checkpoints before
+// sending reaches the next attempt, marked Unknown, when the first one
+// never records its outcome; the hung attempt's late answer is ignored.
+func TestWorkerCheckpointWriteAhead(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	s, err := queue.Open(filepath.Join(t.TempDir(), "q.db"), queue.Options{BillPrefix: "W1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, _, err := s.OpenSession(ctx, queue.SessionSpec{Session: "s", Type: 321}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Scan(ctx, queue.ScanInput{Session: "s", Code: "81012350000000157474", Key: "81012350000000157474", Kind: "msfx20"}); err != nil || r.Outcome != queue.Accepted {
+		t.Fatalf("scan: %v %+v", err, r)
+	}
+	if _, err := s.Finish(ctx, "s", queue.To("ahead")); err != nil {
+		t.Fatal(err)
+	}
+	d := &aheadDest{release: make(chan struct{})}
+	w, err := upload.NewWorker(s, d, upload.WorkerOptions{Lease: 300 * time.Millisecond, Concurrency: 2,
+		Backoff: upload.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	waitDrained(t, s, "ahead", 10*time.Second)
+	close(d.release)
+	cancel()
+	<-done
+	if e, _ := d.cpErr.Load().(error); e != nil {
+		t.Fatalf("checkpoint: %v", e)
+	}
+	p, _ := d.gotProgress.Load().(string)
+	if d.calls.Load() != 2 || !d.gotUnknown.Load() || p != `{"msgid":"M1","state":"sending"}` {
+		t.Fatalf("%d attempts; second unknown %v, progress %q", d.calls.Load(), d.gotUnknown.Load(), p)
+	}
+}

@@ -116,7 +116,8 @@ func TestTransportFailures(t *testing.T) {
 }
 
 func TestClassifyFSIUnit(t *testing.T) {
-	if e := classifyFSI("3505", &fsi.Response{Infcode: 0}); e != nil {
+	c := mustNew(t, baseConfig(&fixture{}, "http://127.0.0.1:1/fsi", testCatalogue(t)))
+	if e := c.classifyFSI("3505", &fsi.Response{Infcode: 0}); e != nil {
 		t.Fatal(e)
 	}
 	for text, class := range map[string]upload.Class{
@@ -125,7 +126,7 @@ func TestClassifyFSIUnit(t *testing.T) {
 		"fixmedins_bchno[X]已用于内容不同的记录": upload.Permanent,
 		"验签失败": upload.Permanent, "非法用户": upload.Permanent,
 	} {
-		if e := classifyFSI("3505", &fsi.Response{Infcode: -1, ErrMsg: text}); e == nil || e.Class != class {
+		if e := c.classifyFSI("3505", &fsi.Response{Infcode: -1, ErrMsg: text}); e == nil || e.Class != class {
 			t.Errorf("%q: %v, want %v", text, e, class)
 		}
 	}

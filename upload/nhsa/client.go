@@ -54,6 +54,9 @@ type Error struct {
 	// answered: the platform or its gateway answered this very request
 	// with a definitive refusal, so it was not applied.
 	answered bool
+	// msgidRefused: the refusal was of the msgid or its time, not of the
+	// rows: the next attempt draws a new msgid.
+	msgidRefused bool
 }
 
 // Error renders the interface, the infcode or HTTP status, the words and
@@ -135,7 +138,7 @@ func (c *Client) request(infno, msgid string, now time.Time, insuplc string, inp
 		Infno: infno, Msgid: msgid, MdtrtareaAdmvs: c.cfg.MdtrtareaAdmvs, InsuplcAdmdvs: insuplc,
 		RecerSysCode: c.prof.RecerSysCode, Infver: c.cfg.Infver, OpterType: c.cfg.OpterType,
 		Opter: c.cfg.Opter, OpterName: c.cfg.OpterName, InfTime: now.In(c.zone).Format(fsi.TimeLayout),
-		FixmedinsCode: c.cfg.FixmedinsCode, FixmedinsName: c.cfg.FixmedinsName, Input: input,
+		FixmedinsCode: c.cfg.FixmedinsCode, FixmedinsName: c.cfg.FixmedinsName, Signtype: c.cfg.Signtype, Input: input,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encoding the request: %w", err)
@@ -232,8 +235,12 @@ func (c *Client) judge(infno string, status int, body []byte) (*fsi.Response, *E
 		p, ok, e := c.openEnvelope(infno, body)
 		if e != nil {
 			e.HTTPStatus = status
-			if !e.answered && status >= 500 {
-				e.MaybeApplied = true
+			if status >= 500 && e.Class != upload.Permanent {
+				// A 5xx is a fault, whatever its body says (a JSON
+				// {"code":500,"message":…} included): the platform may
+				// have applied the request before it failed.
+				e.answered, e.MaybeApplied = false, true
+				e.Hint = "gateway or platform fault; the request may have been applied"
 			}
 			return nil, e
 		}
@@ -249,7 +256,7 @@ func (c *Client) judge(infno string, status int, body []byte) (*fsi.Response, *E
 			return nil, &Error{Infno: infno, Class: upload.Retry, HTTPStatus: status, MaybeApplied: true, Err: err,
 				Msg: fmt.Sprintf("unreadable FSI answer (%v): %s", err, snippet(plain))}
 		}
-		e := classifyFSI(infno, &r)
+		e := c.classifyFSI(infno, &r)
 		if e != nil {
 			e.HTTPStatus = status
 			return &r, e
@@ -289,36 +296,19 @@ func looksFSI(body []byte) bool {
 	return ok
 }
 
-// classifyFSI judges a trusted FSI answer; nil means success (infcode 0).
-func classifyFSI(infno string, r *fsi.Response) *Error {
+// classifyFSI judges a trusted FSI answer's infcode; nil means infcode 0
+// (the business result in output is judged apart, by businessVerdict).
+func (c *Client) classifyFSI(infno string, r *fsi.Response) *Error {
 	if r.Infcode == fsi.InfcodeOK {
 		return nil
 	}
 	text := r.ErrMsg
 	e := &Error{Infno: infno, Infcode: int(r.Infcode), HasInfcode: true, Msg: orNone(clip(text)), answered: true}
-	switch {
-	case strings.Contains(text, fsi.ErrTextDuplicateNo):
-		e.Class, e.Hint = upload.Done, "these fixmedins_bchno rows are already on the platform (an earlier attempt got through)"
-	case strings.Contains(text, fsi.ErrTextSoldCode):
-		e.Class = upload.Permanent
-		e.Hint = "a trace code on this bill was already sold in another sale (one code, one sale): check for a double scan or a swapped pack"
-	case isMsgidRefusal(text):
-		// The request's identity or age was refused, not its rows (a
-		// repeated msgid not answered idempotently, or a msgid / inf_time
-		// outside the platform's window): the next attempt uses a new
-		// msgid, and the rows' fixmedins_bchno still guard against a
-		// double upload.
-		e.Class = upload.Retry
-		e.Hint = "the platform refused the msgid or its time (reused, or outside its time window); the next attempt uses a new msgid — if this repeats, check the device clock"
-	default:
-		if hint, ok := authRefusal(text); ok {
-			e.Class, e.Hint = upload.Permanent, hint
-		} else if transient(text) {
-			e.Class, e.Hint = upload.Retry, "the platform is busy or timed out; retrying later"
-		} else {
-			e.Class = upload.Permanent
-		}
+	kind, hint, ok := c.verdict(text)
+	if !ok {
+		kind = VerdictPermanent
 	}
+	e.Class, e.Hint, e.msgidRefused = classOf(kind), hint, kind == VerdictMsgid
 	return e
 }
 
@@ -342,27 +332,6 @@ func authRefusal(text string) (string, bool) {
 		return "the gateway does not know this caller: check paas id / api access key / app id for this environment", true
 	}
 	return "", false
-}
-
-// transient recognises busy and timeout answers.
-func transient(text string) bool {
-	lower := strings.ToLower(text)
-	return strings.Contains(text, fsi.ErrTextBusy) || strings.Contains(text, "繁忙") || strings.Contains(text, "请稍后") ||
-		(strings.Contains(text, "超时") && !strings.Contains(text, "签名时间戳超时")) ||
-		strings.Contains(lower, "timeout") || strings.Contains(lower, "timed out") || strings.Contains(lower, "time out")
-}
-
-// isMsgidRefusal recognises a refusal of the request's msgid (repeated,
-// reused for other content, out of the time window) or of its inf_time.
-func isMsgidRefusal(text string) bool {
-	lower := strings.ToLower(text)
-	if strings.Contains(lower, "bchno") {
-		return false
-	}
-	aboutID := strings.Contains(lower, "msgid") || strings.Contains(lower, "报文id")
-	aboutTime := strings.Contains(text, "交易时间") && (strings.Contains(text, "超出") || strings.Contains(text, "超时"))
-	return (aboutID && (strings.Contains(text, "重复") || strings.Contains(text, "已用") || strings.Contains(text, "超出") ||
-		strings.Contains(text, "超时") || strings.Contains(text, "过期"))) || aboutTime
 }
 
 // marshalJSON encodes v compactly without HTML escaping, as the Java and

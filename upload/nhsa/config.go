@@ -28,6 +28,17 @@ const (
 	// DefaultHoldRetry is how long a held-back bill waits before it is
 	// looked at again.
 	DefaultHoldRetry = 10 * time.Minute
+	// DefaultMaxInputChars is the channel's limit on input (nhsa.md §2.1).
+	DefaultMaxInputChars = 40000
+	// minInputChars keeps a misconfigured limit from splitting every row
+	// into a refusal.
+	minInputChars = 2000
+)
+
+// Input shapes (Config.InputShape).
+const (
+	InputList   = "list"   // {"selinfo": [row, row, …]}
+	InputObject = "object" // {"selinfo": row}, one row per call
 )
 
 // Environments (Config.Env).
@@ -140,6 +151,28 @@ type Config struct {
 	HoldRetry time.Duration
 	// Timeout bounds each HTTP request (DefaultTimeout if zero).
 	Timeout time.Duration
+	// MaxInputChars bounds the characters of one message's input
+	// (DefaultMaxInputChars if zero; the channel allows 40,000, nhsa.md
+	// §2.1): a bill with more rows is sent as several messages (parts),
+	// each with its own msgid.
+	MaxInputChars int
+	// InputShape is how the rows sit in input: "list" (default, every
+	// row of a part in one array) or "object" (one row per call, as the
+	// older public clients send it, nhsa.md §3.1).
+	InputShape string
+	// Signtype, when set, is sent as the envelope's signtype (required by
+	// some provinces' tables, nhsa.md §2.1 #9).
+	Signtype string
+	// ReturnPsnCertType makes psn_cert_type required on 3506 rows, as
+	// some provinces' tables have it; off by default.
+	ReturnPsnCertType bool
+	// Query, when set for the bill's kind, settles an unknown outcome by
+	// asking the platform before resending (off by default; the query
+	// interfaces' fields are unconfirmed, see Query).
+	Query Query
+	// Verdicts are rules that come before the built-in ones
+	// (DefaultVerdicts) when an answer's text is judged; see Verdict.
+	Verdicts []Verdict
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 	// HTTPClient carries the requests (a private transport if nil). It is
@@ -159,6 +192,7 @@ type Client struct {
 	http      *http.Client
 	rand      io.Reader // nonces and SM2 signatures (tests make it deterministic)
 	platformF string    // platform key fingerprint, for messages
+	defaults  []Verdict // DefaultVerdicts
 }
 
 var _ upload.Destination = (*Client)(nil)
@@ -307,6 +341,30 @@ func New(c Config) (*Client, error) {
 	if c.Timeout, err = positive("timeout", c.Timeout, DefaultTimeout, time.Millisecond); err != nil {
 		return fail("%v", err)
 	}
+	if c.MaxInputChars == 0 {
+		c.MaxInputChars = DefaultMaxInputChars
+	}
+	if c.MaxInputChars < minInputChars {
+		return fail("max_input_chars %d: want at least %d", c.MaxInputChars, minInputChars)
+	}
+	switch c.InputShape {
+	case "":
+		c.InputShape = InputList
+	case InputList, InputObject:
+	default:
+		return fail("input_shape %q: want %q or %q", c.InputShape, InputList, InputObject)
+	}
+	if c.Signtype != "" {
+		if err := checkID("signtype", c.Signtype, 10); err != nil {
+			return fail("%v", err)
+		}
+	}
+	if err := CheckVerdicts(c.Verdicts); err != nil {
+		return fail("%v", err)
+	}
+	if err := c.Query.check(); err != nil {
+		return fail("%v", err)
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -321,7 +379,7 @@ func New(c Config) (*Client, error) {
 
 	return &Client{
 		cfg: c, prof: p, uid: []byte(p.UID), dataKey: dataKey, secrets: secrets,
-		zone: chinaZone(), http: &hc, rand: rand.Reader, platformF: platformF,
+		zone: chinaZone(), http: &hc, rand: rand.Reader, platformF: platformF, defaults: DefaultVerdicts(),
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pda-agent/pda-agent/billtype"
 	"github.com/pda-agent/pda-agent/queue"
@@ -13,38 +14,56 @@ import (
 	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 )
 
-// progressVersion is the version of the Progress JSON (see the package
-// doc).
-const progressVersion = 1
+// progressVersion is the version of the Progress JSON written (see the
+// package doc); version 1 (one message per bill) is still read.
+const progressVersion = 2
 
 // Progress states.
 const (
-	// stateSending: the request was written (or may have been) and no
-	// trustworthy answer came back; the next attempt resends Request as
-	// it is, under the same msgid.
+	// stateSending: the request of the part in flight was written (or
+	// may have been) and no trustworthy answer came back; the next
+	// attempt resends Request as it is, under the same msgid. It is
+	// checkpointed before the request leaves the device.
 	stateSending = "sending"
-	// stateAnswered: the platform answered this msgid; the next attempt,
-	// if any, builds a new request under a new msgid.
+	// stateAnswered: the platform answered the last msgid; the next
+	// attempt, if any, builds the rows not yet in under a new msgid.
 	stateAnswered = "answered"
-	// stateUnsent: the request never left this device.
+	// stateUnsent: the last request never left this device.
 	stateUnsent = "unsent"
 	// stateHeld: the bill was held back for missing data; nothing sent.
 	stateHeld = "held"
 )
+
+// span is a range of a bill's rows, first and last, counted from 1.
+type span [2]int
 
 // progress is carried between attempts in upload.Job.Progress.
 type progress struct {
 	V     int    `json:"v"`
 	Infno string `json:"infno"`
 	State string `json:"state"`
-	Msgid string `json:"msgid,omitempty"`
-	// Sends counts the times this msgid was sent.
-	Sends int `json:"sends,omitempty"`
-	Rows  int `json:"rows,omitempty"`
-	// Infcode is the last answer's infcode, when one arrived.
-	Infcode *int `json:"infcode,omitempty"`
+	// The part last sent (or in flight): its msgid, sends of that msgid,
+	// rows and the last answer's infcode.
+	Msgid   string `json:"msgid,omitempty"`
+	Sends   int    `json:"sends,omitempty"`
+	Rows    int    `json:"rows,omitempty"`
+	Infcode *int   `json:"infcode,omitempty"`
 	// Request is the FSI request JSON exactly as sent (sending only).
 	Request json.RawMessage `json:"request,omitempty"`
+	// From is the part's first row (version 2; 1 in version 1).
+	From int `json:"from,omitempty"`
+	// Bchnos and Codes are the part's rows' fixmedins_bchno and trace
+	// codes (sending only), to name the codes of a row refused later.
+	Bchnos []string   `json:"bchnos,omitempty"`
+	Codes  [][]string `json:"codes,omitempty"`
+	// Total is the bill's number of rows; Done the rows known to be on
+	// the platform, never sent again; Refs the platform's references of
+	// the parts in; Refused the codes of rows the platform refused inside
+	// an accepted message (code → its words).
+	Total   int               `json:"total,omitempty"`
+	Done    []span            `json:"done,omitempty"`
+	Refs    []string          `json:"refs,omitempty"`
+	Refused map[string]string `json:"refused,omitempty"`
 }
 
 func parseProgress(s string) (*progress, error) {
@@ -55,8 +74,19 @@ func parseProgress(s string) (*progress, error) {
 	if err := json.Unmarshal([]byte(s), &p); err != nil {
 		return nil, fmt.Errorf("unreadable progress: %w", err)
 	}
-	if p.V != progressVersion {
-		return nil, fmt.Errorf("progress version %d, want %d", p.V, progressVersion)
+	switch p.V {
+	case 1:
+		// One message carried the whole bill.
+		p.V, p.From, p.Total = progressVersion, 1, p.Rows
+		if p.State != stateSending {
+			p.Total = 0
+		}
+	case progressVersion:
+		if p.State == stateSending && p.From < 1 {
+			return nil, fmt.Errorf("progress: a part in flight without its first row")
+		}
+	default:
+		return nil, fmt.Errorf("progress version %d, want 1 or %d", p.V, progressVersion)
 	}
 	return &p, nil
 }
@@ -70,10 +100,68 @@ func (p *progress) encode() string {
 	return string(b)
 }
 
+// part is one message of a bill: rows From..From+len(rows)-1.
+type part struct {
+	from    int
+	rows    int
+	msgid   string
+	sends   int
+	request []byte
+	bchnos  []string
+	codes   [][]string
+	resend  bool
+}
+
+// tally is what an attempt knows of the bill across its parts.
+type tally struct {
+	infno   string
+	total   int
+	done    []span
+	refs    []string
+	refused map[string]string
+	notes   []string
+	details []string
+	parts   int // parts sent in this attempt
+	doubt   bool
+}
+
+func (t *tally) in(row int) bool {
+	for _, s := range t.done {
+		if row >= s[0] && row <= s[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// progress renders the tally with the state of the part last sent.
+func (t *tally) progress(state string, pt *part, infcode *int) *progress {
+	p := &progress{V: progressVersion, Infno: t.infno, State: state, Total: t.total, Done: t.done, Refs: t.refs, Refused: t.refused, Infcode: infcode}
+	if pt != nil {
+		p.Msgid, p.Sends, p.Rows, p.From = pt.msgid, pt.sends, pt.rows, pt.from
+		if state == stateSending {
+			p.Request, p.Bchnos, p.Codes = pt.request, pt.bchnos, pt.codes
+		}
+	}
+	return p
+}
+
+func (t *tally) tail() string {
+	s := ""
+	if len(t.notes) > 0 {
+		s += "; " + strings.Join(t.notes, "; ")
+	}
+	if len(t.details) > 0 {
+		s += "; " + strings.Join(t.details, "; ")
+	}
+	return s
+}
+
 // Deliver makes one attempt to upload job's bill through its 进销存
 // interface: it builds and checks the rows (holding the bill back when
 // data is missing), or resends the very request of an attempt whose answer
-// never came, and classifies the answer. It never retries by itself.
+// never came, and classifies the answer. A bill whose input would exceed
+// the channel's size goes in several parts. It never retries by itself.
 func (c *Client) Deliver(ctx context.Context, job upload.Job) upload.Outcome {
 	out := c.deliver(ctx, job)
 	// Defence in depth: no secret is ever put in a message, but platform
@@ -92,121 +180,259 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 	}
 	head := fmt.Sprintf("nhsa[%s]: %s bill %s: ", c.cfg.Env, infno, b.Code)
 	prev, perr := parseProgress(job.Progress)
+	t := &tally{infno: infno, doubt: job.Unknown}
+	if perr == nil && prev != nil && prev.Infno == infno {
+		t.total, t.done, t.refs, t.refused = prev.Total, prev.Done, prev.Refs, prev.Refused
+	}
 
-	var (
-		req     []byte
-		msgid   string
-		rows    int
-		sends   int
-		resend  bool
-		notes   []string
-		details []string
-	)
 	if perr == nil && prev != nil && prev.State == stateSending && prev.Infno == infno && prev.Msgid != "" && json.Valid(prev.Request) {
 		// An earlier request may have been applied: send exactly it again.
 		// The platform answers a repeated msgid with its first answer, and
 		// the rows' fixmedins_bchno guard the rest.
-		req, msgid, rows, sends, resend = prev.Request, prev.Msgid, prev.Rows, prev.Sends, true
-		notes = append(notes, fmt.Sprintf("resent msgid %s unchanged after an unknown outcome", msgid))
-	} else {
-		// Nothing of this bill can be at 医保 yet: its packs go in the
-		// order they moved (a re-sale after the return that freed it).
+		pt := &part{from: prev.From, rows: prev.Rows, msgid: prev.Msgid, sends: prev.Sends, request: prev.Request,
+			bchnos: prev.Bchnos, codes: prev.Codes, resend: true}
+		in, note, err := c.settle(ctx, infno, pt)
+		switch {
+		case err != nil:
+			t.notes = append(t.notes, "could not settle the unknown outcome by asking ("+clip(err.Error())+")")
+		case note != "":
+			t.notes = append(t.notes, note)
+		}
+		if in {
+			t.doubt = false
+			t.done = append(t.done, span{pt.from, pt.from + pt.rows - 1})
+			t.refs = append(t.refs, pt.msgid)
+		} else {
+			t.notes = append(t.notes, fmt.Sprintf("resent msgid %s unchanged after an unknown outcome", pt.msgid))
+			if out := c.sendPart(ctx, job, head, t, pt); out != nil {
+				return *out
+			}
+		}
+		if t.total > 0 && t.covered() {
+			return c.delivered(head, t)
+		}
+	}
+
+	// Nothing of this bill can be at 医保 yet: its packs go in the order
+	// they moved (a re-sale after the return that freed it).
+	if len(t.done) == 0 {
 		if out := c.cfg.Earlier.Hold(ctx, job, "医保", job.Progress); out != nil {
 			out.Message = fmt.Sprintf("nhsa[%s]: %s ", c.cfg.Env, infno) + out.Message
 			return *out
 		}
-		items := job.Items
-		if infno == fsi.InfSaleReturn || infno == fsi.InfPurchaseReturn {
-			var out *upload.Outcome
-			if items, out = c.awaitOriginals(ctx, head, job); out != nil {
-				return *out
-			}
+	}
+	items := job.Items
+	if infno == fsi.InfSaleReturn || infno == fsi.InfPurchaseReturn {
+		var out *upload.Outcome
+		if items, out = c.awaitOriginals(ctx, head, job); out != nil {
+			return *out
 		}
-		p, held, refuse, err := c.plan(ctx, infno, b, items)
-		switch {
-		case err != nil:
-			return upload.Outcome{Class: upload.Retry, MaybeApplied: job.Unknown, Progress: job.Progress,
-				Message: head + "not sent: " + err.Error()}
-		case refuse != "":
-			return upload.Outcome{Class: upload.Permanent, Progress: job.Progress, Message: head + string(refuse)}
-		case held != nil:
-			return upload.Outcome{Class: upload.Retry, RetryAfter: c.cfg.HoldRetry, MaybeApplied: job.Unknown,
-				Progress: (&progress{V: progressVersion, Infno: infno, State: stateHeld}).encode(),
-				Message: fmt.Sprintf("held back: nhsa[%s] %s bill %s lacks data (fix the catalogue, the POS data or the config; next look in %v): %s",
-					c.cfg.Env, infno, b.Code, c.cfg.HoldRetry, strings.Join(held, "; "))}
-		}
+	}
+	keep := t.progress(stateUnsent, nil, nil).encode()
+	if len(t.done) == 0 && t.parts == 0 {
+		keep = job.Progress
+	}
+	p, held, refuse, err := c.plan(ctx, infno, b, items)
+	switch {
+	case err != nil:
+		return upload.Outcome{Class: upload.Retry, MaybeApplied: t.doubt, Progress: keep,
+			Message: head + "not sent: " + err.Error() + t.tail()}
+	case refuse != "":
+		return upload.Outcome{Class: upload.Permanent, Progress: keep, Message: head + string(refuse) + t.tail()}
+	case held != nil:
+		return upload.Outcome{Class: upload.Retry, RetryAfter: c.cfg.HoldRetry, MaybeApplied: t.doubt,
+			Progress: t.progress(stateHeld, nil, nil).encode(),
+			Message: fmt.Sprintf("held back: nhsa[%s] %s bill %s lacks data (fix the catalogue, the POS data or the config; next look in %v): %s%s",
+				c.cfg.Env, infno, b.Code, c.cfg.HoldRetry, strings.Join(held, "; "), t.tail())}
+	}
+	t.total, t.details = len(p.rows), p.notes
+	spans, refuseSize := c.split(p, t)
+	if refuseSize != "" {
+		return upload.Outcome{Class: upload.Permanent, Progress: keep, Message: head + refuseSize + t.tail()}
+	}
+	if (t.doubt || perr != nil) && len(t.done) == 0 && t.parts == 0 {
+		// The msgid of the attempt in doubt was never recorded (unreadable
+		// progress, or a destination run without write-ahead): the rows
+		// keep their fixmedins_bchno, so a second upload is answered as
+		// duplicate.
+		t.notes = append(t.notes, "an earlier attempt's outcome is unknown and its msgid unrecorded; sent under a new msgid with the same fixmedins_bchno")
+	}
+	for _, sp := range spans {
 		now := c.cfg.Now()
-		if msgid, err = c.newMsgID(ctx, now); err != nil {
-			return upload.Outcome{Class: upload.Retry, MaybeApplied: job.Unknown, Progress: job.Progress, Message: head + "not sent: " + err.Error()}
+		msgid, err := c.newMsgID(ctx, now)
+		if err != nil {
+			return upload.Outcome{Class: upload.Retry, MaybeApplied: t.doubt, Progress: t.progress(stateUnsent, nil, nil).encode(),
+				Message: head + "not sent: " + err.Error() + t.tail()}
 		}
-		if req, err = c.request(infno, msgid, now, p.insuplc, p.input); err != nil {
-			return upload.Outcome{Class: upload.Permanent, Progress: job.Progress, Message: head + err.Error()}
+		req, err := c.request(infno, msgid, now, p.insuplc, p.input(sp, c.cfg.InputShape))
+		if err != nil {
+			return upload.Outcome{Class: upload.Permanent, Progress: t.progress(stateUnsent, nil, nil).encode(), Message: head + err.Error() + t.tail()}
 		}
-		rows, details = p.rows, p.notes
-		if job.Unknown || perr != nil {
-			// The msgid of the attempt in doubt was never recorded (crash
-			// mid-attempt, or unreadable progress): the rows keep their
-			// fixmedins_bchno, so a second upload is answered as duplicate.
-			notes = append(notes, "an earlier attempt's outcome is unknown and its msgid unrecorded; sent under a new msgid with the same fixmedins_bchno")
+		pt := &part{from: sp[0], rows: sp[1] - sp[0] + 1, msgid: msgid, request: req,
+			bchnos: p.bchnos[sp[0]-1 : sp[1]], codes: p.codes[sp[0]-1 : sp[1]]}
+		if out := c.sendPart(ctx, job, head, t, pt); out != nil {
+			return *out
 		}
 	}
+	return c.delivered(head, t)
+}
 
-	prog := &progress{V: progressVersion, Infno: infno, State: stateSending, Msgid: msgid, Sends: sends + 1, Rows: rows, Request: req}
-	resp, e := c.send(ctx, infno, msgid, req)
-	rowsWord := plural(rows, "row")
-	tail := func() string {
-		s := ""
-		if len(notes) > 0 {
-			s += "; " + strings.Join(notes, "; ")
+// covered tells whether every row of the bill is in.
+func (t *tally) covered() bool {
+	for r := 1; r <= t.total; r++ {
+		if !t.in(r) {
+			return false
 		}
-		if len(details) > 0 {
-			s += "; " + strings.Join(details, "; ")
-		}
-		return s
 	}
+	return true
+}
+
+// delivered is the outcome of a bill all of whose rows are in.
+func (c *Client) delivered(head string, t *tally) upload.Outcome {
+	ref := strings.Join(t.refs, ",")
+	msg := fmt.Sprintf("%s%s on the platform", head, plural(t.total, "row"))
+	if len(t.refs) > 1 {
+		msg += fmt.Sprintf(" in %d parts", len(t.refs))
+	}
+	if len(t.refused) > 0 {
+		msg += fmt.Sprintf("; %s refused by the platform (see the code issues)", plural(len(t.refused), "code"))
+	}
+	return upload.Outcome{Class: upload.Done, Ref: ref, CodeErrors: t.refused, Progress: t.progress(stateAnswered, nil, nil).encode(),
+		Message: msg + t.tail()}
+}
+
+// split cuts the rows not yet in into parts whose input stays within the
+// configured size: consecutive rows in bill order, as many as fit, so the
+// same rows always make the same parts.
+func (c *Client) split(p *plan, t *tally) ([]span, string) {
+	limit := c.cfg.MaxInputChars
+	overhead := utf8.RuneCountInString(`{"` + p.node + `":[]}`)
+	var out []span
+	cur, size := span{}, 0
+	flush := func() {
+		if cur[0] != 0 {
+			out = append(out, cur)
+		}
+		cur, size = span{}, 0
+	}
+	for i, raw := range p.rows {
+		row := i + 1
+		if t.in(row) {
+			flush()
+			continue
+		}
+		n := utf8.RuneCount(raw)
+		if overhead+n > limit {
+			return nil, fmt.Sprintf("row %s alone is %d characters of input, more than the %d allowed (max_input_chars)", p.bchnos[i], overhead+n, limit)
+		}
+		fits := cur[0] != 0 && overhead+size+1+n <= limit && c.cfg.InputShape == InputList
+		if !fits {
+			flush()
+			cur, size = span{row, row}, n
+			continue
+		}
+		cur[1], size = row, size+1+n
+	}
+	flush()
+	return out, ""
+}
+
+// input is the input object of the rows in sp.
+func (p *plan) input(sp span, shape string) json.RawMessage {
+	var b strings.Builder
+	b.WriteString(`{"` + p.node + `":`)
+	if shape == InputObject && sp[0] == sp[1] {
+		b.Write(p.rows[sp[0]-1])
+	} else {
+		b.WriteByte('[')
+		for r := sp[0]; r <= sp[1]; r++ {
+			if r > sp[0] {
+				b.WriteByte(',')
+			}
+			b.Write(p.rows[r-1])
+		}
+		b.WriteByte(']')
+	}
+	b.WriteByte('}')
+	return json.RawMessage(b.String())
+}
+
+// sendPart checkpoints, sends and judges one part. nil means the part is
+// in (t updated); otherwise the attempt ends with the outcome returned.
+func (c *Client) sendPart(ctx context.Context, job upload.Job, head string, t *tally, pt *part) *upload.Outcome {
+	label := ""
+	if t.total > 0 && (pt.from != 1 || pt.rows != t.total) {
+		label = fmt.Sprintf("part rows %d-%d: ", pt.from, pt.from+pt.rows-1)
+	}
+	pt.sends++
+	if job.Checkpoint != nil {
+		// Write-ahead: the request is on record as possibly applied before
+		// it leaves, so a crash from here on resends this very msgid.
+		if err := job.Checkpoint(t.progress(stateSending, pt, nil).encode()); err != nil {
+			pt.sends--
+			state := stateUnsent
+			if pt.resend {
+				state = stateSending
+			}
+			return &upload.Outcome{Class: upload.Retry, MaybeApplied: t.doubt || pt.resend, Progress: t.progress(state, pt, nil).encode(),
+				Message: fmt.Sprintf("%s%snot sent: recording the attempt before sending: %v%s", head, label, err, t.tail())}
+		}
+	}
+	t.parts++
+	resp, e := c.send(ctx, t.infno, pt.msgid, pt.request)
+	rowsWord := plural(pt.rows, "row")
 	if e == nil {
 		code := int(resp.Infcode)
-		prog.State, prog.Request, prog.Infcode = stateAnswered, nil, &code
 		ref := resp.InfRefmsgid
 		if ref == "" {
-			ref = msgid
+			ref = pt.msgid
 		}
-		msg := fmt.Sprintf("%s%s accepted (msgid %s, inf_refmsgid %s)", head, rowsWord, msgid, orNone(clip(resp.InfRefmsgid)))
+		biz := c.business(resp.Output)
+		if out := c.judgeBusiness(head+label, t, pt, biz, ref, &code); out != nil {
+			return out
+		}
+		t.doubt = false
+		msg := fmt.Sprintf("%s%s accepted (msgid %s, inf_refmsgid %s)", label, rowsWord, pt.msgid, orNone(clip(resp.InfRefmsgid)))
 		if w := clip(resp.WarnMsg); w != "" {
 			msg += "; warn_msg: " + w
 		}
-		return upload.Outcome{Class: upload.Done, Ref: ref, Message: msg + tail(), Progress: prog.encode()}
+		t.notes = append([]string{msg}, t.notes...)
+		t.done = append(t.done, span{pt.from, pt.from + pt.rows - 1})
+		t.refs = append(t.refs, ref)
+		return nil
 	}
+	var infcode *int
 	if e.HasInfcode {
 		code := e.Infcode
-		prog.Infcode = &code
+		infcode = &code
 	}
-	switch {
-	case e.Class == upload.Done:
-		prog.State, prog.Request = stateAnswered, nil
-		return upload.Outcome{Class: upload.Done, Ref: msgid, Progress: prog.encode(),
-			Message: fmt.Sprintf("%s%s already on the platform (msgid %s): %v%s", head, rowsWord, msgid, e, tail())}
-	case e.Class == upload.Permanent:
-		prog.State, prog.Request = stateAnswered, nil
-		return upload.Outcome{Class: upload.Permanent, Progress: prog.encode(),
-			Message: fmt.Sprintf("%srefused (msgid %s): %v%s", head, msgid, e, tail())}
+	switch e.Class {
+	case upload.Done:
+		t.doubt = false
+		t.notes = append([]string{fmt.Sprintf("%s%s already on the platform (msgid %s): %v", label, rowsWord, pt.msgid, e)}, t.notes...)
+		t.done = append(t.done, span{pt.from, pt.from + pt.rows - 1})
+		t.refs = append(t.refs, pt.msgid)
+		return nil
+	case upload.Permanent:
+		return &upload.Outcome{Class: upload.Permanent, Progress: t.progress(stateAnswered, pt, infcode).encode(),
+			Message: fmt.Sprintf("%s%srefused (msgid %s): %v%s", head, label, pt.msgid, e, t.tail())}
 	}
 	// Retry. Keep the request while this one or an earlier send of it may
-	// have been applied; otherwise the next attempt starts afresh.
+	// have been applied; only an answer that refused it (or its msgid)
+	// lets the next attempt start afresh.
 	if !e.MaybeApplied && !e.answered {
-		prog.Sends = sends // never left this device
+		pt.sends-- // never left this device
 	}
-	maybe := e.MaybeApplied || (resend && !e.answered)
+	maybe := e.MaybeApplied || (pt.resend && !e.answered)
+	state := stateUnsent
 	switch {
 	case maybe:
-		prog.State = stateSending
+		state = stateSending
 	case e.answered:
-		prog.State, prog.Request = stateAnswered, nil
-	default:
-		prog.State, prog.Request = stateUnsent, nil
+		state = stateAnswered
 	}
-	return upload.Outcome{Class: upload.Retry, MaybeApplied: maybe || (job.Unknown && !e.answered), Progress: prog.encode(),
-		Message: fmt.Sprintf("%s%v (msgid %s)%s", head, e, msgid, tail())}
+	return &upload.Outcome{Class: upload.Retry, MaybeApplied: maybe || (t.doubt && !e.answered), Progress: t.progress(state, pt, infcode).encode(),
+		Message: fmt.Sprintf("%s%s%v (msgid %s)%s", head, label, e, pt.msgid, t.tail())}
 }
 
 // dependencyWait is how long a return waits before it looks again at its

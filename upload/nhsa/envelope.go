@@ -115,9 +115,16 @@ func envelopeRefusal(infno, code, msg string) *Error {
 	e := &Error{Infno: infno, Class: upload.Retry, Msg: fmt.Sprintf("channel answer code %s: %s", orNone(clip(code)), orNone(clip(msg))), answered: true}
 	if hint, ok := authRefusal(msg); ok {
 		e.Class, e.Hint = upload.Permanent, hint
-	} else if !transient(msg) {
-		e.Hint = "the channel refused the envelope; nothing says the bill is wrong"
+		return e
 	}
+	if n, err := strconv.Atoi(code); err == nil && n >= 500 && n <= 599 {
+		// The channel's own "internal error": the platform may have
+		// applied the request before it failed.
+		e.answered, e.MaybeApplied = false, true
+		e.Hint = "the channel reports an internal fault; the request may have been applied"
+		return e
+	}
+	e.Hint = "the channel refused the envelope; nothing says the bill is wrong"
 	return e
 }
 

@@ -170,6 +170,9 @@ func (b *build) sales(groups []*group) []fsi.Sale {
 	required := fsi.RequiredSale()
 	if ret {
 		required = fsi.RequiredSaleReturn()
+		if b.c.cfg.ReturnPsnCertType {
+			required = append(required, "psn_cert_type")
+		}
 	}
 	rows := make([]fsi.Sale, 0, len(groups))
 	for i, g := range groups {
@@ -205,7 +208,13 @@ func (b *build) sales(groups []*group) []fsi.Sale {
 			r.PrscDrName = b.attrField(rc, "prsc_dr_name")
 			r.Rxno = b.attrField(rc, "rxno")
 			r.RxCircFlag = b.attrField(rc, "rx_circ_flag")
+			// 零售单据号: the POS's receipt number when given, else the
+			// bill code (the receipt the agent knows).
 			r.RtalDocno = b.attrField(rc, "rtal_docno")
+			if r.RtalDocno == "" {
+				r.RtalDocno = b.bill.Code
+				rc.where["rtal_docno"] = "the bill code (no bill attr nhsa.rtal_docno)"
+			}
 			r.StooutNo = b.attrField(rc, "stoout_no")
 			if r.StooutNo == "" {
 				r.StooutNo = b.bill.Code

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -140,9 +141,59 @@ func (g *group) codesText() string {
 	return word + strings.Join(codes, ", ")
 }
 
-// bchnoPrefix is the bill code without '-': the stem of its rows'
-// fixmedins_bchno.
-func bchnoPrefix(billCode string) string { return strings.ReplaceAll(billCode, "-", "") }
+// bchnoPrefix is the stem of the fixmedins_bchno of a bill's rows. It is
+// injective, and stays so when the platform compares without case, so two
+// devices whose ids differ only by '-' or case never share a row key:
+//   - a code the agent makes from a device id of A-Z and 0-9
+//     (DEV-yymmdd-nnnnn) keeps the form used since the first release, the
+//     code without its two '-' (DEV + yymmdd + nnnnn), so rows already on
+//     the platform and the returns referring to them still match;
+//   - any other agent-made code escapes its device id (A-Z and 0-9 stay,
+//     '-' is "-0", '_' is "-1", a lower-case letter is '-' and the letter
+//     in upper case) and puts '-' before yymmdd + nnnnn;
+//   - any other code (e.g. given by a POS) is escaped whole, then '-'.
+//
+// The first kind has no '-'; the others end in '-' and digits, and the
+// digits after the last '-' tell them apart (11 or more, or none), so no two codes
+// share a stem, and the row number (rowBchno) appended after it keeps the
+// whole key unique.
+func bchnoPrefix(billCode string) string {
+	if m := agentCodeRE.FindStringSubmatch(billCode); m != nil {
+		if plainIDRE.MatchString(m[1]) {
+			return m[1] + m[2] + m[3]
+		}
+		return escapeBchno(m[1]) + "-" + m[2] + m[3]
+	}
+	return escapeBchno(billCode) + "-"
+}
+
+var (
+	// agentCodeRE is a bill code the queue makes: prefix-yymmdd-nnnnn.
+	agentCodeRE = regexp.MustCompile(`^([A-Za-z0-9_-]{1,16})-([0-9]{6})-([0-9]{5,})$`)
+	plainIDRE   = regexp.MustCompile(`^[A-Z0-9]+$`)
+)
+
+// escapeBchno maps s onto A-Z, 0-9 and '-' injectively (see bchnoPrefix);
+// any other character is "-X" and its code point as six hex digits.
+func escapeBchno(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r >= 'a' && r <= 'z':
+			b.WriteByte('-')
+			b.WriteRune(r - 'a' + 'A')
+		case r == '-':
+			b.WriteString("-0")
+		case r == '_':
+			b.WriteString("-1")
+		default:
+			fmt.Fprintf(&b, "-X%06X", r)
+		}
+	}
+	return b.String()
+}
 
 // rowBchno is the fixmedins_bchno of row n (from 1): the stem and n
 // zero-padded to two digits (three from row 100).
@@ -150,8 +201,10 @@ func rowBchno(prefix string, n int) string { return prefix + fmt.Sprintf("%02d",
 
 // plan is a bill ready to send.
 type plan struct {
-	input   json.RawMessage
-	rows    int
+	node    string            // the input node (purcinfo, selinfo)
+	rows    []json.RawMessage // row n+1 of the bill, encoded
+	bchnos  []string          // their fixmedins_bchno
+	codes   [][]string        // their trace codes
 	insuplc string
 	notes   []string
 }
@@ -220,7 +273,7 @@ func (c *Client) plan(ctx context.Context, infno string, bill queue.Bill, items 
 	}
 	groups := groupItems(items, refs)
 	if last := rowBchno(b.prefix, len(groups)); utf8.RuneCountInString(last) > fsi.BchnoMaxLen {
-		return nil, nil, refusal(fmt.Sprintf("fixmedins_bchno %s (bill code without '-' + row number) is %d characters, at most %d allowed: use a shorter bill prefix",
+		return nil, nil, refusal(fmt.Sprintf("fixmedins_bchno %s (the bill code's stem + row number) is %d characters, at most %d allowed: use a shorter bill prefix",
 			last, utf8.RuneCountInString(last), fsi.BchnoMaxLen)), nil
 	}
 	for _, g := range groups {
@@ -233,12 +286,18 @@ func (c *Client) plan(ctx context.Context, infno string, bill queue.Bill, items 
 	}
 
 	var node string
-	var rows any
+	var rows []any
 	switch infno {
 	case fsi.InfPurchase, fsi.InfPurchaseReturn:
-		node, rows = fsi.NodePurchase, b.purchases(groups)
+		node = fsi.NodePurchase
+		for _, r := range b.purchases(groups) {
+			rows = append(rows, r)
+		}
 	default:
-		node, rows = fsi.NodeSale, b.sales(groups)
+		node = fsi.NodeSale
+		for _, r := range b.sales(groups) {
+			rows = append(rows, r)
+		}
 	}
 	insuplc := c.cfg.InsuplcAdmdvs
 	if infno == fsi.InfSale || infno == fsi.InfSaleReturn {
@@ -253,9 +312,15 @@ func (c *Client) plan(ctx context.Context, infno string, bill queue.Bill, items 
 	if len(b.problems) > 0 {
 		return nil, b.problems, "", nil
 	}
-	input, err := marshalJSON(map[string]any{node: rows})
-	if err != nil {
-		return nil, nil, refusal("encoding the rows: " + err.Error()), nil
+	p = &plan{node: node, insuplc: insuplc}
+	for i, r := range rows {
+		raw, err := marshalJSON(r)
+		if err != nil {
+			return nil, nil, refusal("encoding the rows: " + err.Error()), nil
+		}
+		p.rows = append(p.rows, raw)
+		p.bchnos = append(p.bchnos, rowBchno(b.prefix, i+1))
+		p.codes = append(p.codes, groups[i].codes())
 	}
 	var notes []string
 	for i, g := range groups {
@@ -263,7 +328,8 @@ func (c *Client) plan(ctx context.Context, infno string, bill queue.Bill, items 
 			notes = append(notes, fmt.Sprintf("row %s: %s", rowBchno("", i+1), n))
 		}
 	}
-	return &plan{input: input, rows: len(groups), insuplc: insuplc, notes: notes}, nil, "", nil
+	p.notes = notes
+	return p, nil, "", nil
 }
 
 // references finds, for each item of a return, the fixmedins_bchno of the

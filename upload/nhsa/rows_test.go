@@ -123,9 +123,19 @@ func TestRows3505Split(t *testing.T) {
 			r.PsnCertType != "02" || r.Certno != "370203198001011234" || r.PsnName != "王五" || r.HiFeesetlType != "1" ||
 			r.MdtrtSetlType != "1" || r.PrscDrName != "赵医生" || r.Rxno != "RX0001" || r.RxCircFlag != "0" ||
 			r.PharName != "李药师" || r.PharPracCertNo != "ZY2019370200123" || r.PharCertType != "01" ||
-			r.SelRetnTime != "2026-01-27 10:15:30" || r.SelRetnOpterName != "张三" || r.StooutNo != "PDA1-260127-00002" {
+			r.SelRetnTime != "2026-01-27 10:15:30" || r.SelRetnOpterName != "张三" || r.StooutNo != "PDA1-260127-00002" ||
+			r.RtalDocno != "PDA1-260127-00002" {
 			t.Errorf("row %d person/settlement data: %+v", i+1, r)
 		}
+	}
+	// The POS's receipt number wins over the bill code.
+	attrs := saleAttrs()
+	attrs["nhsa.rtal_docno"] = "POS-R-000917"
+	if out := deliver(t, c, bill("PDA1-260127-00003", billtype.RetailSale, attrs), saleItems()); out.Class != upload.Done {
+		t.Fatalf("with rtal_docno: %v %s", out.Class, out.Message)
+	}
+	if r := sentSales(t, g.requests()[1]); r[0].RtalDocno != "POS-R-000917" || r[2].RtalDocno != "POS-R-000917" {
+		t.Errorf("rtal_docno %q", r[0].RtalDocno)
 	}
 	if p := rows[0].FinlTrnsPric; p == nil || *p != 12.5 {
 		t.Errorf("price %v", p)
@@ -155,8 +165,34 @@ func TestRowBchno(t *testing.T) {
 			t.Errorf("row %d: %q, want %q", n, got, want)
 		}
 	}
-	if bchnoPrefix("PDA-1-260127-00001") != "PDA126012700001" {
-		t.Error("bchnoPrefix keeps '-'")
+	// Codes of device ids of A-Z and 0-9 keep the first release's form;
+	// ids differing only by '-', '_' or case never share a stem, even
+	// compared without case.
+	for code, want := range map[string]string{
+		"PDA1-260127-00001":  "PDA126012700001",
+		"PDA-1-260127-00001": "PDA-01-26012700001",
+		"pda1-260127-00001":  "-P-D-A1-26012700001",
+		"PDA_1-260127-00001": "PDA-11-26012700001",
+		"POS-RECEIPT-778":    "POS-0RECEIPT-0778-",
+		"PDA126012700001":    "PDA126012700001-",
+		"T01-260127-1234567": "T012601271234567",
+		"店1-260127-00001":    "-X005E971-",
+	} {
+		if got := bchnoPrefix(code); !strings.HasPrefix(got, want) && got != want {
+			t.Errorf("bchnoPrefix(%q) = %q, want %q", code, got, want)
+		}
+	}
+	codes := []string{"PDA1-260127-00001", "PDA-1-260127-00001", "pda1-260127-00001", "Pda1-260127-00001", "PDA_1-260127-00001",
+		"P-DA1-260127-00001", "PDA1-260127-00002", "PDA126012700001", "pda126012700001", "PDA1-2601-2700001", "A-B-260127-00001", "A-b-260127-00001"}
+	seen := map[string]string{}
+	for _, code := range codes {
+		for _, row := range []int{1, 10, 100} {
+			k := strings.ToUpper(rowBchno(bchnoPrefix(code), row))
+			if other, dup := seen[k]; dup {
+				t.Errorf("%s row %d and %s share fixmedins_bchno %s", code, row, other, k)
+			}
+			seen[k] = code
+		}
 	}
 }
 
@@ -230,7 +266,14 @@ func TestRows3504References(t *testing.T) {
 	back := item(1, code(prodA, 4), prodA, "L3", 0) // the purchase's row 03
 	back.Ref = "PDA1-260110-00002"
 	noRef := item(2, code(prodB, 50), prodB, "L2", 0) // ledger knows no purchase: attr fallback
-	out := deliver(t, c, bill("PDA1-260127-00004", billtype.SupplierReturn, map[string]string{"nhsa.medins_prod_purc_no": "ERP-PO-77"}),
+	// Without the supplier's invoice number (purc_invo_no, required in
+	// 3504's tables) the bill is held with the reason, nothing sent.
+	held := deliver(t, c, bill("PDA1-260127-00004", billtype.SupplierReturn, map[string]string{"nhsa.medins_prod_purc_no": "ERP-PO-77"}),
+		[]queue.Item{back, noRef})
+	if held.Class != upload.Retry || !strings.Contains(held.Message, "held back") || !strings.Contains(held.Message, "purc_invo_no: bill attr nhsa.purc_invo_no is empty") || len(g.requests()) != 0 {
+		t.Fatalf("3504 without purc_invo_no: %v %s", held.Class, held.Message)
+	}
+	out := deliver(t, c, bill("PDA1-260127-00004", billtype.SupplierReturn, map[string]string{"nhsa.medins_prod_purc_no": "ERP-PO-77", "nhsa.purc_invo_no": "INV-0091"}),
 		[]queue.Item{back, noRef})
 	if out.Class != upload.Done {
 		t.Fatalf("outcome %v: %s", out.Class, out.Message)
@@ -238,7 +281,7 @@ func TestRows3504References(t *testing.T) {
 	r0 := g.requests()[0]
 	rows := sentPurchases(t, r0)
 	if r0.FSI.Infno != fsi.InfPurchaseReturn || len(rows) != 2 || rows[0].MedinsProdPurcNo != "PDA12601100000203" ||
-		rows[1].MedinsProdPurcNo != "ERP-PO-77" || rows[0].SplerName != "华东医药供应链有限公司" || rows[0].PurcRetnCnt != 1 {
+		rows[1].MedinsProdPurcNo != "ERP-PO-77" || rows[0].SplerName != "华东医药供应链有限公司" || rows[0].PurcRetnCnt != 1 || rows[1].PurcInvoNo != "INV-0091" {
 		t.Fatalf("3504 rows: %+v", rows)
 	}
 }
@@ -268,7 +311,7 @@ func TestRefusedBills(t *testing.T) {
 		want  string
 	}{
 		// 16-character prefix, 7-digit day number: 16+6+7+2 = 31.
-		{"bchno too long", bill("ABCDEFGHIJKLMNOP-260127-1234567", billtype.Purchase, nil), purchaseItems(), "fixmedins_bchno ABCDEFGHIJKLMNOP260127123456703 (bill code without '-' + row number) is 31 characters"},
+		{"bchno too long", bill("ABCDEFGHIJKLMNOP-260127-1234567", billtype.Purchase, nil), purchaseItems(), "fixmedins_bchno ABCDEFGHIJKLMNOP260127123456703 (the bill code's stem + row number) is 31 characters"},
 		{"code too long", bill("PDA1-260127-00006", billtype.Purchase, nil), []queue.Item{long}, "drug_trac_codg allows 100"},
 		{"no items", bill("PDA1-260127-00007", billtype.Purchase, nil), nil, "no items"},
 	}

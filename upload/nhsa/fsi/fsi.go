@@ -227,18 +227,20 @@ func RequiredPurchase() []string {
 		"purc_retn_stoin_time", "purc_retn_opter_name", "prod_geay_flag"}
 }
 
-// RequiredPurchaseReturn are the required fields of a 3504 row.
+// RequiredPurchaseReturn are the required fields of a 3504 row
+// (purc_invo_no: required in 3504's published tables, nhsa.md §3.2).
 func RequiredPurchaseReturn() []string {
 	return []string{"med_list_codg", "fixmedins_hilist_id", "fixmedins_hilist_name", "fixmedins_bchno",
 		"spler_name", "manu_date", "expy_end", "purc_retn_cnt", "rx_flag", "purc_retn_stoin_time", "purc_retn_opter_name",
-		"medins_prod_purc_no"}
+		"medins_prod_purc_no", "purc_invo_no"}
 }
 
-// RequiredSale are the required fields of a 3505 row.
+// RequiredSale are the required fields of a 3505 row (rtal_docno: 零售单据号,
+// required in the published tables, nhsa.md §3.3 #27).
 func RequiredSale() []string {
 	return []string{"med_list_codg", "fixmedins_hilist_id", "fixmedins_hilist_name", "fixmedins_bchno",
 		"prsc_dr_name", "phar_name", "phar_prac_cert_no", "hi_feesetl_type", "mdtrt_sn", "psn_cert_type",
-		"manu_lotnum", "manu_date", "rx_flag", "trdn_flag", "rx_circ_flag", "sel_retn_cnt", "sel_retn_time",
+		"manu_lotnum", "manu_date", "rx_flag", "trdn_flag", "rx_circ_flag", "rtal_docno", "sel_retn_cnt", "sel_retn_time",
 		"sel_retn_opter_name", "drugtracinfo"}
 }
 
