@@ -100,7 +100,7 @@ func TestFaultSlowAbandoned(t *testing.T) {
 }
 
 func TestFaultString(t *testing.T) {
-	for f := sandbox.FaultHTTP500; f <= sandbox.FaultBusy; f++ {
+	for f := sandbox.FaultHTTP500; f <= sandbox.FaultBusyResult; f++ {
 		if s := f.String(); s == "" || strings.HasPrefix(s, "fault(") {
 			t.Errorf("Fault %d has no name", f)
 		}
