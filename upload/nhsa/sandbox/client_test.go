@@ -27,10 +27,10 @@ import (
 	"github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
-// The tests' own small FSI client: it builds requests from fsi types,
-// signs gateway headers by hand, and builds and opens envelopes with gm
-// but with its own sign-text builder (handSignString), so that the
-// sandbox is checked against a second reading of the rules.
+// The tests' own small FSI client: it builds requests from its own types
+// (wire_test.go), signs gateway headers by hand, and builds and opens
+// envelopes with gm but with its own sign-text builder (handSignString),
+// so that the sandbox is checked against a second reading of the rules.
 
 // cst is China time, built here rather than taken from the package.
 var cst = time.FixedZone("UTC+8", 8*3600)
