@@ -120,7 +120,9 @@ type field struct {
 // idoku-test/HN-YBJ-SDK YN-YBJ-SDK.Console/Program.cs. recer_sys_code is
 // required only when Options.RecerSysCode is set (its value is
 // province-assigned), signtype only in the provinces that ask for it
-// (Options.Require "request.signtype").
+// (Options.Require "request.signtype"). fixmedins_soft_fcty, seen in one
+// newer envelope without a published length, is left out: it is accepted
+// and logged as an unknown field.
 func requestFields() []field {
 	return []field{
 		{"infno", kindString, 5, true},
@@ -140,7 +142,6 @@ func requestFields() []field {
 		{"fixmedins_code", kindString, 12, true},
 		{"fixmedins_name", kindString, 200, true},
 		{"sign_no", kindString, 30, false},
-		{"fixmedins_soft_fcty", kindString, 100, false},
 		{"input", kindRaw, 0, true},
 	}
 }

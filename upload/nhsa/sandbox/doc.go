@@ -268,9 +268,9 @@
 //     order sent; accepted rows are applied, refused rows are not.
 //
 // Refusals of the FSI header and of the input as a whole (invalid_input,
-// input_too_long, missing_node, invalid_row, input_style, and in the
-// whole-call shapes bchno_twice_in_call and duplicate_code) are infcode -1
-// in every shape.
+// input_too_long, missing_node, invalid_row, input_style) are infcode -1
+// in every shape; in AnswerRetRslt the rules across rows
+// (bchno_twice_in_call, duplicate_code) are retRslt "0" like any row's.
 //
 // # Faults (InjectFaults)
 //

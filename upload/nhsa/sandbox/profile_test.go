@@ -224,6 +224,8 @@ func TestAnswerRetRslt(t *testing.T) {
 	bad := sale("RR-4", code(4))
 	bad.MdtrtSn = ""
 	wantRetRslt(t, c.send(t, c.request(InfSale, sel(bad))), "0", "mdtrt_sn")
+	// And a rule across the rows of the call.
+	wantRetRslt(t, c.send(t, c.request(InfSale, sel(sale("RR-7", code(7)), sale("RR-7", code(8))))), "0", "出现多次")
 	// The FSI header and the input as a whole stay infcode -1.
 	req := c.request(InfSale, sel(sale("RR-5", code(5))))
 	req.OpterType = "9"

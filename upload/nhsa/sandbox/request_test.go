@@ -138,10 +138,10 @@ func TestUnknownFieldsAccepted(t *testing.T) {
 	row["spec"] = "0.25g*24粒"
 	row["drugtracinfo"].([]any)[0].(map[string]any)["trac_lv"] = "1"
 	m := toMap(t, c.request(InfSale, map[string]any{"selinfo": row, "batch": "x"}))
-	m["x_province_ext"] = "pda-agent"
+	m["fixmedins_soft_fcty"] = "pda-agent"
 	r := c.sendPlain(t, mustJSON(t, m))
 	wantOK(t, r)
-	for _, f := range []string{"x_province_ext", "input.batch", "selinfo.spec", "drugtracinfo.trac_lv"} {
+	for _, f := range []string{"fixmedins_soft_fcty", "input.batch", "selinfo.spec", "drugtracinfo.trac_lv"} {
 		if s.Stats().UnknownFields[f] != 1 || !strings.Contains(r.resp.WarnMsg, f) {
 			t.Errorf("unknown field %s: stats %v, warn_msg %q", f, s.Stats().UnknownFields, r.resp.WarnMsg)
 		}
