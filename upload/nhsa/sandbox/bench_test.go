@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 	"github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
@@ -38,7 +37,7 @@ func BenchmarkCall(b *testing.B) {
 					if i >= b.N {
 						return false
 					}
-					req := c.request(fsi.InfSale, sel(sale(fmt.Sprintf("BM-%d", i), code(2*i), code(2*i+1))))
+					req := c.request(InfSale, sel(sale(fmt.Sprintf("BM-%d", i), code(2*i), code(2*i+1))))
 					body, err := json.Marshal(req)
 					if err == nil {
 						var a *result

@@ -24,14 +24,13 @@ import (
 	"github.com/tjfoc/gmsm/sm2"
 
 	"github.com/pda-agent/pda-agent/gm"
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 	"github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
-// The tests' own small FSI client: it builds requests from fsi types,
-// signs gateway headers by hand, and builds and opens envelopes with gm
-// but with its own sign-text builder (handSignString), so that the
-// sandbox is checked against a second reading of the rules.
+// The tests' own small FSI client: it builds requests from its own types
+// (wire_test.go), signs gateway headers by hand, and builds and opens
+// envelopes with gm but with its own sign-text builder (handSignString),
+// so that the sandbox is checked against a second reading of the rules.
 
 // cst is China time, built here rather than taken from the package.
 var cst = time.FixedZone("UTC+8", 8*3600)
@@ -78,7 +77,7 @@ func newClient(h http.Handler, scheme, envelope string) *tclient {
 		paasID: sandbox.TestPaasID, paasToken: sandbox.TestPaasToken,
 		apiKey: sandbox.TestAPIAccessKey, apiSecret: sandbox.TestAPISecretKey,
 		apiName: sandbox.TestAPIName, apiVersion: sandbox.TestAPIVersion,
-		appID: sandbox.TestAppID, appSecret: sandbox.TestAppSecret, envVersion: fsi.EnvelopeVersion,
+		appID: sandbox.TestAppID, appSecret: sandbox.TestAppSecret, envVersion: EnvelopeVersion,
 		chanKey: ch, platPub: &platform.PublicKey,
 		code: sandbox.TestFixmedinsCode, name: sandbox.TestFixmedinsName, admdvs: sandbox.TestAdmdvs,
 		now: fixedNow}
@@ -99,14 +98,14 @@ func (c *tclient) msgid() string {
 }
 
 // request builds a valid FSI request around input.
-func (c *tclient) request(infno string, input any) fsi.Request {
+func (c *tclient) request(infno string, input any) Request {
 	in, err := json.Marshal(input)
 	if err != nil {
 		panic(err)
 	}
-	return fsi.Request{Infno: infno, Msgid: c.msgid(), MdtrtareaAdmvs: c.admdvs, RecerSysCode: sandbox.TestRecerSysCode,
-		Infver: fsi.DefaultInfVer, OpterType: fsi.OpterMobile, Opter: "PDA-07", OpterName: "王药师",
-		InfTime: c.now().In(cst).Format(fsi.TimeLayout), FixmedinsCode: c.code, FixmedinsName: c.name, Input: in}
+	return Request{Infno: infno, Msgid: c.msgid(), MdtrtareaAdmvs: c.admdvs, RecerSysCode: sandbox.TestRecerSysCode,
+		Infver: DefaultInfVer, OpterType: OpterMobile, Opter: "PDA-07", OpterName: "王药师",
+		InfTime: c.now().In(cst).Format(TimeLayout), FixmedinsCode: c.code, FixmedinsName: c.name, Input: in}
 }
 
 // result is one answer as the client saw it.
@@ -118,17 +117,17 @@ type result struct {
 		Code    json.Number `json:"code"`
 		Message string      `json:"message"`
 	} // gateway or envelope refusal
-	resp   *fsi.Response
+	resp   *Response
 	envErr error // the answer envelope did not open or verify
 }
 
 func (r *result) String() string { return fmt.Sprintf("HTTP %d %s / %s", r.status, r.body, r.plain) }
 
 // ok reports infcode 0.
-func (r *result) ok() bool { return r.resp != nil && r.resp.Infcode == fsi.InfcodeOK }
+func (r *result) ok() bool { return r.resp != nil && r.resp.Infcode == InfcodeOK }
 
 // send marshals req and calls.
-func (c *tclient) send(t testing.TB, req fsi.Request) *result {
+func (c *tclient) send(t testing.TB, req Request) *result {
 	t.Helper()
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -411,16 +410,16 @@ func handJSON(v any) string {
 
 // Row builders: complete, valid rows.
 
-func purchase(bchno string) fsi.Purchase {
+func purchase(bchno string) Purchase {
 	p := 12.5
-	return fsi.Purchase{MedListCodg: "XJ01CAA040A001010100101", FixmedinsHilistID: "H-AMOX-0250", FixmedinsHilistName: "阿莫西林胶囊",
+	return Purchase{MedListCodg: "XJ01CAA040A001010100101", FixmedinsHilistID: "H-AMOX-0250", FixmedinsHilistName: "阿莫西林胶囊",
 		DyntNo: "SH-2026-001", FixmedinsBchno: bchno, SplerName: "国药控股青岛有限公司", ManuLotnum: "L20260301",
 		ProdentpName: "某某制药有限公司", Aprvno: "国药准字H20000000", ManuDate: "2026-03-01", ExpyEnd: "2028-02-28",
 		FinlTrnsPric: &p, PurcRetnCnt: 10, PurcInvoNo: "INV-001", RxFlag: "1",
 		PurcRetnStoinTime: "2026-11-27 09:00:00", PurcRetnOpterName: "王药师", ProdGeayFlag: "0"}
 }
 
-func purchaseReturn(bchno, purcNo string, count float64) fsi.Purchase {
+func purchaseReturn(bchno, purcNo string, count float64) Purchase {
 	p := purchase(bchno)
 	p.MedinsProdPurcNo, p.PurcRetnCnt = purcNo, count
 	return p
@@ -429,48 +428,48 @@ func purchaseReturn(bchno, purcNo string, count float64) fsi.Purchase {
 // code returns a 20-digit 码上放心-style trace code.
 func code(i int) string { return fmt.Sprintf("8%07d%012d", 1234567, i) }
 
-func sale(bchno string, codes ...string) fsi.Sale {
-	s := fsi.Sale{MedListCodg: "XJ01CAA040A001010100101", FixmedinsHilistID: "H-AMOX-0250", FixmedinsHilistName: "阿莫西林胶囊",
+func sale(bchno string, codes ...string) Sale {
+	s := Sale{MedListCodg: "XJ01CAA040A001010100101", FixmedinsHilistID: "H-AMOX-0250", FixmedinsHilistName: "阿莫西林胶囊",
 		FixmedinsBchno: bchno, PrscDrName: "李医生", PharName: "王药师", PharPracCertNo: "YS-0001",
 		HiFeesetlType: "1", SetlID: "S0001", MdtrtSn: "M0001", PsnCertType: "01", ManuLotnum: "L20260301",
 		ManuDate: "2026-03-01", ExpyEnd: "2028-02-28", RxFlag: "1", TrdnFlag: "0", RxCircFlag: "0",
 		RtalDocno: "R-" + bchno, SelRetnCnt: float64(len(codes)), SelRetnTime: "2026-11-27 10:00:00",
 		SelRetnOpterName: "王药师", MedinsProdSelNo: "SEL-" + bchno}
 	for _, c := range codes {
-		s.DrugTracInfo = append(s.DrugTracInfo, fsi.TracInfo{DrugTracCodg: c})
+		s.DrugTracInfo = append(s.DrugTracInfo, TracInfo{DrugTracCodg: c})
 	}
 	return s
 }
 
-func splitSale(bchno string, count float64, codes ...string) fsi.Sale {
+func splitSale(bchno string, count float64, codes ...string) Sale {
 	s := sale(bchno, codes...)
 	s.TrdnFlag, s.SelRetnCnt = "1", count
 	return s
 }
 
 // saleReturn returns codes of the sale whose medins_prod_sel_no is selNo.
-func saleReturn(bchno, selNo string, codes ...string) fsi.Sale {
+func saleReturn(bchno, selNo string, codes ...string) Sale {
 	s := sale(bchno, codes...)
 	s.MedinsProdSelNo = selNo
 	return s
 }
 
-func sel(rows ...fsi.Sale) map[string]any {
+func sel(rows ...Sale) map[string]any {
 	if len(rows) == 1 {
-		return map[string]any{fsi.NodeSale: rows[0]}
+		return map[string]any{NodeSale: rows[0]}
 	}
-	return map[string]any{fsi.NodeSale: rows}
+	return map[string]any{NodeSale: rows}
 }
 
-func purc(rows ...fsi.Purchase) map[string]any {
+func purc(rows ...Purchase) map[string]any {
 	if len(rows) == 1 {
-		return map[string]any{fsi.NodePurchase: rows[0]}
+		return map[string]any{NodePurchase: rows[0]}
 	}
-	return map[string]any{fsi.NodePurchase: rows}
+	return map[string]any{NodePurchase: rows}
 }
 
 func del(bchno, typ string) map[string]any {
-	return map[string]any{fsi.NodeDelete: fsi.Delete{FixmedinsBchno: bchno, InvDataType: typ}}
+	return map[string]any{NodeDelete: Delete{FixmedinsBchno: bchno, InvDataType: typ}}
 }
 
 // wantOK fails unless the answer is infcode 0.
@@ -485,7 +484,7 @@ func wantOK(t testing.TB, r *result) {
 // containing every text.
 func wantRefused(t testing.TB, r *result, texts ...string) {
 	t.Helper()
-	if r.envErr != nil || r.resp == nil || r.resp.Infcode != fsi.InfcodeError {
+	if r.envErr != nil || r.resp == nil || r.resp.Infcode != InfcodeError {
 		t.Fatalf("want infcode -1, got %s (env err %v)", r, r.envErr)
 	}
 	for _, x := range texts {

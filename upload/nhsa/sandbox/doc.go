@@ -1,17 +1,46 @@
 // Package sandbox is a strict stand-in for a provincial 医保 (NHSA) FSI
-// gateway serving the 进销存 interfaces 3503-3507 (package fsi is the
-// contract). The real gateways are out of reach from development
-// machines, so tests, the demo and `pda-agent sandbox` talk to this one.
-// It behaves like an unforgiving platform rather than a stub: it checks
-// the gateway headers, the SM2/SM4 envelope, every field of the FSI
-// request and its input, and the business rules (a trace code sells
-// once), with its own code and never the client's; it keeps a ledger
-// (Rows) that shows whether anything was lost or applied twice; and it
-// injects the faults real gateways have (Fault).
+// gateway serving the 进销存 interfaces 3503-3507. The real gateways are
+// out of reach from development machines, so tests, the demo and
+// `pda-agent sandbox` talk to this one. It behaves like an unforgiving
+// platform rather than a stub: it checks the gateway headers, the SM2/SM4
+// envelope, every field of the FSI request and its input, and the
+// business rules (a trace code sells once); it keeps a ledger (Rows) that
+// shows whether anything was lost or applied twice; it answers in every
+// shape the public clients read (Answer) and injects the faults real
+// gateways have (Fault).
 //
-// Sources: ../../../shared/reference/nhsa.md. Where provinces differ or
-// the platform's behaviour is unconfirmed, the sandbox takes the strict
-// reading and says so below.
+// # Independence from the client
+//
+// The sandbox's field tables and message types (contract.go) are written
+// by hand from the published 定点医药机构接口规范 field tables and public
+// clients, never from the agent's client: it imports neither
+// upload/nhsa nor upload/nhsa/fsi, nor anything that does, and
+// import_test.go fails if it (or its tests) ever does. Its tests speak raw
+// HTTP with their own envelope code and their own copy of the tables
+// (wire_test.go). Sources, cited beside each table:
+//
+//   - FSI envelope: binzhe12123/Medical SZSI_Smart/Model/SYB/SYBCommon.cs;
+//     idoku-test/HN-YBJ-SDK YN-YBJ-SDK.Console/Program.cs (nhsa.md §2).
+//   - 3503 purcinfo: fengzaiqishi11/hsa-his
+//     hsa-com/src/main/java/cn/hsa/module/insure/stock/entity/InsureGoodBuy.java.
+//   - 3504: the same folder, InsureGoodBuyBack.java (purc_invo_no Y).
+//   - 3505 selinfo: the same folder, InsureGoodSell.java (rtal_docno Y);
+//     drugtracinfo of newer clients (nhsa.md §3.3).
+//   - 3506: https://d.pingjiangxian.com/html/3506.html and
+//     InsureGoodSellBack.java.
+//   - 3507 data: InsureGoodInfoDelete.java.
+//   - output.result {retRslt, msgRslt}: the 3505A answer (表209) of a
+//     public Java HIS client (nhsa.md §3.5).
+//   - output.invinfoErrDetail[]: a public C# client's Output_3502A
+//     (namespace NeiMengGuYiBaoApp.Models.Output.YiBao; its repository is
+//     not named by the index). Its use for 3503-3506 is unconfirmed.
+//   - The queries 3510 采购查询, 3511 销售查询 and 3513 销售追溯信息查询: no
+//     public field table was found, so the sandbox does not serve them
+//     (unknown_infno); nhsa.md §3.5 has only a camelCase outline of
+//     3512/3513 from one client [unconfirmed].
+//
+// Where provinces differ or the platform's behaviour is unconfirmed, the
+// sandbox takes the strict reading by default and offers a switch.
 //
 // # Layers and answers
 //
@@ -22,9 +51,11 @@
 //     {"code": <status>, "message": …}.
 //   - Envelope refusals (sm2sm4 mode): HTTP 200, {"code": CodeEnv…,
 //     "message": …}, unencrypted and unsigned.
-//   - FSI refusals: HTTP 200 and an fsi.Response with infcode -1 and the
+//   - FSI refusals: HTTP 200 and an FSI answer with infcode -1 and the
 //     reason in err_msg (≤ 200 characters), encrypted and signed like any
-//     answer in sm2sm4 mode.
+//     answer in sm2sm4 mode. In the AnswerRetRslt and AnswerPerRow
+//     shapes, refusals of rows (their fields or the business rules) are
+//     infcode 0 with retRslt "0" instead (see Answers).
 //
 // Each refusal is counted in Stats.Rejected under its reason:
 //
@@ -64,13 +95,17 @@
 //	recer_sys_code       -1   recer_sys_code differs from Options.RecerSysCode (when set)
 //	invalid_opter_type   -1   opter_type not 1, 2 or 3
 //	invalid_inf_time     -1   inf_time not yyyy-MM-dd HH:mm:ss
-//	invalid_input        -1   input not a JSON object, or over MaxInput characters
+//	invalid_input        -1   input not a JSON object
+//	input_too_long       -1   入参input长度[n]超过最大长度[MaxInput]: over Options.MaxInput
+//	                          characters (40,000 by default)
 //	stale_msgid          -1   the time in msgid outside ±Window (read as UTC+8)
 //	stale_inf_time       -1   inf_time outside ±Window (UTC+8)
 //	busy                 -1   系统繁忙 (FaultBusy; not stored under the msgid)
 //	msgid_reuse          -1   a msgid seen before with another infno or input
 //	missing_node         -1   input lacks the interface's node
 //	invalid_row          -1   the node is not an object (or, for 3503-3506, a non-empty array of objects)
+//	input_style          -1   节点…应为数组 / 应为JSON对象: the node's form is not the
+//	                          province's Options.InputStyle
 //	invalid_date         -1   manu_date / expy_end not yyyy-MM-dd
 //	expiry_before_manufacture -1 expy_end before manu_date
 //	invalid_time         -1   sel_retn_time / purc_retn_stoin_time not yyyy-MM-dd HH:mm:ss
@@ -87,9 +122,9 @@
 //	code_count           -1   trdn_flag 0 and sel_retn_cnt ≠ number of codes
 //	bchno_twice_in_call  -1   one fixmedins_bchno in two rows of a call
 //	bchno_conflict       -1   批次流水号冲突: the bchno is taken by a row with other content
-//	duplicate_bchno      -1   fsi.ErrTextDuplicateNo: every row is already there, identical
+//	duplicate_bchno      -1   TextDuplicateNo: every row is already there, identical
 //	partial_duplicate    -1   some rows of a multi-row call are already there
-//	sold_code            -1   fsi.ErrTextSoldCode: <codes>
+//	sold_code            -1   TextSoldCode: <codes>
 //	unknown_reference    -1   a 3504/3506 names no active 3503/3505
 //	return_mismatch      -1   a return that does not fit its original (see below)
 //	unknown_bchno        -1   3507 of a bchno never accepted
@@ -97,6 +132,7 @@
 //	delete_type          -1   3507 inv_data_type is not the row's (3 purchase, 4 sale)
 //	delete_blocked       -1   3507 of a row with returns in force, or of a return whose
 //	                          codes were sold again meanwhile
+//	row_refused          -1   a row named by RefuseRows: fixmedins_bchno[…]: <msg>
 //
 // The gateway signature is checked before the timestamp window, and the
 // envelope signature before its window, so that a caller without the
@@ -116,11 +152,12 @@
 //
 // # SM2/SM4 envelope (Options.Envelope = sm2sm4)
 //
-// The body is an fsi.Envelope. encData is decrypted with
+// The body is the channel envelope {appId, encType, signType, timestamp,
+// version, encData, signData} (nhsa.md §4.1). encData is decrypted with
 // gm.DeriveDataKey(appId, appSecret), strictly; signData must verify with
 // the channel's public key and uid over gm.SignString of every field
 // received except signData, encData and extra, plus data = the decrypted
-// request object (numbers as written). The answer is an fsi.Envelope with
+// request object (numbers as written). The answer is an envelope with
 // code 0, message 成功, the request's appId and version, a fresh
 // timestamp, encData = the FSI response JSON, and signData by
 // PlatformKey, same uid, over gm.SignString of the answer's fields except
@@ -132,11 +169,13 @@
 // counted (Stats.UnknownFields) and named in the answer's warn_msg, since
 // provinces add their own. Required: infno, msgid, mdtrtarea_admvs,
 // infver, opter_type, opter, opter_name, inf_time, fixmedins_code,
-// fixmedins_name, input, and recer_sys_code when Options.RecerSysCode is
-// set.
+// fixmedins_name, input; recer_sys_code when Options.RecerSysCode is set;
+// signtype in provinces that ask for it (Options.Require
+// "request.signtype"; nhsa.md §2.1: "(Y in some)", "建议使用SM2、SM3").
 //
 // Idempotency: the answer to every request that passed the header checks
-// is stored under its msgid (FaultBusy answers excepted). The same msgid
+// is stored under its msgid, in whatever shape it was given (FaultBusy and
+// FaultBusyResult answers excepted). The same msgid
 // with the same infno and input (compared as canonical JSON, so inf_time
 // may differ) gets exactly the stored bytes again and changes nothing
 // (Stats.DuplicateMsgids). The same msgid with other content is refused
@@ -150,20 +189,48 @@
 // # Input
 //
 // 3503/3504 take {"purcinfo": row or [rows]}, 3505/3506 {"selinfo": …},
-// 3507 {"data": {fixmedins_bchno, inv_data_type}}. Field names and JSON
-// types come from fsi.Purchase, fsi.Sale and fsi.Delete; required fields
-// from fsi.Required*. Unknown fields are accepted and logged. A call with
-// several rows is applied whole or not at all: its answer cannot speak per
-// row.
+// 3507 {"data": {fixmedins_bchno, inv_data_type}}. Field names, JSON
+// types, lengths and required fields are the tables of contract.go.
+// Unknown fields are accepted and logged. Required by default, as the
+// tables mark them: rtal_docno on 3505, purc_invo_no on 3504; not
+// required: psn_cert_type, hi_feesetl_type, rx_circ_flag (代码标识 Y,
+// 是否必填 blank in InsureGoodSell/InsureGoodSellBack), prod_geay_flag on
+// 3503. Beyond the tables the sandbox requires medins_prod_purc_no on 3504
+// and medins_prod_sel_no on 3506, since a return must name its original,
+// and drugtracinfo on 3505 (无码不结算, nhsa.md §5).
+//
+// In the AnswerInfcode and AnswerRetRslt shapes a call with several rows
+// is applied whole or not at all; in AnswerPerRow each row on its own.
+//
+// # Province profile (Options)
+//
+//   - InputStyle: InputAny (default) takes the node as one row object or
+//     a list of rows; InputList only a list; InputObject only one object
+//     per call (older clients, nhsa.md §3.1). 3507 is always one object.
+//   - MaxInput: the longest input in characters, 40,000 by default (the
+//     envelope table's "input ≤40000"); longer is refused input_too_long.
+//   - AllowDuplicateBchno: a platform that does not enforce
+//     fixmedins_bchno uniqueness. A row again under a taken bchno is then
+//     recorded again (the ledger row's Applied becomes 2) unless another
+//     rule refuses it; a sale sent again is refused sold_code, since its
+//     codes are held by the first copy.
+//   - Require / Relax: "infno.field" or "request.field" entries that make
+//     a field required or optional, e.g. Require "3506.psn_cert_type"
+//     and "request.signtype" for provinces whose tables ask for them, or
+//     Relax "3505.rtal_docno" and "3504.purc_invo_no" for a client that
+//     does not send them yet. Validate refuses unknown fields, and fields
+//     without which the sandbox cannot work (fixmedins_bchno, msgid …).
+//   - Answer: the answer shape (below).
 //
 // # Business rules
 //
-//   - fixmedins_bchno is unique per institution across 3503-3506. The same
-//     row again (same infno, same content) under a new msgid answers
-//     fsi.ErrTextDuplicateNo and changes nothing; other content under a
-//     taken bchno is a conflict. After a 3507 the bchno is free again.
+//   - fixmedins_bchno is unique per institution across 3503-3506 (unless
+//     AllowDuplicateBchno). The same row again (same infno, same content)
+//     under a new msgid answers TextDuplicateNo and changes nothing; other
+//     content under a taken bchno is a conflict. After a 3507 the bchno is
+//     free again.
 //   - One code, one sale, across all institutions: a 3505 is refused with
-//     fsi.ErrTextSoldCode when a code is held by a 3505 in force (not
+//     TextSoldCode when a code is held by a 3505 in force (not
 //     deleted and not returned for that code by a 3506 in force). 拆零:
 //     a row with trdn_flag 1 may repeat a code held only by split sales;
 //     a code held by a split sale cannot be sold whole.
@@ -176,14 +243,51 @@
 //   - 3507 deletes a row by fixmedins_bchno: a sale's codes become
 //     sellable, a return's original holds its codes again. Rows with
 //     returns in force must have those deleted first.
+//   - RefuseRows(msg, bchnos…) makes the platform refuse those rows for
+//     reasons of its own (row_refused) until cleared with an empty msg.
 //
 // Accepted rows go to the ledger (Rows) with Applied 1; a 3507 adds its
 // own entry and marks the deleted row.
 //
 // # Answers
 //
-// fsi.Response with infcode 0 or -1, inf_refmsgid = the institution's
-// admdvs (6) + time (14, UTC+8) + a 10-digit serial, refmsg_time (request
-// received) and respond_time as yyyyMMddHHmmssSSS with real milliseconds,
-// err_msg, warn_msg; output is empty (omitted) for these interfaces.
+// An FSI answer has infcode, inf_refmsgid = the institution's admdvs (6) +
+// time (14, UTC+8) + a 10-digit serial, refmsg_time (request received)
+// and respond_time as yyyyMMddHHmmssSSS with real milliseconds, err_msg,
+// warn_msg, and output in these shapes (Options.Answer, or per request
+// with InjectAnswers, queued and taken like faults):
+//
+//   - AnswerInfcode (default): infcode 0 without output, or infcode -1
+//     with the reason in err_msg.
+//   - AnswerRetRslt: infcode 0 and output {"result": {"retRslt": "1",
+//     "msgRslt": "成功"}}; a refused row (its fields or a business rule)
+//     gives retRslt "0" and the reason in msgRslt, and nothing is applied.
+//   - AnswerPerRow: infcode 0 and output {"invinfoErrDetail": [{
+//     med_list_codg, fixmedins_hilist_id, fixmedins_hilist_name,
+//     fixmedins_bchno, retRslt, msgRslt}, …]}, one entry per row in the
+//     order sent; accepted rows are applied, refused rows are not.
+//
+// Refusals of the FSI header and of the input as a whole (invalid_input,
+// input_too_long, missing_node, invalid_row, input_style) are infcode -1
+// in every shape; in AnswerRetRslt the rules across rows
+// (bchno_twice_in_call, duplicate_code) are retRslt "0" like any row's.
+//
+// # Faults (InjectFaults)
+//
+// Each request takes the first queued fault once its body is read:
+//
+//   - FaultHTTP500: HTTP 500 {"code":500,"message":…} before anything.
+//   - FaultApplyThenTimeout: applied and stored under the msgid, never
+//     answered (the connection is held).
+//   - FaultApplyThen500: applied and stored under the msgid, then HTTP 500
+//     with the JSON body {"code":500,"message":"Internal Server Error"}.
+//   - FaultSlow: answered after SlowDelay; nothing applied if the client
+//     leaves first.
+//   - FaultBusy: infcode -1 TextBusy; nothing applied or stored.
+//   - FaultBusyResult: infcode 0 with output.result {retRslt "0", msgRslt
+//     TextBusy…}: the business form of busy; nothing applied or stored.
+//
+// After a fault that applied, the same msgid with the same content is
+// answered from the store, byte for byte (Stats.DuplicateMsgids), and the
+// same rows under a new msgid get TextDuplicateNo.
 package sandbox

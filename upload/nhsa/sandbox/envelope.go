@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/pda-agent/pda-agent/gm"
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 )
 
 // Envelope refusal codes (the "code" of an unencrypted {code, message}
@@ -79,10 +78,10 @@ func (s *Server) openEnvelope(body []byte) (*opened, *failure) {
 	if ch == nil {
 		return nil, envFail(reasonEnvApp, CodeEnvApp, "appId不存在: "+vals["appId"])
 	}
-	if vals["encType"] != fsi.EncTypeSM4 {
+	if vals["encType"] != encTypeSM4 {
 		return nil, envFail(reasonEnvEncType, CodeEnvEncType, "不支持的encType: "+vals["encType"])
 	}
-	if vals["signType"] != fsi.SignTypeSM2 {
+	if vals["signType"] != signTypeSM2 {
 		return nil, envFail(reasonEnvSignType, CodeEnvSignType, "不支持的signType: "+vals["signType"])
 	}
 	if vals["version"] != s.envVersion {
@@ -127,10 +126,9 @@ func (s *Server) seal(o *opened, answer []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ok := fsi.Code(fsi.InfcodeOK)
-	env := fsi.Envelope{AppID: o.ch.AppID, EncType: fsi.EncTypeSM4, SignType: fsi.SignTypeSM2,
+	env := envelopeAnswer{AppID: o.ch.AppID, EncType: encTypeSM4, SignType: signTypeSM2,
 		Timestamp: strconv.FormatInt(s.now().UnixMilli(), 10), Version: o.version, EncData: enc,
-		Code: &ok, Message: "成功"}
+		Code: 0, Message: "成功"}
 	// The sign text is rebuilt from the JSON that goes out, as the client
 	// will rebuild it, rather than from the struct.
 	raw, err := json.Marshal(env)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pda-agent/pda-agent/gm"
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 	"github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
@@ -97,8 +96,8 @@ func TestEnvelope(t *testing.T) {
 			s := newServer(t, sandbox.SchemeNone, sandbox.EnvelopeSM2SM4)
 			c := newClient(s, sandbox.SchemeNone, sandbox.EnvelopeSM2SM4)
 			tc.edit(c)
-			req := c.request(fsi.InfSale, sel(sale("E-1", code(1))))
-			req.InfTime = clock.In(cst).Format(fsi.TimeLayout)
+			req := c.request(InfSale, sel(sale("E-1", code(1))))
+			req.InfTime = clock.In(cst).Format(TimeLayout)
 			req.Msgid = c.code + clock.In(cst).Format("20060102150405") + "0001"
 			r := c.send(t, req)
 			st := s.Stats()
@@ -133,14 +132,14 @@ func TestEnvelope(t *testing.T) {
 func TestEnvelopeAnswer(t *testing.T) {
 	s := newServer(t, sandbox.SchemeNone, sandbox.EnvelopeSM2SM4)
 	c := newClient(s, sandbox.SchemeNone, sandbox.EnvelopeSM2SM4)
-	wantOK(t, c.send(t, c.request(fsi.InfSale, sel(sale("EA-1", code(1))))))
-	r := c.send(t, c.request(fsi.InfSale, sel(sale("EA-2", code(1)))))
-	wantRefused(t, r, fsi.ErrTextSoldCode)
+	wantOK(t, c.send(t, c.request(InfSale, sel(sale("EA-1", code(1))))))
+	r := c.send(t, c.request(InfSale, sel(sale("EA-2", code(1)))))
+	wantRefused(t, r, ErrTextSoldCode)
 
-	var env fsi.Envelope
+	var env Envelope
 	if err := json.Unmarshal(r.body, &env); err != nil || env.Code == nil || *env.Code != 0 || env.Message == "" ||
 		env.AppID != sandbox.TestAppID || env.EncType != "SM4" || env.SignType != "SM2" ||
-		env.Version != fsi.EnvelopeVersion || len(env.Timestamp) != 13 || env.SignData == "" {
+		env.Version != EnvelopeVersion || len(env.Timestamp) != 13 || env.SignData == "" {
 		t.Fatalf("answer envelope %s", r.body)
 	}
 	if strings.Contains(string(r.body), "infcode") {
@@ -169,9 +168,9 @@ func TestEnvelopeChannelUID(t *testing.T) {
 	s := sandbox.New(o)
 	c := newClient(s, sandbox.SchemeNone, sandbox.EnvelopeSM2SM4)
 	c.uid = "PDA-AGENT-UID-01"
-	wantOK(t, c.send(t, c.request(fsi.InfSale, sel(sale("U-1", code(1))))))
+	wantOK(t, c.send(t, c.request(InfSale, sel(sale("U-1", code(1))))))
 	c.uid = ""
-	wantProto(t, c.send(t, c.request(fsi.InfSale, sel(sale("U-2", code(2))))), 200, sandbox.CodeEnvSignature, "验签失败")
+	wantProto(t, c.send(t, c.request(InfSale, sel(sale("U-2", code(2))))), 200, sandbox.CodeEnvSignature, "验签失败")
 }
 
 // TestEnvelopeSignsNumbersAsWritten: numbers are signed with the text
@@ -179,7 +178,7 @@ func TestEnvelopeChannelUID(t *testing.T) {
 func TestEnvelopeSignsNumbersAsWritten(t *testing.T) {
 	s := newServer(t, sandbox.SchemeNone, sandbox.EnvelopeSM2SM4)
 	c := newClient(s, sandbox.SchemeNone, sandbox.EnvelopeSM2SM4)
-	req := c.request(fsi.InfSale, nil)
+	req := c.request(InfSale, nil)
 	row, _ := json.Marshal(sale("NUM-1", code(1)))
 	row = []byte(strings.Replace(string(row), `"sel_retn_cnt":1`, `"sel_retn_cnt":1.0,"finl_trns_pric":12.50`, 1))
 	req.Input = json.RawMessage(`{"selinfo":` + string(row) + `}`)
@@ -191,7 +190,7 @@ func TestEnvelopeSignsNumbersAsWritten(t *testing.T) {
 func TestPlainModeRefusesEnvelopes(t *testing.T) {
 	s := newServer(t, sandbox.SchemeNone, sandbox.EnvelopePlain)
 	sealer := newClient(nil, sandbox.SchemeNone, sandbox.EnvelopeSM2SM4)
-	req := sealer.request(fsi.InfSale, sel(sale("P-1", code(1))))
+	req := sealer.request(InfSale, sel(sale("P-1", code(1))))
 	plain, _ := json.Marshal(req)
 	body, err := sealer.seal(plain)
 	if err != nil {

@@ -7,22 +7,21 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 	"github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
 // FuzzHandler: random bodies and headers never panic and always get one
-// JSON object: {code, message} or an fsi.Response, or in sm2sm4 mode an
+// JSON object: {code, message} or an Response, or in sm2sm4 mode an
 // answer envelope. mode picks the header scheme and envelope; with
 // reseal, the body is taken as an FSI request and wrapped and signed
 // validly, so that the FSI and business layers get fuzzed behind the
 // envelope too.
 func FuzzHandler(f *testing.F) {
 	seedClient := newClient(nil, sandbox.SchemeNone, sandbox.EnvelopePlain)
-	valid := mustJSON(f, seedClient.request(fsi.InfSale, sel(sale("FZ-1", code(1), code(2)))))
-	ret := mustJSON(f, seedClient.request(fsi.InfSaleReturn, sel(saleReturn("FZ-2", "SEL-FZ-1", code(1)))))
-	delBody := mustJSON(f, seedClient.request(fsi.InfDelete, del("FZ-1", "4")))
-	pur := mustJSON(f, seedClient.request(fsi.InfPurchase, purc(purchase("FZ-3"), purchase("FZ-4"))))
+	valid := mustJSON(f, seedClient.request(InfSale, sel(sale("FZ-1", code(1), code(2)))))
+	ret := mustJSON(f, seedClient.request(InfSaleReturn, sel(saleReturn("FZ-2", "SEL-FZ-1", code(1)))))
+	delBody := mustJSON(f, seedClient.request(InfDelete, del("FZ-1", "4")))
+	pur := mustJSON(f, seedClient.request(InfPurchase, purc(purchase("FZ-3"), purchase("FZ-4"))))
 	for _, b := range [][]byte{valid, ret, delBody, pur} {
 		for mode := range uint8(6) {
 			f.Add(mode, b, "", "", true)

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 )
 
 // Gateway messages, as the provincial gateways word them (nhsa.md §2.4).
@@ -57,10 +55,10 @@ func missing(h http.Header, names ...string) []string {
 
 func (s *Server) checkTif(r *http.Request) *failure {
 	h := r.Header
-	if m := missing(h, fsi.HdrTifPaasID, fsi.HdrTifTimestamp, fsi.HdrTifNonce, fsi.HdrTifSignature); len(m) > 0 {
+	if m := missing(h, hdrTifPaasID, hdrTifTimestamp, hdrTifNonce, hdrTifSignature); len(m) > 0 {
 		return gatewayFail(reasonMissingHeader, msgMissingHeader+": "+strings.Join(m, ","))
 	}
-	paasID, ts, nonce, sig := h.Get(fsi.HdrTifPaasID), h.Get(fsi.HdrTifTimestamp), h.Get(fsi.HdrTifNonce), h.Get(fsi.HdrTifSignature)
+	paasID, ts, nonce, sig := h.Get(hdrTifPaasID), h.Get(hdrTifTimestamp), h.Get(hdrTifNonce), h.Get(hdrTifSignature)
 	if !hmac.Equal([]byte(paasID), []byte(s.paasID)) {
 		return gatewayFail(reasonUnknownUser, msgUnknownUser)
 	}
@@ -88,11 +86,11 @@ func (s *Server) checkTif(r *http.Request) *failure {
 
 func (s *Server) checkAPI(r *http.Request) *failure {
 	h := r.Header
-	if m := missing(h, fsi.HdrAPIName, fsi.HdrAPIVersion, fsi.HdrAPITimestamp, fsi.HdrAPIAccessKey, fsi.HdrAPISignature); len(m) > 0 {
+	if m := missing(h, hdrAPIName, hdrAPIVersion, hdrAPITimestamp, hdrAPIAccessKey, hdrAPISignature); len(m) > 0 {
 		return gatewayFail(reasonMissingHeader, msgMissingHeader+": "+strings.Join(m, ","))
 	}
-	name, version, ts, key, sig := h.Get(fsi.HdrAPIName), h.Get(fsi.HdrAPIVersion), h.Get(fsi.HdrAPITimestamp),
-		h.Get(fsi.HdrAPIAccessKey), h.Get(fsi.HdrAPISignature)
+	name, version, ts, key, sig := h.Get(hdrAPIName), h.Get(hdrAPIVersion), h.Get(hdrAPITimestamp),
+		h.Get(hdrAPIAccessKey), h.Get(hdrAPISignature)
 	if !hmac.Equal([]byte(key), []byte(s.apiKey)) {
 		return gatewayFail(reasonUnknownUser, msgUnknownUser)
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 	"github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
@@ -59,8 +58,8 @@ func TestGatewayTif(t *testing.T) {
 			c := newClient(s, sandbox.SchemeTif, sandbox.EnvelopePlain)
 			tc.edit(c)
 			// The FSI layer keeps the sandbox clock, whatever the headers say.
-			req := c.request(fsi.InfSale, sel(sale("T-1", code(1))))
-			req.InfTime = clock.In(cst).Format(fsi.TimeLayout)
+			req := c.request(InfSale, sel(sale("T-1", code(1))))
+			req.InfTime = clock.In(cst).Format(TimeLayout)
 			req.Msgid = c.code + clock.In(cst).Format("20060102150405") + "0001"
 			r := c.send(t, req)
 			st := s.Stats()
@@ -96,16 +95,16 @@ func TestGatewayTifReplay(t *testing.T) {
 			h[k] = v
 		}
 	}
-	wantOK(t, c.send(t, c.request(fsi.InfSale, sel(sale("R-1", code(1))))))
+	wantOK(t, c.send(t, c.request(InfSale, sel(sale("R-1", code(1))))))
 	// The same headers on another request: a replayed nonce.
-	r := c.send(t, c.request(fsi.InfSale, sel(sale("R-2", code(2)))))
+	r := c.send(t, c.request(InfSale, sel(sale("R-2", code(2)))))
 	wantProto(t, r, 401, 401, "nonce")
 	if st := s.Stats(); st.Rejected["replayed_nonce"] != 1 || len(s.Rows()) != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	// A fresh nonce passes.
 	c.editHeaders = nil
-	wantOK(t, c.send(t, c.request(fsi.InfSale, sel(sale("R-2", code(2))))))
+	wantOK(t, c.send(t, c.request(InfSale, sel(sale("R-2", code(2))))))
 }
 
 func TestGatewayAPI(t *testing.T) {
@@ -137,8 +136,8 @@ func TestGatewayAPI(t *testing.T) {
 			s := newServer(t, sandbox.SchemeAPI, sandbox.EnvelopePlain)
 			c := newClient(s, sandbox.SchemeAPI, sandbox.EnvelopePlain)
 			tc.edit(c)
-			req := c.request(fsi.InfSale, sel(sale("A-1", code(1))))
-			req.InfTime = clock.In(cst).Format(fsi.TimeLayout)
+			req := c.request(InfSale, sel(sale("A-1", code(1))))
+			req.InfTime = clock.In(cst).Format(TimeLayout)
 			req.Msgid = c.code + clock.In(cst).Format("20060102150405") + "0001"
 			r := c.send(t, req)
 			if tc.reason == "" {
@@ -158,7 +157,7 @@ func TestGatewayNone(t *testing.T) {
 	c := newClient(s, sandbox.SchemeNone, sandbox.EnvelopePlain)
 	// Gateway headers of any kind are ignored.
 	c.editHeaders = func(h http.Header) { h.Set("x-tif-paasid", "whatever") }
-	wantOK(t, c.send(t, c.request(fsi.InfSale, sel(sale("N-1", code(1))))))
+	wantOK(t, c.send(t, c.request(InfSale, sel(sale("N-1", code(1))))))
 }
 
 func TestHTTPLayer(t *testing.T) {

@@ -3,118 +3,118 @@ package sandbox
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
-)
-
-// kind is the JSON type of a contract field.
-type kind int
-
-const (
-	kindNone   kind = iota // not a field of the contract
-	kindString             // JSON string
-	kindNumber             // JSON number
-	kindTrac               // drugtracinfo: array of {drug_trac_codg}
-	kindRaw                // input: any JSON, checked on its own
 )
 
 // schema is what an interface's input node must look like.
 type schema struct {
 	node     string
 	fields   map[string]kind
+	lens     map[string]int // longest value in characters; absent: the format fixes it
 	required []string
-	list     bool // the node may also be an array of rows
+	list     bool // the node may be an array of rows (3503-3506)
 }
 
-// fieldsOf reads the JSON names and types of a contract struct, so that
-// the sandbox follows package fsi rather than a copy of it.
-func fieldsOf(t reflect.Type) map[string]kind {
-	out := make(map[string]kind, t.NumField())
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" || name == "-" {
+// tableOf indexes a field table.
+func tableOf(fs []field) (kinds map[string]kind, lens map[string]int, required []string) {
+	kinds, lens = make(map[string]kind, len(fs)), make(map[string]int, len(fs))
+	for _, f := range fs {
+		kinds[f.name] = f.kind
+		if f.max > 0 {
+			lens[f.name] = f.max
+		}
+		if f.required {
+			required = append(required, f.name)
+		}
+	}
+	return kinds, lens, required
+}
+
+// buildSchemas returns the input schema of every interface served, with
+// the province's Require and Relax applied. Entries name "infno.field"
+// ("request.field" is the FSI request header, handled by buildHeader).
+func buildSchemas(require, relax []string) (map[string]schema, error) {
+	pk, pl, preq := tableOf(purchaseFields())
+	sk, sl, sreq := tableOf(saleFields())
+	dk, dl, dreq := tableOf(deleteFields())
+	out := map[string]schema{
+		infPurchase:       {node: nodePurchase, fields: pk, lens: pl, required: preq, list: true},
+		infPurchaseReturn: {node: nodePurchase, fields: pk, lens: pl, required: purchaseReturnRequired(), list: true},
+		infSale:           {node: nodeSale, fields: sk, lens: sl, required: sreq, list: true},
+		infSaleReturn:     {node: nodeSale, fields: sk, lens: sl, required: saleReturnRequired(), list: true},
+		infDelete:         {node: nodeDelete, fields: dk, lens: dl, required: dreq},
+	}
+	for _, e := range require {
+		infno, name, _ := strings.Cut(e, ".")
+		if infno == "request" {
 			continue
 		}
-		ft := f.Type
-		if ft.Kind() == reflect.Pointer {
-			ft = ft.Elem()
+		sc, ok := out[infno]
+		if !ok || sc.fields[name] == kindNone {
+			return nil, fmt.Errorf("sandbox: Require %q: no such field (want infno.field of 3503-3507 or request.field)", e)
 		}
-		switch {
-		case ft == reflect.TypeFor[json.RawMessage]():
-			out[name] = kindRaw
-		case ft.Kind() == reflect.String:
-			out[name] = kindString
-		case ft.Kind() == reflect.Float64 || ft.Kind() == reflect.Int:
-			out[name] = kindNumber
-		case ft.Kind() == reflect.Slice && ft.Elem() == reflect.TypeFor[fsi.TracInfo]():
-			out[name] = kindTrac
+		if !slices.Contains(sc.required, name) {
+			sc.required = append(slices.Clone(sc.required), name)
+			out[infno] = sc
 		}
 	}
-	return out
+	for _, e := range relax {
+		infno, name, _ := strings.Cut(e, ".")
+		if infno == "request" {
+			continue
+		}
+		sc, ok := out[infno]
+		if !ok || sc.fields[name] == kindNone {
+			return nil, fmt.Errorf("sandbox: Relax %q: no such field (want infno.field of 3503-3507 or request.field)", e)
+		}
+		if name == "fixmedins_bchno" || (infno == infDelete) {
+			return nil, fmt.Errorf("sandbox: Relax %q: the sandbox cannot work without it", e)
+		}
+		sc.required = slices.DeleteFunc(slices.Clone(sc.required), func(f string) bool { return f == name })
+		out[infno] = sc
+	}
+	return out, nil
 }
 
-// buildSchemas returns the input schema of every interface served.
-func buildSchemas() map[string]schema {
-	purchase := fieldsOf(reflect.TypeFor[fsi.Purchase]())
-	sale := fieldsOf(reflect.TypeFor[fsi.Sale]())
-	del := fieldsOf(reflect.TypeFor[fsi.Delete]())
-	return map[string]schema{
-		fsi.InfPurchase:       {node: fsi.NodePurchase, fields: purchase, required: fsi.RequiredPurchase(), list: true},
-		fsi.InfPurchaseReturn: {node: fsi.NodePurchase, fields: purchase, required: fsi.RequiredPurchaseReturn(), list: true},
-		fsi.InfSale:           {node: fsi.NodeSale, fields: sale, required: fsi.RequiredSale(), list: true},
-		fsi.InfSaleReturn:     {node: fsi.NodeSale, fields: sale, required: fsi.RequiredSaleReturn(), list: true},
-		// fsi has no Required list for 3507; both fields of its data node
-		// are needed to find the row.
-		fsi.InfDelete: {node: fsi.NodeDelete, fields: del, required: []string{"fixmedins_bchno", "inv_data_type"}},
+// buildHeader returns the FSI request header's types, lengths and
+// required fields, with "request.*" entries of Require and Relax applied
+// and recer_sys_code required when the province assigned one.
+func buildHeader(require, relax []string, recerSys bool) (map[string]kind, map[string]int, []string, error) {
+	kinds, lens, required := tableOf(requestFields())
+	required = slices.DeleteFunc(required, func(f string) bool { return f == "input" })
+	if recerSys {
+		required = append(required, "recer_sys_code")
 	}
-}
-
-// maxLen is the longest value of a field in characters (0: no limit
-// beyond the body's), from the interface tables of nhsa.md §2-3.
-func maxLen(name string) int {
-	switch name {
-	case "rx_flag", "trdn_flag", "prod_geay_flag", "rx_circ_flag", "opter_type", "inv_data_type":
-		return 3
-	case "infno":
-		return 5
-	case "prsc_dr_cert_type", "phar_cert_type", "hi_feesetl_type", "psn_cert_type", "mdtrt_setl_type",
-		"mdtrtarea_admvs", "insuplc_admdvs", "infver":
-		return 6
-	case "recer_sys_code", "signtype":
-		return 10
-	case "fixmedins_code":
-		return 12
-	case "shelf_posi":
-		return 20
-	case "fixmedins_hilist_id", "fixmedins_bchno", "manu_lotnum", "setl_id", "mdtrt_sn", "psn_no", "bchno",
-		"drug_prod_barc", "opter", "sign_no", "msgid":
-		return 30
-	case "rxno", "rtal_docno", "stoout_no":
-		return 40
-	case "med_list_codg", "dynt_no", "spler_pmtno", "purc_invo_codg", "purc_invo_no", "purc_retn_opter_name",
-		"prsc_dr_certno", "prsc_dr_name", "phar_certno", "phar_name", "phar_prac_cert_no", "certno", "psn_name",
-		"sel_retn_opter_name", "medins_prod_sel_no", "medins_prod_purc_no", "opter_name":
-		return 50
-	case "aprvno", "dev_no", "drug_trac_codg":
-		return 100
-	case "fixmedins_hilist_name", "spler_name", "prodentp_name", "fixmedins_name":
-		return 200
-	case "memo":
-		return 500
-	case "cainfo":
-		return 1024
-	case "dev_safe_info":
-		return 2000
+	for _, e := range require {
+		if name, ok := strings.CutPrefix(e, "request."); ok {
+			if kinds[name] != kindString {
+				return nil, nil, nil, fmt.Errorf("sandbox: Require %q: no such request field", e)
+			}
+			if !slices.Contains(required, name) {
+				required = append(required, name)
+			}
+		}
 	}
-	return 0
+	for _, e := range relax {
+		if name, ok := strings.CutPrefix(e, "request."); ok {
+			switch {
+			case kinds[name] != kindString:
+				return nil, nil, nil, fmt.Errorf("sandbox: Relax %q: no such request field", e)
+			case name != "recer_sys_code" && name != "signtype" && name != "infver" && name != "opter_name":
+				// The others identify the message, its sender or its time.
+				return nil, nil, nil, fmt.Errorf("sandbox: Relax %q: the sandbox cannot work without it", e)
+			}
+			required = slices.DeleteFunc(required, func(f string) bool { return f == name })
+		}
+	}
+	return kinds, lens, required, nil
 }
 
 // row is one validated input row.
@@ -122,12 +122,14 @@ type row struct {
 	bchno   string
 	content string // digest of the row's canonical JSON: what "the same row" means
 	medList string
-	count   int64 // in units of 10^-4
-	countF  float64
-	trdn    string // trdn_flag (sales)
-	refNo   string // medins_prod_sel_no / medins_prod_purc_no as sent
-	codes   []string
-	delType string // 3507 inv_data_type
+	// hilistID and hilistName echo the row in a per-row answer.
+	hilistID, hilistName string
+	count                int64 // in units of 10^-4
+	countF               float64
+	trdn                 string // trdn_flag (sales)
+	refNo                string // medins_prod_sel_no / medins_prod_purc_no as sent
+	codes                []string
+	delType              string // 3507 inv_data_type
 }
 
 // Decimal places allowed: counts are num(16,4), prices num(16,6).
@@ -137,12 +139,14 @@ const (
 )
 
 // parseInput checks the input node of a request against its interface.
-// It returns the rows and the unknown fields seen (accepted, logged).
-func (s *Server) parseInput(req *fsiReq, now time.Time) ([]*row, []string, *fsiErr) {
+// It returns every row (a stub with what could be read when the row is
+// wrong), each row's refusal or nil, the unknown fields seen (accepted,
+// logged), and a refusal of the input as a whole.
+func (s *Server) parseInput(req *fsiReq, now time.Time) ([]*row, []*fsiErr, []string, *fsiErr) {
 	sc := s.schemas[req.infno]
 	var in map[string]json.RawMessage
 	if err := json.Unmarshal(req.input, &in); err != nil || in == nil {
-		return nil, nil, refuse(reasonInvalidInput, "input应为JSON对象")
+		return nil, nil, nil, refuse(reasonInvalidInput, "input应为JSON对象")
 	}
 	var unknown []string
 	for _, k := range slices.Sorted(maps.Keys(in)) {
@@ -152,20 +156,25 @@ func (s *Server) parseInput(req *fsiReq, now time.Time) ([]*row, []string, *fsiE
 	}
 	raw, ok := in[sc.node]
 	if !ok || isNull(raw) {
-		return nil, unknown, refuse(reasonMissingNode, "input缺少节点%s", sc.node)
+		return nil, nil, unknown, refuse(reasonMissingNode, "input缺少节点%s", sc.node)
 	}
 	var objs []json.RawMessage
 	switch raw = bytes.TrimSpace(raw); {
-	case raw[0] == '{':
+	case raw[0] == '{' && (!sc.list || s.inputStyle != InputList):
 		objs = []json.RawMessage{raw}
+	case raw[0] == '{':
+		return nil, nil, unknown, refuse(reasonInputStyle, "节点%s应为数组(本省按列表上传)", sc.node)
+	case raw[0] == '[' && sc.list && s.inputStyle == InputObject:
+		return nil, nil, unknown, refuse(reasonInputStyle, "节点%s应为JSON对象(本省每次上传一条)", sc.node)
 	case raw[0] == '[' && sc.list:
 		if json.Unmarshal(raw, &objs) != nil || len(objs) == 0 {
-			return nil, unknown, refuse(reasonInvalidRow, "节点%s应为非空的对象数组", sc.node)
+			return nil, nil, unknown, refuse(reasonInvalidRow, "节点%s应为非空的对象数组", sc.node)
 		}
 	default:
-		return nil, unknown, refuse(reasonInvalidRow, "节点%s应为JSON对象", sc.node)
+		return nil, nil, unknown, refuse(reasonInvalidRow, "节点%s应为JSON对象", sc.node)
 	}
-	rows := make([]*row, 0, len(objs))
+	rows := make([]*row, len(objs))
+	errs := make([]*fsiErr, len(objs))
 	for i, o := range objs {
 		where := sc.node
 		if len(objs) > 1 {
@@ -174,11 +183,21 @@ func (s *Server) parseInput(req *fsiReq, now time.Time) ([]*row, []string, *fsiE
 		r, unk, e := s.parseRow(req.infno, sc, where, o, now)
 		unknown = append(unknown, unk...)
 		if e != nil {
-			return nil, unknown, e
+			r, errs[i] = stubRow(o), e
 		}
-		rows = append(rows, r)
+		rows[i] = r
 	}
-	return rows, unknown, checkCall(req.infno, rows)
+	return rows, errs, unknown, nil
+}
+
+// stubRow reads what identifies a row that failed its checks, for its
+// per-row verdict; fields of the wrong type stay empty.
+func stubRow(raw json.RawMessage) *row {
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	str := func(k string) string { v, _ := m[k].(string); return v }
+	return &row{bchno: str("fixmedins_bchno"), medList: str("med_list_codg"), hilistID: str("fixmedins_hilist_id"),
+		hilistName: str("fixmedins_hilist_name")}
 }
 
 // checkCall applies the rules that span the rows of one call.
@@ -193,7 +212,7 @@ func checkCall(infno string, rows []*row) *fsiErr {
 		for _, c := range r.codes {
 			// Only split sales may name one box twice: several partial
 			// sales of one opened box.
-			if o := codes[c]; o != nil && (infno != fsi.InfSale || o.trdn != "1" || r.trdn != "1") {
+			if o := codes[c]; o != nil && (infno != infSale || o.trdn != "1" || r.trdn != "1") {
 				return refuse(reasonDuplicateCode, "追溯码[%s]在同一请求中出现多次", c)
 			}
 			codes[c] = r
@@ -259,17 +278,18 @@ func (s *Server) parseRow(infno string, sc schema, where string, raw json.RawMes
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(strs)) {
-		if n := maxLen(k); n > 0 && utf8.RuneCountInString(strs[k]) > n {
+		if n := sc.lens[k]; n > 0 && utf8.RuneCountInString(strs[k]) > n {
 			return nil, unknown, refuse(reasonTooLong, "%s.%s超长(最多%d个字符)", where, k, n)
 		}
 	}
 
 	r := &row{bchno: strs["fixmedins_bchno"], content: digest(canonical(raw)), medList: strs["med_list_codg"],
+		hilistID: strs["fixmedins_hilist_id"], hilistName: strs["fixmedins_hilist_name"],
 		trdn: strs["trdn_flag"], delType: strs["inv_data_type"]}
 	switch infno {
-	case fsi.InfPurchase, fsi.InfPurchaseReturn:
+	case infPurchase, infPurchaseReturn:
 		r.refNo = strs["medins_prod_purc_no"]
-	case fsi.InfSale, fsi.InfSaleReturn:
+	case infSale, infSaleReturn:
 		r.refNo = strs["medins_prod_sel_no"]
 	}
 
@@ -280,7 +300,7 @@ func (s *Server) parseRow(infno string, sc schema, where string, raw json.RawMes
 		if !ok || v == "" {
 			continue
 		}
-		t, err := time.Parse(fsi.DateLayout, v)
+		t, err := time.Parse(dateLayout, v)
 		if err != nil {
 			return nil, unknown, refuse(reasonInvalidDate, "%s.%s[%s]格式错误: 应为yyyy-MM-dd", where, k, v)
 		}
@@ -298,7 +318,7 @@ func (s *Server) parseRow(infno string, sc schema, where string, raw json.RawMes
 		if !ok || v == "" {
 			continue
 		}
-		t, err := time.ParseInLocation(fsi.TimeLayout, v, s.cst)
+		t, err := time.ParseInLocation(timeLayout, v, s.cst)
 		if err != nil {
 			return nil, unknown, refuse(reasonInvalidTime, "%s.%s[%s]格式错误: 应为yyyy-MM-dd HH:mm:ss", where, k, v)
 		}
@@ -337,7 +357,7 @@ func (s *Server) parseRow(infno string, sc schema, where string, raw json.RawMes
 	}
 	if v, ok := strs["inv_data_type"]; ok {
 		switch v {
-		case fsi.DeleteInventory, fsi.DeleteStock, fsi.DeletePurchase, fsi.DeleteSale:
+		case delInventory, delStock, delPurchase, delSale:
 		default:
 			return nil, unknown, refuse(reasonInvalidFlag, "%s.inv_data_type[%s]应为1、2、3或4", where, v)
 		}
@@ -372,7 +392,7 @@ func (s *Server) parseRow(infno string, sc schema, where string, raw json.RawMes
 	}
 
 	// Whole packs: one code per pack sold or returned.
-	if (infno == fsi.InfSale || infno == fsi.InfSaleReturn) && r.trdn == "0" {
+	if (infno == infSale || infno == infSaleReturn) && r.trdn == "0" {
 		if r.count%10000 != 0 {
 			return nil, unknown, refuse(reasonInvalidCount, "%s非拆零(trdn_flag=0)的sel_retn_cnt[%s]应为整数", where, nums["sel_retn_cnt"])
 		}
@@ -390,8 +410,8 @@ func badCode(c string) string {
 	switch {
 	case c == "":
 		return "为空"
-	case utf8.RuneCountInString(c) > fsi.TracCodeMaxLen:
-		return "超长(最多" + strconv.Itoa(fsi.TracCodeMaxLen) + "个字符)"
+	case utf8.RuneCountInString(c) > tracCodeMaxLen:
+		return "超长(最多" + strconv.Itoa(tracCodeMaxLen) + "个字符)"
 	case strings.TrimSpace(c) != c:
 		return "首尾有空白"
 	}

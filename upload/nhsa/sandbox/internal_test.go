@@ -1,12 +1,10 @@
 package sandbox
 
 import (
-	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 )
 
 func TestParseDecimal(t *testing.T) {
@@ -60,39 +58,79 @@ func TestBadCode(t *testing.T) {
 	}
 }
 
-// TestSchemasCoverContract: every field of the contract structs has a
-// JSON type, and every required field is a field, so that a change in
-// package fsi cannot silently loosen the checks.
-func TestSchemasCoverContract(t *testing.T) {
-	for _, typ := range []reflect.Type{reflect.TypeFor[fsi.Request](), reflect.TypeFor[fsi.Purchase](),
-		reflect.TypeFor[fsi.Sale](), reflect.TypeFor[fsi.Delete]()} {
-		if got := len(fieldsOf(typ)); got != typ.NumField() {
-			t.Errorf("%s: %d of %d fields classified", typ, got, typ.NumField())
+// TestTables: every field of a table has a JSON type, every string
+// field a length unless its format fixes it, names are unique, and every
+// required field is a field, so that an edit cannot silently loosen the
+// checks.
+func TestTables(t *testing.T) {
+	fixed := map[string]bool{"inf_time": true, "manu_date": true, "expy_end": true, "sel_retn_time": true,
+		"purc_retn_stoin_time": true}
+	for name, table := range map[string][]field{"request": requestFields(), "purcinfo": purchaseFields(),
+		"selinfo": saleFields(), "data": deleteFields()} {
+		seen := map[string]bool{}
+		for _, f := range table {
+			if f.kind == kindNone || seen[f.name] {
+				t.Errorf("%s.%s: kind %d, listed before %v", name, f.name, f.kind, seen[f.name])
+			}
+			seen[f.name] = true
+			if f.kind == kindString && f.max == 0 && !fixed[f.name] {
+				t.Errorf("%s.%s has no length limit", name, f.name)
+			}
 		}
 	}
-	for infno, sc := range buildSchemas() {
+	schemas, err := buildSchemas(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for infno, sc := range schemas {
 		for _, f := range sc.required {
 			if sc.fields[f] == kindNone {
 				t.Errorf("%s: required %s is not a field", infno, f)
 			}
 		}
 	}
-	if h := fieldsOf(reflect.TypeFor[fsi.Request]()); h["input"] != kindRaw || h["msgid"] != kindString {
-		t.Errorf("request fields %v", h)
+	if !slices.Contains(schemas[infSale].required, "rtal_docno") ||
+		!slices.Contains(schemas[infPurchaseReturn].required, "purc_invo_no") ||
+		slices.Contains(schemas[infSaleReturn].required, "psn_cert_type") {
+		t.Error("the published tables' required fields are not the defaults")
+	}
+	h, lens, req, err := buildHeader(nil, nil, false)
+	if err != nil || h["input"] != kindRaw || h["msgid"] != kindString || lens["msgid"] != 30 ||
+		slices.Contains(req, "signtype") || slices.Contains(req, "recer_sys_code") || slices.Contains(req, "input") {
+		t.Errorf("request table: %v %v %v %v", h, lens, req, err)
 	}
 }
 
-func TestMaxLenCoversStrings(t *testing.T) {
-	// Every string field of the contract has a length, except the codes
-	// lists and times whose formats fix their length.
-	skip := map[string]bool{"inf_time": true, "manu_date": true, "expy_end": true, "sel_retn_time": true,
-		"purc_retn_stoin_time": true}
-	for _, typ := range []reflect.Type{reflect.TypeFor[fsi.Request](), reflect.TypeFor[fsi.Purchase](),
-		reflect.TypeFor[fsi.Sale](), reflect.TypeFor[fsi.Delete]()} {
-		for name, k := range fieldsOf(typ) {
-			if k == kindString && maxLen(name) == 0 && !skip[name] {
-				t.Errorf("%s.%s has no length limit", typ.Name(), name)
-			}
+func TestRequireRelax(t *testing.T) {
+	schemas, err := buildSchemas([]string{"3506.psn_cert_type", "request.signtype"}, []string{"3505.rtal_docno"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(schemas[infSaleReturn].required, "psn_cert_type") ||
+		slices.Contains(schemas[infSale].required, "rtal_docno") {
+		t.Errorf("3505 %v / 3506 %v", schemas[infSale].required, schemas[infSaleReturn].required)
+	}
+	// The defaults are not changed by an earlier profile.
+	if d, _ := buildSchemas(nil, nil); !slices.Contains(d[infSale].required, "rtal_docno") {
+		t.Error("Relax leaked into the defaults")
+	}
+	_, _, req, err := buildHeader([]string{"request.signtype"}, []string{"request.opter_name"}, true)
+	if err != nil || !slices.Contains(req, "signtype") || !slices.Contains(req, "recer_sys_code") ||
+		slices.Contains(req, "opter_name") {
+		t.Errorf("header required %v, %v", req, err)
+	}
+	for _, bad := range [][2][]string{
+		{{"3505.no_such_field"}, nil},
+		{{"3599.rtal_docno"}, nil},
+		{nil, {"3505.fixmedins_bchno"}},
+		{nil, {"3507.inv_data_type"}},
+		{{"request.no_such"}, nil},
+		{nil, {"request.msgid"}},
+	} {
+		_, err1 := buildSchemas(bad[0], bad[1])
+		_, _, _, err2 := buildHeader(bad[0], bad[1], false)
+		if err1 == nil && err2 == nil {
+			t.Errorf("Require %v Relax %v accepted", bad[0], bad[1])
 		}
 	}
 }

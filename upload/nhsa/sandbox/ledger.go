@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 )
 
 // institution is an Institution with its rows.
@@ -37,11 +35,19 @@ type entry struct {
 // so a call applies whole or not at all. The server lock is held.
 func (s *Server) applyLocked(req *fsiReq, rows []*row, ref string, now time.Time) *fsiErr {
 	inst := req.inst
-	if req.infno == fsi.InfDelete {
+	if req.infno == infDelete {
 		return s.deleteLocked(req, rows[0], ref, now)
+	}
+	for _, r := range rows {
+		if msg, ok := s.refuse[r.bchno]; ok {
+			return refuse(reasonRowRefused, "fixmedins_bchno[%s]: %s", r.bchno, msg)
+		}
 	}
 	var dups, conflicts []string
 	for _, r := range rows {
+		if !s.uniqueBchno {
+			break // the platform does not look: a taken bchno is recorded again
+		}
 		if e := inst.active[r.bchno]; e != nil {
 			if e.infno == req.infno && e.row.content == r.content {
 				dups = append(dups, r.bchno)
@@ -52,14 +58,14 @@ func (s *Server) applyLocked(req *fsiReq, rows []*row, ref string, now time.Time
 	}
 	switch {
 	case len(conflicts) > 0:
-		// Worded so as not to contain fsi.ErrTextDuplicateNo: this row is
+		// Worded so as not to contain TextDuplicateNo: this row is
 		// not there, another one is.
 		return refuse(reasonBchnoConflict, "批次流水号冲突: fixmedins_bchno[%s]已用于内容不同的记录", strings.Join(conflicts, ","))
 	case len(dups) == len(rows):
-		return refuse(reasonDuplicateBchno, "%s: [%s]已上传", fsi.ErrTextDuplicateNo, strings.Join(dups, ","))
+		return refuse(reasonDuplicateBchno, "%s: [%s]已上传", TextDuplicateNo, strings.Join(dups, ","))
 	case len(dups) > 0:
 		// A mixed call cannot be answered per row (output is empty), and
-		// fsi.ErrTextDuplicateNo would make the client drop the new rows.
+		// TextDuplicateNo would make the client drop the new rows.
 		return refuse(reasonPartialDup, "部分记录已上传(批次流水号%s), 请单独上传其余记录", strings.Join(dups, ","))
 	}
 
@@ -69,11 +75,11 @@ func (s *Server) applyLocked(req *fsiReq, rows []*row, ref string, now time.Time
 	for i, r := range rows {
 		e := &entry{infno: req.infno, row: r}
 		switch req.infno {
-		case fsi.InfSale:
+		case infSale:
 			if err := s.checkSoldLocked(r); err != nil {
 				return err
 			}
-		case fsi.InfPurchaseReturn, fsi.InfSaleReturn:
+		case infPurchaseReturn, infSaleReturn:
 			orig, err := findOriginal(inst, req.infno, r, pendingCnt, pendingCodes)
 			if err != nil {
 				return err
@@ -116,9 +122,9 @@ func (s *Server) checkSoldLocked(r *row) *fsiErr {
 		return nil
 	}
 	if splitOnly {
-		return refuse(reasonSoldCode, "%s(已拆零销售, 不能整盒销售): %s", fsi.ErrTextSoldCode, formatCodes(held))
+		return refuse(reasonSoldCode, "%s(已拆零销售, 不能整盒销售): %s", TextSoldCode, formatCodes(held))
 	}
-	return refuse(reasonSoldCode, "%s: %s", fsi.ErrTextSoldCode, formatCodes(held))
+	return refuse(reasonSoldCode, "%s: %s", TextSoldCode, formatCodes(held))
 }
 
 // findOriginal finds the row a 3504/3506 returns against: an active
@@ -128,9 +134,9 @@ func (s *Server) checkSoldLocked(r *row) *fsiErr {
 // count left. pending holds what earlier rows of the same call take.
 func findOriginal(inst *institution, infno string, r *row, pendingCnt map[*entry]int64,
 	pendingCodes map[*entry]map[string]bool) (*entry, *fsiErr) {
-	origInfno, what, field := fsi.InfPurchase, "采购", "medins_prod_purc_no"
-	if infno == fsi.InfSaleReturn {
-		origInfno, what, field = fsi.InfSale, "销售", "medins_prod_sel_no"
+	origInfno, what, field := infPurchase, "采购", "medins_prod_purc_no"
+	if infno == infSaleReturn {
+		origInfno, what, field = infSale, "销售", "medins_prod_sel_no"
 	}
 	cands := inst.byRef[origInfno+"\x00"+r.refNo]
 	if len(cands) == 0 {
@@ -153,7 +159,7 @@ func checkReturn(o *entry, r *row, what string, pendingCnt int64, pendingCodes m
 	if o.row.medList != r.medList {
 		return refuse(reasonReturnMismatch, "退货的med_list_codg[%s]与原%s记录[%s]不符", r.medList, what, o.row.medList)
 	}
-	if o.infno == fsi.InfSale && o.row.trdn != r.trdn {
+	if o.infno == infSale && o.row.trdn != r.trdn {
 		return refuse(reasonReturnMismatch, "退货的trdn_flag[%s]与原销售记录[%s]不符", r.trdn, o.row.trdn)
 	}
 	var foreign, again []string
@@ -180,6 +186,13 @@ func checkReturn(o *entry, r *row, what string, pendingCnt int64, pendingCodes m
 // addLocked puts a checked row into force and into the ledger.
 func (s *Server) addLocked(req *fsiReq, e *entry, ref string, now time.Time) {
 	inst, r := req.inst, e.row
+	if o := inst.active[r.bchno]; o != nil && o.infno == req.infno && o.row.content == r.content {
+		// Only without bchno uniqueness: the same row recorded twice,
+		// which the ledger shows as Applied 2 (idempotency failed).
+		s.rows[o.idx].Applied++
+		s.stats.AcceptedRows++
+		return
+	}
 	e.idx = len(s.rows)
 	s.rows = append(s.rows, Row{Infno: req.infno, Msgid: req.msgid, FixmedinsCode: inst.FixmedinsCode,
 		Bchno: r.bchno, RefNo: r.refNo, Codes: slices.Clone(r.codes), Count: r.countF, TrdnFlag: r.trdn,
@@ -188,20 +201,20 @@ func (s *Server) addLocked(req *fsiReq, e *entry, ref string, now time.Time) {
 	inst.active[r.bchno] = e
 	delete(inst.deleted, r.bchno)
 	switch req.infno {
-	case fsi.InfPurchase, fsi.InfSale:
+	case infPurchase, infSale:
 		for _, k := range refKeys(r) {
 			inst.byRef[req.infno+"\x00"+k] = append(inst.byRef[req.infno+"\x00"+k], e)
 		}
-		if req.infno == fsi.InfSale {
+		if req.infno == infSale {
 			for _, c := range r.codes {
 				s.sales[c] = append(s.sales[c], e)
 			}
 		}
-	case fsi.InfPurchaseReturn, fsi.InfSaleReturn:
+	case infPurchaseReturn, infSaleReturn:
 		o := e.ref
 		o.returned += r.count
 		o.deps++
-		if req.infno == fsi.InfSaleReturn {
+		if req.infno == infSaleReturn {
 			if o.retCodes == nil {
 				o.retCodes = make(map[string]bool)
 			}
@@ -225,9 +238,9 @@ func (s *Server) deleteLocked(req *fsiReq, d *row, ref string, now time.Time) *f
 		}
 		return refuse(reasonUnknownBchno, "记录不存在: fixmedins_bchno[%s]", d.bchno)
 	}
-	want := fsi.DeletePurchase
-	if e.infno == fsi.InfSale || e.infno == fsi.InfSaleReturn {
-		want = fsi.DeleteSale
+	want := delPurchase
+	if e.infno == infSale || e.infno == infSaleReturn {
+		want = delSale
 	}
 	if d.delType != want {
 		return refuse(reasonDeleteType, "inv_data_type[%s]与记录类型不符: fixmedins_bchno[%s]是%s记录(应为%s)",
@@ -236,7 +249,7 @@ func (s *Server) deleteLocked(req *fsiReq, d *row, ref string, now time.Time) *f
 	if e.deps > 0 {
 		return refuse(reasonDeleteBlocked, "fixmedins_bchno[%s]已有退货记录, 请先删除退货记录", d.bchno)
 	}
-	if e.infno == fsi.InfSaleReturn {
+	if e.infno == infSaleReturn {
 		// Undoing a return sells its codes again; refuse if one was sold
 		// anew meanwhile, or a code would be sold twice.
 		var resold []string
@@ -256,7 +269,7 @@ func (s *Server) deleteLocked(req *fsiReq, d *row, ref string, now time.Time) *f
 	inst.deleted[d.bchno] = true
 	s.rows[e.idx].Deleted = true
 	switch e.infno {
-	case fsi.InfPurchase, fsi.InfSale:
+	case infPurchase, infSale:
 		for _, k := range refKeys(e.row) {
 			key := e.infno + "\x00" + k
 			inst.byRef[key] = slices.DeleteFunc(inst.byRef[key], func(x *entry) bool { return x == e })
@@ -264,16 +277,16 @@ func (s *Server) deleteLocked(req *fsiReq, d *row, ref string, now time.Time) *f
 				delete(inst.byRef, key)
 			}
 		}
-		if e.infno == fsi.InfSale {
+		if e.infno == infSale {
 			for _, c := range e.row.codes {
 				s.releaseLocked(c, e)
 			}
 		}
-	case fsi.InfPurchaseReturn, fsi.InfSaleReturn:
+	case infPurchaseReturn, infSaleReturn:
 		o := e.ref
 		o.returned -= e.row.count
 		o.deps--
-		if e.infno == fsi.InfSaleReturn {
+		if e.infno == infSaleReturn {
 			for _, c := range e.row.codes {
 				delete(o.retCodes, c)
 				s.sales[c] = append(s.sales[c], o)

@@ -44,6 +44,8 @@ const (
 	reasonOpterType        = "invalid_opter_type"
 	reasonInfTime          = "invalid_inf_time"
 	reasonInvalidInput     = "invalid_input"
+	reasonInputTooLong     = "input_too_long"
+	reasonInputStyle       = "input_style"
 	reasonStaleMsgid       = "stale_msgid"
 	reasonStaleInfTime     = "stale_inf_time"
 	reasonBusy             = "busy"
@@ -73,4 +75,5 @@ const (
 	reasonAlreadyDeleted = "already_deleted"
 	reasonDeleteType     = "delete_type"
 	reasonDeleteBlocked  = "delete_blocked"
+	reasonRowRefused     = "row_refused"
 )

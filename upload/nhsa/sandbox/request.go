@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 )
 
 // fsiErr is a refusal answered inside an FSI response (infcode -1).
@@ -37,15 +35,19 @@ type fsiReq struct {
 }
 
 // serveFSI answers one FSI request (already decrypted in sm2sm4 mode)
-// with the bytes of an fsi.Response.
-func (s *Server) serveFSI(plain []byte, received time.Time, busy bool) []byte {
+// with the bytes of an FSI answer in the given shape.
+func (s *Server) serveFSI(plain []byte, received time.Time, f Fault, shape Answer) []byte {
 	now := s.now()
 	req, e := s.parseRequest(plain, now)
 	if e != nil {
-		return s.refuseUnstored(s.admdvsOf, received, e)
+		return s.refuseUnstored(s.admdvsOf, received, e, nil)
 	}
-	if busy {
-		return s.refuseUnstored(req.inst.Admdvs, received, refuse(reasonBusy, "%s, 请稍后重试", fsi.ErrTextBusy))
+	switch f {
+	case FaultBusy:
+		return s.refuseUnstored(req.inst.Admdvs, received, refuse(reasonBusy, "%s, 请稍后重试", TextBusy), nil)
+	case FaultBusyResult:
+		return s.refuseUnstored(req.inst.Admdvs, received, refuse(reasonBusy, "%s, 请稍后重试", TextBusy),
+			resultOutput{Result: retResult{RetRslt: "0", MsgRslt: TextBusy + ", 请稍后重试"}})
 	}
 	// A msgid seen before is answered from the store before its input is
 	// looked at again: the platform has already decided it.
@@ -55,7 +57,7 @@ func (s *Server) serveFSI(plain []byte, received time.Time, busy bool) []byte {
 	if rec != nil {
 		return s.replay(req, received, rec)
 	}
-	rows, unknown, e := s.parseInput(req, now)
+	rows, rowErrs, unknown, callErr := s.parseInput(req, now)
 	s.noteUnknown(unknown)
 	unknown = append(req.unknown, unknown...)
 	warn := ""
@@ -71,22 +73,74 @@ func (s *Server) serveFSI(plain []byte, received time.Time, busy bool) []byte {
 		return s.replay(req, received, rec)
 	}
 	ref := s.nextRefLocked(req.inst.Admdvs)
-	if e == nil {
-		e = s.applyLocked(req, rows, ref, now)
+	var ans []byte
+	var refused []*fsiErr
+	switch {
+	case callErr != nil:
+		// The input as a whole is wrong: no shape can speak per row.
+		refused = []*fsiErr{callErr}
+		ans = s.answerLocked(ref, received, callErr, warn, nil)
+	case shape == AnswerPerRow:
+		out := rowsOutput{Rows: make([]rowResult, len(rows))}
+		for i, r := range rows {
+			e := rowErrs[i]
+			if e == nil {
+				e = s.applyLocked(req, []*row{r}, ref, now)
+			}
+			out.Rows[i] = rowResult{MedListCodg: r.medList, FixmedinsHilistID: r.hilistID,
+				FixmedinsHilistName: r.hilistName, FixmedinsBchno: r.bchno, RetRslt: "1", MsgRslt: "成功"}
+			if e != nil {
+				refused = append(refused, e)
+				out.Rows[i].RetRslt, out.Rows[i].MsgRslt = "0", clip(e.msg, maxMsgRslt)
+			}
+		}
+		ans = s.answerLocked(ref, received, nil, warn, out)
+	default:
+		e := firstErr(rowErrs)
+		if e == nil {
+			e = checkCall(req.infno, rows)
+		}
+		if e == nil {
+			e = s.applyLocked(req, rows, ref, now)
+		}
+		if e != nil {
+			refused = []*fsiErr{e}
+		}
+		switch {
+		case shape != AnswerRetRslt:
+			ans = s.answerLocked(ref, received, e, warn, nil)
+		case e != nil:
+			ans = s.answerLocked(ref, received, nil, warn, resultOutput{Result: retResult{RetRslt: "0", MsgRslt: clip(e.msg, maxMsgRslt)}})
+		default:
+			ans = s.answerLocked(ref, received, nil, warn, resultOutput{Result: retResult{RetRslt: "1", MsgRslt: "成功"}})
+		}
 	}
-	ans := s.answerLocked(ref, received, e, warn)
 	s.storeLocked(req, ans, now)
-	if e != nil {
+	for _, e := range refused {
 		s.stats.Rejected[e.reason]++
 	}
 	s.mu.Unlock()
 
-	if e != nil {
-		s.log.Info("sandbox: refused", "infno", req.infno, "msgid", req.msgid, "reason", e.reason, "err_msg", e.msg, "inf_refmsgid", ref)
+	if len(refused) > 0 {
+		s.log.Info("sandbox: refused", "infno", req.infno, "msgid", req.msgid, "shape", shape.String(),
+			"reason", refused[0].reason, "err_msg", refused[0].msg, "refused_rows", len(refused), "inf_refmsgid", ref)
 	} else {
-		s.log.Info("sandbox: accepted", "infno", req.infno, "msgid", req.msgid, "rows", len(rows), "inf_refmsgid", ref)
+		s.log.Info("sandbox: accepted", "infno", req.infno, "msgid", req.msgid, "shape", shape.String(),
+			"rows", len(rows), "inf_refmsgid", ref)
 	}
 	return ans
+}
+
+// maxMsgRslt is the longest msgRslt (错误原因 字符型 2000, Output_3502A).
+const maxMsgRslt = 2000
+
+func firstErr(errs []*fsiErr) *fsiErr {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 // replay answers a msgid seen before: the stored answer, byte for byte,
@@ -95,7 +149,7 @@ func (s *Server) serveFSI(plain []byte, received time.Time, busy bool) []byte {
 func (s *Server) replay(req *fsiReq, received time.Time, rec *msgRecord) []byte {
 	if rec.content != req.content {
 		return s.refuseUnstored(req.inst.Admdvs, received,
-			refuse(reasonMsgidReuse, "报文ID[%s]已用于其他内容的请求, 请使用新的msgid", req.msgid))
+			refuse(reasonMsgidReuse, "报文ID[%s]已用于其他内容的请求, 请使用新的msgid", req.msgid), nil)
 	}
 	s.mu.Lock()
 	s.stats.DuplicateMsgids++
@@ -105,12 +159,18 @@ func (s *Server) replay(req *fsiReq, received time.Time, rec *msgRecord) []byte 
 }
 
 // refuseUnstored answers a refusal that is not stored under the msgid:
-// the msgid is unusable, or the refusal is transient.
-func (s *Server) refuseUnstored(admdvs string, received time.Time, e *fsiErr) []byte {
+// the msgid is unusable, or the refusal is transient. With output set
+// the refusal is worded as a business result under infcode 0.
+func (s *Server) refuseUnstored(admdvs string, received time.Time, e *fsiErr, output any) []byte {
 	s.mu.Lock()
 	s.stats.Rejected[e.reason]++
 	ref := s.nextRefLocked(admdvs)
-	ans := s.answerLocked(ref, received, e, "")
+	var ans []byte
+	if output != nil {
+		ans = s.answerLocked(ref, received, nil, "", output)
+	} else {
+		ans = s.answerLocked(ref, received, e, "", nil)
+	}
 	s.mu.Unlock()
 	s.log.Info("sandbox: refused", "reason", e.reason, "err_msg", e.msg, "inf_refmsgid", ref)
 	return ans
@@ -120,32 +180,32 @@ func (s *Server) refuseUnstored(admdvs string, received time.Time, e *fsiErr) []
 // serial(10).
 func (s *Server) nextRefLocked(admdvs string) string {
 	s.refSeq++
-	return admdvs + s.now().In(s.cst).Format(fsi.MsgIDTimeLayout) + fmt.Sprintf("%010d", s.refSeq%10_000_000_000)
+	return admdvs + s.now().In(s.cst).Format(msgidTimeLayout) + fmt.Sprintf("%010d", s.refSeq%10_000_000_000)
 }
 
-// answerLocked encodes an fsi.Response; output stays empty, as for every
-// 进销存 interface.
-func (s *Server) answerLocked(ref string, received time.Time, e *fsiErr, warn string) []byte {
-	resp := fsi.Response{Infcode: fsi.InfcodeOK, InfRefmsgid: ref, RefmsgTime: s.respTime(received),
-		RespondTime: s.respTime(s.now()), WarnMsg: clip(warn, MaxErrMsg)}
+// answerLocked encodes an FSI answer: infcode -1 and err_msg for e, else
+// infcode 0 with output (omitted when nil, as for the plain 进销存 answer).
+func (s *Server) answerLocked(ref string, received time.Time, e *fsiErr, warn string, output any) []byte {
+	resp := fsiAnswer{Infcode: infcodeOK, InfRefmsgid: ref, RefmsgTime: s.respTime(received),
+		RespondTime: s.respTime(s.now()), WarnMsg: clip(warn, MaxErrMsg), Output: output}
 	if e != nil {
-		resp.Infcode = fsi.InfcodeError
+		resp.Infcode = infcodeError
 		resp.ErrMsg = clip(e.msg, MaxErrMsg)
+		resp.Output = nil
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
-		// fsi.Response holds strings and an int only.
+		// fsiAnswer holds strings, ints and the sandbox's own output types.
 		return []byte(`{"infcode":-1,"err_msg":"encoding the answer failed"}`)
 	}
 	return b
 }
 
-// respTime formats yyyyMMddHHmmssSSS with real milliseconds;
-// fsi.RespTimeLayout cannot express them (Go needs a separator before
-// fractional seconds, so its "000" is a literal).
+// respTime formats yyyyMMddHHmmssSSS with real milliseconds (Go's
+// layouts need a separator before fractional seconds).
 func (s *Server) respTime(t time.Time) string {
 	t = t.In(s.cst)
-	return t.Format(fsi.MsgIDTimeLayout) + fmt.Sprintf("%03d", t.Nanosecond()/int(time.Millisecond))
+	return t.Format(msgidTimeLayout) + fmt.Sprintf("%03d", t.Nanosecond()/int(time.Millisecond))
 }
 
 // clip cuts s to at most n characters.
@@ -187,12 +247,7 @@ func (s *Server) parseRequest(plain []byte, now time.Time) (*fsiReq, *fsiErr) {
 	}
 	s.noteUnknown(unknown)
 
-	required := []string{"infno", "msgid", "mdtrtarea_admvs", "infver", "opter_type", "opter", "opter_name",
-		"inf_time", "fixmedins_code", "fixmedins_name"}
-	if s.recerSys != "" {
-		required = append(required, "recer_sys_code")
-	}
-	for _, k := range required {
+	for _, k := range s.headerReq {
 		if vals[k] == "" {
 			return nil, refuse(reasonMissingField, "必填字段缺失: %s", k)
 		}
@@ -201,7 +256,7 @@ func (s *Server) parseRequest(plain []byte, now time.Time) (*fsiReq, *fsiErr) {
 		return nil, refuse(reasonMissingField, "必填字段缺失: input")
 	}
 	for _, k := range slices.Sorted(maps.Keys(vals)) {
-		if n := maxLen(k); n > 0 && utf8.RuneCountInString(vals[k]) > n {
+		if n := s.headerLens[k]; n > 0 && utf8.RuneCountInString(vals[k]) > n {
 			return nil, refuse(reasonTooLong, "字段%s超长(最多%d个字符)", k, n)
 		}
 	}
@@ -237,11 +292,11 @@ func (s *Server) parseRequest(plain []byte, now time.Time) (*fsiReq, *fsiErr) {
 		return nil, refuse(reasonRecerSysCode, "接收方系统代码[%s]错误", vals["recer_sys_code"])
 	}
 	switch vals["opter_type"] {
-	case fsi.OpterClerk, fsi.OpterKiosk, fsi.OpterMobile:
+	case "1", "2", "3": // 经办人, 自助终端, 移动终端 (nhsa.md §2.1)
 	default:
 		return nil, refuse(reasonOpterType, "经办人类别[%s]错误: 应为1、2或3", vals["opter_type"])
 	}
-	infTime, err := time.ParseInLocation(fsi.TimeLayout, vals["inf_time"], s.cst)
+	infTime, err := time.ParseInLocation(timeLayout, vals["inf_time"], s.cst)
 	if err != nil {
 		return nil, refuse(reasonInfTime, "交易时间[%s]格式错误: 应为yyyy-MM-dd HH:mm:ss", vals["inf_time"])
 	}
@@ -249,8 +304,8 @@ func (s *Server) parseRequest(plain []byte, now time.Time) (*fsiReq, *fsiErr) {
 	if input[0] != '{' {
 		return nil, refuse(reasonInvalidInput, "input应为JSON对象")
 	}
-	if n := utf8.RuneCount(input); n > MaxInput {
-		return nil, refuse(reasonInvalidInput, "input超长(%d个字符, 最多%d)", n, MaxInput)
+	if n := utf8.RuneCount(input); n > s.maxInput {
+		return nil, refuse(reasonInputTooLong, "入参input长度[%d]超过最大长度[%d]", n, s.maxInput)
 	}
 	if !s.within(msgTime, now) {
 		return nil, refuse(reasonStaleMsgid, "报文ID[%s]的时间超出允许范围(±%v)", msgid, s.window)
@@ -265,14 +320,14 @@ func (s *Server) parseRequest(plain []byte, now time.Time) (*fsiReq, *fsiErr) {
 // parseMsgid checks msgid = fixmedins_code(12) + yyyyMMddHHmmss(14, UTC+8)
 // + 4 digits and returns its time.
 func (s *Server) parseMsgid(msgid, code string) (time.Time, bool) {
-	if len(msgid) != fsi.MsgIDLen || !strings.HasPrefix(msgid, code) {
+	if len(msgid) != msgidLen || !strings.HasPrefix(msgid, code) {
 		return time.Time{}, false
 	}
-	stamp, serial := msgid[fsi.FixmedinsCodeLen:fsi.FixmedinsCodeLen+14], msgid[fsi.FixmedinsCodeLen+14:]
+	stamp, serial := msgid[fixmedinsCodeLen:fixmedinsCodeLen+14], msgid[fixmedinsCodeLen+14:]
 	if !isDigits(stamp, 14) || !isDigits(serial, 4) {
 		return time.Time{}, false
 	}
-	t, err := time.ParseInLocation(fsi.MsgIDTimeLayout, stamp, s.cst)
+	t, err := time.ParseInLocation(msgidTimeLayout, stamp, s.cst)
 	if err != nil {
 		return time.Time{}, false
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 	"github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
@@ -84,14 +83,14 @@ func TestFSIHeaderRules(t *testing.T) {
 		{"input as array", func(m map[string]any) { m["input"] = []any{} }, "", "invalid_input", "input应为JSON对象"},
 		{"input too long", func(m map[string]any) {
 			m["input"].(map[string]any)["pad"] = strings.Repeat("x", sandbox.MaxInput)
-		}, "", "invalid_input", "超长"},
+		}, "", "input_too_long", "超过最大长度[40000]"},
 		{"stale msgid", func(m map[string]any) { m["msgid"] = msgidAt(-sandbox.DefaultWindow - time.Second) }, "", "stale_msgid", "超出允许范围"},
 		{"future msgid", func(m map[string]any) { m["msgid"] = msgidAt(sandbox.DefaultWindow + time.Second) }, "", "stale_msgid", "超出允许范围"},
 		{"msgid in UTC", func(m map[string]any) {
 			m["msgid"] = sandbox.TestFixmedinsCode + clock.UTC().Format("20060102150405") + "0001"
 		}, "", "stale_msgid", "超出允许范围"},
 		{"stale inf_time", func(m map[string]any) {
-			m["inf_time"] = clock.Add(-sandbox.DefaultWindow - time.Second).In(cst).Format(fsi.TimeLayout)
+			m["inf_time"] = clock.Add(-sandbox.DefaultWindow - time.Second).In(cst).Format(TimeLayout)
 		}, "", "stale_inf_time", "交易时间"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,7 +98,7 @@ func TestFSIHeaderRules(t *testing.T) {
 			c := newClient(s, sandbox.SchemeNone, sandbox.EnvelopePlain)
 			body := []byte(tc.raw)
 			if tc.raw == "" {
-				m := toMap(t, c.request(fsi.InfSale, sel(sale("H-1", code(1)))))
+				m := toMap(t, c.request(InfSale, sel(sale("H-1", code(1)))))
 				tc.edit(m)
 				body = mustJSON(t, m)
 			}
@@ -122,7 +121,7 @@ func TestRecerSysCodeOptional(t *testing.T) {
 	o.RecerSysCode = ""
 	s := sandbox.New(o)
 	c := newClient(s, sandbox.SchemeNone, sandbox.EnvelopePlain)
-	req := c.request(fsi.InfSale, sel(sale("RS-1", code(1))))
+	req := c.request(InfSale, sel(sale("RS-1", code(1))))
 	req.RecerSysCode = ""
 	wantOK(t, c.send(t, req))
 }
@@ -138,7 +137,7 @@ func TestUnknownFieldsAccepted(t *testing.T) {
 	row := toMap(t, sale("UF-1", code(1)))
 	row["spec"] = "0.25g*24粒"
 	row["drugtracinfo"].([]any)[0].(map[string]any)["trac_lv"] = "1"
-	m := toMap(t, c.request(fsi.InfSale, map[string]any{"selinfo": row, "batch": "x"}))
+	m := toMap(t, c.request(InfSale, map[string]any{"selinfo": row, "batch": "x"}))
 	m["fixmedins_soft_fcty"] = "pda-agent"
 	r := c.sendPlain(t, mustJSON(t, m))
 	wantOK(t, r)
@@ -166,10 +165,10 @@ func TestAnswerFormat(t *testing.T) {
 	o.Now = func() time.Time { return now }
 	s := sandbox.New(o)
 	c := newClient(s, sandbox.SchemeNone, sandbox.EnvelopePlain)
-	r1 := c.send(t, c.request(fsi.InfSale, sel(sale("AF-1", code(1)))))
-	r2 := c.send(t, c.request(fsi.InfSale, sel(sale("AF-2", code(1)))))
+	r1 := c.send(t, c.request(InfSale, sel(sale("AF-1", code(1)))))
+	r2 := c.send(t, c.request(InfSale, sel(sale("AF-2", code(1)))))
 	wantOK(t, r1)
-	wantRefused(t, r2, fsi.ErrTextSoldCode)
+	wantRefused(t, r2, ErrTextSoldCode)
 	ref := regexp.MustCompile(`^` + sandbox.TestAdmdvs + `20261127100500\d{10}$`)
 	for _, r := range []*result{r1, r2} {
 		if !ref.MatchString(r.resp.InfRefmsgid) || r.resp.RefmsgTime != "20261127100500123" ||
@@ -188,9 +187,9 @@ func TestAnswerFormat(t *testing.T) {
 	for i := range 40 {
 		codes = append(codes, code(100+i))
 	}
-	wantOK(t, c.send(t, c.request(fsi.InfSale, sel(sale("AF-3", codes...)))))
-	r := c.send(t, c.request(fsi.InfSale, sel(sale("AF-4", codes...))))
-	wantRefused(t, r, fsi.ErrTextSoldCode, codes[0])
+	wantOK(t, c.send(t, c.request(InfSale, sel(sale("AF-3", codes...)))))
+	r := c.send(t, c.request(InfSale, sel(sale("AF-4", codes...))))
+	wantRefused(t, r, ErrTextSoldCode, codes[0])
 	if n := len([]rune(r.resp.ErrMsg)); n > sandbox.MaxErrMsg {
 		t.Errorf("err_msg has %d characters", n)
 	}

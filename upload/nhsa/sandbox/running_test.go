@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 	"github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
@@ -33,10 +32,10 @@ func start(t testing.TB, o sandbox.Options) (*sandbox.Running, *tclient) {
 func TestFaults(t *testing.T) {
 	r, c := start(t, testOptions(sandbox.SchemeTif, sandbox.EnvelopeSM2SM4))
 	r.InjectFaults(sandbox.FaultHTTP500, sandbox.FaultBusy)
-	req := c.request(fsi.InfSale, sel(sale("F-1", code(1))))
+	req := c.request(InfSale, sel(sale("F-1", code(1))))
 	a := c.send(t, req)
 	wantProto(t, a, http.StatusInternalServerError, 500, "注入故障")
-	wantRefused(t, c.send(t, req), fsi.ErrTextBusy)
+	wantRefused(t, c.send(t, req), ErrTextBusy)
 	if len(r.Rows()) != 0 {
 		t.Fatal("a fault applied the row")
 	}
@@ -50,7 +49,7 @@ func TestFaults(t *testing.T) {
 func TestFaultApplyThenTimeout(t *testing.T) {
 	r, c := start(t, testOptions(sandbox.SchemeTif, sandbox.EnvelopeSM2SM4))
 	r.InjectFaults(sandbox.FaultApplyThenTimeout)
-	req := c.request(fsi.InfSale, sel(sale("AT-1", code(1))))
+	req := c.request(InfSale, sel(sale("AT-1", code(1))))
 	plain := mustJSON(t, req)
 	quick := newClient(nil, sandbox.SchemeTif, sandbox.EnvelopeSM2SM4).overHTTP(r.URL(), &http.Client{Timeout: 300 * time.Millisecond})
 	if _, err := quick.try(plain); err == nil {
@@ -62,7 +61,7 @@ func TestFaultApplyThenTimeout(t *testing.T) {
 	// The client does not know. The same msgid gets the stored answer …
 	wantOK(t, c.send(t, req))
 	// … and a new msgid for the same row is told it is already there.
-	wantRefused(t, c.send(t, c.request(fsi.InfSale, sel(sale("AT-1", code(1))))), fsi.ErrTextDuplicateNo)
+	wantRefused(t, c.send(t, c.request(InfSale, sel(sale("AT-1", code(1))))), ErrTextDuplicateNo)
 	if rows := r.Rows(); len(rows) != 1 || rows[0].Applied != 1 {
 		t.Fatalf("ledger %+v", rows)
 	}
@@ -78,7 +77,7 @@ func TestFaultSlow(t *testing.T) {
 	r, c := start(t, o)
 	r.InjectFaults(sandbox.FaultSlow)
 	begin := time.Now()
-	wantOK(t, c.send(t, c.request(fsi.InfSale, sel(sale("SL-1", code(1))))))
+	wantOK(t, c.send(t, c.request(InfSale, sel(sale("SL-1", code(1))))))
 	if d := time.Since(begin); d < o.SlowDelay {
 		t.Errorf("answered after %v, want ≥ %v", d, o.SlowDelay)
 	}
@@ -91,7 +90,7 @@ func TestFaultSlowAbandoned(t *testing.T) {
 	r, _ := start(t, o)
 	r.InjectFaults(sandbox.FaultSlow)
 	quick := newClient(nil, sandbox.SchemeNone, sandbox.EnvelopePlain).overHTTP(r.URL(), &http.Client{Timeout: 100 * time.Millisecond})
-	if _, err := quick.try(mustJSON(t, quick.request(fsi.InfSale, sel(sale("SL-2", code(1)))))); err == nil {
+	if _, err := quick.try(mustJSON(t, quick.request(InfSale, sel(sale("SL-2", code(1)))))); err == nil {
 		t.Fatal("the answer arrived before SlowDelay")
 	}
 	time.Sleep(o.SlowDelay + 300*time.Millisecond)
@@ -101,7 +100,7 @@ func TestFaultSlowAbandoned(t *testing.T) {
 }
 
 func TestFaultString(t *testing.T) {
-	for f := sandbox.FaultHTTP500; f <= sandbox.FaultBusy; f++ {
+	for f := sandbox.FaultHTTP500; f <= sandbox.FaultBusyResult; f++ {
 		if s := f.String(); s == "" || strings.HasPrefix(s, "fault(") {
 			t.Errorf("Fault %d has no name", f)
 		}
@@ -117,12 +116,12 @@ func TestStartSetDown(t *testing.T) {
 		!strings.Contains(r.URL(), r.Addr()) {
 		t.Fatalf("URL = %s", r.URL())
 	}
-	wantOK(t, c.send(t, c.request(fsi.InfSale, sel(sale("SD-1", code(1))))))
+	wantOK(t, c.send(t, c.request(InfSale, sel(sale("SD-1", code(1))))))
 	if err := r.SetDown(true); err != nil {
 		t.Fatal(err)
 	}
 	c.hc.CloseIdleConnections() // a pooled connection would fail with EOF instead
-	_, err := c.try(mustJSON(t, c.request(fsi.InfSale, sel(sale("SD-2", code(2))))))
+	_, err := c.try(mustJSON(t, c.request(InfSale, sel(sale("SD-2", code(2))))))
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("while down: %v, want connection refused", err)
 	}
@@ -135,7 +134,7 @@ func TestStartSetDown(t *testing.T) {
 	// Any path is served.
 	other := newClient(nil, sandbox.SchemeAPI, sandbox.EnvelopeSM2SM4).overHTTP("http://"+r.Addr()+"/mbs/fmi/fsi/api/callFsiService/callService", c.hc)
 	other.seq.Store(1000) // msgids of its own
-	wantOK(t, other.send(t, other.request(fsi.InfSale, sel(sale("SD-2", code(2))))))
+	wantOK(t, other.send(t, other.request(InfSale, sel(sale("SD-2", code(2))))))
 	if len(r.Rows()) != 2 {
 		t.Error("ledger lost across the outage")
 	}
@@ -155,7 +154,7 @@ func TestSetDownCutsHungRequest(t *testing.T) {
 	r.InjectFaults(sandbox.FaultApplyThenTimeout)
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.try(mustJSON(t, c.request(fsi.InfSale, sel(sale("HG-1", code(1))))))
+		_, err := c.try(mustJSON(t, c.request(InfSale, sel(sale("HG-1", code(1))))))
 		done <- err
 	}()
 	deadline := time.Now().Add(5 * time.Second)
@@ -199,10 +198,10 @@ func TestConcurrentSales(t *testing.T) {
 
 func concurrentSales(t *testing.T, scheme, envelope string, sales, clients int) {
 	r, c := start(t, testOptions(scheme, envelope))
-	reqs := make([]fsi.Request, sales)
+	reqs := make([]Request, sales)
 	var sends []int
 	for i := range sales {
-		reqs[i] = c.request(fsi.InfSale, sel(sale(fmt.Sprintf("CC-%04d", i), code(10000+2*i), code(10001+2*i))))
+		reqs[i] = c.request(InfSale, sel(sale(fmt.Sprintf("CC-%04d", i), code(10000+2*i), code(10001+2*i))))
 		for range 1 + i%3 {
 			sends = append(sends, i)
 		}
@@ -237,7 +236,7 @@ func concurrentSales(t *testing.T, scheme, envelope string, sales, clients int) 
 					fail(err)
 				case a.envErr != nil || a.resp == nil:
 					fail(fmt.Errorf("sale %d: %s (%v)", i, a, a.envErr))
-				case a.resp.Infcode == fsi.InfcodeOK, strings.Contains(a.resp.ErrMsg, fsi.ErrTextDuplicateNo):
+				case a.resp.Infcode == InfcodeOK, strings.Contains(a.resp.ErrMsg, ErrTextDuplicateNo):
 				default:
 					fail(fmt.Errorf("sale %d: %s", i, a))
 				}

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"github.com/tjfoc/gmsm/sm2"
 
 	"github.com/pda-agent/pda-agent/gm"
-	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 )
 
 const (
@@ -33,7 +31,8 @@ const (
 	// Chinese text, so 1 MiB is ample.
 	MaxBody = 1 << 20
 	// MaxInput is the longest input node, in characters, as in the FSI
-	// envelope specification.
+	// envelope specification (nhsa.md §2.1, "input ≤40000"); the default
+	// of Options.MaxInput.
 	MaxInput = 40000
 	// MaxErrMsg is the longest err_msg, in characters (FSI: ≤ 200).
 	MaxErrMsg = 200
@@ -90,7 +89,7 @@ type Options struct {
 	APIAccessKey, APISecretKey, APIName, APIVersion string
 	// Envelope is EnvelopePlain or EnvelopeSM2SM4 ("" means plain).
 	Envelope string
-	// EnvelopeVersion is the envelope version accepted (fsi.EnvelopeVersion
+	// EnvelopeVersion is the envelope version accepted (DefaultEnvelopeVersion
 	// if empty); answers echo the request's.
 	EnvelopeVersion string
 	// Channels are the SM2/SM4 channels known (sm2sm4 mode).
@@ -113,6 +112,72 @@ type Options struct {
 	// Logger receives one line per request (discarded if nil). Secrets,
 	// tokens, signatures and key material are never logged.
 	Logger *slog.Logger
+
+	// Province profile. The zero values are the published field tables'
+	// reading (see the package documentation and contract.go).
+
+	// InputStyle is how the input node may carry rows of 3503-3506:
+	// InputAny ("" too) accepts one row object or a list of rows,
+	// InputList only a list, InputObject only one row object per call.
+	InputStyle string
+	// MaxInput is the longest input accepted, in characters (the package
+	// constant MaxInput if zero).
+	MaxInput int
+	// AllowDuplicateBchno turns off fixmedins_bchno uniqueness: a row
+	// under a bchno already taken is recorded again (the platform that
+	// does not enforce it), subject to the other rules.
+	AllowDuplicateBchno bool
+	// Require makes optional fields required, as "infno.field" (e.g.
+	// "3506.psn_cert_type") or "request.field" for the FSI request
+	// header (e.g. "request.signtype").
+	Require []string
+	// Relax makes fields the tables require optional, in the same form
+	// (e.g. "3505.rtal_docno" for a client that does not send it yet).
+	Relax []string
+	// Answer is the answer shape of every request unless one is queued
+	// with InjectAnswers (AnswerInfcode if zero).
+	Answer Answer
+}
+
+// Input styles (Options.InputStyle).
+const (
+	InputAny    = "any"
+	InputList   = "list"
+	InputObject = "object"
+)
+
+// Answer is how the sandbox words its verdict on a request whose FSI
+// header was accepted. Refusals of the header itself (and of the input
+// node as a whole) are always infcode -1.
+type Answer int
+
+const (
+	// AnswerInfcode: infcode 0 with no output when every row is
+	// accepted, infcode -1 with the reason in err_msg otherwise; a call
+	// applies whole or not at all.
+	AnswerInfcode Answer = iota
+	// AnswerRetRslt: infcode 0 and output.result {retRslt, msgRslt}:
+	// "1" and 成功 when every row is accepted, "0" and the reason when a
+	// row is refused (nothing applied).
+	AnswerRetRslt
+	// AnswerPerRow: infcode 0 and output.invinfoErrDetail, one entry
+	// per row with fixmedins_bchno, retRslt "1"/"0" and msgRslt; each
+	// row is checked and applied on its own, so some may be refused
+	// while the others are in.
+	AnswerPerRow
+)
+
+// String names the answer shape in logs and test output.
+func (a Answer) String() string {
+	switch a {
+	case AnswerInfcode:
+		return "infcode"
+	case AnswerRetRslt:
+		return "retRslt"
+	case AnswerPerRow:
+		return "per_row"
+	}
+	return "answer(" + strconv.Itoa(int(a)) + ")"
 }
 
 // Fault is a misbehaviour the sandbox injects into one request.
@@ -129,11 +194,20 @@ const (
 	// FaultSlow waits SlowDelay, then handles the request normally; if the
 	// client gives up first, nothing is applied.
 	FaultSlow
-	// FaultBusy answers infcode -1 with err_msg fsi.ErrTextBusy once the
+	// FaultBusy answers infcode -1 with err_msg TextBusy once the
 	// request passed the gateway, envelope and FSI header checks; nothing
 	// is applied and the answer is not stored under the msgid, so a retry
 	// with the same msgid is handled afresh.
 	FaultBusy
+	// FaultApplyThen500 handles the request fully (a valid row is applied
+	// and its answer stored under the msgid), then answers HTTP 500 with
+	// the JSON body {"code":500,"message":"Internal Server Error"}, as a
+	// gateway whose back end failed after committing does.
+	FaultApplyThen500
+	// FaultBusyResult is the business form of busy: infcode 0 with
+	// output.result {retRslt "0", msgRslt TextBusy…}, whatever the
+	// answer shape; like FaultBusy nothing is applied or stored.
+	FaultBusyResult
 )
 
 // String names the fault in logs and test output.
@@ -147,6 +221,10 @@ func (f Fault) String() string {
 		return "slow"
 	case FaultBusy:
 		return "busy"
+	case FaultApplyThen500:
+		return "apply_then_500"
+	case FaultBusyResult:
+		return "busy_result"
 	}
 	return "fault(" + strconv.Itoa(int(f)) + ")"
 }
@@ -224,12 +302,20 @@ type Server struct {
 	log         *slog.Logger
 	cst         *time.Location
 	header      map[string]kind   // FSI request fields
+	headerLens  map[string]int    // their lengths
+	headerReq   []string          // the required ones
 	schemas     map[string]schema // input nodes by infno
+	inputStyle  string
+	maxInput    int
+	uniqueBchno bool
+	answer      Answer
 
-	mu     sync.Mutex
-	faults []Fault
-	insts  map[string]*institution // by fixmedins_code
-	msgids map[string]*msgRecord
+	mu      sync.Mutex
+	faults  []Fault
+	answers []Answer                // queued answer shapes
+	refuse  map[string]string       // bchno → msgRslt of RefuseRows
+	insts   map[string]*institution // by fixmedins_code
+	msgids  map[string]*msgRecord
 	// msgidPrune is the size of msgids that triggers the next pruning.
 	msgidPrune int
 	nonces     nonceStore
@@ -306,8 +392,8 @@ func (o *Options) Validate() error {
 	}
 	seen = map[string]bool{}
 	for _, in := range o.Institutions {
-		if len(in.FixmedinsCode) != fsi.FixmedinsCodeLen || !printableASCII(in.FixmedinsCode) {
-			return fmt.Errorf("sandbox: institution code %q must be %d printable ASCII characters", in.FixmedinsCode, fsi.FixmedinsCodeLen)
+		if len(in.FixmedinsCode) != fixmedinsCodeLen || !printableASCII(in.FixmedinsCode) {
+			return fmt.Errorf("sandbox: institution code %q must be %d printable ASCII characters", in.FixmedinsCode, fixmedinsCodeLen)
 		}
 		if in.FixmedinsName == "" {
 			return fmt.Errorf("sandbox: institution %s has no name", in.FixmedinsCode)
@@ -322,6 +408,23 @@ func (o *Options) Validate() error {
 	}
 	if o.Window < 0 || o.SlowDelay < 0 {
 		return errors.New("sandbox: negative Window or SlowDelay")
+	}
+	switch o.InputStyle {
+	case "", InputAny, InputList, InputObject:
+	default:
+		return fmt.Errorf("sandbox: unknown input style %q (want any, list or object)", o.InputStyle)
+	}
+	if o.MaxInput < 0 {
+		return errors.New("sandbox: negative MaxInput")
+	}
+	if o.Answer < AnswerInfcode || o.Answer > AnswerPerRow {
+		return fmt.Errorf("sandbox: unknown answer shape %d", o.Answer)
+	}
+	if _, err := buildSchemas(o.Require, o.Relax); err != nil {
+		return err
+	}
+	if _, _, _, err := buildHeader(o.Require, o.Relax, o.RecerSysCode != ""); err != nil {
+		return err
 	}
 	return nil
 }
@@ -348,14 +451,17 @@ func New(o Options) *Server {
 		log:         o.Logger,
 		// China has kept UTC+8 without DST since 1991; a fixed zone needs
 		// no tzdata on the host.
-		cst:      time.FixedZone("CST", 8*60*60),
-		header:   fieldsOf(reflect.TypeFor[fsi.Request]()),
-		schemas:  buildSchemas(),
-		insts:    make(map[string]*institution),
-		msgids:   make(map[string]*msgRecord),
-		nonces:   nonceStore{seen: make(map[string]time.Time)},
-		sales:    make(map[string][]*entry),
-		admdvsOf: "000000",
+		cst:         time.FixedZone("CST", 8*60*60),
+		inputStyle:  o.InputStyle,
+		maxInput:    o.MaxInput,
+		uniqueBchno: !o.AllowDuplicateBchno,
+		answer:      o.Answer,
+		refuse:      make(map[string]string),
+		insts:       make(map[string]*institution),
+		msgids:      make(map[string]*msgRecord),
+		nonces:      nonceStore{seen: make(map[string]time.Time)},
+		sales:       make(map[string][]*entry),
+		admdvsOf:    "000000",
 		stats: Stats{ByInfno: make(map[string]int), Rejected: make(map[string]int),
 			Faults: make(map[Fault]int), UnknownFields: make(map[string]int)},
 	}
@@ -366,7 +472,7 @@ func New(o Options) *Server {
 		s.envelope = EnvelopePlain
 	}
 	if s.envVersion == "" {
-		s.envVersion = fsi.EnvelopeVersion
+		s.envVersion = DefaultEnvelopeVersion
 	}
 	if s.window <= 0 {
 		s.window = DefaultWindow
@@ -377,6 +483,16 @@ func New(o Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.inputStyle == "" {
+		s.inputStyle = InputAny
+	}
+	if s.maxInput == 0 {
+		s.maxInput = MaxInput
+	}
+	// On a misconfiguration (cfgErr) the tables may be nil: every request
+	// is answered 500 before they are used.
+	s.schemas, _ = buildSchemas(o.Require, o.Relax)
+	s.header, s.headerLens, s.headerReq, _ = buildHeader(o.Require, o.Relax, o.RecerSysCode != "")
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -407,6 +523,31 @@ func (s *Server) InjectFaults(f ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, f...)
+}
+
+// InjectAnswers queues answer shapes; each request takes the first queued
+// one together with its fault (Options.Answer when none is queued).
+func (s *Server) InjectAnswers(a ...Answer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answers = append(s.answers, a...)
+}
+
+// RefuseRows makes the business rules refuse every row with one of these
+// fixmedins_bchno values, with msgRslt (or err_msg) msg, until called
+// again with an empty msg for them: a permanent refusal the platform
+// gives for reasons of its own (a catalogue mismatch, say). Refused rows
+// are counted as Rejected["row_refused"].
+func (s *Server) RefuseRows(msg string, bchnos ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range bchnos {
+		if msg == "" {
+			delete(s.refuse, b)
+			continue
+		}
+		s.refuse[b] = msg
+	}
 }
 
 // Rows returns the ledger in acceptance order, as copies.
@@ -468,7 +609,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	f := s.takeFault()
+	f, shape := s.takeFault()
 	if f != 0 {
 		s.log.Info("sandbox: injecting fault", "fault", f.String(), "path", r.URL.Path)
 	}
@@ -487,30 +628,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case FaultApplyThenTimeout:
-		s.handle(&lostAnswer{header: make(http.Header)}, r, body, received, false)
+		s.handle(&lostAnswer{header: make(http.Header)}, r, body, received, 0, shape)
 		// Hold the connection so the client cannot tell whether the row
 		// arrived; it ends when the client gives up or the server closes.
 		<-r.Context().Done()
 		return
+	case FaultApplyThen500:
+		s.handle(&lostAnswer{header: make(http.Header)}, r, body, received, 0, shape)
+		writeJSON(w, http.StatusInternalServerError, protoAnswer{Code: http.StatusInternalServerError,
+			Message: "Internal Server Error"})
+		return
 	}
-	s.handle(w, r, body, received, f == FaultBusy)
+	s.handle(w, r, body, received, f, shape)
 }
 
-// takeFault pops the next queued fault (0 if none) and counts it.
-func (s *Server) takeFault() Fault {
+// takeFault pops the next queued fault (0 if none) and answer shape
+// (Options.Answer if none), and counts the fault.
+func (s *Server) takeFault() (Fault, Answer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	shape := s.answer
+	if len(s.answers) > 0 {
+		shape = s.answers[0]
+		s.answers = s.answers[1:]
+	}
 	if len(s.faults) == 0 {
-		return 0
+		return 0, shape
 	}
 	f := s.faults[0]
 	s.faults = s.faults[1:]
 	s.stats.Faults[f]++
-	return f
+	return f, shape
 }
 
 // handle runs the gateway, the envelope and the FSI layers in turn.
-func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte, received time.Time, busy bool) {
+func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte, received time.Time, f Fault, shape Answer) {
 	if e := s.checkGateway(r); e != nil {
 		s.httpFail(w, r, e)
 		return
@@ -520,7 +672,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte, rec
 		return
 	}
 	if s.envelope == EnvelopePlain {
-		ans := s.serveFSI(body, received, busy)
+		ans := s.serveFSI(body, received, f, shape)
 		writeRaw(w, http.StatusOK, ans)
 		return
 	}
@@ -531,7 +683,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte, rec
 		writeJSON(w, http.StatusOK, protoAnswer{Code: e.code, Message: e.msg})
 		return
 	}
-	ans := s.serveFSI(o.plain, received, busy)
+	ans := s.serveFSI(o.plain, received, f, shape)
 	sealed, err := s.seal(o, ans)
 	if err != nil {
 		// Only a broken PlatformKey gets here, and Validate checks it.

@@ -1,0 +1,326 @@
+package sandbox
+
+// The sandbox's own reading of the FSI contract. It is written by hand
+// from the published field tables and public clients cited beside each
+// table, and deliberately shares nothing with the agent's client (package
+// nhsa and nhsa/fsi): a field the client names wrongly must be refused
+// here, not agreed with. import_test.go fails when this package, or its
+// tests, import the client.
+
+// Interface numbers (infno) served.
+const (
+	infPurchase       = "3503" // 商品采购
+	infPurchaseReturn = "3504" // 商品采购退货
+	infSale           = "3505" // 商品销售
+	infSaleReturn     = "3506" // 商品销售退货
+	infDelete         = "3507" // 商品信息删除
+)
+
+// Input node names: purcinfo (3503/3504), selinfo (3505/3506), data
+// (3507), as the spec pages and clients below name them.
+const (
+	nodePurchase = "purcinfo"
+	nodeSale     = "selinfo"
+	nodeDelete   = "data"
+)
+
+// Layouts of the FSI date and time fields (nhsa.md §2.1, §3.2; the
+// "yyyy-MM-dd" and "yyyy-MM-dd HH:mm:ss" notes of
+// https://d.pingjiangxian.com/html/3506.html).
+const (
+	timeLayout      = "2006-01-02 15:04:05"
+	dateLayout      = "2006-01-02"
+	msgidTimeLayout = "20060102150405"
+)
+
+// Lengths fixed by the envelope table (nhsa.md §2.1).
+const (
+	msgidLen         = 30 // fixmedins_code(12) + yyyyMMddHHmmss(14) + 顺序号(4)
+	fixmedinsCodeLen = 12
+	tracCodeMaxLen   = 100 // drugtracinfo[].drug_trac_codg
+)
+
+// 3507 inv_data_type values (hsa-his InsureGoodInfoDelete.java:
+// "1-盘存信息；2-库存变更信息；3-采购信息；4-销售信息").
+const (
+	delInventory = "1"
+	delStock     = "2"
+	delPurchase  = "3"
+	delSale      = "4"
+)
+
+// infcode values: 0 success, -1 failure with the reason in err_msg
+// (nhsa.md §2.2).
+const (
+	infcodeOK    = 0
+	infcodeError = -1
+)
+
+// Texts the sandbox words its refusals with. Real provincial texts are
+// not public; these are recognisable and stable (the agent's verdict
+// table names them), and the test suite pins them.
+const (
+	// TextBusy is the transient 系统繁忙 refusal (FaultBusy,
+	// FaultBusyResult).
+	TextBusy = "系统繁忙"
+	// TextSoldCode refuses a sale of a code held by another sale.
+	TextSoldCode = "追溯码已销售"
+	// TextDuplicateNo says every row of the call is already there,
+	// identical: the caller may take it as delivered.
+	TextDuplicateNo = "fixmedins_bchno重复"
+)
+
+// SM2/SM4 channel envelope (nhsa.md §4.1: Mr-wangwei/yh-gm README.md;
+// newtouch-cloud/openhis WinServiceAPI/YiBaoInterface/sm2sm4/SignUtil.cs).
+const (
+	encTypeSM4  = "SM4"
+	signTypeSM2 = "SM2"
+	// DefaultEnvelopeVersion is the version the mobile-pay centre channel
+	// sends ("2.0.1" in the same sources).
+	DefaultEnvelopeVersion = "2.0.1"
+)
+
+// Gateway header names (nhsa.md §2.4).
+const (
+	hdrTifPaasID    = "x-tif-paasid"
+	hdrTifTimestamp = "x-tif-timestamp"
+	hdrTifNonce     = "x-tif-nonce"
+	hdrTifSignature = "x-tif-signature"
+
+	hdrAPIName      = "_api_name"
+	hdrAPIVersion   = "_api_version"
+	hdrAPITimestamp = "_api_timestamp"
+	hdrAPIAccessKey = "_api_access_key"
+	hdrAPISignature = "_api_signature"
+)
+
+// kind is the JSON type of a contract field.
+type kind int
+
+const (
+	kindNone   kind = iota // not a field of the contract
+	kindString             // JSON string
+	kindNumber             // JSON number (数值型)
+	kindTrac               // drugtracinfo: array of {drug_trac_codg}
+	kindRaw                // input: any JSON, checked on its own
+)
+
+// field is one row of a published field table: the parameter code, its
+// JSON type, its length in characters (0 where the format fixes it, as
+// for dates) and whether the table marks it required (是否必填 Y).
+type field struct {
+	name     string
+	kind     kind
+	max      int
+	required bool
+}
+
+// requestFields is the FSI request envelope, nhsa.md §2.1, from
+// binzhe12123/Medical SZSI_Smart/Model/SYB/SYBCommon.cs and
+// idoku-test/HN-YBJ-SDK YN-YBJ-SDK.Console/Program.cs. recer_sys_code is
+// required only when Options.RecerSysCode is set (its value is
+// province-assigned), signtype only in the provinces that ask for it
+// (Options.Require "request.signtype"). fixmedins_soft_fcty, seen in one
+// newer envelope without a published length, is left out: it is accepted
+// and logged as an unknown field.
+func requestFields() []field {
+	return []field{
+		{"infno", kindString, 5, true},
+		{"msgid", kindString, 30, true},
+		{"mdtrtarea_admvs", kindString, 6, true},
+		{"insuplc_admdvs", kindString, 6, false},
+		{"recer_sys_code", kindString, 10, false},
+		{"dev_no", kindString, 100, false},
+		{"dev_safe_info", kindString, 2000, false},
+		{"cainfo", kindString, 1024, false},
+		{"signtype", kindString, 10, false},
+		{"infver", kindString, 6, true},
+		{"opter_type", kindString, 3, true},
+		{"opter", kindString, 30, true},
+		{"opter_name", kindString, 50, true},
+		{"inf_time", kindString, 0, true},
+		{"fixmedins_code", kindString, 12, true},
+		{"fixmedins_name", kindString, 200, true},
+		{"sign_no", kindString, 30, false},
+		{"input", kindRaw, 0, true},
+	}
+}
+
+// purchaseFields is the 3503 purcinfo table: fengzaiqishi11/hsa-his
+// hsa-com/src/main/java/cn/hsa/module/insure/stock/entity/InsureGoodBuy.java
+// (type, length, 代码标识, 是否必填 per field). purc_invo_no is not required
+// there but is in 3504's table (below). drugtracinfo is in no 3503 table
+// seen (nhsa.md §3.2); it is accepted, not required.
+func purchaseFields() []field {
+	return []field{
+		{"med_list_codg", kindString, 50, true},
+		{"fixmedins_hilist_id", kindString, 30, true},
+		{"fixmedins_hilist_name", kindString, 200, true},
+		{"dynt_no", kindString, 50, false},
+		{"fixmedins_bchno", kindString, 30, true},
+		{"spler_name", kindString, 200, true},
+		{"spler_pmtno", kindString, 50, false},
+		{"manu_lotnum", kindString, 30, true},
+		{"prodentp_name", kindString, 200, true},
+		{"aprvno", kindString, 100, true},
+		{"manu_date", kindString, 0, true},
+		{"expy_end", kindString, 0, true},
+		{"finl_trns_pric", kindNumber, 0, false},
+		{"purc_retn_cnt", kindNumber, 0, true},
+		{"purc_invo_codg", kindString, 50, false},
+		{"purc_invo_no", kindString, 50, false},
+		{"rx_flag", kindString, 3, true},
+		{"purc_retn_stoin_time", kindString, 0, true},
+		{"purc_retn_opter_name", kindString, 50, true},
+		{"prod_geay_flag", kindString, 3, false}, // 代码标识 Y, 是否必填 blank
+		{"memo", kindString, 500, false},
+		{"medins_prod_purc_no", kindString, 50, false},
+		{"drugtracinfo", kindTrac, 0, false},
+	}
+}
+
+// purchaseReturnRequired are the required fields of a 3504 row:
+// fengzaiqishi11/hsa-his …/insure/stock/entity/InsureGoodBuyBack.java
+// (purc_invo_no 采购发票号 Y; no manu_lotnum, prodentp_name, aprvno at all).
+// medins_prod_purc_no is optional there; the sandbox requires it because
+// a return must name the purchase it returns (see the package doc).
+func purchaseReturnRequired() []string {
+	return []string{"med_list_codg", "fixmedins_hilist_id", "fixmedins_hilist_name", "fixmedins_bchno",
+		"spler_name", "manu_date", "expy_end", "purc_retn_cnt", "purc_invo_no", "rx_flag",
+		"purc_retn_stoin_time", "purc_retn_opter_name", "medins_prod_purc_no"}
+}
+
+// saleFields is the 3505 selinfo table: fengzaiqishi11/hsa-his
+// hsa-com/src/main/java/cn/hsa/module/insure/stock/entity/InsureGoodSell.java,
+// with mdtrt_setl_type, medins_prod_sel_no and the drugtracinfo node of
+// newer clients (nhsa.md §3.3). Code-list fields (prsc_dr_cert_type,
+// phar_cert_type, hi_feesetl_type, psn_cert_type, rx_circ_flag) have 代码标识
+// Y but 是否必填 blank there; other clients and provinces require some of
+// them (Options.Require). drugtracinfo is required: a sale without codes is
+// not settled since 2025-07-01 (nhsa.md §5).
+func saleFields() []field {
+	return []field{
+		{"med_list_codg", kindString, 50, true},
+		{"fixmedins_hilist_id", kindString, 30, true},
+		{"fixmedins_hilist_name", kindString, 200, true},
+		{"fixmedins_bchno", kindString, 30, true},
+		{"prsc_dr_cert_type", kindString, 6, false},
+		{"prsc_dr_certno", kindString, 50, false},
+		{"prsc_dr_name", kindString, 50, true},
+		{"phar_cert_type", kindString, 6, false},
+		{"phar_certno", kindString, 50, false},
+		{"phar_name", kindString, 50, true},
+		{"phar_prac_cert_no", kindString, 50, true},
+		{"hi_feesetl_type", kindString, 6, false},
+		{"setl_id", kindString, 30, false},
+		{"mdtrt_sn", kindString, 30, true},
+		{"psn_no", kindString, 30, false},
+		{"psn_cert_type", kindString, 6, false},
+		{"certno", kindString, 50, false},
+		{"psn_name", kindString, 50, false},
+		{"manu_lotnum", kindString, 30, true},
+		{"manu_date", kindString, 0, true},
+		{"expy_end", kindString, 0, false},
+		{"rx_flag", kindString, 3, true},
+		{"trdn_flag", kindString, 3, true},
+		{"finl_trns_pric", kindNumber, 0, false},
+		{"rxno", kindString, 40, false},
+		{"rx_circ_flag", kindString, 3, false},
+		{"rtal_docno", kindString, 40, true},
+		{"stoout_no", kindString, 40, false},
+		{"bchno", kindString, 30, false},
+		{"drug_trac_codg", kindString, 30, false}, // the legacy single code
+		{"drug_prod_barc", kindString, 30, false},
+		{"shelf_posi", kindString, 20, false},
+		{"sel_retn_cnt", kindNumber, 0, true},
+		{"sel_retn_time", kindString, 0, true},
+		{"sel_retn_opter_name", kindString, 50, true},
+		{"memo", kindString, 500, false},
+		{"medins_prod_sel_no", kindString, 50, false},
+		{"mdtrt_setl_type", kindString, 6, false},
+		{"drugtracinfo", kindTrac, 0, true},
+	}
+}
+
+// saleReturnRequired are the required fields of a 3506 row: the 3506
+// spec page https://d.pingjiangxian.com/html/3506.html (节点标识 selinfo)
+// and fengzaiqishi11/hsa-his …/insure/stock/entity/InsureGoodSellBack.java
+// agree on these; newer clients add mdtrt_sn (Y in InsureGoodSellBack).
+// psn_cert_type is 代码标识 Y, 是否必填 blank in both; provinces that
+// require it on returns set Options.Require "3506.psn_cert_type".
+// medins_prod_sel_no (商品销售流水号, optional in the tables) is required by
+// the sandbox: a return must name its sale.
+func saleReturnRequired() []string {
+	return []string{"med_list_codg", "fixmedins_hilist_id", "fixmedins_hilist_name", "fixmedins_bchno",
+		"manu_lotnum", "manu_date", "rx_flag", "trdn_flag", "sel_retn_cnt", "sel_retn_time", "sel_retn_opter_name",
+		"medins_prod_sel_no", "mdtrt_sn"}
+}
+
+// deleteFields is the 3507 data node: fengzaiqishi11/hsa-his
+// hsa-com/src/main/java/cn/hsa/module/insure/stock/entity/InsureGoodInfoDelete.java.
+func deleteFields() []field {
+	return []field{
+		{"fixmedins_bchno", kindString, 30, true},
+		{"inv_data_type", kindString, 30, true},
+	}
+}
+
+// fsiAnswer is the FSI response (nhsa.md §2.2: binzhe12123/Medical
+// SZSI_Smart/Model/SYB/SYBCommon.cs). output carries the business result
+// in the shapes of Answer (AnswerRetRslt, AnswerPerRow); it is absent for
+// the plain 进销存 answer.
+type fsiAnswer struct {
+	Infcode     int    `json:"infcode"`
+	InfRefmsgid string `json:"inf_refmsgid,omitempty"`
+	RefmsgTime  string `json:"refmsg_time,omitempty"`
+	RespondTime string `json:"respond_time,omitempty"`
+	ErrMsg      string `json:"err_msg,omitempty"`
+	WarnMsg     string `json:"warn_msg,omitempty"`
+	Output      any    `json:"output,omitempty"`
+}
+
+// resultOutput is output = {"result": {retRslt, msgRslt}}: the business
+// verdict of the batch "A" interfaces (nhsa.md §3.5, 3505A 表209: retRslt
+// "1" success / "0" failure, reason in msgRslt).
+type resultOutput struct {
+	Result retResult `json:"result"`
+}
+
+type retResult struct {
+	RetRslt string `json:"retRslt"`
+	MsgRslt string `json:"msgRslt"`
+}
+
+// rowsOutput is output = {"invinfoErrDetail": [...]}: one verdict per row,
+// as the 3502A answer declares it in a public C# client (class
+// Output_3502A, namespace NeiMengGuYiBaoApp.Models.Output.YiBao: list
+// invinfoErrDetail of med_list_codg, fixmedins_hilist_id,
+// fixmedins_hilist_name, fixmedins_bchno, retRslt (返回结果 "1" 成功 / "0"
+// 失败), msgRslt (错误原因, ≤2000), memo). That the 3503-3506 answers use the
+// same node is unconfirmed; it is the only per-row shape published.
+type rowsOutput struct {
+	Rows []rowResult `json:"invinfoErrDetail"`
+}
+
+type rowResult struct {
+	MedListCodg         string `json:"med_list_codg,omitempty"`
+	FixmedinsHilistID   string `json:"fixmedins_hilist_id,omitempty"`
+	FixmedinsHilistName string `json:"fixmedins_hilist_name,omitempty"`
+	FixmedinsBchno      string `json:"fixmedins_bchno"`
+	RetRslt             string `json:"retRslt"`
+	MsgRslt             string `json:"msgRslt,omitempty"`
+	Memo                string `json:"memo,omitempty"`
+}
+
+// envelopeAnswer is the SM2/SM4 answer envelope (nhsa.md §4.5).
+type envelopeAnswer struct {
+	AppID     string `json:"appId"`
+	EncType   string `json:"encType"`
+	SignType  string `json:"signType"`
+	Timestamp string `json:"timestamp"`
+	Version   string `json:"version"`
+	EncData   string `json:"encData"`
+	SignData  string `json:"signData"`
+	Code      int    `json:"code"`
+	Message   string `json:"message"`
+}
