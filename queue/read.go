@@ -195,7 +195,7 @@ type DestStats struct {
 	Failing int `json:"failing"` // pending with at least one failed attempt
 	// Held: pending, held back on this device because the bill lacks data
 	// (Delivery.Missing); not failing, waiting for a repair.
-	Held int `json:"held"`
+	Held    int `json:"held"`
 	Dead    int `json:"dead"`
 	Dropped int `json:"dropped,omitempty"`
 	// OldestPending is when the oldest undelivered bill was finished.
