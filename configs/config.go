@@ -367,6 +367,27 @@ type NHSA struct {
 	PharCertno         string        `mapstructure:"phar_certno"`
 	HoldRetry          time.Duration `mapstructure:"hold_retry"`
 	Timeout            time.Duration `mapstructure:"timeout"`
+	// Defaults are store-wide values of the bill attrs nhsa.<field> that
+	// are the same for most bills (NHSADefaultField lists which); a bill's
+	// own attr overrides them.
+	Defaults map[string]string `mapstructure:"defaults"`
+}
+
+// NHSADefaultField tells whether nhsa.defaults may hold field, and its
+// length in the field tables of the 定点医药机构接口规范 (3503/3505 rows;
+// ../shared/reference/nhsa.md §3.2-3.3). These are the row fields a bill
+// takes from its attrs that one store mostly sends alike; the per-sale
+// ones (mdtrt_sn, setl_id, psn_*, rxno, rtal_docno …) cannot be defaults.
+func NHSADefaultField(field string) (maxLen int, ok bool) {
+	switch field {
+	case "hi_feesetl_type", "mdtrt_setl_type", "psn_cert_type", "prsc_dr_cert_type":
+		return 6, true
+	case "rx_circ_flag", "prod_geay_flag":
+		return 3, true
+	case "prsc_dr_name", "prsc_dr_certno":
+		return 50, true
+	}
+	return 0, false
 }
 
 // NHSAProfile is one environment's credentials, from its 反馈单.
