@@ -379,15 +379,14 @@ type NHSA struct {
 // takes from its attrs that one store mostly sends alike; the per-sale
 // ones (mdtrt_sn, setl_id, psn_*, rxno, rtal_docno …) cannot be defaults.
 func NHSADefaultField(field string) (maxLen int, ok bool) {
-	switch field {
-	case "hi_feesetl_type", "mdtrt_setl_type", "psn_cert_type", "prsc_dr_cert_type":
-		return 6, true
-	case "rx_circ_flag", "prod_geay_flag":
-		return 3, true
-	case "prsc_dr_name", "prsc_dr_certno":
-		return 50, true
-	}
-	return 0, false
+	maxLen, ok = nhsaDefaultFields()[field]
+	return maxLen, ok
+}
+
+// nhsaDefaultFields are the fields nhsa.defaults takes, with their lengths.
+func nhsaDefaultFields() map[string]int {
+	return map[string]int{"hi_feesetl_type": 6, "mdtrt_setl_type": 6, "psn_cert_type": 6, "prsc_dr_cert_type": 6,
+		"rx_circ_flag": 3, "prod_geay_flag": 3, "prsc_dr_name": 50, "prsc_dr_certno": 50}
 }
 
 // NHSAProfile is one environment's credentials, from its 反馈单.

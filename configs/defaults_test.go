@@ -30,3 +30,19 @@ func TestNHSADefaults(t *testing.T) {
 		}
 	}
 }
+
+// Each default can come from the environment, as a string.
+func TestNHSADefaultsFromEnv(t *testing.T) {
+	c, err := LoadBytes("demo.yaml", Demo(), []string{"PDA_NHSA_DEFAULTS_PSN_CERT_TYPE=01", "PDA_NHSA_DEFAULTS_PRSC_DR_NAME=王医生"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NHSA.Defaults["psn_cert_type"] != "01" || c.NHSA.Defaults["prsc_dr_name"] != "王医生" {
+		t.Fatalf("defaults %v", c.NHSA.Defaults)
+	}
+	_, err = LoadBytes("demo.yaml", Demo(), []string{"PDA_NHSA_DEFAULTS_MDTRT_SN=MD1"})
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Fields) != 1 || ce.Fields[0].Key != "$PDA_NHSA_DEFAULTS_MDTRT_SN" {
+		t.Fatalf("a per-sale field as default: %v", err)
+	}
+}

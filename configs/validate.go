@@ -291,7 +291,7 @@ func (c *Config) validateNHSA(p *problems) {
 		case strings.HasPrefix(f, "phar_"):
 			p.add(key, "the pharmacist is set as nhsa.%s, not under defaults", f)
 		case !ok:
-			p.add(key, "not a store-wide 医保 field: defaults take hi_feesetl_type, mdtrt_setl_type, psn_cert_type, prsc_dr_cert_type, prsc_dr_certno, prsc_dr_name, rx_circ_flag, prod_geay_flag (per-sale data comes with each bill)")
+			p.add(key, "not a store-wide 医保 field: defaults take %s (per-sale data comes with each bill)", strings.Join(slices.Sorted(maps.Keys(nhsaDefaultFields())), ", "))
 		case strings.TrimSpace(v) == "":
 			p.add(key, "must not be empty (leave the key out instead)")
 		case utf8.RuneCountInString(v) > max:
