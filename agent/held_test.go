@@ -36,7 +36,7 @@ func TestNHSADefaultsUnderBillAttrs(t *testing.T) {
 
 type plainDest struct{ name string }
 
-func (p plainDest) Name() string                                      { return p.name }
+func (p plainDest) Name() string                                       { return p.name }
 func (p plainDest) Deliver(context.Context, upload.Job) upload.Outcome { return upload.Outcome{} }
 
 type prefixDest struct{ plainDest }
