@@ -41,9 +41,9 @@ func attemptUnsent(d Delivery, r Retry) bool {
 	return !d.Unknown && (len(r.Missing) > 0 || r.Held)
 }
 
-// MaySent tells whether some attempt of the delivery may have reached the
+// MayHaveBeenSent tells whether some attempt of the delivery may have reached the
 // back end (or one is under way).
-func (d Delivery) MaySent() bool {
+func (d Delivery) MayHaveBeenSent() bool {
 	return !d.Unsent || d.Unknown || d.State == DeliveryLeased
 }
 
@@ -132,7 +132,7 @@ func (s *Store) ChangeAttrs(ctx context.Context, billCode string, changes map[st
 			switch {
 			case d.State == DeliveryLeased:
 				return nil, &AttrsError{Reason: AttrsInFlight, BillCode: b.Code, Dest: d.Dest, Keys: used}
-			case d.MaySent():
+			case d.MayHaveBeenSent():
 				return nil, &AttrsError{Reason: AttrsSent, BillCode: b.Code, Dest: d.Dest, Keys: used}
 			}
 			touched = append(touched, d)

@@ -45,7 +45,7 @@ func TestHeldDeliveryRepair(t *testing.T) {
 	o.OnDue = func(d string) { due = append(due, d) }
 	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), o)
 	b := finishedBill(t, s, "s", 1, 2, "nhsa")
-	if d := deliveryOf(t, s, b.ID, "nhsa"); !d.Unsent || d.MaySent() {
+	if d := deliveryOf(t, s, b.ID, "nhsa"); !d.Unsent || d.MayHaveBeenSent() {
 		t.Fatalf("a new delivery is unsent: %+v", d)
 	}
 	holdOnce(t, s, c, "nhsa")
@@ -158,7 +158,7 @@ func TestUnknownAttemptCountsAsSent(t *testing.T) {
 	}
 	c.Add(2 * time.Second) // the lease expires unanswered
 	holdOnce(t, s, c, "nhsa")
-	if d := deliveryOf(t, s, b.ID, "nhsa"); d.Unsent || !d.MaySent() {
+	if d := deliveryOf(t, s, b.ID, "nhsa"); d.Unsent || !d.MayHaveBeenSent() {
 		t.Fatalf("after an unknown attempt %+v", d)
 	}
 	var ae *AttrsError
