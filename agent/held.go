@@ -233,12 +233,8 @@ func (a *Agent) heldWords(ctx context.Context, b queue.Bill) string {
 		if o.Will != WillHold {
 			continue
 		}
-		var what []string
-		for _, m := range o.Missing {
-			what = append(what, cmp.Or(m.Field, m.Detail)+" ("+m.Source+")")
-		}
 		s += fmt.Sprintf("; HELD for %s, missing %s: fix with `pda-agent queue set %s key=value` or PATCH /v1/bills/%s/attrs",
-			o.Dest, strings.Join(what, ", "), b.Code, b.Code)
+			o.Dest, missingFields(o.Missing), b.Code, b.Code)
 	}
 	return s
 }
@@ -275,4 +271,13 @@ func CheckAttrChanges(changes map[string]*string) error {
 		}
 	}
 	return validAttrs(check)
+}
+
+// missingFields lists what a held bill lacks: "field (source), …".
+func missingFields(ms []queue.Missing) string {
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		parts = append(parts, cmp.Or(m.Field, m.Detail)+" ("+m.Source+")")
+	}
+	return strings.Join(parts, ", ")
 }

@@ -117,6 +117,19 @@ func TestCashierExampleHeldThenRepaired(t *testing.T) {
 	if n := len(nh.Rows()); n != 0 {
 		t.Fatalf("a held sale reached 医保: %d rows", n)
 	}
+	if _, data := e.call("GET", "/v1/diagnose?offline=true&code="+codeA, nil); !strings.Contains(string(data), "held on this device for 医保, never sent") {
+		t.Errorf("diagnose does not say the sale is held: %s", data)
+	}
+
+	// The same through the scanner's cards: the PDA:FINISH answer says it.
+	e.scan("till2", "PDA:SALE", "command")
+	e.scan("till2", "PDA:SET:nhsa.mdtrt_sn=MD3", "command")
+	e.scan("till2", "PDA:LOT:L2501:2025-05-01:2027-04-30", "command")
+	e.scan("till2", codeC, "accepted")
+	if ans := e.scan("till2", "PDA:FINISH", "command"); !strings.Contains(ans.Message, "HELD for nhsa, missing") ||
+		!strings.Contains(ans.Message, "prsc_dr_name (attr nhsa.prsc_dr_name)") {
+		t.Errorf("PDA:FINISH answered %q", ans.Message)
+	}
 
 	// The repair the README documents.
 	var fixed agent.AttrsView
