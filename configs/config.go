@@ -375,7 +375,10 @@ type NHSA struct {
 
 // NHSADefaultField tells whether nhsa.defaults may hold field, and its
 // length in the field tables of the 定点医药机构接口规范 (3503/3505 rows;
-// ../shared/reference/nhsa.md §3.2-3.3). These are the row fields a bill
+// ../shared/reference/nhsa.md §3.2-3.3; names and lengths as the public
+// client fengzaiqishi11/hsa-his declares them in
+// hsa-com/src/main/java/cn/hsa/module/insure/stock/entity/InsureGoodSell.java
+// and InsureGoodBuy.java; mdtrt_setl_type from nhsa.md only). These are the row fields a bill
 // takes from its attrs that one store mostly sends alike; the per-sale
 // ones (mdtrt_sn, setl_id, psn_*, rxno, rtal_docno …) cannot be defaults.
 func NHSADefaultField(field string) (maxLen int, ok bool) {

@@ -114,7 +114,11 @@ func missingOf(problem string) upload.Missing {
 }
 
 // fieldNames are the Chinese names of the fields a bill can lack, from the
-// field tables of the 定点医药机构接口规范 (../shared/reference/nhsa.md §3).
+// field tables of the 定点医药机构接口规范 (../shared/reference/nhsa.md §3)
+// as a public client declares them: fengzaiqishi11/hsa-his
+// hsa-com/src/main/java/cn/hsa/module/insure/stock/entity/InsureGoodSell.java
+// (3505) and InsureGoodBuy.java (3503); mdtrt_setl_type and insuplc_admdvs
+// from nhsa.md only.
 var fieldNames = map[string]string{
 	"med_list_codg": "医疗目录编码", "fixmedins_hilist_id": "定点医药机构目录编号", "fixmedins_hilist_name": "定点医药机构目录名称",
 	"spler_name": "供应商名称", "spler_pmtno": "供应商许可证号", "manu_lotnum": "生产批号", "prodentp_name": "生产厂家名称",
