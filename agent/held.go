@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/queue"
@@ -170,6 +171,10 @@ type AttrsView struct {
 	Requeued []string `json:"requeued"`
 }
 
+// inFlightWait bounds how long a change of attrs waits for an attempt
+// under way to end.
+const inFlightWait = 3 * time.Second
+
 // ChangeAttrs changes the attrs of a bill by its code (a nil value deletes
 // one), also after it was finished, as long as no destination that uses a
 // changed attr may already have been sent the bill (*queue.AttrsError
@@ -178,7 +183,27 @@ func (a *Agent) ChangeAttrs(ctx context.Context, billCode string, changes map[st
 	if err := CheckAttrChanges(changes); err != nil {
 		return AttrsView{}, err
 	}
-	b, requeued, err := a.store.ChangeAttrs(ctx, billCode, changes, a.usesAttr)
+	// Right after a finish the bill's first attempt is usually under way
+	// (and over in milliseconds when it is held back): wait for it a
+	// little rather than send the POS away.
+	var (
+		b        queue.Bill
+		requeued []string
+		err      error
+	)
+	deadline := time.Now().Add(inFlightWait)
+	for {
+		b, requeued, err = a.store.ChangeAttrs(ctx, billCode, changes, a.usesAttr)
+		var ae *queue.AttrsError
+		if !errors.As(err, &ae) || ae.Reason != queue.AttrsInFlight || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return AttrsView{}, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return AttrsView{}, err
 	}

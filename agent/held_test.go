@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/upload"
@@ -63,3 +65,43 @@ func TestUsesAttr(t *testing.T) {
 		}
 	}
 }
+
+// A change of attrs made while the bill's attempt is under way waits for
+// it: when the attempt is held back, the change goes through.
+func TestChangeAttrsWaitsForAnAttemptUnderWay(t *testing.T) {
+	a := newTestAgent(t)
+	ctx := context.Background()
+	b, err := a.store.SubmitBill(ctx, queue.SessionSpec{Session: "erp", Type: 321, Attrs: map[string]string{"nhsa.mdtrt_sn": "MD1"}},
+		[]queue.ScanInput{{Code: "81012350000000157474", Key: "81012350000000157474", Kind: "msfx20", Product: "8101235"}}, queue.To("nhsa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := a.store.Lease(ctx, "nhsa", 1, time.Minute)
+	if err != nil || len(ls) != 1 {
+		t.Fatalf("lease %v %d", err, len(ls))
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = a.store.Nack(ctx, b.ID, "nhsa", ls[0].Delivery.Lease, queue.Retry{At: time.Now().Add(time.Hour), Error: "held back",
+			Missing: []queue.Missing{{Field: "prsc_dr_name", Source: "attr nhsa.prsc_dr_name"}}})
+	}()
+	v, err := a.ChangeAttrs(ctx, b.Code, map[string]*string{"nhsa.prsc_dr_name": ptrTo("王医生")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Bill.Attrs["nhsa.prsc_dr_name"] != "王医生" || len(v.Requeued) != 1 {
+		t.Fatalf("%+v", v)
+	}
+	// An attempt that sent the bill ends the wait with a refusal.
+	ls, _ = a.store.Lease(ctx, "nhsa", 1, time.Minute)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_ = a.store.Nack(ctx, b.ID, "nhsa", ls[0].Delivery.Lease, queue.Retry{At: time.Now().Add(time.Hour), Error: "HTTP 503"})
+	}()
+	var ae *queue.AttrsError
+	if _, err := a.ChangeAttrs(ctx, b.Code, map[string]*string{"nhsa.prsc_dr_name": ptrTo("李医生")}); !errors.As(err, &ae) || ae.Reason != queue.AttrsSent {
+		t.Fatalf("after a send: %v", err)
+	}
+}
+
+func ptrTo(s string) *string { return &s }
