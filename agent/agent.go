@@ -107,9 +107,12 @@ type live struct {
 // destSet is a generation of destinations with their workers.
 type destSet struct {
 	workers map[string]*upload.Worker
-	msfx    *msfx.Client // nil when 码上放心 is off: receiving against upstream bills needs it
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// byName are the destinations the workers carry bills to (the finish
+	// answer and attr changes ask them what they need and use).
+	byName map[string]upload.Destination
+	msfx   *msfx.Client // nil when 码上放心 is off: receiving against upstream bills needs it
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // runningSource is a scanner and its goroutine.
@@ -264,6 +267,7 @@ func (a *Agent) newDestSet(cfg *configs.Config, cat *catalogue.Catalogue) (*dest
 			return nil, err
 		}
 	}
+	ds.byName = dests
 	for name, d := range dests {
 		pol := policyOf(cfg, name)
 		w, err := upload.NewWorker(a.store, d, upload.WorkerOptions{
@@ -326,7 +330,7 @@ func (a *Agent) buildDestinations(cfg *configs.Config, cat *catalogue.Catalogue)
 		if err != nil {
 			return nil, nil, fmt.Errorf("agent: nhsa: %w", err)
 		}
-		out["nhsa"] = d
+		out["nhsa"] = newNHSADest(d, cfg.NHSA.Defaults)
 	}
 	if cfg.Msfx.Enabled {
 		m := cfg.Msfx
@@ -409,13 +413,21 @@ func (a *Agent) onResult(r upload.Result) {
 		if !r.Outcome.Local {
 			d.lastSuccess = a.now()
 		}
+	case upload.Retry:
+		if len(r.Outcome.Missing) == 0 { // held back: about the bill, not the back end
+			d.lastError, d.lastErrorAt = r.Outcome.Message, a.now()
+		}
 	default:
 		d.lastError, d.lastErrorAt = r.Outcome.Message, a.now()
 	}
 	a.dests[r.Dest] = d
 	a.mu.Unlock()
 	a.metrics.Upload(r.Dest, r.Outcome.Class.String(), r.Duration)
-	a.publish(Event{Kind: "delivery", Bill: r.Bill.Code, Dest: r.Dest, Status: r.Outcome.Class.String(), Message: r.Outcome.Message})
+	status := r.Outcome.Class.String()
+	if len(r.Outcome.Missing) > 0 {
+		status = "held"
+	}
+	a.publish(Event{Kind: "delivery", Bill: r.Bill.Code, Dest: r.Dest, Status: status, Message: r.Outcome.Message})
 	if a.opts.OnResult != nil {
 		a.opts.OnResult(r)
 	}

@@ -435,6 +435,9 @@ func deliveryLine(dl queue.Delivery, now time.Time) string {
 		return fmt.Sprintf("being uploaded to %s now (attempt %d)", name, dl.Attempts)
 	}
 	switch {
+	case len(dl.Missing) > 0:
+		return fmt.Sprintf("held on this device for %s, never sent: the bill lacks %s (repair: pda-agent queue set %s key=value…; next look at %s)",
+			name, clip(missingFields(dl.Missing)), dl.BillCode, Clock(dl.NextAt, now))
 	case dl.LastError != "" && !dl.FailingSince.IsZero():
 		return fmt.Sprintf("%s upload failing since %s (%d attempt(s), last at %s, next at %s) because 【%s】", name,
 			Clock(dl.FailingSince, now), dl.Attempts, Clock(dl.LastAt, now), Clock(dl.NextAt, now), clip(dl.LastError))

@@ -156,7 +156,7 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 		if len(b.Destinations) > 0 {
 			to = "queued for " + strings.Join(b.Destinations, ", ")
 		}
-		return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("finished %s %s: %d codes, %s", b.Code, billtype.Name(b.Type), b.Items, to)}
+		return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("finished %s %s: %d codes, %s%s", b.Code, billtype.Name(b.Type), b.Items, to, a.heldWords(ctx, b))}
 	case "CANCEL":
 		b, err := a.store.Cancel(ctx, session, "cancelled by operator")
 		if err != nil {

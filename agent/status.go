@@ -97,7 +97,10 @@ func ConfigHash(cfg *configs.Config) string {
 type DestStatus struct {
 	Pending int `json:"pending"`
 	Failing int `json:"failing"`
-	Dead    int `json:"dead"`
+	// Held are pending deliveries held back on this device because their
+	// bills lack data (not failing: waiting for a repair).
+	Held int `json:"held"`
+	Dead int `json:"dead"`
 	// Disabled: the destination is not in the config in force, but
 	// deliveries to it are still in the queue.
 	Disabled bool `json:"disabled,omitempty"`
@@ -204,6 +207,7 @@ func queueStatus(store *queue.Store, cfg *configs.Config, dests []string, now ti
 		d := DestStatus{Disabled: !enabled[name]}
 		if ds := st.Dests[name]; ds != nil {
 			d.Pending, d.Failing, d.Dead, d.OldestPending = ds.Pending+ds.Leased, ds.Failing, ds.Dead, ds.OldestPending
+			d.Held = ds.Held
 			d.FailingSince = ds.FailingSince
 			if !ds.OldestPending.IsZero() {
 				d.OldestPendingAge = now.Sub(ds.OldestPending).Round(time.Second).String()
@@ -226,6 +230,9 @@ func (s *Status) assess(now time.Time) {
 		}
 		if d.Dead > 0 {
 			s.Problems = append(s.Problems, name+": dead letters need an operator")
+		}
+		if d.Held > 0 {
+			s.Problems = append(s.Problems, fmt.Sprintf("%s: %d deliveries held: their bills lack data (pda-agent queue list shows HELD; repair with pda-agent queue set BILL key=value, or PATCH /v1/bills/{code}/attrs)", name, d.Held))
 		}
 		if d.Failing > 0 {
 			since := ""

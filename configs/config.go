@@ -378,6 +378,10 @@ type NHSA struct {
 	Verdicts []NHSAVerdict `mapstructure:"verdicts"`
 	// Query settles unknown outcomes by asking (off; unconfirmed fields).
 	Query NHSAQuery `mapstructure:"query"`
+	// Defaults are store-wide values of the bill attrs nhsa.<field> that
+	// are the same for most bills (NHSADefaultField lists which); a bill's
+	// own attr overrides them.
+	Defaults map[string]string `mapstructure:"defaults"`
 }
 
 // NHSAQuery names the province's query interfaces (e.g. purchase 3510,
@@ -398,6 +402,25 @@ type NHSAVerdict struct {
 	Not  []string `mapstructure:"not"`
 	Kind string   `mapstructure:"kind"`
 	Hint string   `mapstructure:"hint"`
+}
+
+// NHSADefaultField tells whether nhsa.defaults may hold field, and its
+// length in the field tables of the 定点医药机构接口规范 (3503/3505 rows;
+// ../shared/reference/nhsa.md §3.2-3.3; names and lengths as the public
+// client fengzaiqishi11/hsa-his declares them in
+// hsa-com/src/main/java/cn/hsa/module/insure/stock/entity/InsureGoodSell.java
+// and InsureGoodBuy.java; mdtrt_setl_type from nhsa.md only). These are the row fields a bill
+// takes from its attrs that one store mostly sends alike; the per-sale
+// ones (mdtrt_sn, setl_id, psn_*, rxno, rtal_docno …) cannot be defaults.
+func NHSADefaultField(field string) (maxLen int, ok bool) {
+	maxLen, ok = nhsaDefaultFields()[field]
+	return maxLen, ok
+}
+
+// nhsaDefaultFields are the fields nhsa.defaults takes, with their lengths.
+func nhsaDefaultFields() map[string]int {
+	return map[string]int{"hi_feesetl_type": 6, "mdtrt_setl_type": 6, "psn_cert_type": 6, "prsc_dr_cert_type": 6,
+		"rx_circ_flag": 3, "prod_geay_flag": 3, "prsc_dr_name": 50, "prsc_dr_certno": 50}
 }
 
 // NHSAProfile is one environment's credentials, from its 反馈单.

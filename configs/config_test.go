@@ -49,7 +49,7 @@ func yamlKeys(t *testing.T, data []byte) map[string]bool {
 	var walk func(prefix string, m map[string]any)
 	walk = func(prefix string, m map[string]any) {
 		for k, v := range m {
-			if sub, ok := v.(map[string]any); ok {
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
 				walk(prefix+k+".", sub)
 				continue
 			}
@@ -66,6 +66,16 @@ func TestEveryKeyDefaultedAndDocumented(t *testing.T) {
 	sort.Strings(want)
 	for name, data := range map[string][]byte{"default.yaml": Default(), "example.yaml": Example()} {
 		have := yamlKeys(t, data)
+		// A map-valued key (nhsa.defaults) is one key with entries of
+		// its own.
+		for k := range have {
+			for _, w := range want {
+				if strings.HasPrefix(k, w+".") {
+					delete(have, k)
+					have[w] = true
+				}
+			}
+		}
 		for _, k := range want {
 			if !have[k] {
 				t.Errorf("%s lacks key %s", name, k)

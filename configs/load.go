@@ -163,6 +163,13 @@ func applyEnv(v *viper.Viper, env []string) []FieldError {
 	for _, k := range leafKeys(reflect.TypeOf(Config{}), "") {
 		known[EnvPrefix+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = k
 	}
+	// nhsa.defaults is a map: one variable per field it takes, its value
+	// always a string (a code such as 01 must not become the number 1).
+	verbatim := map[string]bool{}
+	for f := range nhsaDefaultFields() {
+		name := EnvPrefix + "NHSA_DEFAULTS_" + strings.ToUpper(f)
+		known[name], verbatim[name] = "nhsa.defaults."+f, true
+	}
 	var problems []FieldError
 	for _, kv := range env {
 		name, val, ok := strings.Cut(kv, "=")
@@ -175,6 +182,10 @@ func applyEnv(v *viper.Viper, env []string) []FieldError {
 			continue
 		}
 		var parsed any
+		if verbatim[name] {
+			v.Set(key, val)
+			continue
+		}
 		if err := yaml.Unmarshal([]byte(val), &parsed); err != nil || parsed == nil {
 			parsed = val
 		}

@@ -2,11 +2,14 @@ package configs
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pda-agent/pda-agent/billtype"
 )
@@ -281,6 +284,22 @@ func (c *Config) validateNHSA(p *problems) {
 	}
 	if n.Accepts(321) && (n.PharName == "" || n.PharPracCertNo == "") {
 		p.add("nhsa.phar_name", "3505 sales need the store pharmacist's phar_name and phar_prac_cert_no")
+	}
+	for _, f := range slices.Sorted(maps.Keys(n.Defaults)) {
+		v, key := n.Defaults[f], "nhsa.defaults."+f
+		max, ok := NHSADefaultField(f)
+		switch {
+		case strings.HasPrefix(f, "phar_"):
+			p.add(key, "the pharmacist is set as nhsa.%s, not under defaults", f)
+		case !ok:
+			p.add(key, "not a store-wide 医保 field: defaults take %s (per-sale data comes with each bill)", strings.Join(slices.Sorted(maps.Keys(nhsaDefaultFields())), ", "))
+		case strings.TrimSpace(v) == "":
+			p.add(key, "must not be empty (leave the key out instead)")
+		case utf8.RuneCountInString(v) > max:
+			p.add(key, "at most %d characters; got %d", max, utf8.RuneCountInString(v))
+		case (f == "rx_circ_flag" || f == "prod_geay_flag") && !oneOf(v, "0", "1"):
+			p.add(key, "must be 0 or 1; got %q", v)
+		}
 	}
 	if n.HoldRetry < time.Minute {
 		p.add("nhsa.hold_retry", "must be at least 1m; got %s", n.HoldRetry)

@@ -143,6 +143,7 @@ func (s *Store) Ack(ctx context.Context, billID uint64, dest string, a AckInfo) 
 			}
 		}
 		d.State, d.DoneAt, d.Result, d.Unknown, d.LastAt = DeliveryDone, w.now, a.Ref, false, w.now
+		d.Unsent, d.Missing = false, nil
 		d.NextAt, d.LeaseUntil, d.Note, d.LastError = time.Time{}, time.Time{}, a.Note, ""
 		if err := w.putDelivery(d); err != nil {
 			return nil, err
@@ -215,6 +216,10 @@ type Retry struct {
 	MaybeApplied bool
 	// Progress is the destination's state for the next attempt.
 	Progress string
+	// Missing: the attempt was held back on this device because the bill
+	// lacks these data; nothing was sent, and the delivery is held rather
+	// than failing.
+	Missing []Missing
 }
 
 // Nack records an attempt of the lease that did not finish the delivery
@@ -228,10 +233,11 @@ func (s *Store) Nack(ctx context.Context, billID uint64, dest string, lease uint
 		if err := w.del(w.tx.Bucket(bktLeased), deliveryKey(billID, dest)); err != nil {
 			return nil, err
 		}
+		d.Unsent = d.Unsent && attemptUnsent(d, r)
 		d.State, d.LastError, d.Note, d.Held, d.LastAt, d.Unknown = DeliveryPending, r.Error, r.Note, r.Held, w.now, r.MaybeApplied
-		d.Progress = r.Progress
+		d.Progress, d.Missing = r.Progress, cloneMissing(r.Missing)
 		d.LeaseUntil = time.Time{}
-		if r.Error != "" {
+		if r.Error != "" && len(r.Missing) == 0 {
 			if d.Failures == 0 {
 				d.FailingSince = w.now
 			}
@@ -284,6 +290,7 @@ func (s *Store) Dead(ctx context.Context, billID uint64, dest string, lease uint
 			return nil, abort(err)
 		}
 		d.State, d.LastError, d.Result, d.LastAt, d.Unknown = DeliveryDead, reason, reason, w.now, false
+		d.Unsent, d.Missing = false, nil
 		if progress != "" {
 			d.Progress = progress
 		}

@@ -44,7 +44,8 @@ func (s *Store) DestHistories() (map[string]DestHistory, error) {
 			case d.State == DeliveryDone && d.DoneAt.After(h.LastDone):
 				h.LastDone = d.DoneAt
 			case (d.State == DeliveryPending || d.State == DeliveryLeased || d.State == DeliveryDead) &&
-				d.LastError != "" && d.LastAt.After(h.LastErrorAt):
+				d.LastError != "" && len(d.Missing) == 0 && d.LastAt.After(h.LastErrorAt):
+				// A held delivery's words are about the bill, not the back end.
 				h.LastError, h.LastErrorAt = d.LastError, d.LastAt
 			}
 			out[d.Dest] = h

@@ -193,6 +193,9 @@ type DestStats struct {
 	Pending int `json:"pending"` // waiting for an attempt (includes retries)
 	Leased  int `json:"leased"`  // an attempt under way
 	Failing int `json:"failing"` // pending with at least one failed attempt
+	// Held: pending, held back on this device because the bill lacks data
+	// (Delivery.Missing); not failing, waiting for a repair.
+	Held    int `json:"held"`
 	Dead    int `json:"dead"`
 	Dropped int `json:"dropped,omitempty"`
 	// OldestPending is when the oldest undelivered bill was finished.
@@ -251,7 +254,10 @@ func (s *Store) Stats() (Stats, error) {
 				} else {
 					ds.Pending++
 				}
-				if d.LastError != "" {
+				switch {
+				case len(d.Missing) > 0:
+					ds.Held++
+				case d.LastError != "":
 					ds.Failing++
 					if !d.FailingSince.IsZero() && (ds.FailingSince.IsZero() || d.FailingSince.Before(ds.FailingSince)) {
 						ds.FailingSince = d.FailingSince

@@ -514,7 +514,7 @@ func (w *wtx) finish(b Bill, route Route) (Bill, error) {
 	}
 	b.History = append(b.History, Event{At: w.now, What: "finished", Detail: detail})
 	for _, d := range dests {
-		del := Delivery{BillID: b.ID, BillCode: b.Code, Dest: d, State: DeliveryPending, NextAt: w.now, CreatedAt: w.now}
+		del := Delivery{BillID: b.ID, BillCode: b.Code, Dest: d, State: DeliveryPending, NextAt: w.now, CreatedAt: w.now, Unsent: true}
 		if err := w.putDelivery(del); err != nil {
 			return Bill{}, err
 		}

@@ -118,7 +118,18 @@ type Delivery struct {
 	Note string `json:"note,omitempty"`
 	// Held: the note is a wait on this device (an earlier bill of the same
 	// packs must reach the back end first), not the back end's processing.
-	Held      bool      `json:"held,omitempty"`
+	Held bool `json:"held,omitempty"`
+	// Missing: the last attempt was held back on this device because the
+	// bill lacks these data (bill attrs, catalogue, config). The delivery
+	// is held, not failing: it waits for a repair (Store.ChangeAttrs) and
+	// is looked at again now and then.
+	Missing []Missing `json:"missing,omitempty"`
+	// Unsent: no attempt so far may have reached the back end (each was
+	// held back on this device). Set when the delivery is made, cleared
+	// for good by the first attempt that may have sent anything; a
+	// delivery written before this field existed lacks it and so counts
+	// as sent, which is the safe side.
+	Unsent    bool      `json:"unsent,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
 	LastAt    time.Time `json:"last_at,omitzero"`
 	DoneAt    time.Time `json:"done_at,omitzero"`

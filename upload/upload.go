@@ -91,6 +91,30 @@ type Outcome struct {
 	// CodeErrors are codes of a Done bill the back end did not take
 	// (partial success), code → reason.
 	CodeErrors map[string]string
+	// Missing, on a Retry, says the bill was held back on this device
+	// because it lacks data: nothing of this attempt left the device, and
+	// the delivery waits for a repair (bill attrs, catalogue, config)
+	// rather than failing.
+	Missing []Missing
+}
+
+// Missing is one datum a destination needs and a bill lacks (queue.Missing:
+// the queue keeps it on the held delivery).
+type Missing = queue.Missing
+
+// Checker is an optional interface of a Destination: Check says, without
+// sending anything, what the bill lacks for this destination (nil: it can
+// be sent as it is). The finish of a bill asks it so that a POS can fix the
+// bill before the customer leaves.
+type Checker interface {
+	Check(ctx context.Context, bill queue.Bill, items []queue.Item) []Missing
+}
+
+// AttrUser is an optional interface of a Destination: UsesAttr tells
+// whether the bill attribute key can change what the destination sends. A
+// destination without it is taken to use every attribute.
+type AttrUser interface {
+	UsesAttr(key string) bool
 }
 
 // Destination sends bills to one back end.

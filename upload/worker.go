@@ -228,7 +228,7 @@ func (w *Worker) attempt(ctx context.Context, l queue.Lease) {
 		delay := max(w.opts.Backoff.Delay(l.Delivery.Failures+1), out.RetryAfter)
 		w.opts.Logger.Info("upload: will retry", "dest", name, "bill", l.Bill.Code, "attempt", l.Delivery.Attempts, "in", delay.Round(time.Millisecond), "reason", out.Message)
 		err = w.store.Nack(record, l.Bill.ID, name, l.Delivery.Lease, queue.Retry{At: w.opts.Now().Add(delay),
-			Error: out.Message, MaybeApplied: out.MaybeApplied, Progress: out.Progress})
+			Error: out.Message, MaybeApplied: out.MaybeApplied, Progress: out.Progress, Missing: out.Missing})
 	}
 	if err = ignoreLost(err); err != nil {
 		w.opts.Logger.Error("upload: cannot record outcome; the delivery will be retried after its lease", "dest", name, "bill", l.Bill.Code, "outcome", out.Class, "err", err)

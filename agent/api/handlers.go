@@ -224,7 +224,82 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, done)
+	writeJSON(w, http.StatusOK, s.finished(r, done))
+}
+
+// finishedBill is the answer to a finish: the bill, and per destination
+// whether it will be sent or held and what it lacks.
+type finishedBill struct {
+	queue.Bill
+	Outlook []agent.DestOutlook `json:"outlook"`
+}
+
+// finished adds the outlook to a finished bill. The bill is finished
+// whatever the check says: a failed check is logged, and the answer has no
+// outlook rather than a failure.
+func (s *Server) finished(r *http.Request, b queue.Bill) finishedBill {
+	out, err := s.agent.Outlook(r.Context(), b)
+	if err != nil {
+		s.log.Error("checking a finished bill", "bill", b.Code, "err", err)
+		out = []agent.DestOutlook{}
+	}
+	return finishedBill{Bill: b, Outlook: out}
+}
+
+// patchAttrs changes a bill's attrs by its code, also after it was
+// finished (PATCH /v1/bills/{bill_code}/attrs: a JSON object, null deletes).
+func (s *Server) patchAttrs(w http.ResponseWriter, r *http.Request) {
+	var req map[string]*string
+	if err := decode(w, r, &req, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(req) == 0 {
+		s.fail(w, r, badRequest("the body must be a JSON object of attrs, e.g. {\"nhsa.prsc_dr_name\": \"王医生\"} (null deletes one)"))
+		return
+	}
+	v, err := s.agent.ChangeAttrs(r.Context(), r.PathValue("bill_code"), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// retryDelivery has a dead letter or a held delivery tried again now.
+func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if err := decode(w, r, &req, true); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.agent.RetryDelivery(r.Context(), r.PathValue("bill_code"), r.PathValue("dest")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// dropDelivery records that a dead letter or a held delivery will not be
+// delivered.
+func (s *Server) dropDelivery(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Reason  string `json:"reason"`
+		Confirm bool   `json:"confirm"`
+	}
+	if err := decode(w, r, &req, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !req.Confirm || strings.TrimSpace(req.Reason) == "" {
+		s.fail(w, r, badRequest(`dropping a delivery needs a reason and "confirm": true: the bill will never reach the platform`))
+		return
+	}
+	if err := s.agent.DropDelivery(r.Context(), r.PathValue("bill_code"), r.PathValue("dest"), req.Reason); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
@@ -346,7 +421,7 @@ func (s *Server) submitBill(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, b)
+	writeJSON(w, http.StatusCreated, s.finished(r, b))
 }
 
 func (s *Server) bills(w http.ResponseWriter, r *http.Request) {

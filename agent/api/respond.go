@@ -25,6 +25,10 @@ type errorBody struct {
 	Refusals []queue.Refusal `json:"refusals,omitempty"`
 	Status   string          `json:"status,omitempty"`
 	Reason   string          `json:"reason,omitempty"`
+	// Dest and Keys name, for a refused change of attrs, the destination
+	// that may hold the bill and the attrs it uses.
+	Dest string   `json:"dest,omitempty"`
+	Keys []string `json:"keys,omitempty"`
 }
 
 // apiError is an answer decided by the API itself (bad query, unknown
@@ -50,9 +54,14 @@ func notFound(format string, args ...any) error {
 func classify(err error) (int, errorBody) {
 	var ae *apiError
 	var refused *queue.RefusedError
+	var locked *queue.AttrsError
 	switch {
 	case errors.As(err, &ae):
 		return ae.status, errorBody{Error: ae.code, Message: ae.msg}
+	case errors.As(err, &locked):
+		return http.StatusConflict, errorBody{Error: locked.Reason, Message: err.Error(), Dest: locked.Dest, Keys: locked.Keys}
+	case errors.Is(err, queue.ErrNotHeld):
+		return http.StatusConflict, errorBody{Error: "not_held", Message: err.Error()}
 	case errors.As(err, &refused):
 		return http.StatusUnprocessableEntity, errorBody{Error: "refused", Message: err.Error(), Refusals: refused.Refusals}
 	case errors.Is(err, agent.ErrBadRequest):

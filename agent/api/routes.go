@@ -57,6 +57,9 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/bills", private, s.submitBill)
 	handle("GET /v1/bills", private, s.bills)
 	handle("GET /v1/bills/{bill_code}", private, s.bill)
+	handle("PATCH /v1/bills/{bill_code}/attrs", private, s.patchAttrs)
+	handle("POST /v1/bills/{bill_code}/deliveries/{dest}/retry", private, s.retryDelivery)
+	handle("POST /v1/bills/{bill_code}/deliveries/{dest}/drop", private, s.dropDelivery)
 	handle("GET /v1/deadletters", private, s.deadLetters)
 	handle("POST /v1/deadletters/{bill_code}/{dest}/retry", private, s.retryDead)
 	handle("POST /v1/deadletters/{bill_code}/{dest}/drop", private, s.dropDead)
@@ -79,7 +82,7 @@ func (s *Server) routes() http.Handler {
 // allowedMethods lists the methods the mux serves r's path with.
 func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 	var out []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {

@@ -15,6 +15,7 @@ type stateCollector struct {
 
 	build, configInfo, configVersion      *prometheus.Desc
 	deliveries, failing, dead, oldestAge  *prometheus.Desc
+	held                                  *prometheus.Desc
 	bills, fileSize, maxSize, free, alarm *prometheus.Desc
 	scannerUp, scannerErrors              *prometheus.Desc
 	buildLabels                           []string
@@ -30,6 +31,7 @@ func newStateCollector(o Options) *stateCollector {
 	c.deliveries = d("pda_queue_deliveries", "Undelivered deliveries (bill × destination) by state: pending (waiting for an attempt, retries included) or leased (an attempt under way).",
 		[]string{"dest", "state"}, nil)
 	c.failing = d("pda_queue_failing_deliveries", "Undelivered deliveries whose last attempt failed, by destination.", []string{"dest"}, nil)
+	c.held = d("pda_queue_held_deliveries", "Undelivered deliveries held back on this device because their bills lack data (never sent; not failing), waiting for a repair, by destination.", []string{"dest"}, nil)
 	c.dead = d("pda_dead_letters", "Deliveries the back end refused for good, waiting for an operator (retry or drop), by destination.", []string{"dest"}, nil)
 	c.oldestAge = d("pda_queue_oldest_pending_age_seconds", "Age of the oldest undelivered bill, by destination; 0 when none waits.", []string{"dest"}, nil)
 	c.bills = d("pda_queue_bills", "Bills kept in the queue by state (open, finished, cancelled).", []string{"state"}, nil)
@@ -43,7 +45,7 @@ func newStateCollector(o Options) *stateCollector {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.build, c.configInfo, c.configVersion, c.deliveries, c.failing, c.dead, c.oldestAge,
+	for _, d := range []*prometheus.Desc{c.build, c.configInfo, c.configVersion, c.deliveries, c.failing, c.held, c.dead, c.oldestAge,
 		c.bills, c.fileSize, c.maxSize, c.free, c.alarm, c.scannerUp, c.scannerErrors} {
 		ch <- d
 	}
@@ -116,6 +118,7 @@ func (c *stateCollector) collectQueue(ch chan<- prometheus.Metric) {
 		gauge(c.deliveries, float64(ds.Pending), name, "pending")
 		gauge(c.deliveries, float64(ds.Leased), name, "leased")
 		gauge(c.failing, float64(ds.Failing), name)
+		gauge(c.held, float64(ds.Held), name)
 		gauge(c.dead, float64(ds.Dead), name)
 		age := 0.0
 		if !ds.OldestPending.IsZero() {

@@ -27,13 +27,13 @@ import (
 func newQueueCmd() *cobra.Command {
 	q := &cobra.Command{
 		Use:   "queue",
-		Short: "Inspect bills and deliveries, retry or drop dead letters, export for audits",
+		Short: "Inspect bills and deliveries, repair held bills, retry or drop dead letters and held deliveries, export for audits",
 		Long: `The queue commands work on the running agent through its local API
 (api.listen, token from api.token_file) and on the queue file when the
 agent is stopped; each says which it used. --via api or --via file forces
 one. stats and compact need the agent stopped.`,
 	}
-	q.AddCommand(newQueueListCmd(), newQueueShowCmd(), newQueueRetryCmd(), newQueueDropCmd(),
+	q.AddCommand(newQueueListCmd(), newQueueShowCmd(), newQueueRetryCmd(), newQueueDropCmd(), newQueueSetCmd(),
 		newQueueExportCmd(), newQueueStatsCmd(), newQueueCompactCmd())
 	return q
 }
@@ -173,7 +173,10 @@ func deliverySummary(r queue.BillRecord) string {
 		case queue.DeliveryDead:
 			s = d.Dest + " DEAD"
 		case queue.DeliveryPending, queue.DeliveryLeased:
-			if d.LastError != "" {
+			switch {
+			case len(d.Missing) > 0:
+				s += " (HELD: lacks data)"
+			case d.LastError != "":
 				s += " (failing, " + plural(d.Attempts, "attempt") + ")"
 			}
 		}
@@ -273,7 +276,12 @@ func printBill(w io.Writer, r queue.BillRecord) {
 		if d.Note != "" {
 			fmt.Fprintf(w, "    note: %s\n", d.Note)
 		}
-		if d.LastError != "" && d.State != queue.DeliveryDead {
+		if len(d.Missing) > 0 && d.State != queue.DeliveryDropped {
+			fmt.Fprintf(w, "    HELD on this device, never sent; missing (repair: pda-agent queue set %s key=value…):\n", b.Code)
+			for _, m := range d.Missing {
+				fmt.Fprintf(w, "      %s from %s: %s\n", dash(m.Field), m.Source, m.Detail)
+			}
+		} else if d.LastError != "" && d.State != queue.DeliveryDead {
 			fmt.Fprintf(w, "    last error: %s\n", d.LastError)
 		}
 		if d.Result != "" {
@@ -322,11 +330,13 @@ func newQueueRetryCmd() *cobra.Command {
 	var dest string
 	cmd := &cobra.Command{
 		Use:   "retry (BILL_CODE DEST | --all-dead [--dest D]) --config FILE",
-		Short: "Send dead letters again: one, or all of them (of one destination)",
+		Short: "Send dead letters again (one, or all of them), or look at a held delivery again now",
 		Long: `retry puts a dead letter (a bill a back end refused for good) back in the
 queue, due now: fix the cause first (catalogue, credentials, the bill's
 data on the platform), then retry. --all-dead retries every dead letter,
-or those of --dest.`,
+or those of --dest. A held delivery (held back on this device because the
+bill lacks data) is looked at again now, e.g. after the catalogue or the
+config was fixed; a change of the bill's attrs (queue set) does so itself.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case allDead && len(args) != 0:
@@ -416,11 +426,12 @@ func newQueueDropCmd() *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "drop BILL_CODE DEST --reason TEXT --config FILE [--yes]",
-		Short: "Give up on a dead letter for good, with the reason (kept on the bill)",
-		Long: `drop records that a dead letter will never be delivered — e.g. the bill was
-entered by hand in the platform's web console. The bill and the reason stay
-on record. On a terminal it asks you to type the bill code; otherwise (a
-script) it needs --yes.`,
+		Short: "Give up on a dead letter or a held delivery for good, with the reason (kept on the bill)",
+		Long: `drop records that a dead letter or a held delivery (never sent: the bill
+lacks data) will never be delivered — e.g. the bill was entered by hand in
+the platform's web console, or a cash sale was marked 医保 by mistake. The
+bill and the reason stay on record. On a terminal it asks you to type the
+bill code; otherwise (a script) it needs --yes.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code, dest := args[0], args[1]
@@ -437,17 +448,22 @@ script) it needs --yes.`,
 					return err
 				}
 				d, ok := findDelivery(r, dest)
-				if !ok || d.State != queue.DeliveryDead {
+				held := ok && d.State == queue.DeliveryPending && len(d.Missing) > 0
+				if !ok || (d.State != queue.DeliveryDead && !held) {
 					state := "no delivery"
 					if ok {
 						state = string(d.State)
 					}
-					return fmt.Errorf("bill %s → %s is not a dead letter (%s): only dead letters can be dropped", code, dest, state)
+					return fmt.Errorf("bill %s → %s is neither a dead letter nor held (%s): only those can be dropped", code, dest, state)
 				}
 				if !yes {
 					errw := cmd.ErrOrStderr()
 					fmt.Fprintf(errw, "Bill %s (type %d, %d codes) will NEVER be delivered to %s.\n", code, r.Bill.Type, r.Bill.Items, dest)
-					fmt.Fprintf(errw, "The platform said: %s\nReason recorded: %s\nType the bill code to confirm: ", d.Result, reason)
+					said := "The platform said: " + d.Result
+					if held {
+						said = "Held back, never sent: " + missingText(d.Missing)
+					}
+					fmt.Fprintf(errw, "%s\nReason recorded: %s\nType the bill code to confirm: ", said, reason)
 					line, _ := bufio.NewReader(stdin).ReadString('\n')
 					if strings.TrimSpace(line) != code {
 						return errors.New("not confirmed: nothing dropped")
@@ -621,4 +637,79 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// missingText lists what a held bill lacks: "field (source), …".
+func missingText(ms []queue.Missing) string {
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		f := m.Field
+		if f == "" {
+			f = m.Detail
+		}
+		parts = append(parts, f+" ("+m.Source+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func newQueueSetCmd() *cobra.Command {
+	var f queueFlags
+	cmd := &cobra.Command{
+		Use:   "set BILL_CODE key=value… --config FILE",
+		Short: "Change a bill's attrs, also after it was finished: the repair of a held bill",
+		Long: `set changes the attrs of a bill (key=value sets one, key= deletes it), also
+after the bill was finished, as long as no destination that uses a changed
+attr may already have been sent the bill (医保 uses the nhsa. attrs;
+码上放心 and the webhook send none). It is refused, with the reason,
+otherwise, or while an attempt is under way. The bill's held deliveries
+are then looked at again at once. Values are recorded; the bill's history
+names only the keys.
+
+  pda-agent queue set DEV1-261207-00012 nhsa.prsc_dr_name=王医生 nhsa.psn_cert_type=01`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			changes := map[string]*string{}
+			for _, kv := range args[1:] {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return &exitError{code: exitUsage, err: fmt.Errorf("%q: give key=value (key= deletes the attr)", kv)}
+				}
+				if _, dup := changes[k]; dup {
+					return &exitError{code: exitUsage, err: fmt.Errorf("attr %s given twice", k)}
+				}
+				changes[k] = nil
+				if v != "" {
+					changes[k] = &v
+				}
+			}
+			if err := agent.CheckAttrChanges(changes); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			return f.withAccess(cmd, func(ctx context.Context, acc queueAccess) error {
+				v, err := acc.SetAttrs(ctx, args[0], changes)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "%s: attrs now %s\n", v.Bill.Code, dash(formatAttrs(v.Bill.Attrs, " ")))
+				if len(v.Requeued) > 0 {
+					when := "looked at again now"
+					if _, ok := acc.(*fileAccess); ok {
+						when = "looked at when the agent starts"
+					}
+					fmt.Fprintf(out, "  %s: %s\n", strings.Join(v.Requeued, ", "), when)
+				}
+				for _, o := range v.Outlook {
+					if o.Will == agent.WillHold {
+						fmt.Fprintf(out, "  %s: still held, missing %s\n", o.Dest, missingText(o.Missing))
+					} else {
+						fmt.Fprintf(out, "  %s: will send\n", o.Dest)
+					}
+				}
+				return nil
+			})
+		},
+	}
+	f.add(cmd)
+	return cmd
 }

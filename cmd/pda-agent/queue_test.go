@@ -231,7 +231,7 @@ func exerciseQueueCommands(t *testing.T, cfg string, sd seeded, wantVia string) 
 	if _, _, code := runCLI(t, "", "queue", "drop", sd.deadNHSA, "nhsa", "--yes", "--config", cfg); code != exitUsage {
 		t.Errorf("drop without --reason: exit %d", code)
 	}
-	if _, errOut, code := runCLI(t, "", "queue", "drop", sd.failing, "msfx", "--reason", "x", "--yes", "--config", cfg); code != 1 || !strings.Contains(errOut, "not a dead letter") {
+	if _, errOut, code := runCLI(t, "", "queue", "drop", sd.failing, "msfx", "--reason", "x", "--yes", "--config", cfg); code != 1 || !strings.Contains(errOut, "neither a dead letter nor held") {
 		t.Errorf("drop of a pending delivery: exit %d %s", code, errOut)
 	}
 	out, _ = mustCLI(t, "queue", "drop", sd.deadNHSA, "nhsa", "--reason", "entered by hand in the 医保 console", "--yes", "--config", cfg)

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pda-agent/pda-agent/agent"
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/queue"
 )
@@ -52,8 +53,12 @@ type queueAccess interface {
 	Bills(ctx context.Context, q billQuery) ([]queue.BillRecord, error)
 	Bill(ctx context.Context, code string) (queue.BillRecord, error)
 	DeadLetters(ctx context.Context) ([]queue.DeadLetter, error)
+	// Retry and Drop act on a dead letter or a held delivery.
 	Retry(ctx context.Context, code, dest string) error
 	Drop(ctx context.Context, code, dest, reason string) error
+	// SetAttrs changes a bill's attrs (nil deletes), also after it was
+	// finished while nothing of it was sent where they matter.
+	SetAttrs(ctx context.Context, code string, changes map[string]*string) (agent.AttrsView, error)
 	// Export calls fn for every bill, oldest first, with items and
 	// deliveries; total is the number of bills to expect.
 	Export(ctx context.Context, fn func(r queue.BillRecord, total int) error) error
@@ -347,12 +352,18 @@ func (a *apiAccess) DeadLetters(ctx context.Context) ([]queue.DeadLetter, error)
 }
 
 func (a *apiAccess) Retry(ctx context.Context, code, dest string) error {
-	return a.call(ctx, http.MethodPost, "/v1/deadletters/"+url.PathEscape(code)+"/"+url.PathEscape(dest)+"/retry", struct{}{}, nil)
+	return a.call(ctx, http.MethodPost, "/v1/bills/"+url.PathEscape(code)+"/deliveries/"+url.PathEscape(dest)+"/retry", struct{}{}, nil)
 }
 
 func (a *apiAccess) Drop(ctx context.Context, code, dest, reason string) error {
 	body := map[string]any{"reason": reason, "confirm": true}
-	return a.call(ctx, http.MethodPost, "/v1/deadletters/"+url.PathEscape(code)+"/"+url.PathEscape(dest)+"/drop", body, nil)
+	return a.call(ctx, http.MethodPost, "/v1/bills/"+url.PathEscape(code)+"/deliveries/"+url.PathEscape(dest)+"/drop", body, nil)
+}
+
+func (a *apiAccess) SetAttrs(ctx context.Context, code string, changes map[string]*string) (agent.AttrsView, error) {
+	var v agent.AttrsView
+	err := a.call(ctx, http.MethodPatch, "/v1/bills/"+url.PathEscape(code)+"/attrs", changes, &v)
+	return v, err
 }
 
 // Export pages through every bill the agent holds (GET /v1/bills with
@@ -472,7 +483,7 @@ func (f *fileAccess) Retry(ctx context.Context, code, dest string) error {
 	if err != nil {
 		return err
 	}
-	return f.s.RetryDead(ctx, b.ID, dest)
+	return f.s.Retry(ctx, b.ID, dest)
 }
 
 func (f *fileAccess) Drop(ctx context.Context, code, dest, reason string) error {
@@ -480,7 +491,15 @@ func (f *fileAccess) Drop(ctx context.Context, code, dest, reason string) error 
 	if err != nil {
 		return err
 	}
-	return f.s.DropDead(ctx, b.ID, dest, reason)
+	return f.s.Drop(ctx, b.ID, dest, reason)
+}
+
+// SetAttrs changes the attrs in the file; with no agent running, the
+// destinations are judged by name (agent.BuiltinUsesAttr), and what they
+// will do is checked when the agent starts (no outlook).
+func (f *fileAccess) SetAttrs(ctx context.Context, code string, changes map[string]*string) (agent.AttrsView, error) {
+	b, requeued, err := f.s.ChangeAttrs(ctx, code, changes, agent.BuiltinUsesAttr)
+	return agent.AttrsView{Bill: b, Requeued: requeued}, err
 }
 
 func (f *fileAccess) Export(_ context.Context, fn func(r queue.BillRecord, total int) error) error {

@@ -216,7 +216,7 @@ func printStatus(w io.Writer, s agent.Status, now time.Time) {
 	if len(s.Destinations) == 0 {
 		fmt.Fprintln(w, "destinations: none enabled (finished bills stay on this device)")
 	} else {
-		rows = [][]string{{"DESTINATION", "PENDING", "FAILING", "DEAD", "OLDEST", "LAST SUCCESS", "LAST ERROR"}}
+		rows = [][]string{{"DESTINATION", "PENDING", "FAILING", "HELD", "DEAD", "OLDEST", "LAST SUCCESS", "LAST ERROR"}}
 		for _, name := range sortedNames(s.Destinations) {
 			d := s.Destinations[name]
 			label := agent.DestLabel(name)
@@ -236,7 +236,7 @@ func printStatus(w io.Writer, s agent.Status, now time.Time) {
 			if d.LastError != "" {
 				lastErr = agent.Clock(d.LastErrorAt, now) + " " + oneLine(d.LastError, 100)
 			}
-			rows = append(rows, []string{label, fmt.Sprint(d.Pending), fmt.Sprint(d.Failing), fmt.Sprint(d.Dead), oldest, success, lastErr})
+			rows = append(rows, []string{label, fmt.Sprint(d.Pending), fmt.Sprint(d.Failing), fmt.Sprint(d.Held), fmt.Sprint(d.Dead), oldest, success, lastErr})
 		}
 		printTable(w, rows)
 	}

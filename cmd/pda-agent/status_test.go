@@ -178,7 +178,7 @@ func TestStatusCommand(t *testing.T) {
 	}
 	hasAll(t, "status", out, "pda-agent ST1 (store S001)  HEALTHY  version test, up since", "config    local file, hash ",
 		"bills     0 open, 1 finished, 0 cancelled", "scans     1 accepted, 1 duplicate, 1 rejected (product_barcode 1)",
-		"of 1.0 GiB (0%)", "free on the disk", "码上放心 (msfx)  0        0        0     -", "alarms: none")
+		"of 1.0 GiB (0%)", "free on the disk", "码上放心 (msfx)  0        0        0     0     -", "alarms: none")
 	if strings.Contains(out, "problems:") || strings.Contains(out, "not running") {
 		t.Errorf("a healthy agent has problems:\n%s", out)
 	}
@@ -192,7 +192,7 @@ func TestStatusCommand(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("degraded agent: exit %d\n%s", code, out)
 	}
-	hasAll(t, "status", out, "DEGRADED", "码上放心 (msfx)  0        0        1", "往来企业不存在",
+	hasAll(t, "status", out, "DEGRADED", "码上放心 (msfx)  0        0        0     1", "往来企业不存在",
 		"problems:\n  - msfx: dead letters need an operator")
 
 	out, _, code = execCLI(t, "status", "--json", "--config", sa.cfgFile)
@@ -220,7 +220,7 @@ func TestStatusCommand(t *testing.T) {
 	}
 	hasAll(t, "status from the file", out, "pda-agent ST1 (store S001)  STOPPED", "agent not running; from the queue file",
 		"scanners  unknown (agent not running)", "bills     0 open, 2 finished, 0 cancelled",
-		"码上放心 (msfx)  0        0        1", "往来企业不存在", "  - agent not running; from the queue file")
+		"码上放心 (msfx)  0        0        0     1", "往来企业不存在", "  - agent not running; from the queue file")
 	out, _, _ = execCLI(t, "status", "--json", "--config", sa.cfgFile)
 	st = agent.Status{}
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Source != agent.FromQueueFile || st.Health != agent.Stopped ||

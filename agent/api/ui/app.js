@@ -152,7 +152,8 @@
       const d = st.destinations[n];
       const failing = el('td', 'n' + (d.failing ? ' hot' : ''), String(d.failing), d.failing && d.last_error ? el('span', 'sub', d.last_error) : null);
       return el('tr', '', el('td', '', DESTS[n] || n, d.oldest_pending_age ? el('span', 'sub', '最早一单已等 ' + d.oldest_pending_age) : null),
-        el('td', 'n', String(d.pending)), failing, el('td', 'n' + (d.dead ? ' hot' : ''), String(d.dead)));
+        el('td', 'n', String(d.pending)), failing, el('td', 'n' + (d.held ? ' hot' : ''), String(d.held || 0)),
+        el('td', 'n' + (d.dead ? ' hot' : ''), String(d.dead)));
     }));
     const open = (st.open_bills || []).length;
     $('queue-meta').textContent = names.length ? `设备 ${st.device || ''} · 打开的单据 ${open}` : '未启用上传：单据只保存在本机';
@@ -210,8 +211,26 @@
   };
   $('btn-finish').onclick = () => act(async () => {
     const b = await api('POST', sessionPath() + '/finish');
-    return `已完成 ${b.bill_code}：${b.items} 码`;
+    const held = (b.outlook || []).filter((o) => o.will === 'hold');
+    if (held.length === 0) return `已完成 ${b.bill_code}：${b.items} 码`;
+    showHeld(b, held);
+    return null;
   });
+
+  // showHeld says which back ends will hold a finished bill and what it
+  // lacks, so the clerk can have it completed before the customer leaves.
+  function showHeld(b, held) {
+    const where = held.map((o) => DESTS[o.dest] || o.dest).join('、');
+    const lines = held.flatMap((o) => o.missing.map((m) => `${DESTS[o.dest] || o.dest} 缺少 ${m.detail}（来源：${sourceText(m.source)}）`));
+    show('held', `已完成 ${b.bill_code}，但暂不上传${where}：资料不全`, b.bill_code,
+      lines.join('\n') + `\n补录后自动上传：POS 调用 PATCH /v1/bills/${b.bill_code}/attrs，或 pda-agent queue set ${b.bill_code} 键=值`);
+  }
+
+  function sourceText(src) {
+    if (src.startsWith('attr ')) return '单据属性 ' + src.slice(5);
+    if (src.startsWith('config ')) return '配置 ' + src.slice(7);
+    return { catalogue: '商品目录', code: '追溯码/收货批号', partner: '往来单位', operator: '操作员', bill: '单据' }[src] || src;
+  }
   $('btn-cancel').onclick = () => {
     if (!window.confirm('取消当前单据？已扫的码将被释放。')) return;
     act(async () => {
