@@ -61,6 +61,25 @@ func nhsaConfig(n configs.NHSA, store *queue.Store, cat *catalogue.Catalogue) (n
 		// first, and a purchase held back for catalogue data must not hold
 		// up the sales of settlements.
 		c.Earlier = earlierUndelivered(store, "nhsa", billtype.RetailSale, billtype.CustomerReturn)
+		c.LegacyStem = func(_ context.Context, billCode string) (bool, error) {
+			b, err := store.BillByCode(billCode)
+			if errors.Is(err, queue.ErrNotFound) {
+				return false, nil
+			}
+			if err != nil {
+				return false, err
+			}
+			ds, err := store.Deliveries(b.ID)
+			if err != nil {
+				return false, err
+			}
+			for _, d := range ds {
+				if d.Dest == "nhsa" && d.State == queue.DeliveryDone {
+					return nhsa.LegacyProgress(d.Progress), nil
+				}
+			}
+			return false, nil
+		}
 		c.RefState = func(_ context.Context, billCode string) (nhsa.RefState, error) {
 			b, err := store.BillByCode(billCode)
 			if errors.Is(err, queue.ErrNotFound) {

@@ -131,6 +131,13 @@ type Config struct {
 	// Items returns the items of an earlier bill by its code, for the row
 	// references of 3504 and 3506; false when it was pruned.
 	Items func(ctx context.Context, billCode string) ([]queue.Item, bool, error)
+	// LegacyStem tells whether an earlier bill's rows went to 医保 under the
+	// first release's stem (the bill code without '-'), so a return refers
+	// to the row keys the platform holds: true when the bill's delivery
+	// here carries no write-ahead progress of this version (it was sent by
+	// an agent before the injective stem). Nil, or a pruned bill: the
+	// current stem.
+	LegacyStem func(ctx context.Context, billCode string) (bool, error)
 	// RefState says where an earlier bill stands with this destination, so
 	// a return (3504/3506) never reaches the platform before the purchase or
 	// sale it undoes. Nil: no ordering.

@@ -68,7 +68,9 @@
 //     the first kind lacks '-', and the digits after the last '-' (11 or
 //     more, or only the row number) tell the other two apart. Bill codes
 //     are fixed at creation, so the rows of a bill are the same at every
-//     attempt;
+//     attempt. A return refers to an original that an agent before this
+//     stem sent (Config.LegacyStem: its delivery has no version-2
+//     progress) under the first release's stem, which the platform holds;
 //   - 3505: medins_prod_sel_no = the row's own fixmedins_bchno; stoout_no =
 //     the bill code unless the attr nhsa.stoout_no says otherwise;
 //     rtal_docno (零售单据号, required in the published tables) = the attr

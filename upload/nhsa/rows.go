@@ -195,6 +195,26 @@ func escapeBchno(s string) string {
 	return b.String()
 }
 
+// legacyBchnoPrefix is the first release's stem, the bill code without
+// '-': not injective, kept only to refer to rows an older agent sent.
+func legacyBchnoPrefix(billCode string) string { return strings.ReplaceAll(billCode, "-", "") }
+
+// LegacyProgress tells whether a delivery's progress was written by an
+// agent before write-ahead progress version 2, i.e. its rows (if sent) carry
+// the first release's stem.
+func LegacyProgress(progress string) bool {
+	var p struct {
+		V int `json:"v"`
+	}
+	if strings.TrimSpace(progress) == "" {
+		return true
+	}
+	if err := json.Unmarshal([]byte(progress), &p); err != nil {
+		return false
+	}
+	return p.V < 2
+}
+
 // rowBchno is the fixmedins_bchno of row n (from 1): the stem and n
 // zero-padded to two digits (three from row 100).
 func rowBchno(prefix string, n int) string { return prefix + fmt.Sprintf("%02d", n) }
@@ -370,6 +390,15 @@ func (b *build) references(items []queue.Item) ([]string, []refMemo, error) {
 			cache[ref] = o
 		}
 		stem := bchnoPrefix(ref)
+		if b.c.cfg.LegacyStem != nil && o.found {
+			legacy, err := b.c.cfg.LegacyStem(b.ctx, ref)
+			if err != nil {
+				return nil, nil, fmt.Errorf("looking up how the original %s bill %s was sent: %w", what, ref, err)
+			}
+			if legacy {
+				stem = legacyBchnoPrefix(ref)
+			}
+		}
 		if !o.found || len(o.rows) == 0 {
 			refs[i] = rowBchno(stem, 1)
 			memos[i] = refMemo{fmt.Sprintf("原%s%s明细已不可查，%s取其首行", bill, ref, field),

@@ -2,6 +2,7 @@ package nhsa
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -341,5 +342,48 @@ func TestItemsLookupFailureIsRetry(t *testing.T) {
 	out := deliver(t, c, bill("PDA1-260127-00008", billtype.CustomerReturn, saleAttrs()), []queue.Item{it})
 	if out.Class != upload.Retry || !strings.Contains(out.Message, "not sent") || len(g.requests()) != 0 {
 		t.Fatalf("%v %s", out.Class, out.Message)
+	}
+}
+
+// TestRows3506LegacyStem: a device whose id has a '-' changed stems with
+// the injective encoding; a return of a sale that an older agent sent
+// refers to the rows under the first release's stem, one of a sale sent
+// by this version under the new stem.
+func TestRows3506LegacyStem(t *testing.T) {
+	g := newGW(t, AuthNone, EnvelopePlain)
+	const oldSale, newSale = "PDA-1-260120-00007", "PDA-1-260121-00001"
+	f := &fixture{originals: map[string][]queue.Item{oldSale: originalSale(), newSale: originalSale()}}
+	cfg := baseConfig(f, g.srv.URL, testCatalogue(t))
+	cfg.LegacyStem = func(_ context.Context, billCode string) (bool, error) { return billCode == oldSale, nil }
+	c := mustNew(t, cfg)
+	ret := func(seq int, ref string) queue.Item {
+		it := item(seq, code(prodA, 22), prodA, "L1", 0)
+		it.Ref = ref
+		return it
+	}
+	attrs := map[string]string{"nhsa.mdtrt_sn": "MDTRT20260127000009", "nhsa.setl_id": "SETL9", "nhsa.psn_no": "P9"}
+	for i, c2 := range []struct{ ref, want string }{
+		{oldSale, "PDA12601200000702"},
+		{newSale, bchnoPrefix(newSale) + "02"},
+	} {
+		out := deliver(t, c, bill(fmt.Sprintf("PDA-1-260127-0000%d", i+1), billtype.CustomerReturn, attrs), []queue.Item{ret(1, c2.ref)})
+		if out.Class != upload.Done {
+			t.Fatalf("%s: outcome %v: %s", c2.ref, out.Class, out.Message)
+		}
+		rows := sentSales(t, g.requests()[i])
+		if len(rows) != 1 || rows[0].MedinsProdSelNo != c2.want {
+			t.Errorf("return of %s refers to %+v, want %s", c2.ref, rows, c2.want)
+		}
+	}
+	if bchnoPrefix(newSale) == legacyBchnoPrefix(newSale) {
+		t.Fatal("the test needs an id whose stem changed")
+	}
+	for _, c3 := range []struct {
+		progress string
+		legacy   bool
+	}{{"", true}, {`{"v":1,"state":"answered"}`, true}, {`{"v":2,"state":"answered"}`, false}, {"garbage", false}} {
+		if got := LegacyProgress(c3.progress); got != c3.legacy {
+			t.Errorf("LegacyProgress(%q) = %v", c3.progress, got)
+		}
 	}
 }
