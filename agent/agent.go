@@ -24,6 +24,7 @@ import (
 	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/tracecode"
 	"github.com/pda-agent/pda-agent/upload"
+	"github.com/pda-agent/pda-agent/upload/clockskew"
 	"github.com/pda-agent/pda-agent/upload/msfx"
 	"github.com/pda-agent/pda-agent/upload/nhsa"
 	"github.com/pda-agent/pda-agent/upload/webhook"
@@ -81,6 +82,10 @@ type Agent struct {
 	// updates it).
 	origin  atomic.Pointer[ConfigInfo]
 	metrics *metrics.Metrics
+	// clock measures the back ends' clocks against this device's from
+	// their answers; the 码上放心 and 医保 clients stamp requests with its
+	// corrected time.
+	clock *clockskew.Skew
 
 	// applyMu serialises Apply and Run's start.
 	applyMu sync.Mutex
@@ -180,6 +185,13 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 		lastScan: map[string]time.Time{}, suppressed: map[string]uint64{},
 		state: map[string]scanState{}, expected: map[string]*expectedSet{},
 		dests: map[string]destState{}, started: o.Now()}
+	a.clock = clockskew.New(clockskew.Options{Now: o.Now, OnChange: func(st clockskew.State) {
+		if st.Wrong {
+			a.log.Warn("clock: "+st.Message, "offset_seconds", st.OffsetSeconds, "measured_from", st.Source)
+		} else {
+			a.log.Info("clock: the device clock agrees with the back ends again", "offset_seconds", st.OffsetSeconds)
+		}
+	}})
 	a.live.Store(&live{cfg: cfg, rules: rules})
 	a.setOrigin(o.Origin)
 	a.metrics = a.newMetrics()
@@ -300,8 +312,15 @@ func (a *Agent) newMetrics() *metrics.Metrics {
 		Stats:        func() (queue.Stats, error) { return a.store.Stats() },
 		Destinations: func() []string { return names(a.workers()) },
 		DiskFree:     func() (int64, error) { return a.store.DiskFree() },
-		Alarms:       func() int { return len(a.store.Alarms()) },
-		Scanners:     a.Scanners,
+		Alarms: func() int {
+			n := len(a.store.Alarms())
+			if a.clock.Wrong() {
+				n++
+			}
+			return n
+		},
+		ClockOffset: a.clock.Offset,
+		Scanners:    a.Scanners,
 		Config: func() metrics.ConfigInfo {
 			ci := a.configInfo()
 			return metrics.ConfigInfo{Source: ci.Source, Version: ci.Version, Hash: ci.Hash}
@@ -326,6 +345,7 @@ func (a *Agent) buildDestinations(cfg *configs.Config, cat *catalogue.Catalogue)
 		if err != nil {
 			return nil, nil, fmt.Errorf("agent: nhsa: %w", err)
 		}
+		c.HTTPClient, c.Now = clockskew.Client(c.HTTPClient, a.clock), a.clock.Now
 		d, err := nhsa.New(c)
 		if err != nil {
 			return nil, nil, fmt.Errorf("agent: nhsa: %w", err)
@@ -336,6 +356,7 @@ func (a *Agent) buildDestinations(cfg *configs.Config, cat *catalogue.Catalogue)
 		m := cfg.Msfx
 		conf := msfxConfig(m)
 		conf.Earlier = earlierUndelivered(a.store, conf.Name)
+		conf.HTTPClient, conf.Now = clockskew.Client(conf.HTTPClient, a.clock), a.clock.Now
 		c, err := msfx.New(conf)
 		if err != nil {
 			return nil, nil, fmt.Errorf("agent: msfx: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/device"
 	"github.com/pda-agent/pda-agent/queue"
+	"github.com/pda-agent/pda-agent/upload/clockskew"
 )
 
 // Health values of a Status.
@@ -58,6 +59,9 @@ type Status struct {
 	// Headroom is queue.headroom: scans stop when less is left.
 	Headroom int64         `json:"headroom,omitempty"`
 	Alarms   []queue.Alarm `json:"alarms,omitempty"`
+	// Clock is the device clock's offset from the back ends' clocks, once
+	// measured from their answers (a running agent only).
+	Clock *clockskew.State `json:"clock,omitempty"`
 	// PendingRestart lists changed settings that wait for the next start.
 	PendingRestart []string `json:"pending_restart,omitempty"`
 }
@@ -147,6 +151,13 @@ func (a *Agent) Status() (Status, error) {
 		s.Destinations[name] = d
 	}
 	a.mu.Unlock()
+	if cs := a.clock.State(); cs.Measured {
+		s.Clock = &cs
+		if cs.Wrong {
+			// Not kept in the queue: it stands while the clock is off.
+			s.Alarms = append(s.Alarms, queue.Alarm{At: cs.At, Kind: "clock", Message: cs.Message})
+		}
+	}
 	s.assess(now)
 	return s, nil
 }

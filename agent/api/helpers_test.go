@@ -43,9 +43,11 @@ type testEnv struct {
 }
 
 type envOpts struct {
-	msfx   bool
-	env    []string
-	limits func(*limits)
+	msfx bool
+	// msfxNow is the 码上放心 sandbox's clock (time.Now if nil).
+	msfxNow func() time.Time
+	env     []string
+	limits  func(*limits)
 }
 
 func start(t *testing.T, o envOpts) *testEnv {
@@ -53,7 +55,7 @@ func start(t *testing.T, o envOpts) *testEnv {
 	e := &testEnv{t: t, dataDir: t.TempDir(), client: &http.Client{Timeout: 60 * time.Second}}
 	env := []string{"PDA_DEVICE_ID=T1", "PDA_DATA_DIR=" + e.dataDir, "PDA_FEEDBACK_LOG=false"}
 	if o.msfx {
-		gw, err := sandbox.Start("127.0.0.1:0", sandbox.Options{World: sandbox.DefaultWorld(), Logger: quiet, ProcessAfter: sandbox.ProcessAtOnce})
+		gw, err := sandbox.Start("127.0.0.1:0", sandbox.Options{World: sandbox.DefaultWorld(), Logger: quiet, ProcessAfter: sandbox.ProcessAtOnce, Now: o.msfxNow})
 		if err != nil {
 			t.Fatal(err)
 		}

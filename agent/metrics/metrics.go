@@ -47,6 +47,9 @@ type Options struct {
 	DiskFree func() (int64, error)
 	// Alarms counts the alarms standing.
 	Alarms func() int
+	// ClockOffset is the back ends' clock minus this device's, and whether
+	// it was measured (upload/clockskew).
+	ClockOffset func() (time.Duration, bool)
 	// Scanners reports every scan source.
 	Scanners func() []device.Health
 	// Config identifies the config in force.

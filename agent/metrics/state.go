@@ -17,6 +17,7 @@ type stateCollector struct {
 	deliveries, failing, dead, oldestAge  *prometheus.Desc
 	held                                  *prometheus.Desc
 	bills, fileSize, maxSize, free, alarm *prometheus.Desc
+	clockOffset                           *prometheus.Desc
 	scannerUp, scannerErrors              *prometheus.Desc
 	buildLabels                           []string
 }
@@ -39,6 +40,7 @@ func newStateCollector(o Options) *stateCollector {
 	c.maxSize = d("pda_queue_max_size_bytes", "The queue's size cap (queue.max_size); 0 when uncapped.", nil, nil)
 	c.free = d("pda_disk_free_bytes", "Free space usable by the agent on the queue's filesystem.", nil, nil)
 	c.alarm = d("pda_alarms", "Alarms standing (quarantined queue file, full queue or disk …); see pda-agent status.", nil, nil)
+	c.clockOffset = d("pda_clock_offset_seconds", "The back ends' clock minus this device's, measured from their answers' Date headers; absent until measured. Beyond ±30 s requests are stamped with the corrected time and an alarm stands.", nil, nil)
 	c.scannerUp = d("pda_scanner_up", "Whether a scan source is connected (1) or not (0).", []string{"scanner", "kind"}, nil)
 	c.scannerErrors = d("pda_scanner_errors_total", "Errors a scan source met (open, read, unplug).", []string{"scanner", "kind"}, nil)
 	return c
@@ -46,7 +48,7 @@ func newStateCollector(o Options) *stateCollector {
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.build, c.configInfo, c.configVersion, c.deliveries, c.failing, c.held, c.dead, c.oldestAge,
-		c.bills, c.fileSize, c.maxSize, c.free, c.alarm, c.scannerUp, c.scannerErrors} {
+		c.bills, c.fileSize, c.maxSize, c.free, c.alarm, c.clockOffset, c.scannerUp, c.scannerErrors} {
 		ch <- d
 	}
 }
@@ -71,6 +73,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.o.Alarms != nil {
 		ch <- prometheus.MustNewConstMetric(c.alarm, prometheus.GaugeValue, float64(c.o.Alarms()))
+	}
+	if c.o.ClockOffset != nil {
+		if off, ok := c.o.ClockOffset(); ok {
+			ch <- prometheus.MustNewConstMetric(c.clockOffset, prometheus.GaugeValue, off.Seconds())
+		}
 	}
 	if c.o.Scanners != nil {
 		for _, h := range c.o.Scanners() {

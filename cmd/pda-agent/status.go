@@ -19,6 +19,7 @@ import (
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/fleet/client"
 	"github.com/pda-agent/pda-agent/queue"
+	"github.com/pda-agent/pda-agent/upload/clockskew"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -206,6 +207,13 @@ func printStatus(w io.Writer, s agent.Status, now time.Time) {
 		line(k, v)
 	}
 	line("disk", diskLine(s))
+	if c := s.Clock; c != nil {
+		v := "agrees with the back ends"
+		if c.Wrong {
+			v = clockskew.Describe(time.Duration(c.OffsetSeconds)*time.Second) + "; requests carry the corrected time"
+		}
+		line("clock", v)
+	}
 	line("bills", countsLine(s.Bills, []string{"open", "finished", "cancelled"}))
 	line("scans", scansLine(s.Scans))
 	if len(s.PendingRestart) > 0 {

@@ -45,6 +45,7 @@ type Skew struct {
 	now       func() time.Time
 	tolerance time.Duration
 	agree     time.Duration
+	onChange  func(State)
 
 	mu      sync.Mutex
 	last    time.Duration // the latest sample's offset
@@ -63,11 +64,14 @@ type Options struct {
 	Tolerance time.Duration
 	// Agree: two consecutive samples within this of each other are trusted.
 	Agree time.Duration
+	// OnChange, if set, is called (not under a lock) when the clock
+	// becomes wrong or right again, e.g. to log it.
+	OnChange func(State)
 }
 
 // New returns a Skew that has measured nothing yet.
 func New(o Options) *Skew {
-	s := &Skew{now: o.Now, tolerance: o.Tolerance, agree: o.Agree}
+	s := &Skew{now: o.Now, tolerance: o.Tolerance, agree: o.Agree, onChange: o.OnChange}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -97,11 +101,16 @@ func (s *Skew) Observe(host string, sent, received time.Time, date string) bool 
 	mid := sent.Add(received.Sub(sent) / 2)
 	off := server.Add(500 * time.Millisecond).Sub(mid)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	wasWrong := s.trusted && absDur(s.offset) >= s.tolerance
 	if s.haveOne && absDur(off-s.last) <= s.agree {
 		s.offset, s.trusted, s.at, s.source = (off+s.last)/2, true, received, host
 	}
 	s.last, s.haveOne = off, true
+	isWrong := s.trusted && absDur(s.offset) >= s.tolerance
+	s.mu.Unlock()
+	if wasWrong != isWrong && s.onChange != nil {
+		s.onChange(s.State())
+	}
 	return true
 }
 

@@ -116,7 +116,8 @@ func TestIgnoredSamples(t *testing.T) {
 
 func TestClockRightAgainClearsTheCorrection(t *testing.T) {
 	local := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	s := New(Options{Now: func() time.Time { return local }})
+	var changes []State
+	s := New(Options{Now: func() time.Time { return local }, OnChange: func(st State) { changes = append(changes, st) }})
 	for range 2 {
 		s.Observe("gw", local, local, local.Add(-2*time.Hour).Format(http.TimeFormat))
 	}
@@ -128,6 +129,9 @@ func TestClockRightAgainClearsTheCorrection(t *testing.T) {
 	}
 	if s.Wrong() || !s.Now().Equal(local) {
 		t.Fatalf("still corrected after the clock was set: %+v", s.State())
+	}
+	if len(changes) != 2 || !changes[0].Wrong || changes[1].Wrong {
+		t.Fatalf("changes reported: %+v", changes)
 	}
 }
 
@@ -153,7 +157,7 @@ func TestTransportMeasuresRealAnswers(t *testing.T) {
 	if !ok || off < ahead-2*time.Second || off > ahead+2*time.Second {
 		t.Fatalf("offset %v (trusted %v), want %v", off, ok, ahead)
 	}
-	if d := s.Now().Sub(time.Now()); d < ahead-2*time.Second || d > ahead+2*time.Second {
+	if d := time.Until(s.Now()); d < ahead-2*time.Second || d > ahead+2*time.Second {
 		t.Fatalf("corrected clock is %v off, want %v", d, ahead)
 	}
 	if !strings.Contains(s.State().Message, "25 d 3 h behind") {

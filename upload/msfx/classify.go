@@ -25,6 +25,10 @@ const (
 	// limitedRetry is the wait for the old per-user/session/partner quota
 	// codes (4/5/6/8), which say "later" without saying how long.
 	limitedRetry = time.Minute
+	// clockRetry is the least wait after a refused timestamp: each answer,
+	// the refusals included, is a sample of the platform's clock, and two
+	// agreeing samples correct the request time (upload/clockskew).
+	clockRetry = 5 * time.Second
 	// defaultBan is the hold after a code 7 whose sub_msg names no length;
 	// bans of about 2 s are what was seen live.
 	defaultBan = 2 * time.Second
@@ -210,6 +214,13 @@ func topError(method string, er wire.ErrorResponse, now time.Time) *Error {
 	case strings.HasPrefix(sub, "isv."):
 		e.Class = upload.Permanent
 		e.Hint = "the platform refused the request's content; fix the bill or the configuration"
+	case code == 31:
+		// Invalid Timestamp: the device clock is off. The agent stamps
+		// requests with the time measured from the platforms' answers
+		// (upload/clockskew), so a later attempt carries a corrected time;
+		// a wrong clock must not turn bills into dead letters.
+		e.Class, e.RetryAfter = upload.Retry, clockRetry
+		e.Hint = protocolHint(code)
 	case code >= 21 && code <= 34, code >= 40 && code <= 43:
 		e.Class = upload.Permanent
 		e.Hint = protocolHint(code)
@@ -234,7 +245,7 @@ func protocolHint(code int) string {
 	case 28, 29:
 		return "AppKey missing or invalid: check msfx app_key"
 	case 30, 31:
-		return "timestamp rejected: check the device clock (the platform allows ±10 min of China time)"
+		return "timestamp rejected: the device clock is off (the platform allows ±10 min of China time); retried with the time measured from the platform's answers — set the clock (NTP)"
 	case 21, 22:
 		return "method missing or unknown to the platform"
 	}

@@ -75,7 +75,7 @@ func TestClassifyUploadAnswers(t *testing.T) {
 		{name: "isv code 50", body: ansISV, class: upload.Permanent, msg: []string{"TOP error 50", "isv.invalid-parameter", "非法参数"}},
 		{name: "code 11 ip whitelist", body: ansWhitelist, class: upload.Permanent, msg: []string{"IP whitelist", "isv.permission-ip-whitelist-limit"}},
 		{name: "code 11 api package", body: ansPermission, class: upload.Permanent, msg: []string{"lacks permission"}},
-		{name: "code 31 invalid timestamp", body: ansTimestamp, class: upload.Permanent, msg: []string{"Invalid timestamp", "check the device clock"}},
+		{name: "code 31 invalid timestamp", body: ansTimestamp, class: upload.Retry, retryAfter: 5 * time.Second, msg: []string{"Invalid timestamp", "the device clock is off"}},
 		{name: "code 25 invalid signature", body: ansSignature, class: upload.Permanent, msg: []string{"AppSecret"}},
 		{name: "code 10", body: ansUnavailable, class: upload.Retry, maybe: true},
 		{name: "code 5 quota", body: ansQuota, class: upload.Retry, retryAfter: time.Minute},

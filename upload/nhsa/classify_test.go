@@ -34,9 +34,9 @@ func TestClassification(t *testing.T) {
 		{"msgid stale", fail("报文ID[P1]的时间超出允许范围(±10m0s)"), upload.Retry, false, "", "device clock"},
 		{"inf_time stale", fail("交易时间[2026-01-27 10:15:30]超出允许范围(±10m0s)"), upload.Retry, false, "", "new msgid"},
 		{"bchno conflict", fail("批次流水号冲突: fixmedins_bchno[X01]已用于内容不同的记录"), upload.Permanent, false, "", "批次流水号冲突"},
-		{"HTTP 401 clock", reply{Status: 401, Raw: `{"code":401,"message":"签名时间戳超时"}`}, upload.Permanent, false, "", "device's clock"},
+		{"HTTP 401 clock", reply{Status: 401, Raw: `{"code":401,"message":"签名时间戳超时"}`}, upload.Retry, false, "", "device's clock is off"},
 		{"HTTP 401 replay", reply{Status: 401, Raw: `{"code":401,"message":"请求重放: nonce已使用"}`}, upload.Permanent, false, "", "nonce"},
-		{"timestamp refused", fail("签名时间戳超时"), upload.Permanent, false, "", "clock"},
+		{"timestamp refused", fail("签名时间戳超时"), upload.Retry, false, "", "clock"},
 		{"HTTP 500", reply{Status: 500, Raw: "internal error"}, upload.Retry, true, "", "HTTP 500"},
 		{"HTTP 502 html", reply{Status: 502, Raw: "<html>bad gateway</html>"}, upload.Retry, true, "", "HTTP 502"},
 		{"HTTP 503 FSI busy", reply{Status: 503, Resp: &fsi.Response{Infcode: -1, ErrMsg: fsi.ErrTextBusy}}, upload.Retry, false, "", fsi.ErrTextBusy},
@@ -47,7 +47,7 @@ func TestClassification(t *testing.T) {
 		{"HTTP 403", reply{Status: 403, Raw: "forbidden"}, upload.Permanent, false, "", "device clock"},
 		{"gateway 签名不一致", reply{Raw: `{"code":"10001","msg":"签名不一致"}`}, upload.Permanent, false, "", "signature mismatch"},
 		{"gateway 非法用户", reply{Status: 400, Raw: `{"code":"10002","msg":"非法用户"}`}, upload.Permanent, false, "", "does not know this caller"},
-		{"gateway clock", reply{Raw: `{"code":"10003","msg":"签名时间戳超时"}`}, upload.Permanent, false, "", "clock"},
+		{"gateway clock", reply{Raw: `{"code":"10003","msg":"签名时间戳超时"}`}, upload.Retry, false, "", "clock"},
 		{"gateway headers", reply{Raw: `缺少服务网关的请求头`}, upload.Permanent, false, "", "gateway_auth"},
 		{"HTTP 404", reply{Status: 404, Raw: "not found"}, upload.Retry, false, "", "check the profile URL"},
 	}
@@ -121,7 +121,7 @@ func TestClassifyFSIUnit(t *testing.T) {
 		t.Fatal(e)
 	}
 	for text, class := range map[string]upload.Class{
-		"签名时间戳超时": upload.Permanent, "连接超时": upload.Retry, "Read timed out": upload.Retry,
+		"签名时间戳超时": upload.Retry, "连接超时": upload.Retry, "Read timed out": upload.Retry,
 		"fixmedins_bchno重复": upload.Done, "msgid重复": upload.Retry, "未知错误": upload.Permanent,
 		"fixmedins_bchno[X]已用于内容不同的记录": upload.Permanent,
 		"验签失败": upload.Permanent, "非法用户": upload.Permanent,

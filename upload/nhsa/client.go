@@ -220,11 +220,11 @@ func (c *Client) describeTransport(ctx context.Context, err error) string {
 // status; only then do gateway texts and the HTTP status speak.
 func (c *Client) judge(infno string, status int, body []byte) (*fsi.Response, *Error) {
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		hint, ok := authRefusal(string(body))
+		hint, class, ok := authRefusal(string(body))
 		if !ok {
-			hint = fmt.Sprintf("the gateway refused this caller: check gateway_auth and its credentials for the %s environment, and the device clock", c.cfg.Env)
+			hint, class = fmt.Sprintf("the gateway refused this caller: check gateway_auth and its credentials for the %s environment, and the device clock", c.cfg.Env), upload.Permanent
 		}
-		return nil, &Error{Infno: infno, Class: upload.Permanent, HTTPStatus: status, answered: true, Msg: snippet(body), Hint: hint}
+		return nil, &Error{Infno: infno, Class: class, HTTPStatus: status, answered: true, Msg: snippet(body), Hint: hint}
 	}
 	if len(body) > maxAnswer {
 		return nil, &Error{Infno: infno, Class: upload.Retry, HTTPStatus: status, MaybeApplied: true,
@@ -263,8 +263,8 @@ func (c *Client) judge(infno string, status int, body []byte) (*fsi.Response, *E
 		}
 		return &r, nil
 	}
-	if hint, ok := authRefusal(string(body)); ok {
-		return nil, &Error{Infno: infno, Class: upload.Permanent, HTTPStatus: status, answered: true, Msg: snippet(body), Hint: hint}
+	if hint, class, ok := authRefusal(string(body)); ok {
+		return nil, &Error{Infno: infno, Class: class, HTTPStatus: status, answered: true, Msg: snippet(body), Hint: hint}
 	}
 	switch {
 	case status >= 500:
@@ -313,25 +313,29 @@ func (c *Client) classifyFSI(infno string, r *fsi.Response) *Error {
 }
 
 // authRefusal recognises the gateways' authentication refusals (nhsa.md
-// §2.4) and says what to check. Retrying cannot fix them.
-func authRefusal(text string) (string, bool) {
+// §2.4) and says what to check. Retrying cannot fix a credential
+// (Permanent); a refused timestamp is Retry: the agent stamps requests with
+// the time measured from the platforms' answers (upload/clockskew), so a
+// later attempt carries a corrected time, and a wrong clock must not turn
+// bills into dead letters.
+func authRefusal(text string) (hint string, class upload.Class, ok bool) {
 	switch {
 	case strings.Contains(text, "签名时间戳超时"), strings.Contains(text, "签名时间戳格式错误"), strings.Contains(text, "timestamp超时"):
-		return "the gateway refused the request's timestamp: check this device's clock (China time; the gateway allows a window of minutes)", true
+		return "the gateway refused the request's timestamp: this device's clock is off (China time; the gateway allows a window of minutes); retried with the time measured from the platform's answers — set the clock (NTP)", upload.Retry, true
 	case strings.Contains(text, "请求重放"):
-		return "the gateway saw this request's nonce before: a replay, or a proxy resending requests", true
+		return "the gateway saw this request's nonce before: a replay, or a proxy resending requests", upload.Permanent, true
 	case strings.Contains(text, "appId不存在"):
-		return "the platform does not know this channel: check app_id for this environment", true
+		return "the platform does not know this channel: check app_id for this environment", upload.Permanent, true
 	case strings.Contains(text, "解密失败"):
-		return "the platform cannot decrypt the request: check app_secret (数字密钥) for this environment", true
+		return "the platform cannot decrypt the request: check app_secret (数字密钥) for this environment", upload.Permanent, true
 	case strings.Contains(text, "缺少服务网关的请求头"):
-		return "the gateway misses its headers: check gateway_auth (x-tif or api) for this province", true
+		return "the gateway misses its headers: check gateway_auth (x-tif or api) for this province", upload.Permanent, true
 	case strings.Contains(text, "签名不一致"), strings.Contains(text, "验签失败"):
-		return "signature mismatch: check the gateway credentials (paas token / api secret key) and, for the SM2/SM4 envelope, app_secret, the channel private key and uid", true
+		return "signature mismatch: check the gateway credentials (paas token / api secret key) and, for the SM2/SM4 envelope, app_secret, the channel private key and uid", upload.Permanent, true
 	case strings.Contains(text, "非法用户"):
-		return "the gateway does not know this caller: check paas id / api access key / app id for this environment", true
+		return "the gateway does not know this caller: check paas id / api access key / app id for this environment", upload.Permanent, true
 	}
-	return "", false
+	return "", 0, false
 }
 
 // marshalJSON encodes v compactly without HTML escaping, as the Java and

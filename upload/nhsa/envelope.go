@@ -113,8 +113,8 @@ func (c *Client) unverified(infno, what string) *Error {
 // platform refused the envelope before looking at the FSI request.
 func envelopeRefusal(infno, code, msg string) *Error {
 	e := &Error{Infno: infno, Class: upload.Retry, Msg: fmt.Sprintf("channel answer code %s: %s", orNone(clip(code)), orNone(clip(msg))), answered: true}
-	if hint, ok := authRefusal(msg); ok {
-		e.Class, e.Hint = upload.Permanent, hint
+	if hint, class, ok := authRefusal(msg); ok {
+		e.Class, e.Hint = class, hint
 		return e
 	}
 	if n, err := strconv.Atoi(code); err == nil && n >= 500 && n <= 599 {

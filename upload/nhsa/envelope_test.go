@@ -158,7 +158,7 @@ func TestSMEnvelopeRefusals(t *testing.T) {
 		{`{"code":"E1","message":"渠道未开通"}`, 200, upload.Retry, false, "channel refused the envelope"},
 		{`{"code":1002,"message":"appId不存在: X"}`, 200, upload.Permanent, false, "check app_id"},
 		{`{"code":1007,"message":"encData解密失败"}`, 200, upload.Permanent, false, "check app_secret"},
-		{`{"code":1009,"message":"timestamp超时"}`, 200, upload.Permanent, false, "clock"},
+		{`{"code":1009,"message":"timestamp超时"}`, 200, upload.Retry, false, "clock"},
 	}
 	for _, tc := range cases {
 		g := newGW(t, AuthNone, EnvelopeSM2SM4)

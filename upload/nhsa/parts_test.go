@@ -137,7 +137,6 @@ func TestHTTP5xxAnyBodyKeepsMsgid(t *testing.T) {
 func TestMsgidRefusalDrawsNewMsgid(t *testing.T) {
 	g := newGW(t, AuthNone, EnvelopePlain)
 	f := &fixture{}
-	c := mustNew(t, baseConfig(f, g.srv.URL, testCatalogue(t)))
 	g.setScript(func(n int, _ fsi.Request) reply {
 		switch n {
 		case 1:
@@ -149,7 +148,7 @@ func TestMsgidRefusalDrawsNewMsgid(t *testing.T) {
 	})
 	cfg := baseConfig(f, g.srv.URL, testCatalogue(t))
 	cfg.Timeout = 150 * time.Millisecond
-	c = mustNew(t, cfg)
+	c := mustNew(t, cfg)
 	b := bill("PDA1-260127-00053", billtype.RetailSale, saleAttrs())
 	first := deliver(t, c, b, saleItems())
 	second := c.Deliver(context.Background(), upload.Job{Bill: b, Items: saleItems(), Attempt: 2, Unknown: true, Progress: first.Progress})

@@ -120,7 +120,10 @@ func (c *Client) verdict(text string) (kind, hint string, ok bool) {
 			return v.Kind, v.Hint, true
 		}
 	}
-	if h, auth := authRefusal(text); auth {
+	if h, class, auth := authRefusal(text); auth {
+		if class == upload.Retry {
+			return VerdictTransient, h, true
+		}
 		return VerdictPermanent, h, true
 	}
 	for _, v := range c.defaults {

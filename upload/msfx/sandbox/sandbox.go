@@ -339,6 +339,9 @@ func (s *Server) Stats() Stats {
 
 // ServeHTTP answers one TOP call.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The Date header tells the platform's time, by the sandbox's clock
+	// (a device measures its clock's offset from it).
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	reqID := s.newRequestID()
 	s.mu.Lock()
 	s.stats.Requests++

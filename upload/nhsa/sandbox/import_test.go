@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -50,7 +48,7 @@ func TestClientPackage(t *testing.T) {
 func TestNoClientImports(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Skip("no go tool on PATH")
 	}
 	cmd := exec.Command(goTool, "list", "-deps", "-test", "-json", ".")
 	var stderr bytes.Buffer

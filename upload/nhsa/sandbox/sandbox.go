@@ -579,6 +579,9 @@ func (s *Server) Stats() Stats {
 // design).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	received := s.now()
+	// The Date header tells the platform's time, by the sandbox's clock
+	// (a device measures its clock's offset from it).
+	w.Header().Set("Date", received.UTC().Format(http.TimeFormat))
 	s.mu.Lock()
 	s.stats.Requests++
 	s.mu.Unlock()
