@@ -128,6 +128,7 @@ func (c *Config) Validate() []FieldError {
 	if c.NHSA.Enabled {
 		c.validateNHSA(&p)
 	}
+	c.NHSA.validateTables(&p)
 	if c.Fleet.Enabled {
 		f := c.Fleet
 		if u, err := url.Parse(f.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -285,22 +286,6 @@ func (c *Config) validateNHSA(p *problems) {
 	if n.Accepts(321) && (n.PharName == "" || n.PharPracCertNo == "") {
 		p.add("nhsa.phar_name", "3505 sales need the store pharmacist's phar_name and phar_prac_cert_no")
 	}
-	for _, f := range slices.Sorted(maps.Keys(n.Defaults)) {
-		v, key := n.Defaults[f], "nhsa.defaults."+f
-		max, ok := NHSADefaultField(f)
-		switch {
-		case strings.HasPrefix(f, "phar_"):
-			p.add(key, "the pharmacist is set as nhsa.%s, not under defaults", f)
-		case !ok:
-			p.add(key, "not a store-wide 医保 field: defaults take %s (per-sale data comes with each bill)", strings.Join(slices.Sorted(maps.Keys(nhsaDefaultFields())), ", "))
-		case strings.TrimSpace(v) == "":
-			p.add(key, "must not be empty (leave the key out instead)")
-		case utf8.RuneCountInString(v) > max:
-			p.add(key, "at most %d characters; got %d", max, utf8.RuneCountInString(v))
-		case (f == "rx_circ_flag" || f == "prod_geay_flag") && !oneOf(v, "0", "1"):
-			p.add(key, "must be 0 or 1; got %q", v)
-		}
-	}
 	if n.HoldRetry < time.Minute {
 		p.add("nhsa.hold_retry", "must be at least 1m; got %s", n.HoldRetry)
 	}
@@ -319,6 +304,28 @@ func (c *Config) validateNHSA(p *problems) {
 	for _, q := range []struct{ key, v string }{{"nhsa.query.purchase", n.Query.Purchase}, {"nhsa.query.sale", n.Query.Sale}} {
 		if q.v != "" && !infnoRE.MatchString(q.v) {
 			p.add(q.key, "must be empty or an infno such as 3510, 3511 or 3513; got %q", q.v)
+		}
+	}
+}
+
+// validateNHSATables checks nhsa.defaults and nhsa.verdicts even while 医保
+// is off: a chain sets them once for the fleet (HQ bundles), and a bad
+// table must be refused at publish, not found when a store turns 医保 on.
+func (n NHSA) validateTables(p *problems) {
+	for _, f := range slices.Sorted(maps.Keys(n.Defaults)) {
+		v, key := n.Defaults[f], "nhsa.defaults."+f
+		max, ok := NHSADefaultField(f)
+		switch {
+		case strings.HasPrefix(f, "phar_"):
+			p.add(key, "the pharmacist is set as nhsa.%s, not under defaults", f)
+		case !ok:
+			p.add(key, "not a store-wide 医保 field: defaults take %s (per-sale data comes with each bill)", strings.Join(slices.Sorted(maps.Keys(nhsaDefaultFields())), ", "))
+		case strings.TrimSpace(v) == "":
+			p.add(key, "must not be empty (leave the key out instead)")
+		case utf8.RuneCountInString(v) > max:
+			p.add(key, "at most %d characters; got %d", max, utf8.RuneCountInString(v))
+		case (f == "rx_circ_flag" || f == "prod_geay_flag") && !oneOf(v, "0", "1"):
+			p.add(key, "must be 0 or 1; got %q", v)
 		}
 	}
 	for i, v := range n.Verdicts {

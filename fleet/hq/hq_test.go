@@ -694,3 +694,51 @@ func TestEnrollChecks(t *testing.T) {
 		t.Errorf("a missing file: %v", err)
 	}
 }
+
+// TestNHSATablesInBundles: the chain sets 医保 verdict rules and store-wide
+// row defaults once in chain.yaml (provinces word their answers
+// differently); they reach every device's config, and a bad rule or
+// default is refused at publish, not on the device.
+func TestNHSATablesInBundles(t *testing.T) {
+	const nhsaYAML = `nhsa:
+  verdicts:
+    - {all: ["交易正在处理"], kind: transient, hint: "province busy text"}
+  defaults: {hi_feesetl_type: "1", rx_circ_flag: "0"}
+`
+	tr, err := LoadTree(writeTree(t, map[string]string{"chain.yaml": nhsaYAML}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := tr.Render(Device{ID: "PDA1", Store: "S1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Validate(); err != nil {
+		t.Fatalf("valid tables refused: %v", err)
+	}
+	cfg, err := configs.LoadBytes("bundle", []byte(r.Config), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.NHSA.Verdicts) != 1 || cfg.NHSA.Verdicts[0].Kind != "transient" || cfg.NHSA.Verdicts[0].All[0] != "交易正在处理" ||
+		cfg.NHSA.Defaults["hi_feesetl_type"] != "1" || cfg.NHSA.Defaults["rx_circ_flag"] != "0" {
+		t.Fatalf("tables not carried: %+v %+v", cfg.NHSA.Verdicts, cfg.NHSA.Defaults)
+	}
+
+	for _, bad := range []string{
+		"nhsa:\n  verdicts:\n    - {all: [\"x\"], kind: maybe}\n",
+		"nhsa:\n  defaults: {psn_no: \"P1\"}\n",
+	} {
+		tr, err := LoadTree(writeTree(t, map[string]string{"chain.yaml": bad}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := tr.Render(Device{ID: "PDA1", Store: "S1"})
+		if err == nil {
+			err = r.Validate()
+		}
+		if err == nil {
+			t.Errorf("published without complaint:\n%s", bad)
+		}
+	}
+}
