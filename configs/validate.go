@@ -308,7 +308,7 @@ func (c *Config) validateNHSA(p *problems) {
 	}
 }
 
-// validateNHSATables checks nhsa.defaults and nhsa.verdicts even while 医保
+// validateTables checks nhsa.defaults and nhsa.verdicts even while 医保
 // is off: a chain sets them once for the fleet (HQ bundles), and a bad
 // table must be refused at publish, not found when a store turns 医保 on.
 func (n NHSA) validateTables(p *problems) {
