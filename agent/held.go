@@ -238,7 +238,7 @@ func (a *Agent) operate(billCode string, fn func(billID uint64) error) error {
 		return err
 	}
 	if err := fn(b.ID); err != nil {
-		if errors.Is(err, queue.ErrNotFound) || errors.Is(err, queue.ErrNotHeld) {
+		if errors.Is(err, queue.ErrNotFound) || errors.Is(err, queue.ErrNotHeld) || errors.Is(err, queue.ErrSentHeld) {
 			return err
 		}
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)

@@ -184,6 +184,10 @@ func (s *Store) ChangeAttrs(ctx context.Context, billCode string, changes map[st
 // missing data, so an operator's retry or drop does not apply.
 var ErrNotHeld = errors.New("not a dead letter nor a held delivery")
 
+// ErrSentHeld: a held delivery that may already have sent part of its
+// bill cannot be dropped as never sent; repair its data instead.
+var ErrSentHeld = errors.New("held after part of it may have been sent: repair its data (queue set / PATCH attrs, catalogue) rather than drop it")
+
 // Retry puts a dead letter back in the queue (RetryDead), or has a held
 // delivery looked at again now (operator action).
 func (s *Store) Retry(ctx context.Context, billID uint64, dest string) error {
@@ -232,6 +236,12 @@ func (s *Store) Drop(ctx context.Context, billID uint64, dest, why string) error
 		}
 		if d.State != DeliveryPending || len(d.Missing) == 0 {
 			return nil, fmt.Errorf("queue: delivery %s → %s is %s: %w", d.BillCode, dest, d.State, ErrNotHeld)
+		}
+		if d.MayHaveBeenSent() {
+			// Part of the bill may be on the platform (a part sent before
+			// the bill was held): "dropped" would tell later returns that
+			// none of it went there.
+			return nil, fmt.Errorf("queue: delivery %s → %s is held, but an earlier attempt may have sent part of it: %w", d.BillCode, dest, ErrSentHeld)
 		}
 		if err := w.unindex(&d); err != nil {
 			return nil, err

@@ -165,6 +165,14 @@ func TestUnknownAttemptCountsAsSent(t *testing.T) {
 	if _, _, err := s.ChangeAttrs(ctx, b.Code, map[string]*string{"nhsa.x": strp("1")}, nil); !errors.As(err, &ae) || ae.Reason != AttrsSent {
 		t.Fatalf("change: %v", err)
 	}
+	// Nor is it dropped as "never sent": later returns would leave out
+	// packs whose rows may be on the platform.
+	if err := s.Drop(ctx, b.ID, "nhsa", "give up"); !errors.Is(err, ErrSentHeld) {
+		t.Fatalf("drop of a held delivery that may have sent: %v", err)
+	}
+	if d := deliveryOf(t, s, b.ID, "nhsa"); d.State != DeliveryPending {
+		t.Fatalf("after a refused drop %+v", d)
+	}
 	// A cancelled bill's attrs never change.
 	mustOpenSession(t, s, "c", 321)
 	mustScan(t, s, scanIn("c", msfx(50)), Accepted)

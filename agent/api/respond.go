@@ -62,6 +62,8 @@ func classify(err error) (int, errorBody) {
 		return http.StatusConflict, errorBody{Error: locked.Reason, Message: err.Error(), Dest: locked.Dest, Keys: locked.Keys}
 	case errors.Is(err, queue.ErrNotHeld):
 		return http.StatusConflict, errorBody{Error: "not_held", Message: err.Error()}
+	case errors.Is(err, queue.ErrSentHeld):
+		return http.StatusConflict, errorBody{Error: "partly_sent", Message: err.Error()}
 	case errors.As(err, &refused):
 		return http.StatusUnprocessableEntity, errorBody{Error: "refused", Message: err.Error(), Refusals: refused.Refusals}
 	case errors.Is(err, agent.ErrBadRequest):

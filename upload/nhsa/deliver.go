@@ -32,6 +32,13 @@ const (
 	stateUnsent = "unsent"
 	// stateHeld: the bill was held back for missing data; nothing sent.
 	stateHeld = "held"
+	// stateDoubt: the part's msgid may have been applied, and resending
+	// it was refused as a msgid already used: its first fate is unknown.
+	// The next attempt asks (Config.Query) where it can, else sends the
+	// rows under a new msgid with the same fixmedins_bchno, so the
+	// platform's duplicate-row guard decides; the doubt stands until an
+	// answer settles it.
+	stateDoubt = "doubt"
 )
 
 // span is a range of a bill's rows, first and last, counted from 1.
@@ -64,6 +71,9 @@ type progress struct {
 	Done    []span            `json:"done,omitempty"`
 	Refs    []string          `json:"refs,omitempty"`
 	Refused map[string]string `json:"refused,omitempty"`
+	// Legacy: rows of this bill may have gone out from an agent before
+	// version 2, under the first release's stem, which they keep.
+	Legacy bool `json:"legacy,omitempty"`
 }
 
 func parseProgress(s string) (*progress, error) {
@@ -76,8 +86,9 @@ func parseProgress(s string) (*progress, error) {
 	}
 	switch p.V {
 	case 1:
-		// One message carried the whole bill.
-		p.V, p.From, p.Total = progressVersion, 1, p.Rows
+		// One message carried the whole bill, its rows keyed under the
+		// first release's stem.
+		p.V, p.From, p.Total, p.Legacy = progressVersion, 1, p.Rows, p.State == stateSending || p.State == stateAnswered
 		if p.State != stateSending {
 			p.Total = 0
 		}
@@ -123,6 +134,7 @@ type tally struct {
 	details []string
 	parts   int // parts sent in this attempt
 	doubt   bool
+	legacy  bool // rows keyed under the first release's stem
 }
 
 func (t *tally) in(row int) bool {
@@ -136,11 +148,15 @@ func (t *tally) in(row int) bool {
 
 // progress renders the tally with the state of the part last sent.
 func (t *tally) progress(state string, pt *part, infcode *int) *progress {
-	p := &progress{V: progressVersion, Infno: t.infno, State: state, Total: t.total, Done: t.done, Refs: t.refs, Refused: t.refused, Infcode: infcode}
+	p := &progress{V: progressVersion, Infno: t.infno, State: state, Total: t.total, Done: t.done, Refs: t.refs, Refused: t.refused, Infcode: infcode,
+		Legacy: t.legacy}
 	if pt != nil {
 		p.Msgid, p.Sends, p.Rows, p.From = pt.msgid, pt.sends, pt.rows, pt.from
-		if state == stateSending {
+		switch state {
+		case stateSending:
 			p.Request, p.Bchnos, p.Codes = pt.request, pt.bchnos, pt.codes
+		case stateDoubt:
+			p.Bchnos, p.Codes = pt.bchnos, pt.codes
 		}
 	}
 	return p
@@ -180,9 +196,15 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 	}
 	head := fmt.Sprintf("nhsa[%s]: %s bill %s: ", c.cfg.Env, infno, b.Code)
 	prev, perr := parseProgress(job.Progress)
-	t := &tally{infno: infno, doubt: job.Unknown}
+	// An outcome in doubt without any progress was an agent before
+	// write-ahead (this one records a part before it leaves): its rows
+	// carried the first release's stem.
+	t := &tally{infno: infno, doubt: job.Unknown, legacy: job.Unknown && strings.TrimSpace(job.Progress) == ""}
 	if perr == nil && prev != nil && prev.Infno == infno {
 		t.total, t.done, t.refs, t.refused = prev.Total, prev.Done, prev.Refs, prev.Refused
+	}
+	if perr == nil && prev != nil && prev.Legacy {
+		t.legacy = true
 	}
 
 	if perr == nil && prev != nil && prev.State == stateSending && prev.Infno == infno && prev.Msgid != "" && json.Valid(prev.Request) {
@@ -212,6 +234,27 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 			return c.delivered(head, t)
 		}
 	}
+	if perr == nil && prev != nil && prev.State == stateDoubt && prev.Infno == infno && len(prev.Bchnos) > 0 {
+		pt := &part{from: prev.From, rows: prev.Rows, msgid: prev.Msgid, bchnos: prev.Bchnos, codes: prev.Codes}
+		in, note, err := c.settle(ctx, infno, pt)
+		switch {
+		case err != nil:
+			t.notes = append(t.notes, "could not settle the doubt by asking ("+clip(err.Error())+")")
+		case note != "":
+			t.notes = append(t.notes, note)
+		}
+		if in {
+			t.doubt = false
+			t.done = append(t.done, span{pt.from, pt.from + pt.rows - 1})
+			t.refs = append(t.refs, pt.msgid)
+			if t.total > 0 && t.covered() {
+				return c.delivered(head, t)
+			}
+		} else {
+			t.doubt = true
+			t.notes = append(t.notes, fmt.Sprintf("msgid %s may have been applied and cannot be sent again: its rows go under a new msgid with the same fixmedins_bchno", pt.msgid))
+		}
+	}
 
 	// Nothing of this bill can be at 医保 yet: its packs go in the order
 	// they moved (a re-sale after the return that freed it).
@@ -232,7 +275,7 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 	if len(t.done) == 0 && t.parts == 0 {
 		keep = job.Progress
 	}
-	p, held, refuse, err := c.plan(ctx, infno, b, items)
+	p, held, refuse, err := c.planStem(ctx, infno, b, items, t.legacy)
 	switch {
 	case err != nil:
 		return upload.Outcome{Class: upload.Retry, MaybeApplied: t.doubt, Progress: keep,
@@ -428,6 +471,10 @@ func (c *Client) sendPart(ctx context.Context, job upload.Job, head string, t *t
 	switch {
 	case maybe:
 		state = stateSending
+	case e.answered && e.msgidRefused && pt.sends > 1:
+		// A msgid sent before, possibly applied, now refused as used:
+		// that says nothing of its first fate.
+		maybe, state = true, stateDoubt
 	case e.answered:
 		state = stateAnswered
 	}

@@ -133,7 +133,8 @@ func TestHTTP5xxAnyBodyKeepsMsgid(t *testing.T) {
 	}
 }
 
-// Only a refusal of the msgid itself draws a new one.
+// Only a refusal of the msgid itself draws a new one; when that msgid may
+// have been applied before, the doubt stands until an answer settles it.
 func TestMsgidRefusalDrawsNewMsgid(t *testing.T) {
 	g := newGW(t, AuthNone, EnvelopePlain)
 	f := &fixture{}
@@ -152,13 +153,22 @@ func TestMsgidRefusalDrawsNewMsgid(t *testing.T) {
 	b := bill("PDA1-260127-00053", billtype.RetailSale, saleAttrs())
 	first := deliver(t, c, b, saleItems())
 	second := c.Deliver(context.Background(), upload.Job{Bill: b, Items: saleItems(), Attempt: 2, Unknown: true, Progress: first.Progress})
-	if second.Class != upload.Retry || second.MaybeApplied || !strings.Contains(second.Progress, `"state":"answered"`) {
-		t.Fatalf("second: %v maybe=%v %s", second.Class, second.MaybeApplied, second.Message)
+	// The refusal of the msgid says nothing of the first send's fate: the
+	// doubt stands (MaybeApplied), and the rows go under a new msgid with
+	// the same fixmedins_bchno, whose duplicate guard decides.
+	if second.Class != upload.Retry || !second.MaybeApplied || !strings.Contains(second.Progress, `"state":"doubt"`) {
+		t.Fatalf("second: %v maybe=%v %s %s", second.Class, second.MaybeApplied, second.Message, second.Progress)
 	}
-	third := c.Deliver(context.Background(), upload.Job{Bill: b, Items: saleItems(), Attempt: 3, Progress: second.Progress})
+	third := c.Deliver(context.Background(), upload.Job{Bill: b, Items: saleItems(), Attempt: 3, Unknown: true, Progress: second.Progress})
 	reqs := g.requests()
 	if third.Class != upload.Done || len(reqs) != 3 || reqs[1].FSI.Msgid != reqs[0].FSI.Msgid || reqs[2].FSI.Msgid == reqs[1].FSI.Msgid {
 		t.Fatalf("third: %v %s", third.Class, third.Message)
+	}
+	if !strings.Contains(third.Message, "may have been applied and cannot be sent again") {
+		t.Errorf("third does not say why a new msgid: %s", third.Message)
+	}
+	if b0, b2 := sentSales(t, reqs[0]), sentSales(t, reqs[2]); len(b0) != len(b2) || b0[0].FixmedinsBchno != b2[0].FixmedinsBchno {
+		t.Errorf("the rows changed their keys under the new msgid: %+v vs %+v", b0, b2)
 	}
 }
 
@@ -402,7 +412,7 @@ func TestQuerySettlesUnknownOutcome(t *testing.T) {
 			reqs := g.requests()
 			mu.Lock()
 			defer mu.Unlock()
-			if second.Class != upload.Done || !slices.Equal(asked, []string{"PDA12601270007501", "PDA12601270007503"}[:map[bool]int{true: 2, false: 1}[known]]) {
+			if second.Class != upload.Done || !slices.Equal(asked, []string{"PDA12601270007501", "PDA12601270007502", "PDA12601270007503"}[:map[bool]int{true: 3, false: 1}[known]]) {
 				t.Fatalf("%v %s; asked %v", second.Class, second.Message, asked)
 			}
 			var resent []gwRequest

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/pda-agent/pda-agent/upload/nhsa/fsi"
 )
@@ -55,10 +54,14 @@ func (q Query) infnoFor(infno string) string {
 	return ""
 }
 
-// settle asks whether the first and the last row of the part are on the
-// platform (a message is applied whole). It returns whether both are,
+// settle asks whether every row of the part is on the platform. A
+// message is applied whole, but a row of it may have been refused inside
+// an accepted message, in an answer that was lost: only when every row is
+// there may the part count as in without its first answer (a resend of
+// the same msgid brings that answer back). It returns whether all are,
 // and a note for the operator; err means the question failed and the
-// part is resent as before.
+// part is resent as before. One call per row: asking is off by default,
+// and only an outcome in doubt asks.
 func (c *Client) settle(ctx context.Context, infno string, pt *part) (in bool, note string, err error) {
 	q := c.cfg.Query
 	qinf := q.infnoFor(infno)
@@ -72,11 +75,7 @@ func (c *Client) settle(ctx context.Context, infno string, pt *part) (in bool, n
 	if field == "" {
 		field = "fixmedins_bchno"
 	}
-	ask := []string{pt.bchnos[0]}
-	if last := pt.bchnos[len(pt.bchnos)-1]; last != ask[0] {
-		ask = append(ask, last)
-	}
-	for _, bchno := range ask {
+	for _, bchno := range pt.bchnos {
 		resp, err := c.Call(ctx, qinf, map[string]any{node: map[string]string{field: bchno}})
 		if err != nil {
 			return false, "", fmt.Errorf("asking %s about row %s: %w", qinf, bchno, err)
@@ -85,7 +84,7 @@ func (c *Client) settle(ctx context.Context, infno string, pt *part) (in bool, n
 			return false, fmt.Sprintf("%s does not know row %s: resent", qinf, bchno), nil
 		}
 	}
-	return true, fmt.Sprintf("%s found rows %s on the platform: not resent", qinf, strings.Join(ask, " and ")), nil
+	return true, fmt.Sprintf("%s found every row (%s … %s) on the platform: not resent", qinf, pt.bchnos[0], pt.bchnos[len(pt.bchnos)-1]), nil
 }
 
 // holdsBchno tells whether output holds, at any depth, fixmedins_bchno or

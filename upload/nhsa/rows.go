@@ -195,16 +195,26 @@ func escapeBchno(s string) string {
 	return b.String()
 }
 
+// stemOf is the stem of a bill's rows: the first release's when legacy.
+func stemOf(billCode string, legacy bool) string {
+	if legacy {
+		return legacyBchnoPrefix(billCode)
+	}
+	return bchnoPrefix(billCode)
+}
+
 // legacyBchnoPrefix is the first release's stem, the bill code without
 // '-': not injective, kept only to refer to rows an older agent sent.
 func legacyBchnoPrefix(billCode string) string { return strings.ReplaceAll(billCode, "-", "") }
 
-// LegacyProgress tells whether a delivery's progress was written by an
-// agent before write-ahead progress version 2, i.e. its rows (if sent) carry
-// the first release's stem.
+// LegacyProgress tells whether the rows of a delivery with this progress
+// carry the first release's stem: progress written before version 2 (or
+// none), or version 2 marked legacy (an upgraded agent finishing what an
+// older one had sent).
 func LegacyProgress(progress string) bool {
 	var p struct {
-		V int `json:"v"`
+		V      int  `json:"v"`
+		Legacy bool `json:"legacy"`
 	}
 	if strings.TrimSpace(progress) == "" {
 		return true
@@ -212,7 +222,7 @@ func LegacyProgress(progress string) bool {
 	if err := json.Unmarshal([]byte(progress), &p); err != nil {
 		return false
 	}
-	return p.V < 2
+	return p.V < 2 || p.Legacy
 }
 
 // rowBchno is the fixmedins_bchno of row n (from 1): the stem and n
@@ -263,6 +273,13 @@ type refusal string
 // means the bill can never be sent; held lists what the operator must
 // supply first; err is a failed lookup worth retrying.
 func (c *Client) plan(ctx context.Context, infno string, bill queue.Bill, items []queue.Item) (p *plan, held []string, refuse refusal, err error) {
+	return c.planStem(ctx, infno, bill, items, false)
+}
+
+// planStem is plan with the bill's own rows keyed under the first
+// release's stem when legacy is set: rows an older agent may already have
+// sent keep their fixmedins_bchno, so the platform's duplicate guard holds.
+func (c *Client) planStem(ctx context.Context, infno string, bill queue.Bill, items []queue.Item, legacy bool) (p *plan, held []string, refuse refusal, err error) {
 	if len(items) == 0 {
 		return nil, nil, "the bill has no items", nil
 	}
@@ -281,7 +298,7 @@ func (c *Client) plan(ctx context.Context, infno string, bill queue.Bill, items 
 	if op == "" {
 		op = c.cfg.OpterName
 	}
-	b := &build{c: c, ctx: ctx, bill: bill, infno: infno, prefix: bchnoPrefix(bill.Code),
+	b := &build{c: c, ctx: ctx, bill: bill, infno: infno, prefix: stemOf(bill.Code, legacy),
 		time: bill.FinishedAt.In(c.zone).Format(fsi.TimeLayout), operator: op, seen: map[string]bool{}}
 
 	var refs []string
