@@ -108,7 +108,7 @@ own checks (the ones a finish answer uses), offline.`,
 	}
 	configFlag(cmd, &path)
 	cmd.Flags().BoolVar(&needs, "needs", false, "print what each destination needs per bill type, and what the config gives")
-	cmd.Flags().IntSliceVar(&types, "type", nil, "with --needs: bill type(s), e.g. --type 321 (default 102, 104, 116, 202, 321)")
+	cmd.Flags().IntSliceVar(&types, "type", nil, fmt.Sprintf("with --needs: bill type(s), e.g. --type 321 (default %v)", agent.NeedTypes()))
 	cmd.Flags().BoolVar(&asJSON, "json", false, "with --needs: JSON")
 	return cmd
 }
