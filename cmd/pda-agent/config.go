@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -57,19 +58,45 @@ func newLogger(c *configs.Config, w io.Writer) *slog.Logger {
 }
 
 func newValidateCmd() *cobra.Command {
-	var path string
+	var (
+		path   string
+		needs  bool
+		types  []int
+		asJSON bool
+	)
 	cmd := &cobra.Command{
-		Use:   "validate --config FILE",
+		Use:   "validate --config FILE [--needs [--type N]... [--json]]",
 		Short: "Check a config offline (exit 0 valid, 78 invalid)",
 		Long: `validate checks a config file and the PDA_ environment overrides without
 touching the network or the queue, so it is safe as a systemd ExecStartPre.
 It exits 0 if the config is valid and 78 (EX_CONFIG) if not, naming every
-bad key with the reason.`,
+bad key with the reason.
+
+--needs then prints, for each enabled destination and bill type (default:
+the types the API's session kinds open, or --type), the data a bill needs
+before it can be sent, where each comes from (a POS attr, a catalogue
+column, a config key, the pack) and which of them this config already
+gives (e.g. nhsa.defaults, nhsa.phar_*). It is asked of the destinations'
+own checks (the ones a finish answer uses), offline.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := loadConfig(path, true)
 			if err != nil {
 				return err
+			}
+			if needs {
+				if len(types) == 0 {
+					types = agent.NeedTypes()
+				}
+				ctx := cmd.Context()
+				if ctx == nil {
+					ctx = context.Background()
+				}
+				all, err := agent.Needs(ctx, c, types)
+				if err != nil {
+					return &exitError{code: exitUsage, err: err}
+				}
+				return printNeeds(cmd.OutOrStdout(), all, asJSON)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "config %s is valid: device %s, queue %s, %d scanner(s), destinations for 321: %v\n",
 				path, c.Device.ID, c.QueuePath(), len(c.Scanners), c.Destinations(321))
@@ -80,5 +107,8 @@ bad key with the reason.`,
 		},
 	}
 	configFlag(cmd, &path)
+	cmd.Flags().BoolVar(&needs, "needs", false, "print what each destination needs per bill type, and what the config gives")
+	cmd.Flags().IntSliceVar(&types, "type", nil, fmt.Sprintf("with --needs: bill type(s), e.g. --type 321 (default %v)", agent.NeedTypes()))
+	cmd.Flags().BoolVar(&asJSON, "json", false, "with --needs: JSON")
 	return cmd
 }
