@@ -373,6 +373,9 @@ type NHSA struct {
 	InputShape        string `mapstructure:"input_shape"`
 	Signtype          string `mapstructure:"signtype"`
 	ReturnPsnCertType bool   `mapstructure:"return_psn_cert_type"`
+	// OptionalFields are row fields ("<infno>.<field>") the province does
+	// not require although nhsa.md's tables mark them so (upload/nhsa).
+	OptionalFields []string `mapstructure:"optional_fields"`
 	// Verdicts judge platform texts before the built-in table
 	// (docs/nhsa-verdicts.md).
 	Verdicts []NHSAVerdict `mapstructure:"verdicts"`

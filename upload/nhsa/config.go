@@ -173,6 +173,12 @@ type Config struct {
 	// ReturnPsnCertType makes psn_cert_type required on 3506 rows, as
 	// some provinces' tables have it; off by default.
 	ReturnPsnCertType bool
+	// OptionalFields are row fields, as "<infno>.<field>" (e.g.
+	// "3505.rx_circ_flag"), that this province does not require although
+	// the field tables of nhsa.md mark them so. Public field tables differ
+	// on hi_feesetl_type, psn_cert_type and rx_circ_flag of 3505
+	// (docs/protocol-fields.md); they stay required unless named here.
+	OptionalFields []string
 	// Query, when set for the bill's kind, settles an unknown outcome by
 	// asking the platform before resending (off by default; the query
 	// interfaces' fields are unconfirmed, see Query).
@@ -215,6 +221,9 @@ func New(c Config) (*Client, error) {
 	}
 	if c.Env != EnvTest && c.Env != EnvProd {
 		return fail("env %q: want %q (测试环境) or %q (正式环境)", c.Env, EnvTest, EnvProd)
+	}
+	if err := CheckOptionalFields(c.OptionalFields); err != nil {
+		return fail("%v", err)
 	}
 	p := c.Profile
 	if err := checkURL(p.URL); err != nil {

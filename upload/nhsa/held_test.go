@@ -144,3 +144,39 @@ func TestNotHeldForOptionalData(t *testing.T) {
 		t.Fatalf("%v %s", out.Class, out.Message)
 	}
 }
+
+// TestOptionalFields: a province that does not require 3505's
+// rx_circ_flag and hi_feesetl_type (public tables differ) takes a sale
+// without them; without the setting the same sale is held, and a field
+// that is not a required one of the interface is refused at New.
+func TestOptionalFields(t *testing.T) {
+	attrs := maps.Clone(saleAttrs())
+	delete(attrs, "nhsa.rx_circ_flag")
+	delete(attrs, "nhsa.hi_feesetl_type")
+	for _, optional := range []bool{false, true} {
+		g := newGW(t, AuthNone, EnvelopePlain)
+		cfg := baseConfig(&fixture{}, g.srv.URL, testCatalogue(t))
+		if optional {
+			cfg.OptionalFields = []string{"3505.rx_circ_flag", "3505.hi_feesetl_type"}
+		}
+		out := deliver(t, mustNew(t, cfg), bill("PDA1-260127-00011", billtype.RetailSale, attrs), saleItems())
+		switch {
+		case optional && out.Class != upload.Done:
+			t.Fatalf("optional: %v %s", out.Class, out.Message)
+		case !optional && (out.Class != upload.Retry || !strings.Contains(out.Message, "rx_circ_flag") || !strings.Contains(out.Message, "hi_feesetl_type")):
+			t.Fatalf("required: %v %s", out.Class, out.Message)
+		}
+		if optional {
+			if rows := sentSales(t, g.requests()[0]); rows[0].RxCircFlag != "" || rows[0].HiFeesetlType != "" {
+				t.Errorf("rows carry values nobody gave: %+v", rows[0])
+			}
+		}
+	}
+	for _, bad := range []string{"3505.certno", "3505", "9999.rx_circ_flag", "3506.rx_circ_flag"} {
+		cfg := baseConfig(&fixture{}, "http://127.0.0.1:1/", testCatalogue(t))
+		cfg.OptionalFields = []string{bad}
+		if _, err := New(cfg); err == nil {
+			t.Errorf("optional field %q accepted", bad)
+		}
+	}
+}

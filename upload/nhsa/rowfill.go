@@ -108,12 +108,47 @@ func newRowCheck() rowCheck {
 	return rowCheck{where: map[string]string{}, skip: map[string]bool{}}
 }
 
+// CheckOptionalFields checks Config.OptionalFields: each names a required
+// row field of one of the 进销存 interfaces as "<infno>.<field>".
+func CheckOptionalFields(fields []string) error {
+	for _, f := range fields {
+		infno, field, ok := strings.Cut(f, ".")
+		req := requiredOf(infno)
+		if !ok || req == nil || !slices.Contains(req, field) {
+			return fmt.Errorf("optional field %q: want <infno>.<field> naming a required row field of 3503, 3504, 3505 or 3506", f)
+		}
+	}
+	return nil
+}
+
+// requiredOf is the required row fields of infno, nil for another infno.
+func requiredOf(infno string) []string {
+	switch infno {
+	case fsi.InfPurchase:
+		return fsi.RequiredPurchase()
+	case fsi.InfPurchaseReturn:
+		return fsi.RequiredPurchaseReturn()
+	case fsi.InfSale:
+		return fsi.RequiredSale()
+	case fsi.InfSaleReturn:
+		return fsi.RequiredSaleReturn()
+	}
+	return nil
+}
+
+// required is the bill's required row fields, less those the province
+// leaves optional (Config.OptionalFields).
+func (b *build) required() []string {
+	req := requiredOf(b.infno)
+	if b.infno == fsi.InfSaleReturn && b.c.cfg.ReturnPsnCertType {
+		req = append(req, "psn_cert_type")
+	}
+	return slices.DeleteFunc(req, func(f string) bool { return slices.Contains(b.c.cfg.OptionalFields, b.infno+"."+f) })
+}
+
 // purchases builds the purcinfo rows of 3503 and 3504.
 func (b *build) purchases(groups []*group) []fsi.Purchase {
-	required := fsi.RequiredPurchase()
-	if b.infno == fsi.InfPurchaseReturn {
-		required = fsi.RequiredPurchaseReturn()
-	}
+	required := b.required()
 	spler, pmtno, splerWhere, splerKnown := "", "", "", true
 	switch who := strings.TrimSpace(b.bill.Partner); {
 	case who == "":
@@ -167,13 +202,7 @@ func (b *build) purchases(groups []*group) []fsi.Purchase {
 // sales builds the selinfo rows of 3505 and 3506.
 func (b *build) sales(groups []*group) []fsi.Sale {
 	ret := b.infno == fsi.InfSaleReturn
-	required := fsi.RequiredSale()
-	if ret {
-		required = fsi.RequiredSaleReturn()
-		if b.c.cfg.ReturnPsnCertType {
-			required = append(required, "psn_cert_type")
-		}
-	}
+	required := b.required()
 	rows := make([]fsi.Sale, 0, len(groups))
 	for i, g := range groups {
 		rc := newRowCheck()
