@@ -261,13 +261,20 @@ func (s *Store) Nack(ctx context.Context, billID uint64, dest string, lease uint
 // lease expires and the next attempt sees Unknown together with this
 // progress, so it can resend the very same request instead of a new one.
 // ErrLeaseLost means a newer attempt owns the delivery: do not send.
-func (s *Store) Checkpoint(ctx context.Context, billID uint64, dest string, lease uint64, progress string) error {
+// A positive extend renews the lease until now+extend, so an attempt that
+// keeps checkpointing (a bill sent in many parts) is not taken for dead,
+// and leased a second time, while it still works.
+func (s *Store) Checkpoint(ctx context.Context, billID uint64, dest string, lease uint64, progress string, extend time.Duration) error {
 	_, err := s.submit(ctx, false, func(w *wtx) (any, error) {
 		d, err := w.leased(billID, dest, lease)
 		if err != nil {
 			return nil, err
 		}
 		d.Progress, d.Unknown = progress, true
+		if until := w.now.Add(extend); extend > 0 && until.After(d.LeaseUntil) {
+			d.LeaseUntil = until
+			return nil, w.reschedule(&d, until)
+		}
 		return nil, w.putDelivery(d)
 	})
 	return err

@@ -962,10 +962,20 @@ func TestCheckpointWriteAhead(t *testing.T) {
 	if err != nil || len(ls) != 1 || ls[0].Unknown {
 		t.Fatalf("first lease: %+v %v", ls, err)
 	}
-	if err := s.Checkpoint(ctx, b.ID, "nhsa", ls[0].Delivery.Lease+1, `{"x":0}`); !errors.Is(err, ErrLeaseLost) {
+	if err := s.Checkpoint(ctx, b.ID, "nhsa", ls[0].Delivery.Lease+1, `{"x":0}`, 0); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("checkpoint under a wrong lease: %v", err)
 	}
-	if err := s.Checkpoint(ctx, b.ID, "nhsa", ls[0].Delivery.Lease, `{"state":"sending"}`); err != nil {
+	// An attempt that keeps checkpointing keeps its lease: 8 s later a
+	// checkpoint renews it for 10 s, so at 12 s it is not leased again.
+	c.Add(8 * time.Second)
+	if err := s.Checkpoint(ctx, b.ID, "nhsa", ls[0].Delivery.Lease, `{"state":"sending","part":1}`, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(4 * time.Second)
+	if again, err := s.Lease(ctx, "nhsa", 1, 10*time.Second); err != nil || len(again) != 0 {
+		t.Fatalf("a renewed lease was leased again: %+v %v", again, err)
+	}
+	if err := s.Checkpoint(ctx, b.ID, "nhsa", ls[0].Delivery.Lease, `{"state":"sending"}`, 0); err != nil {
 		t.Fatal(err)
 	}
 	// Crash: no nack; the store is closed and opened again.
@@ -973,7 +983,7 @@ func TestCheckpointWriteAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openTest(t, path, testOptions(c))
-	c.Add(11 * time.Second)
+	c.Add(7 * time.Second) // past the renewed lease (18 s)
 	ls, err = s.Lease(ctx, "nhsa", 1, 10*time.Second)
 	if err != nil || len(ls) != 1 || !ls[0].Unknown || ls[0].Delivery.Progress != `{"state":"sending"}` {
 		t.Fatalf("after the crash: %+v %v", ls, err)

@@ -208,7 +208,7 @@ func (w *Worker) attempt(ctx context.Context, l queue.Lease) {
 	start := w.opts.Now()
 	checkpoint := func(progress string) error {
 		// Recorded even when ctx ends: the caller only sends after it.
-		return w.store.Checkpoint(record, l.Bill.ID, name, l.Delivery.Lease, progress)
+		return w.store.Checkpoint(record, l.Bill.ID, name, l.Delivery.Lease, progress, w.opts.Lease)
 	}
 	out := w.dest.Deliver(ctx, Job{Bill: l.Bill, Items: l.Items, Attempt: l.Delivery.Attempts, Unknown: l.Unknown,
 		Progress: l.Delivery.Progress, Checkpoint: checkpoint})

@@ -24,7 +24,10 @@ import (
 //
 // The reader is tolerant, since provinces differ: retRslt as string or
 // number, at output or output.result; any list of objects carrying
-// fixmedins_bchno is read as per-row results. An absent output (the
+// fixmedins_bchno (or fixmedinsBchno) is read as per-row results, a row
+// counting as refused when its retRslt is not 1 or, without retRslt, it
+// carries a reason (msgRslt); rows merely echoed are not refused. An
+// absent output (the
 // tables give 3503-3506 none) is success.
 
 // bizResult is the business result of one answer.
@@ -75,9 +78,18 @@ func (c *Client) business(output json.RawMessage) bizResult {
 				}
 				bchno := strings.TrimSpace(scalarText(row["fixmedins_bchno"]))
 				if bchno == "" {
+					bchno = strings.TrimSpace(scalarText(row["fixmedinsBchno"]))
+				}
+				if bchno == "" {
 					continue
 				}
-				if v, ok := row["retRslt"]; ok && scalarText(v) == "1" {
+				// A refusal says so: retRslt other than 1, or, without
+				// retRslt, a reason. A row merely echoed is not refused.
+				v, hasRet := row["retRslt"]
+				if hasRet && scalarText(v) == "1" {
+					continue
+				}
+				if !hasRet && strings.TrimSpace(scalarText(row["msgRslt"])) == "" {
 					continue
 				}
 				if r.rows == nil {

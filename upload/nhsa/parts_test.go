@@ -198,6 +198,10 @@ func TestBusinessVerdicts(t *testing.T) {
 			upload.Done, false, "2 codes refused", map[string]string{code(prodA, 11): "批号不符", code(prodA, 13): "批号不符"}},
 		{"every row refused", `{"invinfoErrDetail":[{"fixmedins_bchno":"` + bchno(1) + `","retRslt":"0","msgRslt":"a"},{"fixmedins_bchno":"` + bchno(2) + `","retRslt":"0","msgRslt":"b"},{"fixmedins_bchno":"` + bchno(3) + `","retRslt":"0","msgRslt":"c"}]}`,
 			upload.Permanent, false, "every row refused", nil},
+		{"rows echoed without a verdict", `{"selinfo":[{"fixmedins_bchno":"` + bchno(1) + `"},{"fixmedins_bchno":"` + bchno(2) + `"},{"fixmedins_bchno":"` + bchno(3) + `"}]}`,
+			upload.Done, false, "3 rows on the platform", nil},
+		{"camelCase row refused by its reason", `{"result":{"errDetail":[{"fixmedinsBchno":"` + bchno(3) + `","msgRslt":"追溯码已销售"}]}}`,
+			upload.Done, false, "1 code refused", map[string]string{code(prodB, 11): "追溯码已销售"}},
 		{"a row busy", `{"invinfoErrDetail":[{"fixmedins_bchno":"` + bchno(2) + `","retRslt":"0","msgRslt":"系统繁忙"}]}`, upload.Retry, false, "not taken now", nil},
 	}
 	for _, tc := range cases {
