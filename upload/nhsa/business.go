@@ -134,7 +134,8 @@ func (c *Client) judgeBusiness(head string, t *tally, pt *part, biz bizResult, r
 		return answered(upload.Retry, "not taken now (business result): "+words)
 	}
 	refused := 0
-	var words []string
+	var words, later []string
+	again := map[int]bool{} // rows (of the bill) not taken now
 	errs := map[string]string{}
 	for _, bchno := range biz.order {
 		msg := biz.rows[bchno]
@@ -148,7 +149,14 @@ func (c *Client) judgeBusiness(head string, t *tally, pt *part, biz bizResult, r
 			t.notes = append(t.notes, w+" (already there)")
 			continue
 		case VerdictTransient, VerdictMsgid:
-			return answered(upload.Retry, "a row was not taken now: "+w)
+			i := slices.Index(pt.bchnos, bchno)
+			if i < 0 {
+				// A row this part does not know: the part is not settled.
+				return answered(upload.Retry, "a row was not taken now: "+w)
+			}
+			again[pt.from+i] = true
+			later = append(later, w)
+			continue
 		}
 		refused++
 		words = append(words, w)
@@ -173,6 +181,18 @@ func (c *Client) judgeBusiness(head string, t *tally, pt *part, biz bizResult, r
 	}
 	if len(words) > 0 {
 		t.notes = append(t.notes, "refused rows: "+strings.Join(words, "; "))
+	}
+	if len(again) > 0 {
+		// The other rows were taken (or refused for good): they are in and
+		// never sent again; only the rows not taken now go again, under a
+		// new msgid, so a duplicate-row answer can never cover them.
+		for r := pt.from; r < pt.from+pt.rows; r++ {
+			if !again[r] {
+				t.done = append(t.done, span{r, r})
+			}
+		}
+		t.refs = append(t.refs, ref)
+		return answered(upload.Retry, fmt.Sprintf("%s not taken now, to be sent again: %s", plural(len(again), "row"), strings.Join(later, "; ")))
 	}
 	return nil
 }

@@ -431,3 +431,34 @@ func TestQuerySettlesUnknownOutcome(t *testing.T) {
 		})
 	}
 }
+
+// A row not taken now (busy) goes again alone, under a new msgid; the rows
+// taken with it are in and never resent, so a duplicate-row answer to a
+// resend can never cover the busy row.
+func TestBusyRowResentAlone(t *testing.T) {
+	g := newGW(t, AuthNone, EnvelopePlain)
+	c := mustNew(t, baseConfig(&fixture{}, g.srv.URL, testCatalogue(t)))
+	const bill2 = "PDA126012700061" + "02"
+	g.setScript(func(n int, _ fsi.Request) reply {
+		if n == 1 {
+			return reply{Raw: `{"infcode":0,"inf_refmsgid":"R1","output":{"invinfoErrDetail":[{"fixmedins_bchno":"` + bill2 + `","retRslt":"0","msgRslt":"系统繁忙"}]}}`}
+		}
+		return reply{Raw: `{"infcode":0,"inf_refmsgid":"R2"}`}
+	})
+	b := bill("PDA1-260127-00061", billtype.RetailSale, saleAttrs())
+	first := deliver(t, c, b, saleItems())
+	if first.Class != upload.Retry || first.MaybeApplied || !strings.Contains(first.Message, "1 row not taken now") {
+		t.Fatalf("first: %v %s", first.Class, first.Message)
+	}
+	second := c.Deliver(context.Background(), upload.Job{Bill: b, Items: saleItems(), Attempt: 2, Progress: first.Progress})
+	reqs := g.requests()
+	if second.Class != upload.Done || len(reqs) != 2 || reqs[1].FSI.Msgid == reqs[0].FSI.Msgid {
+		t.Fatalf("second: %v %s", second.Class, second.Message)
+	}
+	if rows := sentSales(t, reqs[1]); len(rows) != 1 || rows[0].FixmedinsBchno != bill2 {
+		t.Fatalf("resent rows %+v, want only %s", rows, bill2)
+	}
+	if !strings.Contains(second.Message, "3 rows on the platform") {
+		t.Errorf("second: %s", second.Message)
+	}
+}
