@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -153,7 +154,7 @@ func (s *Store) Ack(ctx context.Context, billID uint64, dest string, a AckInfo) 
 			detail += ": " + a.Note
 		}
 		if len(a.CodeErrors) > 0 {
-			detail += fmt.Sprintf("; %d code(s) not taken", len(a.CodeErrors))
+			detail += fmt.Sprintf("; %d code(s) not taken: %s", len(a.CodeErrors), codeErrorList(a.CodeErrors))
 			if err := w.codeIssues(billID, d.BillCode, dest, a.CodeErrors); err != nil {
 				return nil, err
 			}
@@ -161,6 +162,34 @@ func (s *Store) Ack(ctx context.Context, billID uint64, dest string, a AckInfo) 
 		return nil, w.billEvent(billID, "delivered", detail)
 	})
 	return err
+}
+
+// maxListedCodeErrors bounds the codes a history event names; the rest are
+// in the code issues (diagnose).
+const maxListedCodeErrors = 20
+
+// codeErrorList names the codes not taken with the back end's reasons, in
+// code order, so that the bill's history (queue show, the API) says which
+// codes failed and why in the platform's words, not only how many.
+func codeErrorList(errs map[string]string) string {
+	codes := make([]string, 0, len(errs))
+	for c := range errs {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	var parts []string
+	for i, c := range codes {
+		if i == maxListedCodeErrors {
+			parts = append(parts, fmt.Sprintf("and %d more (pda-agent diagnose CODE)", len(codes)-i))
+			break
+		}
+		why := []rune(errs[c])
+		if len(why) > 200 {
+			why = append(why[:200], '…')
+		}
+		parts = append(parts, c+" 【"+string(why)+"】")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // codeIssues records per-code refusals under each code's ledger key.

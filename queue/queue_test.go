@@ -555,7 +555,7 @@ func TestProgressWaitAndCodeIssues(t *testing.T) {
 		t.Fatalf("issue for a code not on the bill: %+v", other)
 	}
 	bill, _ := s.Bill(b.ID)
-	if last := bill.History[len(bill.History)-1]; !strings.Contains(last.Detail, "2 code(s) not taken") || !strings.Contains(last.Detail, "处理成功") {
+	if last := bill.History[len(bill.History)-1]; !strings.Contains(last.Detail, "2 code(s) not taken: "+msfx(2)+" 【3: duplicate code】, 8999 【unknown code】") || !strings.Contains(last.Detail, "处理成功") {
 		t.Fatalf("history %+v", last)
 	}
 }
@@ -995,5 +995,17 @@ func TestCheckpointWriteAhead(t *testing.T) {
 	ls, _ = s.Lease(ctx, "nhsa", 1, 10*time.Second)
 	if len(ls) != 1 || ls[0].Unknown || ls[0].Delivery.Progress != `{"state":"answered"}` {
 		t.Fatalf("after a definite nack: %+v", ls)
+	}
+}
+
+func TestCodeErrorListIsBounded(t *testing.T) {
+	errs := map[string]string{}
+	for i := range 25 {
+		errs[fmt.Sprintf("C%02d", i)] = strings.Repeat("因", 300)
+	}
+	got := codeErrorList(errs)
+	if !strings.HasPrefix(got, "C00 【") || !strings.Contains(got, "C19 【") || strings.Contains(got, "C20") ||
+		!strings.HasSuffix(got, "and 5 more (pda-agent diagnose CODE)") || strings.Contains(got, strings.Repeat("因", 201)) {
+		t.Fatalf("list: %s", got)
 	}
 }

@@ -6,7 +6,10 @@ package main
 //
 //	sigkill        SIGKILL at random moments across many cycles (crash_test.go)
 //	backend        5xx, HTML 502, timeouts after applying, bans, 系统繁忙,
-//	               isp.*, slow answers on 码上放心 and 医保, at a steady rate
+//	               isp.*, slow answers on 码上放心 and 医保, 医保's HTTP 500
+//	               after applying and business busy (retRslt 0), at a
+//	               steady rate; 码上放心 in the layouts its SDK does not
+//	               declare, in both list shapes (simplify off, then on)
 //	disk_full      the data_dir on a small tmpfs filled by another program
 //	corrupt_queue  a stopped agent's queue.db truncated, scribbled, its metas zeroed
 //	bad_input      scanner bytes, API bodies, config files and hostile

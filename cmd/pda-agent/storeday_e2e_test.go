@@ -128,17 +128,15 @@ func TestStoreDayThroughTheAPI(t *testing.T) {
 	defer gw.Close()
 	no := nhsasb.TestOptions(nhsasb.SchemeNone, nhsasb.EnvelopePlain)
 	no.Logger = quiet
-	nh, err := nhsasb.Start("127.0.0.1:0", no)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nh.Close()
+	nh := nhsasb.New(no)
+	fsi := &fsiLog{next: nh}
+	nhURL := serveLoopback(t, fsi) + nhsasb.DefaultPath
 
 	dir := t.TempDir()
 	writeFile(t, dir, "products.csv", storeProducts)
 	writeFile(t, dir, "partners.csv", "ent_id,name,license_no\n"+msfxsb.DefaultSupplierEntID+","+msfxsb.DefaultSupplierName+",苏AA0250001\n")
 	port := freePort(t)
-	config := writeFile(t, dir, "config.yaml", fmt.Sprintf(storeConfig, dir, port, gw.URL(), nh.URL()))
+	config := writeFile(t, dir, "config.yaml", fmt.Sprintf(storeConfig, dir, port, gw.URL(), nhURL))
 	var stderr lockedBuffer
 	p := startAgent(t, config, &stderr)
 	defer func() {
@@ -317,6 +315,37 @@ func TestStoreDayThroughTheAPI(t *testing.T) {
 		_, sent := keys["3505"][strings.ReplaceAll(s.Code, "-", "")]
 		if sent != (i%2 == 0) {
 			t.Errorf("sale %d (%s): at 医保 %v, 医保 sale %v", i, s.Code, sent, i%2 == 0)
+		}
+	}
+	// The packs' lots and dates reach the 3503 rows: the supplier's, as
+	// 码上放心 lists them on its bills (the World's products), and the lot
+	// card scanned for the box that was not on the bill.
+	lots := map[[3]string]bool{
+		{"B26090101", "2026-09-01", "2028-08-31"}: false, // amoxicillin
+		{"B26081502", "2026-08-15", "2028-08-14"}: false, // ibuprofen
+		{"T26100104", "2026-10-01", "2028-09-30"}: false, // tramadol
+		{"X2605", "2026-05-10", "2029-05-09"}:     false, // atorvastatin
+		{"X1", "2025-05-01", "2027-04-30"}:        false, // the lot card
+	}
+	for _, call := range fsi.byInfno("3503") {
+		rows, _, _ := call.rows()
+		for _, raw := range rows {
+			var r struct {
+				Lot     string `json:"manu_lotnum"`
+				Made    string `json:"manu_date"`
+				Expires string `json:"expy_end"`
+			}
+			_ = json.Unmarshal(raw, &r)
+			k := [3]string{r.Lot, r.Made, r.Expires}
+			if _, ok := lots[k]; !ok {
+				t.Errorf("3503 row with lot %q made %q expiring %q: not the supplier's", r.Lot, r.Made, r.Expires)
+			}
+			lots[k] = true
+		}
+	}
+	for k, seen := range lots {
+		if !seen {
+			t.Errorf("no 3503 row with lot %s (%s, %s)", k[0], k[1], k[2])
 		}
 	}
 	t.Logf("store day: %d bills; 码上放心 %d uploads; 医保 rows %v", len(all), gw.Stats().Accepted, byInf)

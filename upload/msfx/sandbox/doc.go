@@ -161,8 +161,10 @@
 // (上传成功). Each query.billstatus answer that lists the bill is a poll:
 // the first still shows 1, later ones 0 (处理中) until more than
 // ProcessAfter polls, then the result is final: 3 (处理成功) or 4
-// (处理失败, every code failed) with process_info. listbillprocesspartsuccess
-// lists failed codes once the bill is final (an empty page before).
+// (处理失败, every code failed) with process_info and sub_process_flag 51
+// (全部成功) or 52 (部分成功: some code failed), the SDK's values; the flag
+// is empty before. listbillprocesspartsuccess lists failed codes once the
+// bill is final (an empty page before).
 //
 // Queries answer for the caller's own enterprise only (ref_ent_id, else
 // FAIL_BIZ_AUTH_ERROR); "not found" is msg_code FAIL_BIZ_NO_PAT_INFO with

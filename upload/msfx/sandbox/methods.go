@@ -296,11 +296,15 @@ func (s *Server) statusRowLocked(own *Enterprise, b *bill) billStatusRow {
 		ShortFileName: b.QueueID + ".txt", RefUserName: own.Name, BillTime: b.BillTime, ResultType: strconv.Itoa(b.Result),
 		UploadFlag: "1", ProcessFlag: "0", BillCode: b.BillCode, BillType: strconv.Itoa(b.BillType),
 		ToUserName: name(b.To), FromUserID: b.From, FromRefUserID: refOf(b.From), ToUserID: b.To, RefUserID: own.RefEntID,
-		ToRefUserID: refOf(b.To), UserID: own.EntID, SubProcessFlag: "0"}
+		ToRefUserID: refOf(b.To), UserID: own.EntID}
 	if b.final {
+		// sub_process_flag: "51全部成功 52部分成功" (the SDK's comment on
+		// BillDealStatusSearchDo.SubProcessFlag); empty until processed
+		// (inferred: no value is declared for that).
 		row.ProcessFlag, row.ProcessInfo, row.ProcessDate = "1", b.ProcessInfo, fmtTime(b.ProcessedAt)
+		row.SubProcessFlag = subProcessAllOK
 		if len(b.failures) > 0 {
-			row.SubProcessFlag = "1"
+			row.SubProcessFlag = subProcessPartial
 		}
 	}
 	return row

@@ -118,6 +118,11 @@ const (
 	resultSucceeded  = 3
 	resultFailed     = 4
 
+	// sub_process_flag of a processed query.billstatus row ([SDK]
+	// BillDealStatusSearchDo: "51全部成功 52部分成功").
+	subProcessAllOK   = "51"
+	subProcessPartial = "52"
+
 	// code_status of query.codedetail ([REF] §4.6).
 	codeActive    = "A"
 	codeVerified  = "I"

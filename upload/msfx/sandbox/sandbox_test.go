@@ -1007,7 +1007,7 @@ func TestPartialSuccessAndProcessing(t *testing.T) {
 
 	// Before processing: result 1, no part failures yet.
 	rows := statusRows(t, billStatus("PS-1").serve(t, s))
-	if len(rows) != 1 || rows[0].ResultType != "1" || rows[0].ProcessInfo != "" {
+	if len(rows) != 1 || rows[0].ResultType != "1" || rows[0].ProcessInfo != "" || rows[0].SubProcess != "" {
 		t.Fatalf("first poll = %+v", rows)
 	}
 	part := query(mPartSuccess, map[string]string{"bill_code": "PS-1"})
@@ -1015,7 +1015,8 @@ func TestPartialSuccessAndProcessing(t *testing.T) {
 		t.Fatalf("part failures before processing: %s", a)
 	}
 	rows = statusRows(t, billStatus("PS-1").serve(t, s))
-	if len(rows) != 1 || rows[0].ResultType != "3" || rows[0].ProcessDate == "" || !strings.Contains(rows[0].ProcessInfo, "7") {
+	// sub_process_flag 52 部分成功, as the SDK declares the values.
+	if len(rows) != 1 || rows[0].ResultType != "3" || rows[0].ProcessDate == "" || !strings.Contains(rows[0].ProcessInfo, "7") || rows[0].SubProcess != "52" {
 		t.Fatalf("second poll = %+v", rows)
 	}
 	a = part.serve(t, s)
@@ -1068,8 +1069,16 @@ func TestPartialSuccessAndProcessing(t *testing.T) {
 	wantAccepted(t, a)
 	statusRows(t, billStatus("PS-2").serve(t, s))
 	rows = statusRows(t, billStatus("PS-2").serve(t, s))
-	if len(rows) != 1 || rows[0].ResultType != "4" || rows[0].ProcessInfo == "" {
+	if len(rows) != 1 || rows[0].ResultType != "4" || rows[0].ProcessInfo == "" || rows[0].SubProcess != "52" {
 		t.Errorf("all failed = %+v", rows)
+	}
+
+	// Every code taken: 51 全部成功.
+	wantAccepted(t, inOut("PS-3", 102, box(802)).serve(t, s))
+	statusRows(t, billStatus("PS-3").serve(t, s))
+	rows = statusRows(t, billStatus("PS-3").serve(t, s))
+	if len(rows) != 1 || rows[0].ResultType != "3" || rows[0].SubProcess != "51" {
+		t.Errorf("all taken = %+v", rows)
 	}
 }
 

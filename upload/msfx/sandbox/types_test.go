@@ -234,6 +234,7 @@ type tStatusRow struct {
 	ProcessInfo    string `json:"process_info"`
 	ProcessDate    string `json:"process_date"`
 	UploadFileName string `json:"upload_file_name"`
+	SubProcess     string `json:"sub_process_flag"`
 }
 
 type tPartPage struct {
