@@ -70,7 +70,11 @@ func (a *Agent) nonDrugSet() *nonDrugRules {
 // whitespace or an AIM symbology identifier). The whole scan must match a
 // pattern.
 func (a *Agent) nonDrugKind(s device.Scan) (kind, value string) {
-	rules := a.nonDrugSet().rules
+	return a.nonDrugSet().match(s)
+}
+
+func (n *nonDrugRules) match(s device.Scan) (kind, value string) {
+	rules := n.rules
 	if len(rules) == 0 {
 		return "", ""
 	}
