@@ -17,6 +17,15 @@ const (
 	KindPaymentCode       = "payment_code"
 )
 
+// The default codes.payment patterns follow the wallets' published rules
+// for the code the customer shows: 微信 "18位纯数字，以10、11、12、13、14、15开头"
+// (micropay auth_code; binarywang/WxJava
+// weixin-java-pay/src/main/java/com/github/binarywang/wxpay/bean/request/WxPayMicropayRequest.java),
+// 支付宝 "25~30开头的长度为16~24位的数字" (alipay.trade.pay auth_code;
+// alipay/alipay-sdk-java-all src/main/java/com/alipay/api/domain/AlipayTradePayModel.java).
+// The 医保电子凭证 QR is opaque (decoded online by the POS), so
+// codes.credentials has no default.
+
 // nonDrugRules are the compiled codes.credentials and codes.payment of one
 // config.
 type nonDrugRules struct {

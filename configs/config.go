@@ -166,7 +166,7 @@ type Codes struct {
 	// whole scan) of codes the counter gun reads that are not packs: the
 	// patient's 医保电子凭证 QR and 微信/支付宝 付款码. They are tried before
 	// trace-code parsing and handed to the POS as events, never stored or
-	// logged (docs/config.md).
+	// logged (docs/api.md, "Codes that are not drugs").
 	Credentials []string `mapstructure:"credentials"`
 	Payment     []string `mapstructure:"payment"`
 }
