@@ -78,6 +78,8 @@ type Agent struct {
 	// dset is the running destinations and their workers.
 	dset atomic.Pointer[destSet]
 	cat  atomic.Pointer[catalogue.Catalogue]
+	// nonDrug is codes.credentials and codes.payment compiled (noncode.go).
+	nonDrug atomic.Pointer[nonDrugRules]
 	// origin is where the config in force came from (FleetApplier
 	// updates it).
 	origin  atomic.Pointer[ConfigInfo]

@@ -19,18 +19,34 @@ import (
 // command barcode runs its command; anything else is parsed as a trace
 // code, checked against the session's bill and the ledger, and recorded.
 // It returns only once the outcome is durable.
+//
+// A patient's 医保电子凭证 or a payment code is recognised first and handed
+// to the POS (noncode.go): it is never parsed, recorded or logged.
 func (a *Agent) HandleScan(ctx context.Context, session string, s device.Scan) device.Feedback {
+	if kind, value := a.nonDrugKind(s); kind != "" {
+		return a.handOver(session, s, kind, value)
+	}
 	fb := a.handle(ctx, session, s)
 	a.feedback(session, s, fb)
 	return fb
 }
 
 func (a *Agent) feedback(session string, s device.Scan, fb device.Feedback) {
+	code := tracecode.Printable(prefixSymbology(s))
+	if kind, _ := a.nonDrugKind(s); kind != "" {
+		// A credential that did not go through HandleScan (a double read
+		// the debouncer dropped): its data goes nowhere.
+		s, code = withoutData(s), ""
+	}
+	a.sinkFeedback(session, s, fb)
+	a.publish(Event{Kind: "scan", Session: session, Source: s.Source, Code: code,
+		Status: string(fb.Status), Reason: fb.Reason, Message: fb.Message})
+}
+
+func (a *Agent) sinkFeedback(session string, s device.Scan, fb device.Feedback) {
 	for _, f := range a.sinks {
 		f.Scan(session, s, fb)
 	}
-	a.publish(Event{Kind: "scan", Session: session, Source: s.Source, Code: tracecode.Printable(prefixSymbology(s)),
-		Status: string(fb.Status), Reason: fb.Reason, Message: fb.Message})
 }
 
 func (a *Agent) publish(e Event) {

@@ -162,6 +162,13 @@ type Codes struct {
 	GSReliable    bool        `mapstructure:"gs_reliable"`
 	MaxLength     int         `mapstructure:"max_length"`
 	OtherRules    []OtherRule `mapstructure:"other_rules"`
+	// Credentials and Payment are patterns (Go regexp, matched against the
+	// whole scan) of codes the counter gun reads that are not packs: the
+	// patient's 医保电子凭证 QR and 微信/支付宝 付款码. They are tried before
+	// trace-code parsing and handed to the POS as events, never stored or
+	// logged (docs/api.md, "Codes that are not drugs").
+	Credentials []string `mapstructure:"credentials"`
+	Payment     []string `mapstructure:"payment"`
 }
 
 // OtherRule accepts a chain's own code format.

@@ -384,6 +384,19 @@ func (c *Config) validateCodes(p *problems) {
 			p.add(key, "min_length %d and max_length %d must be ≥ 0 with min ≤ max", r.MinLength, r.MaxLength)
 		}
 	}
+	for _, l := range []struct {
+		name string
+		pats []string
+	}{{"codes.credentials", cd.Credentials}, {"codes.payment", cd.Payment}} {
+		for i, pat := range l.pats {
+			key := fmt.Sprintf("%s[%d]", l.name, i)
+			if re, err := regexp.Compile(pat); err != nil {
+				p.add(key, "invalid regular expression: %v", err)
+			} else if re.MatchString("") {
+				p.add(key, "must not match an empty scan, or it would take every code for a non-drug code")
+			}
+		}
+	}
 }
 
 func (c *Config) validateSessions(p *problems) {

@@ -57,6 +57,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/bills", private, s.submitBill)
 	handle("GET /v1/bills", private, s.bills)
 	handle("GET /v1/bills/{bill_code}", private, s.bill)
+	handle("GET /v1/bills/{bill_code}/receipt", private, s.receipt)
 	handle("PATCH /v1/bills/{bill_code}/attrs", private, s.patchAttrs)
 	handle("POST /v1/bills/{bill_code}/deliveries/{dest}/retry", private, s.retryDelivery)
 	handle("POST /v1/bills/{bill_code}/deliveries/{dest}/drop", private, s.dropDelivery)

@@ -1,0 +1,126 @@
+package agent
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pda-agent/pda-agent/configs"
+	"github.com/pda-agent/pda-agent/device"
+)
+
+// Kinds of scans that are not packs. The counter gun that reads the boxes
+// also reads the patient's 医保电子凭证 QR and the customer's 付款码; the
+// POS wants them, the agent must not keep them.
+const (
+	KindPatientCredential = "patient_credential"
+	KindPaymentCode       = "payment_code"
+)
+
+// The default codes.payment patterns follow the wallets' published rules
+// for the code the customer shows: 微信 "18位纯数字，以10、11、12、13、14、15开头"
+// (micropay auth_code; binarywang/WxJava
+// weixin-java-pay/src/main/java/com/github/binarywang/wxpay/bean/request/WxPayMicropayRequest.java),
+// 支付宝 "25~30开头的长度为16~24位的数字" (alipay.trade.pay auth_code;
+// alipay/alipay-sdk-java-all src/main/java/com/alipay/api/domain/AlipayTradePayModel.java).
+// The 医保电子凭证 QR is opaque (decoded online by the POS), so
+// codes.credentials has no default.
+
+// nonDrugRules are the compiled codes.credentials and codes.payment of one
+// config.
+type nonDrugRules struct {
+	cfg   *configs.Config
+	rules []nonDrugRule
+}
+
+type nonDrugRule struct {
+	kind string
+	re   *regexp.Regexp
+}
+
+// compileNonDrug compiles the patterns; the config loader has checked them.
+func compileNonDrug(cfg *configs.Config) (*nonDrugRules, error) {
+	out := &nonDrugRules{cfg: cfg}
+	for _, l := range []struct {
+		kind, key string
+		pats      []string
+	}{{KindPatientCredential, "codes.credentials", cfg.Codes.Credentials}, {KindPaymentCode, "codes.payment", cfg.Codes.Payment}} {
+		for i, p := range l.pats {
+			re, err := regexp.Compile(p)
+			if err != nil {
+				return nil, fmt.Errorf("agent: %s[%d]: %w", l.key, i, err)
+			}
+			out.rules = append(out.rules, nonDrugRule{kind: l.kind, re: re})
+		}
+	}
+	return out, nil
+}
+
+// nonDrugSet is the rules of the config in force, compiled again when the
+// config changes (Apply swaps the config whole).
+func (a *Agent) nonDrugSet() *nonDrugRules {
+	cfg := a.config()
+	if r := a.nonDrug.Load(); r != nil && r.cfg == cfg {
+		return r
+	}
+	r, err := compileNonDrug(cfg)
+	if err != nil {
+		// Validated at load; a bad pattern recognises nothing rather than
+		// stopping the scan. The error names the key, never a scan.
+		a.log.Error("non-drug code patterns", "err", err)
+		r = &nonDrugRules{cfg: cfg}
+	}
+	a.nonDrug.Store(r)
+	return r
+}
+
+// nonDrugKind tells whether a scan is a patient credential or a payment
+// code, and the code as the POS needs it (the data without framing
+// whitespace or an AIM symbology identifier). The whole scan must match a
+// pattern.
+func (a *Agent) nonDrugKind(s device.Scan) (kind, value string) {
+	return a.nonDrugSet().match(s)
+}
+
+func (n *nonDrugRules) match(s device.Scan) (kind, value string) {
+	rules := n.rules
+	if len(rules) == 0 {
+		return "", ""
+	}
+	data := strings.TrimSpace(string(s.Raw))
+	candidates := []string{data}
+	// A scanner set to send AIM identifiers puts "]Q1", "]C0" … in front.
+	if len(data) > 3 && data[0] == ']' {
+		candidates = append(candidates, data[3:])
+	}
+	for _, c := range candidates {
+		for _, r := range rules {
+			if r.re.MatchString(c) {
+				return r.kind, c
+			}
+		}
+	}
+	return "", ""
+}
+
+// handOver passes a non-drug code to the POS: an event of its own kind on
+// the event stream and the scan's answer. Nothing of it reaches the queue,
+// the scan journal or the logs: the feedback sinks (log, bell, metrics,
+// callers' sinks) see the scan without its data, and the messages never
+// quote it.
+func (a *Agent) handOver(session string, s device.Scan, kind, value string) device.Feedback {
+	msg := "医保电子凭证 read: passed to the POS, not recorded"
+	if kind == KindPaymentCode {
+		msg = "付款码 read: passed to the POS, not recorded"
+	}
+	fb := device.Feedback{Status: device.Status(kind), Message: msg}
+	a.sinkFeedback(session, withoutData(s), fb)
+	a.publish(Event{Kind: kind, Session: session, Source: s.Source, Code: value, Status: kind, Message: msg})
+	return fb
+}
+
+// withoutData is a scan with what was read taken out.
+func withoutData(s device.Scan) device.Scan {
+	s.Raw, s.Symbology = nil, ""
+	return s
+}
