@@ -416,6 +416,12 @@ func (b *build) references(items []queue.Item) ([]string, []refMemo, error) {
 				stem = legacyBchnoPrefix(ref)
 			}
 		}
+		if !o.found && b.attr(field) != "" {
+			// An original on another till of the store: its row number is
+			// what the POS says (this device cannot rebuild its rows).
+			refs[i] = b.attr(field)
+			continue
+		}
 		if !o.found || len(o.rows) == 0 {
 			refs[i] = rowBchno(stem, 1)
 			memos[i] = refMemo{fmt.Sprintf("原%s%s明细已不可查，%s取其首行", bill, ref, field),
