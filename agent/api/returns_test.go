@@ -135,6 +135,11 @@ func TestReturnNeedsSaleOrOriginal(t *testing.T) {
 	if len(ret.Outlook) != 1 || ret.Outlook[0].Will != agent.WillHold || !slices.Contains(fields(ret.Outlook[0].Missing), "medins_prod_sel_no") {
 		t.Fatalf("finish outlook of a return naming an unknown receipt: %+v", ret.Outlook)
 	}
+	for _, m := range ret.Outlook[0].Missing {
+		if m.Field == "medins_prod_sel_no" && (m.Source != "attr nhsa.medins_prod_sel_no" || !strings.Contains(m.Detail, "R-OLD")) {
+			t.Errorf("missing %+v: should name the attr and the receipt", m)
+		}
+	}
 
 	// On till 1: a sale with a receipt number; its return named by receipt
 	// and day resolves to the sale; a pack not on it is refused.

@@ -393,6 +393,11 @@ func (b *build) references(items []queue.Item) ([]string, []refMemo, error) {
 				refs[i] = v
 				continue
 			}
+			if r := b.bill.Attrs[queue.AttrOriginalReceipt]; r != "" {
+				b.problem("%s: the return names receipt %s of %s, a %s not on this device, so the original row of %s is unknown here; the bill has no attr nhsa.%s",
+					field, r, b.bill.Attrs[queue.AttrOriginalDate], what, codeWord(it.Code), field)
+				continue
+			}
 			b.problem("%s: %s has no original %s bill (the ledger knows no earlier %s of this pack) and the bill has no attr nhsa.%s",
 				field, codeWord(it.Code), what, what, field)
 			continue
