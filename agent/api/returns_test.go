@@ -172,6 +172,21 @@ func TestReturnNeedsSaleOrOriginal(t *testing.T) {
 	if returns := rowsOf(nh, "3506"); len(returns) != 3 || returns[2].RefNo != rowsOf(nh, "3505")[2].Bchno {
 		t.Fatalf("the 3506 of the card's return: %+v", nh.Rows())
 	}
+	// The original is fixed: a PATCH of it is refused.
+	till1.fails("PATCH", "/v1/bills/"+ret.Code+"/attrs", map[string]any{queue.AttrOriginalBill: sale1.Code}, 400, "bad_request")
+
+	// A whole return from the ERP: the same rule, all or nothing.
+	const fresh = "83933310000001111111" // never on this device
+	status, data := till1.call("POST", "/v1/bills", map[string]any{"kind": "return", "lines": []map[string]string{{"code": fresh}}})
+	if status != 422 || !strings.Contains(string(data), `"reason":"not_sold_here"`) {
+		t.Errorf("ERP return of a box never sold here: %d %s", status, data)
+	}
+	status, data = till1.call("POST", "/v1/bills", map[string]any{"kind": "return", "original": map[string]string{"bill_code": "T2-261201-00009"},
+		"attrs": map[string]string{"nhsa.mdtrt_sn": "MD-9", "nhsa.medins_prod_sel_no": "T2261201000090"}, "lines": []map[string]string{{"code": fresh}}})
+	if status != 201 || !strings.Contains(string(data), `"original.bill_code":"T2-261201-00009"`) {
+		t.Fatalf("ERP return naming another till's sale: %d %s", status, data)
+	}
+
 	for _, r := range nh.Rows() {
 		if r.Applied != 1 {
 			t.Errorf("row %s applied %d times", r.Bchno, r.Applied)
