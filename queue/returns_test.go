@@ -94,6 +94,9 @@ func TestReturnNamingTheOriginalSale(t *testing.T) {
 	if it := mustScan(t, s, scanIn("till", msfx(50)), Accepted).Item; it.Ref != other {
 		t.Fatalf("Ref %q, want %q", it.Ref, other)
 	}
+	if b, created, err := s.OpenSession(ctx, SessionSpec{Session: "till", Type: 116, Attrs: map[string]string{AttrOriginalBill: other}}); err != nil || created || b.Items != 1 {
+		t.Fatalf("reopening the same return: %+v %v %v", b, created, err)
+	}
 	// But a pack this device sold on another bill is not from that sale.
 	sale2 := func() Bill {
 		if _, err := s.Cancel(ctx, "till", "test"); err != nil {
@@ -119,7 +122,7 @@ func TestReturnNamingTheOriginalSale(t *testing.T) {
 	if _, err := s.SetAttrs(ctx, "till", map[string]string{AttrOriginalBill: sale.Code}); !errors.Is(err, ErrOriginalFixed) {
 		t.Fatalf("SetAttrs of the original: %v", err)
 	}
-	if _, _, err := s.OpenSession(ctx, SessionSpec{Session: "till", Type: 116, Attrs: map[string]string{AttrOriginalBill: sale.Code}}); !errors.Is(err, ErrSessionBusy) {
+	if _, _, err := s.OpenSession(ctx, SessionSpec{Session: "till", Type: 116, Attrs: map[string]string{AttrOriginalBill: sale.Code}}); !errors.Is(err, ErrSessionBusy) || !strings.Contains(err.Error(), "another original sale") {
 		t.Fatalf("reopen naming another original: %v", err)
 	}
 	b, err := s.Finish(ctx, "till", nil)

@@ -113,8 +113,12 @@ func (s *Store) OpenSession(ctx context.Context, spec SessionSpec) (b Bill, crea
 			if cur.Type == spec.Type && cur.Partner == spec.Partner && sameOriginal(cur, spec) {
 				return res{cur, false}, nil
 			}
-			return nil, fmt.Errorf("%w: %s holds bill %s (type %d, %d codes): finish or cancel it first",
-				ErrSessionBusy, spec.Session, cur.Code, cur.Type, cur.Items)
+			what := ""
+			if cur.Type == spec.Type && cur.Partner == spec.Partner {
+				what = ", naming another original sale"
+			}
+			return nil, fmt.Errorf("%w: %s holds bill %s (type %d, %d codes%s): finish or cancel it first",
+				ErrSessionBusy, spec.Session, cur.Code, cur.Type, cur.Items, what)
 		}
 		nb, err := w.newBill(spec, true)
 		return res{nb, true}, err
