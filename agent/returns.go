@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pda-agent/pda-agent/billtype"
 	"github.com/pda-agent/pda-agent/device"
@@ -49,8 +50,10 @@ func (a *Agent) originalAttrs(o *Original, typ int, attrs map[string]string) (ma
 		return nil, fmt.Errorf("%w: original bill_code %q is not a bill code (1-64 of A-Z a-z 0-9 _ -)", ErrBadRequest, code)
 	}
 	if receipt != "" {
-		if len(receipt) > 64 || strings.ContainsFunc(receipt, func(r rune) bool { return r < ' ' }) {
-			return nil, fmt.Errorf("%w: original receipt_no must be 1-64 printable characters", ErrBadRequest)
+		// rtal_docno 零售单据号 is char 40 in the 3505 table (upload/nhsa/fsi
+		// Sale.RtalDocno; ../shared/reference/nhsa.md §3.3 rows 26–27).
+		if utf8.RuneCountInString(receipt) > 40 || strings.ContainsFunc(receipt, func(r rune) bool { return r < ' ' }) {
+			return nil, fmt.Errorf("%w: original receipt_no must be 1-40 printable characters (rtal_docno 零售单据号)", ErrBadRequest)
 		}
 		if _, err := time.Parse(time.DateOnly, day); err != nil {
 			return nil, fmt.Errorf("%w: original receipt_no needs the date of the sale as YYYY-MM-DD; got %q", ErrBadRequest, o.Date)
