@@ -11,7 +11,10 @@ import (
 	nhsasb "github.com/pda-agent/pda-agent/upload/nhsa/sandbox"
 )
 
-// saleAttrs are what a 医保 sale's finish carries (the 3505's required
+// cst is the store's zone (UTC+8), the day of a receipt.
+var cst = time.FixedZone("CST", 8*3600)
+
+// nhsaSaleAttrs are what a 医保 sale's finish carries (the 3505's required
 // data from the POS), with the POS's receipt number.
 func nhsaSaleAttrs(mdtrt, receipt string) map[string]string {
 	return map[string]string{"nhsa.mdtrt_sn": mdtrt, "nhsa.setl_id": "SE-" + mdtrt, "nhsa.prsc_dr_name": "王医生",
@@ -144,7 +147,7 @@ func TestReturnNeedsSaleOrOriginal(t *testing.T) {
 	// On till 1: a sale with a receipt number; its return named by receipt
 	// and day resolves to the sale; a pack not on it is refused.
 	sale1 := sellNHSA(t, till1, "MD-1", "R-10", codeC)
-	day := sale1.FinishedAt.In(time.FixedZone("CST", 8*3600)).Format(time.DateOnly)
+	day := sale1.FinishedAt.In(cst).Format(time.DateOnly)
 	opened.Bill = queue.Bill{}
 	till1.ok("POST", "/v1/sessions", map[string]any{"session": "till", "kind": "return", "original": map[string]string{"receipt_no": "R-10", "date": day}}, &opened)
 	if opened.Bill.Attrs[queue.AttrOriginalBill] != sale1.Code {
@@ -185,6 +188,23 @@ func TestReturnNeedsSaleOrOriginal(t *testing.T) {
 		"attrs": map[string]string{"nhsa.mdtrt_sn": "MD-9", "nhsa.medins_prod_sel_no": "T2261201000090"}, "lines": []map[string]string{{"code": fresh}}})
 	if status != 201 || !strings.Contains(string(data), `"original.bill_code":"T2-261201-00009"`) {
 		t.Fatalf("ERP return naming another till's sale: %d %s", status, data)
+	}
+
+	// Two sales here with one receipt number on one day: the receipt does
+	// not say which; the bill code must.
+	var days []string
+	for _, c := range []string{fresh, "83933310000002222222"} {
+		till1.ok("POST", "/v1/sessions", map[string]any{"session": "till", "kind": "sale", "attrs": map[string]string{"nhsa.rtal_docno": "R-DUP"}}, nil)
+		till1.scan("till", c, "accepted")
+		var b queue.Bill
+		till1.ok("POST", "/v1/sessions/till/finish", nil, &b)
+		days = append(days, b.FinishedAt.In(cst).Format(time.DateOnly))
+	}
+	if days[0] == days[1] { // not across the store's midnight
+		eb := till1.fails("POST", "/v1/sessions", map[string]any{"session": "till", "kind": "return", "original": map[string]string{"receipt_no": "R-DUP", "date": days[0]}}, 400, "bad_request")
+		if !strings.Contains(eb.Message, "name the bill_code") {
+			t.Errorf("ambiguous receipt: %+v", eb)
+		}
 	}
 
 	for _, r := range nh.Rows() {
