@@ -134,7 +134,12 @@ func probeVariants(t int) []probeVariant {
 	dir, _ := billtype.DirectionOf(t)
 	v := []probeVariant{{partner: "", ref: true}, {partner: probePartner, ref: true}}
 	switch dir {
-	case billtype.ConsumerReturn, billtype.Outbound:
+	case billtype.ConsumerReturn:
+		// A return without a sale here is refused unless it names the
+		// original; only a receipt of a sale not on this device leaves the
+		// pack without an original bill.
+		v = append(v, probeVariant{when: "the return names only a receipt of a sale not on this device", partner: probePartner})
+	case billtype.Outbound:
 		v = append(v, probeVariant{when: "the ledger knows no original bill of the pack", partner: probePartner})
 	case billtype.Retail:
 		v = append(v, probeVariant{when: "nhsa.mdtrt_setl_type is 1 (医保结算)", partner: probePartner,

@@ -120,7 +120,7 @@ func errorFeedback(err error) device.Feedback {
 
 // Commands (after the prefix):
 //
-//	SALE | RECEIVE[:<ent_id>] | RETURN | OPEN:<type>[:<ent_id>] | FINISH | CANCEL
+//	SALE | RECEIVE[:<ent_id>] | RETURN[:<original sale's bill_code>] | OPEN:<type>[:<ent_id>] | FINISH | CANCEL
 //	SPLIT:<units>                  the next code sells that many units of its pack (拆零)
 //	LOT:<lot>[:<manu>[:<expiry>]]  the following codes are of this lot (dates YYYY-MM-DD); LOT: clears it
 //	SET:<key>=<value>              sets an attribute of the open bill (e.g. nhsa.mdtrt_sn)
@@ -152,7 +152,10 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 	case "RECEIVE":
 		return a.open(ctx, session, billtype.Purchase, arg)
 	case "RETURN":
-		return a.open(ctx, session, billtype.CustomerReturn, arg)
+		if arg != "" { // RETURN:<bill_code> names the original sale
+			return a.openReturn(ctx, session, arg)
+		}
+		return a.open(ctx, session, billtype.CustomerReturn, "")
 	case "OPEN":
 		typ, partner, _ := strings.Cut(arg, ":")
 		t, err := strconv.Atoi(typ)
@@ -217,6 +220,8 @@ func commandError(err error) device.Feedback {
 		return device.Feedback{Status: device.StatusRejected, Reason: "no_session", Message: "no bill is open"}
 	case errors.Is(err, queue.ErrEmptyBill):
 		return device.Feedback{Status: device.StatusRejected, Reason: "empty_bill", Message: err.Error()}
+	case errors.Is(err, queue.ErrOriginalFixed):
+		return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: err.Error()}
 	}
 	return errorFeedback(err)
 }

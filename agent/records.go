@@ -17,6 +17,8 @@ type SubmitRequest struct {
 	Partner string            `json:"partner,omitempty"`
 	Attrs   map[string]string `json:"attrs,omitempty"`
 	Lines   []SubmitLine      `json:"lines"`
+	// Original names the sale a customer return undoes (see Original).
+	Original *Original `json:"original,omitempty"`
 	// Source labels the bill's origin (default "erp").
 	Source string `json:"source,omitempty"`
 }
@@ -52,6 +54,10 @@ func (a *Agent) SubmitBill(ctx context.Context, r SubmitRequest) (queue.Bill, er
 	if err := validPartner(r.Partner); err != nil {
 		return queue.Bill{}, err
 	}
+	attrs, err := a.originalAttrs(r.Original, t, r.Attrs)
+	if err != nil {
+		return queue.Bill{}, err
+	}
 	source := r.Source
 	if source == "" {
 		source = "erp"
@@ -82,7 +88,7 @@ func (a *Agent) SubmitBill(ctx context.Context, r SubmitRequest) (queue.Bill, er
 		return queue.Bill{}, &queue.RefusedError{Refusals: refused}
 	}
 	b, err := a.store.SubmitBill(ctx, queue.SessionSpec{Session: source, Type: t, Partner: r.Partner,
-		Operator: a.config().Device.Operator, Device: a.config().Device.ID, Attrs: r.Attrs}, ins, a.route)
+		Operator: a.config().Device.Operator, Device: a.config().Device.ID, Attrs: attrs}, ins, a.route)
 	if err == nil {
 		a.publish(Event{Kind: "bill", Bill: b.Code, Status: "finished", Message: fmt.Sprintf("submitted by %s: %d codes", source, b.Items)})
 	}

@@ -44,6 +44,8 @@ type OpenRequest struct {
 	Type    int               `json:"type,omitempty"`
 	Partner string            `json:"partner,omitempty"`
 	Attrs   map[string]string `json:"attrs,omitempty"`
+	// Original names the sale a customer return undoes (see Original).
+	Original *Original `json:"original,omitempty"`
 }
 
 // Open opens the session's bill (or returns the open one of the same kind).
@@ -71,8 +73,12 @@ func (a *Agent) Open(ctx context.Context, r OpenRequest) (queue.Bill, bool, erro
 	if err := validAttrs(r.Attrs); err != nil {
 		return queue.Bill{}, false, err
 	}
+	attrs, err := a.originalAttrs(r.Original, t, r.Attrs)
+	if err != nil {
+		return queue.Bill{}, false, err
+	}
 	b, created, err := a.store.OpenSession(ctx, queue.SessionSpec{Session: r.Session, Type: t, Partner: r.Partner,
-		Operator: a.config().Device.Operator, Device: a.config().Device.ID, Attrs: r.Attrs})
+		Operator: a.config().Device.Operator, Device: a.config().Device.ID, Attrs: attrs})
 	if err == nil && created {
 		a.publish(Event{Kind: "bill", Session: r.Session, Bill: b.Code, Status: "opened", Message: billtype.Name(t)})
 	}
@@ -153,6 +159,9 @@ func validAttrs(attrs map[string]string) error {
 	for k, v := range attrs {
 		if !attrKeyRE.MatchString(k) || len(v) > 200 {
 			return fmt.Errorf("%w: attribute %q: keys like nhsa.mdtrt_sn, values up to 200 bytes", ErrBadRequest, k)
+		}
+		if strings.HasPrefix(k, "original.") {
+			return fmt.Errorf("%w: attribute %q: the original sale of a return is named by \"original\" when the return is opened", ErrBadRequest, k)
 		}
 	}
 	return nil

@@ -90,6 +90,9 @@ func (s *Store) ChangeAttrs(ctx context.Context, billCode string, changes map[st
 	if uses == nil {
 		uses = func(string, string) bool { return true }
 	}
+	if err := checkOriginalKeys(changes); err != nil {
+		return Bill{}, nil, err
+	}
 	type result struct {
 		b     Bill
 		dests []string

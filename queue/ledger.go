@@ -104,8 +104,8 @@ const (
 
 // check decides whether a pack may go on a bill doing action, given its
 // history: a pack is sold once (until a customer return puts it back), is
-// received once while in stock, and a return needs a sale (unless the ledger
-// never saw the pack: it may predate the agent).
+// received once while in stock. A customer return is decided after this by
+// checkReturn (it needs a sale here, or its original sale named).
 //
 // A split sale (units > 0, 拆零) opens a pack of packUnits units; later
 // split sales take units from it until none are left; a whole-pack sale or
@@ -147,10 +147,6 @@ func check(e *LedgerEntry, action Action, code string, units, packUnits int) (re
 			return ReasonAlreadyReceived, fmt.Sprintf("%s is already in stock: received in %s", code, where)
 		case ActionSold:
 			return ReasonAlreadySold, fmt.Sprintf("%s was sold in %s; a customer return is bill type 116", code, where)
-		}
-	case ActionReturned:
-		if last.Action != ActionSold {
-			return ReasonNotSold, fmt.Sprintf("%s was not sold by this store (last: %s in %s)", code, last.Action, where)
 		}
 	case ActionOut:
 		switch last.Action {

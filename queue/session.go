@@ -110,11 +110,15 @@ func (s *Store) OpenSession(ctx context.Context, spec SessionSpec) (b Bill, crea
 			return nil, err
 		}
 		if ok {
-			if cur.Type == spec.Type && cur.Partner == spec.Partner {
+			if cur.Type == spec.Type && cur.Partner == spec.Partner && sameOriginal(cur, spec) {
 				return res{cur, false}, nil
 			}
-			return nil, fmt.Errorf("%w: %s holds bill %s (type %d, %d codes): finish or cancel it first",
-				ErrSessionBusy, spec.Session, cur.Code, cur.Type, cur.Items)
+			what := ""
+			if cur.Type == spec.Type && cur.Partner == spec.Partner {
+				what = ", naming another original sale"
+			}
+			return nil, fmt.Errorf("%w: %s holds bill %s (type %d, %d codes%s): finish or cancel it first",
+				ErrSessionBusy, spec.Session, cur.Code, cur.Type, cur.Items, what)
 		}
 		nb, err := w.newBill(spec, true)
 		return res{nb, true}, err
@@ -133,7 +137,7 @@ func validSpec(spec SessionSpec) error {
 	if _, err := ActionFor(spec.Type); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
-	return nil
+	return validOriginal(spec)
 }
 
 // Scan records one scan: it checks the code against the session's bill and
@@ -200,17 +204,23 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 	if action == ActionSold {
 		units = in.Units
 	}
-	if reason, msg := check(&entry, action, in.Code, units, in.PackUnits); reason != "" {
+	reason, msg := check(&entry, action, in.Code, units, in.PackUnits)
+	var orig origin
+	if reason == "" && action == ActionReturned {
+		if orig, err = loadOrigin(w.tx, bill.Attrs); err != nil {
+			return ScanResult{}, abort(err)
+		}
+		reason, msg = checkReturn(&entry, orig, bill.Attrs, in.Code, in.Key)
+	}
+	if reason != "" {
 		return w.journal(in, at, ScanResult{Outcome: Rejected, Reason: reason, Message: msg, Bill: bill})
 	}
 
 	// Accepted: from here on every error aborts the batch.
 	bill.Items++
 	item := Item{Seq: bill.Items, Code: in.Code, Key: in.Key, Kind: in.Kind, Product: in.Product, Source: in.Source, ScannedAt: at,
-		Lot: firstOf(in.Lot, entry.Lot), Expiry: firstOf(in.Expiry, entry.Expiry), Produced: firstOf(in.Produced, entry.Produced), Units: units}
-	if last, ok := entry.Last(); ok {
-		item.Ref = last.BillCode
-	}
+		Lot: firstOf(in.Lot, entry.Lot), Expiry: firstOf(in.Expiry, entry.Expiry), Produced: firstOf(in.Produced, entry.Produced), Units: units,
+		Ref: refOf(&entry, action, orig)}
 	if units > 0 {
 		if !entry.opened() {
 			item.Opened = true
@@ -230,7 +240,7 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 	if err := w.putBill(bill); err != nil {
 		return ScanResult{}, err
 	}
-	msg := fmt.Sprintf("added to %s (%d on the bill)", bill.Code, bill.Items)
+	msg = fmt.Sprintf("added to %s (%d on the bill)", bill.Code, bill.Items)
 	if units > 0 {
 		msg = fmt.Sprintf("%d unit(s) of the pack added to %s (%d of %d left in the pack)", units, bill.Code, entry.Remaining, entry.PackUnits)
 	}
@@ -391,6 +401,13 @@ func (s *Store) SubmitBill(ctx context.Context, spec SessionSpec, codes []ScanIn
 	action, _ := ActionFor(spec.Type)
 	r, err := s.submit(ctx, true, func(w *wtx) (any, error) {
 		ledger := w.tx.Bucket(bktLedger)
+		var orig origin
+		if action == ActionReturned {
+			var err error
+			if orig, err = loadOrigin(w.tx, spec.Attrs); err != nil {
+				return nil, abort(err)
+			}
+		}
 		entries := make([]LedgerEntry, len(codes))
 		seen := map[string]bool{}
 		var refused []Refusal
@@ -411,7 +428,11 @@ func (s *Store) SubmitBill(ctx context.Context, spec SessionSpec, codes []ScanIn
 			if action == ActionSold {
 				units = in.Units
 			}
-			if reason, msg := check(&entries[i], action, in.Code, units, in.PackUnits); reason != "" {
+			reason, msg := check(&entries[i], action, in.Code, units, in.PackUnits)
+			if reason == "" && action == ActionReturned {
+				reason, msg = checkReturn(&entries[i], orig, spec.Attrs, in.Code, in.Key)
+			}
+			if reason != "" {
 				refused = append(refused, Refusal{Code: in.Code, Reason: reason, Message: msg})
 			}
 		}
@@ -430,10 +451,7 @@ func (s *Store) SubmitBill(ctx context.Context, spec SessionSpec, codes []ScanIn
 			}
 			item := Item{Seq: i + 1, Code: in.Code, Key: in.Key, Kind: in.Kind, Product: in.Product, Source: spec.Session,
 				ScannedAt: w.now, Lot: firstOf(in.Lot, e.Lot), Expiry: firstOf(in.Expiry, e.Expiry),
-				Produced: firstOf(in.Produced, e.Produced), Units: units}
-			if last, ok := e.Last(); ok {
-				item.Ref = last.BillCode
-			}
+				Produced: firstOf(in.Produced, e.Produced), Units: units, Ref: refOf(e, action, orig)}
 			if units > 0 {
 				if !e.opened() {
 					item.Opened = true
@@ -592,6 +610,9 @@ func cloneAttrs(a map[string]string) map[string]string {
 // SetAttrs merges attributes into the session's open bill (an empty value
 // deletes the key), e.g. the 医保 settlement the POS sends with a sale.
 func (s *Store) SetAttrs(ctx context.Context, session string, attrs map[string]string) (Bill, error) {
+	if err := checkOriginalKeys(attrs); err != nil {
+		return Bill{}, err
+	}
 	attrs = cloneAttrs(attrs)
 	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
 		b, ok, err := w.sessionBill(session)

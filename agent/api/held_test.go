@@ -31,6 +31,13 @@ func startNHSA(t *testing.T, extra ...string) (*testEnv, *nhsasb.Running) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nh.Close() })
+	return startWithNHSA(t, nh, extra...), nh
+}
+
+// startWithNHSA runs an agent against a running 医保 sandbox (several
+// agents may share one: the tills of one store).
+func startWithNHSA(t *testing.T, nh *nhsasb.Running, extra ...string) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
 	products := filepath.Join(dir, "products.csv")
 	if err := os.WriteFile(products, []byte(heldProducts), 0o600); err != nil {
@@ -42,7 +49,7 @@ func startNHSA(t *testing.T, extra ...string) (*testEnv, *nhsasb.Running) {
 		"PDA_NHSA_OPTER=T1", "PDA_NHSA_OPTER_NAME=张药师", "PDA_NHSA_PHAR_NAME=李药师", "PDA_NHSA_PHAR_PRAC_CERT_NO=0000000001",
 		"PDA_NHSA_HOLD_RETRY=1h", "PDA_CATALOGUE_PRODUCTS=" + products,
 		"PDA_UPLOAD_INITIAL_BACKOFF=100ms", "PDA_UPLOAD_MAX_BACKOFF=1s"}, extra...)
-	return start(t, envOpts{env: env}), nh
+	return start(t, envOpts{env: env})
 }
 
 // nhsaDelivery is the bill's 医保 delivery.

@@ -24,7 +24,8 @@ func ReasonLabel(reason string) string {
 		return reason
 	// The ledger and sessions.
 	case queue.ReasonAlreadySold, queue.ReasonAlreadyReceived, queue.ReasonNotSold, queue.ReasonLeftStore,
-		queue.ReasonOpenedPack, queue.ReasonNotSplittable, queue.ReasonNotEnoughUnits, queue.ReasonNoSession:
+		queue.ReasonOpenedPack, queue.ReasonNotSplittable, queue.ReasonNotEnoughUnits, queue.ReasonNoSession,
+		queue.ReasonNotSoldHere, queue.ReasonNotOnOriginal:
 		return reason
 	// The agent: duplicates, commands, receiving checks, scans not recorded.
 	case "duplicate", "double_read", "bad_command", "session_busy", "empty_bill", "parent_child", "bad_units",

@@ -82,8 +82,11 @@
 //     grouped by the original row they refer to. When the original bill
 //     is pruned, or does not hold the pack, its first row ("…01") is named
 //     and the memo says so (原销售单…取其首行); the Done message repeats it.
-//     An item without Ref takes the attr nhsa.medins_prod_sel_no or holds
-//     the bill back;
+//     An original bill not on this device (sold on another till: the
+//     return named it) takes the attr nhsa.medins_prod_sel_no when the POS
+//     gives it, else its first row with the memo. An item without Ref (a
+//     return naming only a receipt of a sale not on this device) takes the
+//     attr nhsa.medins_prod_sel_no or holds the bill back;
 //   - 3504 likewise with medins_prod_purc_no from the purchase bill
 //     (attr nhsa.medins_prod_purc_no as the fallback).
 //

@@ -393,6 +393,11 @@ func (b *build) references(items []queue.Item) ([]string, []refMemo, error) {
 				refs[i] = v
 				continue
 			}
+			if r := b.bill.Attrs[queue.AttrOriginalReceipt]; r != "" {
+				b.problem("%s: the return names receipt %s of %s, a %s not on this device, so the original row of %s is unknown here; the bill has no attr nhsa.%s",
+					field, r, b.bill.Attrs[queue.AttrOriginalDate], what, codeWord(it.Code), field)
+				continue
+			}
 			b.problem("%s: %s has no original %s bill (the ledger knows no earlier %s of this pack) and the bill has no attr nhsa.%s",
 				field, codeWord(it.Code), what, what, field)
 			continue
@@ -415,6 +420,12 @@ func (b *build) references(items []queue.Item) ([]string, []refMemo, error) {
 			if legacy {
 				stem = legacyBchnoPrefix(ref)
 			}
+		}
+		if !o.found && b.attr(field) != "" {
+			// An original on another till of the store: its row number is
+			// what the POS says (this device cannot rebuild its rows).
+			refs[i] = b.attr(field)
+			continue
 		}
 		if !o.found || len(o.rows) == 0 {
 			refs[i] = rowBchno(stem, 1)

@@ -16,7 +16,8 @@
   const REASON = {
     no_session: '没有打开的单据：先点“开始销售”或“开始收货”',
     product_barcode: '这是商品条码（69码），不是追溯码',
-    already_sold: '该码已售出', already_received: '该码已入库', not_sold: '该码未售出，不能退货',
+    already_sold: '该码已售出', already_received: '该码已入库', not_sold: '该盒不在已售状态（在库、已退货或已出库），不能退货',
+    not_sold_here: '本机没有该盒的销售记录：退货须注明原销售单', not_on_original: '该盒不在所注明的原销售单上',
     left_store: '该码已出库', opened_pack: '该盒已拆零', not_splittable: '该商品不能拆零',
     not_enough_units: '剩余数量不足', parent_child: '箱码和它的盒码不能在同一单据',
     session_busy: '本会话已有别的单据', empty_bill: '单据还没有追溯码', bad_command: '命令无效',
