@@ -112,6 +112,17 @@ type Options struct {
 	// It runs on the committer goroutine once the callers are answered, so
 	// it must be cheap and never block: the next batch waits behind it.
 	OnCommit func(d time.Duration, records int)
+	// PersonalKey seals the personal attrs of bills and the deliveries'
+	// progress in the file (personal.go); nil keeps them in plain text
+	// (tests and tools only: the agent always gives one).
+	PersonalKey *PersonalKey
+	// PersonalKeyFile names the key's file in the reason of a delivery
+	// held for data the key cannot decrypt.
+	PersonalKeyFile string
+	// UsesAttr tells whether dest sends the bill attr key (nil: every
+	// destination every attr): a delivery is held for an undecryptable
+	// personal attr only when its destination uses it.
+	UsesAttr func(dest, key string) bool
 }
 
 // chinaTime is UTC+8, the zone of bill times on both platforms.
@@ -160,6 +171,9 @@ type Store struct {
 	// so Close can stop the committer only after they are queued.
 	sending sync.WaitGroup
 	commits atomic.Uint64
+	// keyProblem: why deliveries were held for personal data the key
+	// cannot decrypt (PersonalKeyProblem).
+	keyProblem atomic.Pointer[string]
 }
 
 // Alarm is a condition the operator must see: a quarantined file, a full

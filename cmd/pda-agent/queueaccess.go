@@ -412,7 +412,15 @@ func openFile(c *configs.Config) (*fileAccess, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("queue file: %w (has the agent run with this config?)", err)
 	}
-	s, err := queue.Open(path, queueOptions(c))
+	o := queueOptions(c)
+	// With the agent's key the file's personal data reads as the agent
+	// reads it; without one (never created here) it shows as sealed.
+	k, err := agent.PersonalKey(c, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	o.PersonalKey, o.PersonalKeyFile, o.UsesAttr = k, c.QueuePersonalKeyFile(), agent.BuiltinUsesAttr
+	s, err := queue.Open(path, o)
 	if err != nil {
 		return nil, err
 	}
