@@ -272,15 +272,6 @@ func (s *Store) keyMissing(b Bill, d *Delivery) []Missing {
 	return out
 }
 
-// PersonalKeyProblem says why deliveries are held for personal data this
-// device cannot decrypt ("" when none has been since Open).
-func (s *Store) PersonalKeyProblem() string {
-	if p := s.keyProblem.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
-
 // holdForKey keeps a due delivery from its lease: it is held, with why,
 // and looked at again after personalHold.
 func (w *wtx) holdForKey(d Delivery, missing []Missing) error {
@@ -294,8 +285,6 @@ func (w *wtx) holdForKey(d Delivery, missing []Missing) error {
 	d.Missing = missing
 	d.LastError = "held: personal data of the bill cannot be decrypted with this device's key"
 	d.LastAt = w.now
-	msg := fmt.Sprintf("deliveries held: personal data in the queue cannot be decrypted (%s); %s", missing[0].Field, missing[0].Detail)
-	w.s.keyProblem.Store(&msg)
 	w.s.opts.Logger.Error("queue: delivery held: personal data cannot be decrypted", "bill", d.BillCode, "dest", d.Dest, "field", missing[0].Field)
 	return w.reschedule(&d, w.now.Add(personalHold))
 }

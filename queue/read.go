@@ -221,6 +221,9 @@ type Stats struct {
 	MaxSize    int64                 `json:"max_size,omitempty"`
 	OpenBills  []string              `json:"open_bills,omitempty"`
 	AlarmCount int                   `json:"alarms"`
+	// KeyHeld counts the deliveries held because personal data of their
+	// bill cannot be decrypted with this device's key (personal.go).
+	KeyHeld int `json:"personal_key_held,omitempty"`
 }
 
 // Stats reads the whole queue state. It walks the bills and the due index,
@@ -263,6 +266,9 @@ func (s *Store) Stats() (Stats, error) {
 				switch {
 				case len(d.Missing) > 0:
 					ds.Held++
+					if d.Missing[0].Source == MissingKeySource {
+						st.KeyHeld++
+					}
 				case d.LastError != "":
 					ds.Failing++
 					if !d.FailingSince.IsZero() && (ds.FailingSince.IsZero() || d.FailingSince.Before(ds.FailingSince)) {

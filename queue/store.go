@@ -171,9 +171,6 @@ type Store struct {
 	// so Close can stop the committer only after they are queued.
 	sending sync.WaitGroup
 	commits atomic.Uint64
-	// keyProblem: why deliveries were held for personal data the key
-	// cannot decrypt (PersonalKeyProblem).
-	keyProblem atomic.Pointer[string]
 }
 
 // Alarm is a condition the operator must see: a quarantined file, a full
