@@ -65,7 +65,8 @@ const sealPrefix = "sm4gcm.v1."
 // standard (GB/T 32907) that 医保 and 密评 reviews expect, and the module
 // already depends on github.com/tjfoc/gmsm; its sm4.NewCipher is a
 // 128-bit cipher.Block, so the standard library's GCM runs over it (SM4-GCM
-// as in RFC 8998) instead of gmsm's own bit-by-bit GCM.
+// as in RFC 8998). gmsm's own Sm4GCM is not used: its tags are not GCM's
+// (personal_test.go compares them).
 type PersonalKey struct {
 	// mu: gmsm's SM4 block keeps scratch buffers in the cipher, so one
 	// AEAD must not run in two goroutines at once.
