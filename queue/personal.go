@@ -27,7 +27,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tjfoc/gmsm/sm3"
 	"github.com/tjfoc/gmsm/sm4"
@@ -394,13 +393,17 @@ func scrubProgress(p string) (string, bool) {
 	return string(out), true
 }
 
-// MaskValue hides a personal value for display: its first and last
-// character of a long value, stars for the rest.
+// MaskValue hides a personal value for display: the first and last
+// character of a long value, stars for the rest. A masked value stays as
+// it is (a view masked by the API and again by the command).
 func MaskValue(v string) string {
-	if utf8.RuneCountInString(v) < 6 {
+	r := []rune(v)
+	if v == "***" || (len(r) == 5 && string(r[1:4]) == "***") {
+		return v
+	}
+	if len(r) < 6 {
 		return "***"
 	}
-	r := []rune(v)
 	return string(r[0]) + "***" + string(r[len(r)-1])
 }
 

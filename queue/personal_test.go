@@ -99,7 +99,7 @@ func TestPersonalKeyIsSM4GCM(t *testing.T) {
 func personalSale(t *testing.T, s *Store, ack bool) string {
 	t.Helper()
 	ctx := context.Background()
-	if _, _, err := s.OpenSession(ctx, SessionSpec{Session: "pos", Type: 322, Device: "T01",
+	if _, _, err := s.OpenSession(ctx, SessionSpec{Session: "pos", Type: 321, Device: "T01",
 		Attrs: map[string]string{"nhsa.psn_no": testPsnNo, "nhsa.mdtrt_sn": "MD001"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ func TestPersonalErasedWithoutDestinationAndOnDrop(t *testing.T) {
 	o := testOptions(newClock())
 	o.PersonalKey = newTestKey(t)
 	s := openTest(t, filepath.Join(t.TempDir(), "queue.db"), o)
-	if _, _, err := s.OpenSession(ctx, SessionSpec{Session: "a", Type: 322, Attrs: map[string]string{"nhsa.certno": testCertno}}); err != nil {
+	if _, _, err := s.OpenSession(ctx, SessionSpec{Session: "a", Type: 321, Attrs: map[string]string{"nhsa.certno": testCertno}}); err != nil {
 		t.Fatal(err)
 	}
 	mustScan(t, s, scanIn("a", msfx(1)), Accepted)
@@ -329,7 +329,7 @@ func TestPersonalErasedWithoutDestinationAndOnDrop(t *testing.T) {
 		t.Fatalf("local-only bill: %v erased %v", b.Attrs, b.PersonalErased)
 	}
 
-	if _, _, err := s.OpenSession(ctx, SessionSpec{Session: "b", Type: 322, Attrs: map[string]string{"nhsa.psn_name": testName}}); err != nil {
+	if _, _, err := s.OpenSession(ctx, SessionSpec{Session: "b", Type: 321, Attrs: map[string]string{"nhsa.psn_name": testName}}); err != nil {
 		t.Fatal(err)
 	}
 	mustScan(t, s, scanIn("b", msfx(2)), Accepted)
@@ -359,6 +359,9 @@ func TestMaskPersonal(t *testing.T) {
 	m := MaskPersonal(b)
 	if m.Attrs["nhsa.certno"] != "1***4" || m.Attrs["nhsa.psn_name"] != "***" || m.Attrs["nhsa.mdtrt_sn"] != "MD001" {
 		t.Fatalf("masked %v", m.Attrs)
+	}
+	if again := MaskPersonal(m); again.Attrs["nhsa.certno"] != "1***4" || again.Attrs["nhsa.psn_name"] != "***" {
+		t.Fatalf("masked twice %v", again.Attrs)
 	}
 	if strings.Contains(m.Sealed["phone"], "sm4gcm") {
 		t.Fatalf("masked sealed %v", m.Sealed)

@@ -19,9 +19,9 @@ import (
 )
 
 type exportOptions struct {
-	format   string // jsonl or csv
-	out      string // file, or - for stdout
-	bom      bool
+	format string // jsonl or csv
+	out    string // file, or - for stdout
+	bom    bool
 	// personal exports personal data (queue.IsPersonal attrs) as it is;
 	// by default it is masked (queue.MaskRecord).
 	personal bool
