@@ -162,6 +162,15 @@ func (s *Store) ChangeAttrs(ctx context.Context, billCode string, changes map[st
 		if err := w.putBill(b); err != nil {
 			return nil, err
 		}
+		if b.State == BillFinished {
+			// Every destination may have it already: nothing to keep.
+			if err := w.erasePersonal(b.ID); err != nil {
+				return nil, err
+			}
+			if b, err = getBill(w.tx, b.ID); err != nil {
+				return nil, abort(err)
+			}
+		}
 		var dests []string
 		for _, d := range touched {
 			if d.State != DeliveryPending {
