@@ -75,3 +75,18 @@ func TestExportAndShowMaskPersonalData(t *testing.T) {
 		t.Errorf("show without the key:\n%s", out)
 	}
 }
+
+// deviceKey is the personal-data key the agent made in dataDir, for a
+// test that reads the agent's queue file as the agent does.
+func deviceKey(t *testing.T, dataDir string) *queue.PersonalKey {
+	t.Helper()
+	raw, _, err := keyfile.DataKey(filepath.Join(dataDir, "personal.key"), queue.PersonalKeySize, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := queue.NewPersonalKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
