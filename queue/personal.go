@@ -30,6 +30,7 @@ import (
 
 	"github.com/tjfoc/gmsm/sm3"
 	"github.com/tjfoc/gmsm/sm4"
+	bolt "go.etcd.io/bbolt"
 )
 
 // personalAttrs are the bill attrs that are personal data (个人信息), the
@@ -441,4 +442,46 @@ func MaskRecord(r BillRecord) BillRecord {
 		}
 	}
 	return r
+}
+
+// keyLegacySealed marks a file whose bills written before personal data
+// was sealed have been gone through (sealLegacy).
+var keyLegacySealed = []byte("personal:sealed")
+
+// sealLegacy seals, once per file, the personal attrs a queue written
+// before this version keeps in plain text, and erases those of bills every
+// destination has. It runs at Open, before the committer starts.
+func (s *Store) sealLegacy() error {
+	if s.opts.PersonalKey == nil {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bktMeta)
+		if meta.Get(keyLegacySealed) != nil {
+			return nil
+		}
+		w := &wtx{tx: tx, s: s, now: s.opts.Now(), due: map[string]bool{}, budget: -1}
+		var plain []Bill
+		if err := tx.Bucket(bktBills).ForEach(func(k, v []byte) error {
+			var b Bill
+			if err := json.Unmarshal(v, &b); err != nil {
+				return fmt.Errorf("%w: bill %x: %v", errCorrupt, k, err)
+			}
+			if slices.ContainsFunc(slices.Collect(maps.Keys(b.Attrs)), IsPersonal) {
+				plain = append(plain, b)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, b := range plain {
+			if err := w.putBill(b); err != nil {
+				return err
+			}
+			if err := w.erasePersonal(b.ID); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keyLegacySealed, []byte{1})
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tjfoc/gmsm/sm4"
+	bolt "go.etcd.io/bbolt"
 )
 
 const (
@@ -372,5 +373,72 @@ func TestMaskPersonal(t *testing.T) {
 	r := MaskRecord(BillRecord{Bill: b, Deliveries: []Delivery{{Dest: "nhsa", Progress: `{"v":2,"request":{"certno":"` + testCertno + `"}}`}}})
 	if strings.Contains(r.Deliveries[0].Progress, testCertno) || !strings.Contains(r.Deliveries[0].Progress, `"v":2`) {
 		t.Fatalf("masked progress %s", r.Deliveries[0].Progress)
+	}
+}
+
+// A queue written before personal data was sealed: its next Open with a
+// key seals what is still needed and erases what every destination has.
+func TestPersonalLegacyFileSealedAtOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "queue.db")
+	c := newClock()
+	s, err := Open(path, testOptions(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := func(session string) SessionSpec {
+		return SessionSpec{Session: session, Type: 321, Attrs: map[string]string{"nhsa.certno": testCertno, "nhsa.mdtrt_sn": "MD1"}}
+	}
+	pending, err := s.SubmitBill(ctx, spec("a"), []ScanInput{scanIn("a", msfx(1))}, To("nhsa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.SubmitBill(ctx, spec("b"), []ScanInput{scanIn("b", msfx(2))}, To("msfx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack(ctx, done.ID, "msfx", AckInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := s.Bill(done.ID); b.PersonalErased.IsZero() {
+		t.Fatal("without a key the delivered bill kept its personal data")
+	}
+	// An older version kept a delivered bill's attrs: write it so.
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := getBill(tx, done.ID)
+		if err != nil {
+			return err
+		}
+		b.Attrs["phone"], b.PersonalErased = testTel, time.Time{}
+		return putJSON(tx.Bucket(bktBills), u64(b.ID), b)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	o := testOptions(c)
+	o.PersonalKey = newTestKey(t)
+	s = openTest(t, path, o)
+	var raw [][]byte
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktBills).ForEach(func(_, v []byte) error {
+			raw = append(raw, bytes.Clone(v))
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range raw {
+		if bytes.Contains(v, []byte(testCertno)) || bytes.Contains(v, []byte(testTel)) {
+			t.Fatalf("a stored bill still holds personal data: %s", v)
+		}
+	}
+	if b, _ := s.Bill(pending.ID); b.Attrs["nhsa.certno"] != testCertno {
+		t.Fatalf("the pending bill lost its certno: %v", b.Attrs)
+	}
+	if b, _ := s.Bill(done.ID); b.Attrs["phone"] != "" {
+		t.Fatalf("the delivered bill kept its phone: %v", b.Attrs)
 	}
 }

@@ -234,6 +234,10 @@ func Open(path string, o Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("queue: recover %s: %w", path, err)
 	}
+	if err := s.sealLegacy(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("queue: seal the personal data of %s: %w", path, err)
+	}
 	// recover loaded the new alarms with the persisted ones: only tell.
 	for _, a := range alarms {
 		if o.OnAlarm != nil {
