@@ -6,10 +6,12 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -440,5 +442,47 @@ func TestPersonalLegacyFileSealedAtOpen(t *testing.T) {
 	}
 	if b, _ := s.Bill(done.ID); b.Attrs["phone"] != "" {
 		t.Fatalf("the delivered bill kept its phone: %v", b.Attrs)
+	}
+}
+
+// Reads open sealed values beside the committer sealing new ones: one key
+// in many goroutines (gmsm's SM4 block keeps scratch state; -race).
+func TestPersonalKeyConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	o := testOptions(newClock())
+	o.PersonalKey = newTestKey(t)
+	s := openTest(t, filepath.Join(t.TempDir(), "queue.db"), o)
+	b, _, err := s.OpenSession(ctx, SessionSpec{Session: "pos", Type: 321, Attrs: map[string]string{"nhsa.certno": testCertno}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := 0; g < 4; g++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				got, err := s.BillByCode(b.Code)
+				if err != nil || got.Attrs["nhsa.certno"] != testCertno {
+					errs <- fmt.Sprintf("read %v %v", got.Attrs, err)
+					return
+				}
+			}
+		}()
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				if _, err := s.SetAttrs(ctx, "pos", map[string]string{"phone": fmt.Sprintf("139%08d", g*100+i)}); err != nil {
+					errs <- err.Error()
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
 	}
 }
