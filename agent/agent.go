@@ -214,7 +214,14 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	a.sinks = append(a.sinks, o.Feedback...)
 	a.sinks = append(a.sinks, FeedbackFunc(func(_ string, _ device.Scan, fb device.Feedback) { a.metrics.Scan(fb) }))
 
+	pkey, err := PersonalKey(cfg, true, o.Logger)
+	if err != nil {
+		return nil, err
+	}
 	a.store, err = queue.Open(cfg.QueuePath(), queue.Options{
+		PersonalKey:      pkey,
+		PersonalKeyFile:  cfg.QueuePersonalKeyFile(),
+		UsesAttr:         a.usesAttr,
 		MaxSize:          int64(cfg.Queue.MaxSize),
 		Headroom:         int64(cfg.Queue.Headroom),
 		MaxBatch:         cfg.Queue.MaxBatch,

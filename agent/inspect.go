@@ -61,8 +61,13 @@ func OpenInspector(cfg *configs.Config, o InspectOptions) (*Inspector, error) {
 	// The options that decide what is on disk; no compaction or check:
 	// inspecting must be quick and change nothing an agent would not. A
 	// running agent holds the lock: no point waiting long for it.
+	pkey, err := PersonalKey(cfg, false, nil)
+	if err != nil {
+		return nil, err
+	}
 	store, err := queue.Open(cfg.QueuePath(), queue.Options{MaxSize: int64(cfg.Queue.MaxSize), Headroom: int64(cfg.Queue.Headroom),
-		BillPrefix: cfg.Device.ID, LockTimeout: time.Second, Logger: o.Logger, Now: o.Now})
+		BillPrefix: cfg.Device.ID, LockTimeout: time.Second, Logger: o.Logger, Now: o.Now,
+		PersonalKey: pkey, PersonalKeyFile: cfg.QueuePersonalKeyFile(), UsesAttr: BuiltinUsesAttr})
 	if err != nil {
 		return nil, fmt.Errorf("agent: inspect %s: %w", cfg.QueuePath(), err)
 	}

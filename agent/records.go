@@ -102,6 +102,13 @@ type BillView struct {
 	Deliveries []queue.Delivery `json:"deliveries"`
 }
 
+// Masked is the view with its personal data masked (queue.MaskRecord),
+// for readers that did not ask for personal data.
+func (v BillView) Masked() BillView {
+	r := queue.MaskRecord(queue.BillRecord{Bill: v.Bill, Items: v.Items, Deliveries: v.Deliveries})
+	return BillView{Bill: r.Bill, Items: r.Items, Deliveries: r.Deliveries}
+}
+
 // Bill returns a bill by its bill_code.
 func (a *Agent) Bill(code string) (BillView, error) {
 	b, err := a.store.BillByCode(code)

@@ -64,6 +64,9 @@ type Status struct {
 	Clock *clockskew.State `json:"clock,omitempty"`
 	// PendingRestart lists changed settings that wait for the next start.
 	PendingRestart []string `json:"pending_restart,omitempty"`
+	// PersonalKey says why deliveries are held for personal data the
+	// device's key cannot decrypt (the key file lost or replaced).
+	PersonalKey string `json:"personal_key,omitempty"`
 }
 
 // ConfigInfo identifies the config in force: where it came from and a
@@ -202,6 +205,10 @@ func queueStatus(store *queue.Store, cfg *configs.Config, dests []string, now ti
 	if free, err := store.DiskFree(); err == nil {
 		s.DiskFree = &free
 	}
+	if st.KeyHeld > 0 {
+		s.PersonalKey = fmt.Sprintf("%d deliveries held: personal data of their bills cannot be decrypted — the personal-data key file %s is missing or not the key the queue was written with; restore that file, then pda-agent queue retry BILL DEST (or wait: held deliveries are looked at again every few minutes)",
+			st.KeyHeld, cfg.QueuePersonalKeyFile())
+	}
 	for state, n := range st.Bills {
 		s.Bills[string(state)] = n
 	}
@@ -268,6 +275,9 @@ func (s *Status) assess(now time.Time) {
 	}
 	for _, al := range s.Alarms {
 		s.Problems = append(s.Problems, "alarm "+al.Kind+": "+al.Message)
+	}
+	if s.PersonalKey != "" {
+		s.Problems = append(s.Problems, s.PersonalKey)
 	}
 	s.Health = Healthy
 	if len(s.Problems) > 0 {

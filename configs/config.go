@@ -153,6 +153,19 @@ type Queue struct {
 	RetainBills      time.Duration `mapstructure:"retain_bills"`
 	RetainLedger     time.Duration `mapstructure:"retain_ledger"`
 	PruneInterval    time.Duration `mapstructure:"prune_interval"`
+	// PersonalKeyFile holds the key that encrypts personal data in the
+	// queue (SM4, 32 hex digits; created with mode 0600 at first start);
+	// default <data_dir>/personal.key. Keep it outside the queue file's
+	// backups; an HQ bundle may point it at a key it provisions.
+	PersonalKeyFile string `mapstructure:"personal_key_file"`
+}
+
+// QueuePersonalKeyFile is the personal-data key file path.
+func (c *Config) QueuePersonalKeyFile() string {
+	if c.Queue.PersonalKeyFile != "" {
+		return c.Queue.PersonalKeyFile
+	}
+	return filepath.Join(c.DataDir, "personal.key")
 }
 
 // Codes configures trace-code parsing.

@@ -105,6 +105,7 @@ func (s *Store) ChangeAttrs(ctx context.Context, billCode string, changes map[st
 		if b.State == BillCancelled {
 			return nil, &AttrsError{Reason: AttrsCancelled, BillCode: b.Code}
 		}
+		w.s.openBill(&b)
 		var keys []string
 		for _, k := range slices.Sorted(maps.Keys(changes)) {
 			old, had := b.Attrs[k]
@@ -145,6 +146,7 @@ func (s *Store) ChangeAttrs(ctx context.Context, billCode string, changes map[st
 		}
 		var words []string
 		for _, k := range keys {
+			delete(b.Sealed, k) // replaces a value the key cannot open
 			if v := changes[k]; v == nil {
 				delete(b.Attrs, k)
 				words = append(words, k+" deleted")
@@ -163,6 +165,15 @@ func (s *Store) ChangeAttrs(ctx context.Context, billCode string, changes map[st
 		if err := w.putBill(b); err != nil {
 			return nil, err
 		}
+		if b.State == BillFinished {
+			// Every destination may have it already: nothing to keep.
+			if err := w.erasePersonal(b.ID); err != nil {
+				return nil, err
+			}
+			if b, err = getBill(w.tx, b.ID); err != nil {
+				return nil, abort(err)
+			}
+		}
 		var dests []string
 		for _, d := range touched {
 			if d.State != DeliveryPending {
@@ -180,6 +191,7 @@ func (s *Store) ChangeAttrs(ctx context.Context, billCode string, changes map[st
 		return Bill{}, nil, err
 	}
 	res := r.(result)
+	s.openBill(&res.b)
 	return res.b, res.dests, nil
 }
 
@@ -254,7 +266,10 @@ func (s *Store) Drop(ctx context.Context, billID uint64, dest, why string) error
 		if err := w.putDelivery(d); err != nil {
 			return nil, err
 		}
-		return nil, w.billEvent(billID, "dropped", dest+" (held, never sent): "+why)
+		if err := w.billEvent(billID, "dropped", dest+" (held, never sent): "+why); err != nil {
+			return nil, err
+		}
+		return nil, w.erasePersonal(billID)
 	})
 	return err
 }

@@ -78,6 +78,18 @@ func (s *Store) Lease(ctx context.Context, dest string, max int, leaseFor time.D
 				}
 				continue
 			}
+			b, err := getBill(w.tx, d.BillID)
+			if err != nil {
+				return nil, abort(err)
+			}
+			w.s.openBill(&b)
+			if missing := w.s.keyMissing(b, &d); len(missing) > 0 {
+				// Never sent with the personal data missing or garbled.
+				if err := w.holdForKey(d, missing); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			unknown := d.Unknown || d.State == DeliveryLeased
 			token, err := w.tx.Bucket(bktLeased).NextSequence()
 			if err != nil {
@@ -94,10 +106,6 @@ func (s *Store) Lease(ctx context.Context, dest string, max int, leaseFor time.D
 			}
 			if err := w.put(w.tx.Bucket(bktLeased), deliveryKey(d.BillID, d.Dest), nil); err != nil {
 				return nil, err
-			}
-			b, err := getBill(w.tx, d.BillID)
-			if err != nil {
-				return nil, abort(err)
 			}
 			items, err := readItems(w.tx, d.BillID)
 			if err != nil {
@@ -159,7 +167,10 @@ func (s *Store) Ack(ctx context.Context, billID uint64, dest string, a AckInfo) 
 				return nil, err
 			}
 		}
-		return nil, w.billEvent(billID, "delivered", detail)
+		if err := w.billEvent(billID, "delivered", detail); err != nil {
+			return nil, err
+		}
+		return nil, w.erasePersonal(billID)
 	})
 	return err
 }
@@ -387,7 +398,10 @@ func (s *Store) DropDead(ctx context.Context, billID uint64, dest, why string) e
 		if err := w.putDelivery(d); err != nil {
 			return nil, err
 		}
-		return nil, w.billEvent(billID, "dropped", dest+": "+why)
+		if err := w.billEvent(billID, "dropped", dest+": "+why); err != nil {
+			return nil, err
+		}
+		return nil, w.erasePersonal(billID)
 	})
 	return err
 }
@@ -447,7 +461,12 @@ func (w *wtx) unindex(d *Delivery) error {
 	return w.del(w.tx.Bucket(bktLeased), deliveryKey(d.BillID, d.Dest))
 }
 
+// putDelivery stores d with its progress sealed (personal.go).
 func (w *wtx) putDelivery(d Delivery) error {
+	d, err := w.s.sealProgress(d)
+	if err != nil {
+		return abort(err)
+	}
 	return w.putJSON(w.tx.Bucket(bktDeliveries), deliveryKey(d.BillID, d.Dest), d)
 }
 

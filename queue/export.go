@@ -30,15 +30,18 @@ func (s *Store) WalkBillRecords(fn func(r BillRecord, total int) error) error {
 		c := bills.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var r BillRecord
-			if err := json.Unmarshal(v, &r.Bill); err != nil {
-				return fmt.Errorf("%w: bill %x: %v", errCorrupt, k, err)
-			}
 			var err error
+			if r.Bill, err = s.decodeBill(k, v); err != nil {
+				return err
+			}
 			if r.Items, err = readItems(tx, r.Bill.ID); err != nil {
 				return err
 			}
 			if r.Deliveries, err = readDeliveries(tx, r.Bill.ID); err != nil {
 				return err
+			}
+			for i := range r.Deliveries {
+				_ = s.openProgress(&r.Deliveries[i]) // one that does not open stays sealed
 			}
 			if err := fn(r, total); err != nil {
 				return err

@@ -21,6 +21,7 @@ func (s *Store) Bill(id uint64) (Bill, error) {
 		b, err = getBill(tx, id)
 		return err
 	})
+	s.openBill(&b)
 	return b, err
 }
 
@@ -36,6 +37,7 @@ func (s *Store) BillByCode(code string) (Bill, error) {
 		b, err = getBill(tx, btou(v))
 		return err
 	})
+	s.openBill(&b)
 	return b, err
 }
 
@@ -56,6 +58,7 @@ func (s *Store) OpenBill(session string) (Bill, bool, error) {
 		ok = err == nil
 		return err
 	})
+	s.openBill(&b)
 	return b, ok, err
 }
 
@@ -78,6 +81,9 @@ func (s *Store) Deliveries(billID uint64) ([]Delivery, error) {
 		out, err = readDeliveries(tx, billID)
 		return err
 	})
+	for i := range out {
+		_ = s.openProgress(&out[i]) // one that does not open is shown sealed
+	}
 	return out, err
 }
 
@@ -109,9 +115,9 @@ func (s *Store) ForEachBill(fn func(Bill) bool) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktBills).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var b Bill
-			if err := json.Unmarshal(v, &b); err != nil {
-				return fmt.Errorf("%w: bill %x: %v", errCorrupt, k, err)
+			b, err := s.decodeBill(k, v)
+			if err != nil {
+				return err
 			}
 			if !fn(b) {
 				return nil
@@ -142,9 +148,9 @@ func (s *Store) RecentBills(before uint64, limit int, keep func(Bill) bool) ([]B
 			}
 		}
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
-			var b Bill
-			if err := json.Unmarshal(v, &b); err != nil {
-				return fmt.Errorf("%w: bill %x: %v", errCorrupt, k, err)
+			b, err := s.decodeBill(k, v)
+			if err != nil {
+				return err
 			}
 			if keep == nil || keep(b) {
 				out = append(out, b)
@@ -215,6 +221,9 @@ type Stats struct {
 	MaxSize    int64                 `json:"max_size,omitempty"`
 	OpenBills  []string              `json:"open_bills,omitempty"`
 	AlarmCount int                   `json:"alarms"`
+	// KeyHeld counts the deliveries held because personal data of their
+	// bill cannot be decrypted with this device's key (personal.go).
+	KeyHeld int `json:"personal_key_held,omitempty"`
 }
 
 // Stats reads the whole queue state. It walks the bills and the due index,
@@ -257,6 +266,9 @@ func (s *Store) Stats() (Stats, error) {
 				switch {
 				case len(d.Missing) > 0:
 					ds.Held++
+					if d.Missing[0].Source == MissingKeySource {
+						st.KeyHeld++
+					}
 				case d.LastError != "":
 					ds.Failing++
 					if !d.FailingSince.IsZero() && (ds.FailingSince.IsZero() || d.FailingSince.Before(ds.FailingSince)) {

@@ -127,6 +127,7 @@ func (s *Store) OpenSession(ctx context.Context, spec SessionSpec) (b Bill, crea
 		return Bill{}, false, err
 	}
 	out := r.(res)
+	s.openBill(&out.b)
 	return out.b, out.created, nil
 }
 
@@ -161,7 +162,9 @@ func (s *Store) Scan(ctx context.Context, in ScanInput) (ScanResult, error) {
 	if err != nil {
 		return ScanResult{}, err
 	}
-	return r.(ScanResult), nil
+	res := r.(ScanResult)
+	s.openBill(&res.Bill)
+	return res, nil
 }
 
 func (w *wtx) scan(in ScanInput) (ScanResult, error) {
@@ -349,8 +352,13 @@ func (w *wtx) newBill(spec SessionSpec, register bool) (Bill, error) {
 	return b, w.putBill(b)
 }
 
+// putBill stores b with its personal attrs sealed (personal.go).
 func (w *wtx) putBill(b Bill) error {
-	return w.putJSON(w.tx.Bucket(bktBills), u64(b.ID), b)
+	sb, err := w.s.sealBill(b)
+	if err != nil {
+		return abort(err)
+	}
+	return w.putJSON(w.tx.Bucket(bktBills), u64(b.ID), sb)
 }
 
 func getBill(tx *bolt.Tx, id uint64) (Bill, error) {
@@ -475,7 +483,9 @@ func (s *Store) SubmitBill(ctx context.Context, spec SessionSpec, codes []ScanIn
 	if err != nil {
 		return Bill{}, err
 	}
-	return r.(Bill), nil
+	b := r.(Bill)
+	s.openBill(&b)
+	return b, nil
 }
 
 // Route picks the destinations of a bill when it is finished. It runs
@@ -511,7 +521,9 @@ func (s *Store) Finish(ctx context.Context, session string, route Route) (Bill, 
 	if err != nil {
 		return Bill{}, err
 	}
-	return r.(Bill), nil
+	b := r.(Bill)
+	s.openBill(&b)
+	return b, nil
 }
 
 // finish closes b and creates its deliveries. It runs after other writes
@@ -531,6 +543,9 @@ func (w *wtx) finish(b Bill, route Route) (Bill, error) {
 		detail += "; no destination: kept locally only"
 	}
 	b.History = append(b.History, Event{At: w.now, What: "finished", Detail: detail})
+	if len(dests) == 0 {
+		stripPersonal(&b, w.now)
+	}
 	for _, d := range dests {
 		del := Delivery{BillID: b.ID, BillCode: b.Code, Dest: d, State: DeliveryPending, NextAt: w.now, CreatedAt: w.now, Unsent: true}
 		if err := w.putDelivery(del); err != nil {
@@ -593,7 +608,9 @@ func (s *Store) Cancel(ctx context.Context, session, why string) (Bill, error) {
 	if err != nil {
 		return Bill{}, err
 	}
-	return r.(Bill), nil
+	b := r.(Bill)
+	s.openBill(&b)
+	return b, nil
 }
 
 func cloneAttrs(a map[string]string) map[string]string {
@@ -622,10 +639,12 @@ func (s *Store) SetAttrs(ctx context.Context, session string, attrs map[string]s
 		if !ok {
 			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
 		}
+		w.s.openBill(&b)
 		if b.Attrs == nil {
 			b.Attrs = map[string]string{}
 		}
 		for k, v := range attrs {
+			delete(b.Sealed, k) // a new value, or none, replaces one the key cannot open
 			if v == "" {
 				delete(b.Attrs, k)
 			} else {
@@ -637,7 +656,9 @@ func (s *Store) SetAttrs(ctx context.Context, session string, attrs map[string]s
 	if err != nil {
 		return Bill{}, err
 	}
-	return r.(Bill), nil
+	b := r.(Bill)
+	s.openBill(&b)
+	return b, nil
 }
 
 // NextSequence returns the next value of a named persistent counter

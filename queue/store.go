@@ -112,6 +112,17 @@ type Options struct {
 	// It runs on the committer goroutine once the callers are answered, so
 	// it must be cheap and never block: the next batch waits behind it.
 	OnCommit func(d time.Duration, records int)
+	// PersonalKey seals the personal attrs of bills and the deliveries'
+	// progress in the file (personal.go); nil keeps them in plain text
+	// (tests and tools only: the agent always gives one).
+	PersonalKey *PersonalKey
+	// PersonalKeyFile names the key's file in the reason of a delivery
+	// held for data the key cannot decrypt.
+	PersonalKeyFile string
+	// UsesAttr tells whether dest sends the bill attr key (nil: every
+	// destination every attr): a delivery is held for an undecryptable
+	// personal attr only when its destination uses it.
+	UsesAttr func(dest, key string) bool
 }
 
 // chinaTime is UTC+8, the zone of bill times on both platforms.
@@ -222,6 +233,10 @@ func Open(path string, o Options) (*Store, error) {
 	if err := s.recover(alarms); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("queue: recover %s: %w", path, err)
+	}
+	if err := s.sealLegacy(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("queue: seal the personal data of %s: %w", path, err)
 	}
 	// recover loaded the new alarms with the persisted ones: only tell.
 	for _, a := range alarms {

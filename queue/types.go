@@ -34,8 +34,15 @@ type Bill struct {
 	Destinations []string `json:"destinations,omitempty"`
 	// Attrs carries what a back end needs beyond the codes, as the POS or
 	// operator gave it (e.g. the 医保 settlement of a sale: "nhsa.setl_id").
-	Attrs   map[string]string `json:"attrs,omitempty"`
-	History []Event           `json:"history,omitempty"`
+	Attrs map[string]string `json:"attrs,omitempty"`
+	// Sealed holds personal attrs (IsPersonal) encrypted: in the file
+	// always (personal.go); in a bill read back only those this device's
+	// key cannot decrypt, whose deliveries are held.
+	Sealed map[string]string `json:"sealed_attrs,omitempty"`
+	// PersonalErased is when the personal attrs were erased, every
+	// destination having the bill.
+	PersonalErased time.Time `json:"personal_erased_at,omitzero"`
+	History        []Event   `json:"history,omitempty"`
 }
 
 // Event is one line of a bill's history.

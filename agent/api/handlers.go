@@ -464,6 +464,11 @@ func (s *Server) bills(w http.ResponseWriter, r *http.Request) {
 	if bills == nil {
 		bills = []queue.Bill{}
 	}
+	if !withPersonalData(r) {
+		for i := range bills {
+			bills[i] = queue.MaskPersonal(bills[i])
+		}
+	}
 	writeJSON(w, http.StatusOK, bills)
 }
 
@@ -479,8 +484,15 @@ func (s *Server) bill(w http.ResponseWriter, r *http.Request) {
 	if v.Deliveries == nil {
 		v.Deliveries = []queue.Delivery{}
 	}
+	if !withPersonalData(r) {
+		v = v.Masked()
+	}
 	writeJSON(w, http.StatusOK, v)
 }
+
+// withPersonalData: the bill views mask personal data unless the request
+// asks for it (?personal_data=1: exports, `queue show --with-personal-data`).
+func withPersonalData(r *http.Request) bool { return r.URL.Query().Get("personal_data") == "1" }
 
 func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
 	dl, err := s.agent.DeadLetters()

@@ -102,7 +102,7 @@ func TestNHSAWriteAheadSurvivesSIGKILL(t *testing.T) {
 	dupBefore := sb.Stats().DuplicateMsgids
 
 	// The queue holds the attempt, written before the request left.
-	s, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{Logger: slog.New(slog.DiscardHandler)})
+	s, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{Logger: slog.New(slog.DiscardHandler), PersonalKey: deviceKey(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -194,16 +196,20 @@ func plural(n int, what string) string {
 
 func newQueueShowCmd() *cobra.Command {
 	var f queueFlags
-	var asJSON bool
+	var asJSON, personal bool
 	cmd := &cobra.Command{
 		Use:   "show BILL_CODE --config FILE",
 		Short: "Show a bill: its codes, history and each destination's attempts and answers",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.withAccess(cmd, func(ctx context.Context, acc queueAccess) error {
+				withPersonal(acc, personal)
 				r, err := acc.Bill(ctx, args[0])
 				if err != nil {
 					return err
+				}
+				if !personal {
+					r = queue.MaskRecord(r)
 				}
 				if asJSON {
 					r.Items, r.Deliveries = nonNil(r.Items), nonNil(r.Deliveries)
@@ -216,6 +222,7 @@ func newQueueShowCmd() *cobra.Command {
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (the API's bill view)")
+	cmd.Flags().BoolVar(&personal, "with-personal-data", false, "show personal data (人员编号, 证件号码, names, phone) unmasked")
 	return cmd
 }
 
@@ -240,6 +247,13 @@ func printBill(w io.Writer, r queue.BillRecord) {
 	}
 	if len(b.Attrs) > 0 {
 		fmt.Fprintf(tw, "attrs\t%s\n", formatAttrs(b.Attrs, "  "))
+	}
+	if len(b.Sealed) > 0 {
+		fmt.Fprintf(tw, "personal data\tCANNOT BE DECRYPTED with this device's key (%s): restore the key file it was written with\n",
+			strings.Join(slices.Sorted(maps.Keys(b.Sealed)), ", "))
+	}
+	if !b.PersonalErased.IsZero() {
+		fmt.Fprintf(tw, "personal data\terased %s (every destination has the bill)\n", b.PersonalErased.In(chinaZone()).Format(time.RFC3339))
 	}
 	tw.Flush()
 
@@ -501,7 +515,7 @@ func findDelivery(r queue.BillRecord, dest string) (queue.Delivery, bool) {
 func newQueueExportCmd() *cobra.Command {
 	var f queueFlags
 	var format, out string
-	var bom bool
+	var bom, personal bool
 	cmd := &cobra.Command{
 		Use:   "export --format jsonl|csv --out FILE --config FILE",
 		Short: "Write every bill with its codes and delivery states to a file (audits)",
@@ -512,7 +526,8 @@ without codes has one row), with the bill's columns and per destination
 its state, attempts, completion time, platform reference or answer and
 last error. The file is written beside FILE and renamed into place when
 complete, with mode 0600 (bills carry 医保 settlement data). --out - writes
-to stdout.`,
+to stdout. Personal data (the patient's 人员编号, 证件号码, name, phone) is
+masked unless --with-personal-data.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "jsonl" && format != "csv" {
@@ -522,7 +537,7 @@ to stdout.`,
 				return &exitError{code: exitUsage, err: errors.New("--out FILE is required (- for stdout)")}
 			}
 			return f.withAccess(cmd, func(ctx context.Context, acc queueAccess) error {
-				n, err := exportBills(ctx, acc, exportOptions{format: format, out: out, bom: bom,
+				n, err := exportBills(ctx, acc, exportOptions{format: format, out: out, bom: bom, personal: personal,
 					stdout: cmd.OutOrStdout(), progress: cmd.ErrOrStderr()})
 				if err != nil {
 					return err
@@ -538,6 +553,7 @@ to stdout.`,
 	cmd.Flags().StringVar(&format, "format", "jsonl", "jsonl or csv")
 	cmd.Flags().StringVar(&out, "out", "", "the file to write (- for stdout)")
 	cmd.Flags().BoolVar(&bom, "bom", true, "csv: start with a UTF-8 byte order mark, so Excel shows Chinese text")
+	cmd.Flags().BoolVar(&personal, "with-personal-data", false, "export personal data (人员编号, 证件号码, names, phone) unmasked")
 	return cmd
 }
 

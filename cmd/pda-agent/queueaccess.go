@@ -131,6 +131,16 @@ type apiAccess struct {
 	base   string
 	token  string
 	client *http.Client
+	// personal asks the bill views for personal data unmasked
+	// (?personal_data=1); the API masks it otherwise.
+	personal bool
+}
+
+// withPersonal asks acc for personal data unmasked, when it is the API.
+func withPersonal(acc queueAccess, on bool) {
+	if a, ok := acc.(*apiAccess); ok {
+		a.personal = on
+	}
 }
 
 // apiBase is the URL the local API answers at: an unspecified listen
@@ -260,7 +270,11 @@ func (a *apiAccess) call(ctx context.Context, method, path string, body, out any
 
 func (a *apiAccess) Bill(ctx context.Context, code string) (queue.BillRecord, error) {
 	var r queue.BillRecord
-	err := a.call(ctx, http.MethodGet, "/v1/bills/"+url.PathEscape(code), nil, &r)
+	path := "/v1/bills/" + url.PathEscape(code)
+	if a.personal {
+		path += "?personal_data=1"
+	}
+	err := a.call(ctx, http.MethodGet, path, nil, &r)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return r, fmt.Errorf("%w: no bill %s", queue.ErrNotFound, code)
@@ -279,6 +293,9 @@ func (a *apiAccess) list(ctx context.Context, state string, typ, limit int, befo
 	}
 	if typ != 0 {
 		v.Set("type", strconv.Itoa(typ))
+	}
+	if a.personal {
+		v.Set("personal_data", "1")
 	}
 	var bills []queue.Bill
 	err := a.call(ctx, http.MethodGet, "/v1/bills?"+v.Encode(), nil, &bills)
@@ -412,7 +429,15 @@ func openFile(c *configs.Config) (*fileAccess, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("queue file: %w (has the agent run with this config?)", err)
 	}
-	s, err := queue.Open(path, queueOptions(c))
+	o := queueOptions(c)
+	// With the agent's key the file's personal data reads as the agent
+	// reads it; without one (never created here) it shows as sealed.
+	k, err := agent.PersonalKey(c, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	o.PersonalKey, o.PersonalKeyFile, o.UsesAttr = k, c.QueuePersonalKeyFile(), agent.BuiltinUsesAttr
+	s, err := queue.Open(path, o)
 	if err != nil {
 		return nil, err
 	}

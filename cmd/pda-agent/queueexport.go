@@ -19,9 +19,12 @@ import (
 )
 
 type exportOptions struct {
-	format   string // jsonl or csv
-	out      string // file, or - for stdout
-	bom      bool
+	format string // jsonl or csv
+	out    string // file, or - for stdout
+	bom    bool
+	// personal exports personal data (queue.IsPersonal attrs) as it is;
+	// by default it is masked (queue.MaskRecord).
+	personal bool
 	stdout   io.Writer
 	progress io.Writer
 }
@@ -59,9 +62,13 @@ func exportBills(ctx context.Context, acc queueAccess, o exportOptions) (n int, 
 		return 0, err
 	}
 	p := newProgress(o.progress, "exported", "bills", 0)
+	withPersonal(acc, o.personal)
 	err = acc.Export(ctx, func(r queue.BillRecord, total int) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if !o.personal {
+			r = queue.MaskRecord(r)
 		}
 		if err := enc.encode(r); err != nil {
 			return err
