@@ -213,18 +213,7 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 		// the rows' fixmedins_bchno guard the rest.
 		pt := &part{from: prev.From, rows: prev.Rows, msgid: prev.Msgid, sends: prev.Sends, request: prev.Request,
 			bchnos: prev.Bchnos, codes: prev.Codes, resend: true}
-		in, note, err := c.settle(ctx, infno, pt)
-		switch {
-		case err != nil:
-			t.notes = append(t.notes, "could not settle the unknown outcome by asking ("+clip(err.Error())+")")
-		case note != "":
-			t.notes = append(t.notes, note)
-		}
-		if in {
-			t.doubt = false
-			t.done = append(t.done, span{pt.from, pt.from + pt.rows - 1})
-			t.refs = append(t.refs, pt.msgid)
-		} else {
+		if !c.settleInto(ctx, t, pt) {
 			t.notes = append(t.notes, fmt.Sprintf("resent msgid %s unchanged after an unknown outcome", pt.msgid))
 			if out := c.sendPart(ctx, job, head, t, pt); out != nil {
 				return *out
@@ -236,17 +225,7 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 	}
 	if perr == nil && prev != nil && prev.State == stateDoubt && prev.Infno == infno && len(prev.Bchnos) > 0 {
 		pt := &part{from: prev.From, rows: prev.Rows, msgid: prev.Msgid, bchnos: prev.Bchnos, codes: prev.Codes}
-		in, note, err := c.settle(ctx, infno, pt)
-		switch {
-		case err != nil:
-			t.notes = append(t.notes, "could not settle the doubt by asking ("+clip(err.Error())+")")
-		case note != "":
-			t.notes = append(t.notes, note)
-		}
-		if in {
-			t.doubt = false
-			t.done = append(t.done, span{pt.from, pt.from + pt.rows - 1})
-			t.refs = append(t.refs, pt.msgid)
+		if c.settleInto(ctx, t, pt) {
 			if t.total > 0 && t.covered() {
 				return c.delivered(head, t)
 			}
@@ -318,6 +297,24 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 		}
 	}
 	return c.delivered(head, t)
+}
+
+// settleInto asks the platform (Config.Query) whether a part in doubt is
+// in, notes what it learnt, and counts the part in when it is.
+func (c *Client) settleInto(ctx context.Context, t *tally, pt *part) bool {
+	in, note, err := c.settle(ctx, t.infno, pt)
+	switch {
+	case err != nil:
+		t.notes = append(t.notes, "could not settle the doubt by asking ("+clip(err.Error())+")")
+	case note != "":
+		t.notes = append(t.notes, note)
+	}
+	if in {
+		t.doubt = false
+		t.done = append(t.done, span{pt.from, pt.from + pt.rows - 1})
+		t.refs = append(t.refs, pt.msgid)
+	}
+	return in
 }
 
 // covered tells whether every row of the bill is in.
