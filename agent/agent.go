@@ -102,6 +102,7 @@ type Agent struct {
 	state      map[string]scanState    // session → what command barcodes set
 	expected   map[string]*expectedSet // session → packs a receiving expects
 	dests      map[string]destState    // destination → what the workers saw
+	pinTries   map[string][]time.Time  // session → recent supervisor PIN failures (lines.go)
 	started    time.Time
 }
 
@@ -585,6 +586,8 @@ func (a *Agent) finishIdle(ctx context.Context, after time.Duration) {
 			if _, err := a.store.Cancel(ctx, s, "idle with no codes"); err != nil {
 				a.log.Error("cancel idle bill", "session", s, "err", err)
 			}
+		case errors.Is(err, queue.ErrCodesMissing):
+			a.log.Warn("idle sale left open: codes missing", "session", s, "err", err)
 		case !errors.Is(err, queue.ErrNoSession):
 			a.log.Error("finish idle bill", "session", s, "err", err)
 		}

@@ -46,6 +46,8 @@ type OpenRequest struct {
 	Attrs   map[string]string `json:"attrs,omitempty"`
 	// Original names the sale a customer return undoes (see Original).
 	Original *Original `json:"original,omitempty"`
+	// Lines are what a sale should contain (lines.go); none: anything.
+	Lines []LineRequest `json:"lines,omitempty"`
 }
 
 // Open opens the session's bill (or returns the open one of the same kind).
@@ -77,8 +79,12 @@ func (a *Agent) Open(ctx context.Context, r OpenRequest) (queue.Bill, bool, erro
 	if err != nil {
 		return queue.Bill{}, false, err
 	}
+	lines, err := a.linesFor(t, r.Lines)
+	if err != nil {
+		return queue.Bill{}, false, err
+	}
 	b, created, err := a.store.OpenSession(ctx, queue.SessionSpec{Session: r.Session, Type: t, Partner: r.Partner,
-		Operator: a.config().Device.Operator, Device: a.config().Device.ID, Attrs: attrs})
+		Operator: a.config().Device.Operator, Device: a.config().Device.ID, Attrs: attrs, Lines: lines})
 	if err == nil && created {
 		a.publish(Event{Kind: "bill", Session: r.Session, Bill: b.Code, Status: "opened", Message: billtype.Name(t)})
 	}
@@ -90,6 +96,11 @@ func (a *Agent) Open(ctx context.Context, r OpenRequest) (queue.Bill, bool, erro
 func (a *Agent) Finish(ctx context.Context, session string, attrs map[string]string) (queue.Bill, error) {
 	if err := validAttrs(attrs); err != nil {
 		return queue.Bill{}, err
+	}
+	if open, ok, err := a.store.OpenBill(session); err == nil && ok {
+		if err := a.finishBlocked(open); err != nil {
+			return queue.Bill{}, err
+		}
 	}
 	if len(attrs) > 0 {
 		if _, err := a.store.SetAttrs(ctx, session, attrs); err != nil {
@@ -174,6 +185,9 @@ type SessionView struct {
 	Bill     *queue.Bill   `json:"bill,omitempty"`
 	Items    []queue.Item  `json:"items"`
 	Expected *ExpectedView `json:"expected,omitempty"`
+	// Lines: a sale opened with lines, needed versus collected (items
+	// name their line).
+	Lines []LineView `json:"lines,omitempty"`
 }
 
 // ExpectedView compares a receiving with the supplier's outbound bill(s).
@@ -203,6 +217,7 @@ func (a *Agent) Session(session string) (SessionView, error) {
 		return v, err
 	}
 	v.Bill = &b
+	v.Lines = lineViews(b)
 	if v.Items, err = a.store.Items(b.ID); err != nil {
 		return v, err
 	}

@@ -266,6 +266,10 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 	if units > 0 {
 		msg = fmt.Sprintf("%d unit(s) of the pack added to %s (%d of %d left in the pack)", units, bill.Code, entry.Remaining, entry.PackUnits)
 	}
+	if lineIdx >= 0 {
+		l := bill.Lines[lineIdx]
+		msg += fmt.Sprintf("; line %s: %d of %d", l.Line, l.Collected, l.Needed())
+	}
 	return w.journal(in, at, ScanResult{Outcome: Accepted, Bill: bill, Item: item, Message: msg})
 }
 
