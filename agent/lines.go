@@ -262,3 +262,35 @@ func missingWords(err error) string {
 	}
 	return "NOT FINISHED — codes missing: " + strings.Join(parts, "; ") + " (scan them or record an exception)"
 }
+
+// ExceptionCount sums the exceptions of the finished sales the queue still
+// holds (the compliance view).
+type ExceptionCount struct {
+	// Bills with at least one exception; Packs without a code in all
+	// (units on 拆零 lines); ByReason the packs by reason code.
+	Bills      int            `json:"bills"`
+	Packs      int            `json:"packs"`
+	ByReason   map[string]int `json:"by_reason"`
+	Supervisor int            `json:"supervisor_approved"`
+}
+
+func (a *Agent) exceptionCount() (ExceptionCount, error) {
+	c := ExceptionCount{ByReason: map[string]int{}}
+	bills, err := a.store.RecentBills(0, 1<<30, func(b queue.Bill) bool {
+		return b.State == queue.BillFinished && len(b.Exceptions) > 0
+	})
+	if err != nil {
+		return c, fmt.Errorf("exceptions: %w", err)
+	}
+	for _, b := range bills {
+		c.Bills++
+		for _, e := range b.Exceptions {
+			c.Packs += e.Packs
+			c.ByReason[e.Reason] += e.Packs
+			if e.Supervisor {
+				c.Supervisor += e.Packs
+			}
+		}
+	}
+	return c, nil
+}

@@ -571,6 +571,8 @@ type Compliance struct {
 	// KeyVarietyGaps are receivings finished with expected key-variety
 	// packs not scanned.
 	KeyVarietyGaps []KeyVarietyGap `json:"key_variety_gaps"`
+	// Exceptions counts the packs sold without a code (recent bills).
+	Exceptions ExceptionCount `json:"exceptions"`
 }
 
 // UpstreamRow is one unreceived supplier bill.
@@ -610,6 +612,9 @@ func (a *Agent) Compliance(ctx context.Context) (Compliance, error) {
 	}
 	for name, d := range st.Dests {
 		c.Pending[name] = PendingSummary{Pending: d.Pending + d.Leased, Failing: d.Failing, Dead: d.Dead, OldestPending: d.OldestPending}
+	}
+	if c.Exceptions, err = a.exceptionCount(); err != nil {
+		return c, err
 	}
 	received := map[string]bool{}
 	bills, err := a.store.RecentBills(0, 5000, func(b queue.Bill) bool {
