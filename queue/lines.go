@@ -147,7 +147,7 @@ func sameLines(cur []SaleLine, want []SaleLine) bool {
 // whole pack counts on a packs line as 1 and on a 拆零 line as its units
 // (when the catalogue knows them); a split sale counts on a 拆零 line only.
 func matchLine(lines []SaleLine, product string, units, packUnits int) (idx, amount int, reason, msg string) {
-	ofProduct := false
+	ofProduct, fits := false, false
 	for i, l := range lines {
 		if !slices.Contains(l.Keys, product) {
 			continue
@@ -165,12 +165,18 @@ func matchLine(lines []SaleLine, product string, units, packUnits int) (idx, amo
 		if n == 0 {
 			continue
 		}
+		fits = true
 		if l.Collected+n <= l.Needed() {
 			return i, n, "", ""
 		}
 	}
-	if !ofProduct {
+	switch {
+	case !ofProduct:
 		return -1, 0, ReasonNotOnSale, fmt.Sprintf("product %s is on no line of this sale: put the pack aside", product)
+	case !fits && units > 0:
+		return -1, 0, ReasonNotOnSale, fmt.Sprintf("product %s is sold in whole packs on this sale, not split (拆零)", product)
+	case !fits:
+		return -1, 0, ReasonNotOnSale, fmt.Sprintf("product %s is sold by the unit (拆零) on this sale: scan SPLIT:<units> first (the catalogue has no units per pack)", product)
 	}
 	return -1, 0, ReasonLineComplete, fmt.Sprintf("the line(s) of product %s have all their packs: this one is one too many", product)
 }

@@ -50,12 +50,21 @@ func TestSaleLinesMatchRefuseAndSurviveRestart(t *testing.T) {
 	if r := mustScan(t, s, other, Rejected); r.Reason != ReasonNotOnSale {
 		t.Fatalf("pack of no line: %s %s", r.Reason, r.Message)
 	}
-	// 拆零: 4 units of one pack on the 6-unit line; a whole pack is not a
-	// split sale and its units are unknown here, so it is on no line of room.
+	// 拆零: 4 units of one pack on the 6-unit line; then a whole pack whose
+	// units per pack are unknown, and a split sale of a packs-only product.
 	split := gtinScan("till", 1)
 	split.Units, split.PackUnits = 4, 10
 	if r := mustScan(t, s, split, Accepted); r.Item.Line != "2" || lineOf(t, r.Bill, "2").Collected != 4 {
 		t.Fatalf("split sale: line %q %+v", r.Item.Line, r.Bill.Lines)
+	}
+	whole := gtinScan("till", 3)
+	if r := mustScan(t, s, whole, Rejected); r.Reason != ReasonNotOnSale {
+		t.Fatalf("a whole pack of unknown units on a 拆零 line: %s", r.Reason)
+	}
+	splitOfPacks := scanIn("till", msfx(9))
+	splitOfPacks.Units, splitOfPacks.PackUnits = 1, 24
+	if r := mustScan(t, s, splitOfPacks, Rejected); r.Reason != ReasonNotOnSale {
+		t.Fatalf("a split sale on a packs line: %s", r.Reason)
 	}
 	over := gtinScan("till", 2)
 	over.Units, over.PackUnits = 3, 10
