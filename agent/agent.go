@@ -578,7 +578,11 @@ func (a *Agent) finishIdle(ctx context.Context, after time.Duration) {
 	}
 	a.mu.Unlock()
 	for _, s := range idle {
-		b, err := a.store.Finish(ctx, s, a.route)
+		var b queue.Bill
+		err := a.checkFinish(s)
+		if err == nil {
+			b, err = a.store.Finish(ctx, s, a.route)
+		}
 		switch {
 		case err == nil:
 			a.log.Info("finished idle bill", "session", s, "bill", b.Code, "codes", b.Items)

@@ -233,10 +233,20 @@ func (a *Agent) linesFor(t int, reqs []LineRequest) ([]queue.SaleLine, error) {
 }
 
 // finishBlocked says why the session's open bill may not finish yet (nil:
-// it may). The queue refuses such a finish as well; checking first keeps
-// a refused finish from setting the request's attributes.
+// it may). Every finish path (API, PDA:FINISH, idle finish) asks it first;
+// the queue refuses an incomplete sale again, atomically, at the finish.
 func (a *Agent) finishBlocked(b queue.Bill) error {
 	return queue.CheckComplete(b)
+}
+
+// checkFinish is finishBlocked on the session's open bill (nil when none:
+// the finish then says so itself).
+func (a *Agent) checkFinish(session string) error {
+	b, ok, err := a.store.OpenBill(session)
+	if err != nil || !ok {
+		return err
+	}
+	return a.finishBlocked(b)
 }
 
 // publishLine tells watchers which line an accepted pack went to.

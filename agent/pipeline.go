@@ -167,6 +167,9 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 		}
 		return a.open(ctx, session, t, partner)
 	case "FINISH":
+		if err := a.checkFinish(session); err != nil {
+			return commandError(err)
+		}
 		b, err := a.store.Finish(ctx, session, a.route)
 		if err != nil {
 			return commandError(err)

@@ -97,10 +97,8 @@ func (a *Agent) Finish(ctx context.Context, session string, attrs map[string]str
 	if err := validAttrs(attrs); err != nil {
 		return queue.Bill{}, err
 	}
-	if open, ok, err := a.store.OpenBill(session); err == nil && ok {
-		if err := a.finishBlocked(open); err != nil {
-			return queue.Bill{}, err
-		}
+	if err := a.checkFinish(session); err != nil {
+		return queue.Bill{}, err
 	}
 	if len(attrs) > 0 {
 		if _, err := a.store.SetAttrs(ctx, session, attrs); err != nil {
