@@ -102,6 +102,7 @@ type Agent struct {
 	state      map[string]scanState    // session → what command barcodes set
 	expected   map[string]*expectedSet // session → packs a receiving expects
 	dests      map[string]destState    // destination → what the workers saw
+	pinTries   map[string][]time.Time  // session → recent supervisor PIN failures (lines.go)
 	started    time.Time
 }
 
@@ -577,7 +578,11 @@ func (a *Agent) finishIdle(ctx context.Context, after time.Duration) {
 	}
 	a.mu.Unlock()
 	for _, s := range idle {
-		b, err := a.store.Finish(ctx, s, a.route)
+		var b queue.Bill
+		err := a.checkFinish(s)
+		if err == nil {
+			b, err = a.store.Finish(ctx, s, a.route)
+		}
 		switch {
 		case err == nil:
 			a.log.Info("finished idle bill", "session", s, "bill", b.Code, "codes", b.Items)
@@ -585,6 +590,8 @@ func (a *Agent) finishIdle(ctx context.Context, after time.Duration) {
 			if _, err := a.store.Cancel(ctx, s, "idle with no codes"); err != nil {
 				a.log.Error("cancel idle bill", "session", s, "err", err)
 			}
+		case errors.Is(err, queue.ErrCodesMissing):
+			a.log.Warn("idle sale left open: codes missing", "session", s, "err", err)
 		case !errors.Is(err, queue.ErrNoSession):
 			a.log.Error("finish idle bill", "session", s, "err", err)
 		}

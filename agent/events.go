@@ -20,6 +20,8 @@ type Event struct {
 	Message string    `json:"message,omitempty"`
 	Bill    string    `json:"bill,omitempty"`
 	Dest    string    `json:"dest,omitempty"`
+	// Line is the sale line a scanned pack went to (kind "line").
+	Line string `json:"line,omitempty"`
 }
 
 // subscriberBuffer bounds what a slow watcher may fall behind; beyond it

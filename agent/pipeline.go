@@ -100,6 +100,9 @@ func (a *Agent) handle(ctx context.Context, session string, s device.Scan) devic
 	switch r.Outcome {
 	case queue.Accepted:
 		fb.Status = device.StatusAccepted
+		if r.Item.Line != "" {
+			a.publishLine(session, r)
+		}
 	case queue.Duplicate:
 		fb.Status = device.StatusDuplicate
 	default:
@@ -164,6 +167,9 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 		}
 		return a.open(ctx, session, t, partner)
 	case "FINISH":
+		if err := a.checkFinish(session); err != nil {
+			return commandError(err)
+		}
 		b, err := a.store.Finish(ctx, session, a.route)
 		if err != nil {
 			return commandError(err)
@@ -222,6 +228,8 @@ func commandError(err error) device.Feedback {
 		return device.Feedback{Status: device.StatusRejected, Reason: "empty_bill", Message: err.Error()}
 	case errors.Is(err, queue.ErrOriginalFixed):
 		return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: err.Error()}
+	case errors.Is(err, queue.ErrCodesMissing):
+		return device.Feedback{Status: device.StatusRejected, Reason: "codes_missing", Message: missingWords(err)}
 	}
 	return errorFeedback(err)
 }

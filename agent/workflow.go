@@ -46,6 +46,8 @@ type OpenRequest struct {
 	Attrs   map[string]string `json:"attrs,omitempty"`
 	// Original names the sale a customer return undoes (see Original).
 	Original *Original `json:"original,omitempty"`
+	// Lines are what a sale should contain (lines.go); none: anything.
+	Lines []LineRequest `json:"lines,omitempty"`
 }
 
 // Open opens the session's bill (or returns the open one of the same kind).
@@ -77,8 +79,12 @@ func (a *Agent) Open(ctx context.Context, r OpenRequest) (queue.Bill, bool, erro
 	if err != nil {
 		return queue.Bill{}, false, err
 	}
+	lines, err := a.linesFor(t, r.Lines)
+	if err != nil {
+		return queue.Bill{}, false, err
+	}
 	b, created, err := a.store.OpenSession(ctx, queue.SessionSpec{Session: r.Session, Type: t, Partner: r.Partner,
-		Operator: a.config().Device.Operator, Device: a.config().Device.ID, Attrs: attrs})
+		Operator: a.config().Device.Operator, Device: a.config().Device.ID, Attrs: attrs, Lines: lines})
 	if err == nil && created {
 		a.publish(Event{Kind: "bill", Session: r.Session, Bill: b.Code, Status: "opened", Message: billtype.Name(t)})
 	}
@@ -89,6 +95,9 @@ func (a *Agent) Open(ctx context.Context, r OpenRequest) (queue.Bill, bool, erro
 // session's bill.
 func (a *Agent) Finish(ctx context.Context, session string, attrs map[string]string) (queue.Bill, error) {
 	if err := validAttrs(attrs); err != nil {
+		return queue.Bill{}, err
+	}
+	if err := a.checkFinish(session); err != nil {
 		return queue.Bill{}, err
 	}
 	if len(attrs) > 0 {
@@ -174,6 +183,9 @@ type SessionView struct {
 	Bill     *queue.Bill   `json:"bill,omitempty"`
 	Items    []queue.Item  `json:"items"`
 	Expected *ExpectedView `json:"expected,omitempty"`
+	// Lines: a sale opened with lines, needed versus collected (items
+	// name their line).
+	Lines []LineView `json:"lines,omitempty"`
 }
 
 // ExpectedView compares a receiving with the supplier's outbound bill(s).
@@ -203,6 +215,7 @@ func (a *Agent) Session(session string) (SessionView, error) {
 		return v, err
 	}
 	v.Bill = &b
+	v.Lines = lineViews(b)
 	if v.Items, err = a.store.Items(b.ID); err != nil {
 		return v, err
 	}
@@ -556,6 +569,8 @@ type Compliance struct {
 	// KeyVarietyGaps are receivings finished with expected key-variety
 	// packs not scanned.
 	KeyVarietyGaps []KeyVarietyGap `json:"key_variety_gaps"`
+	// Exceptions counts the packs sold without a code (recent bills).
+	Exceptions ExceptionCount `json:"exceptions"`
 }
 
 // UpstreamRow is one unreceived supplier bill.
@@ -595,6 +610,9 @@ func (a *Agent) Compliance(ctx context.Context) (Compliance, error) {
 	}
 	for name, d := range st.Dests {
 		c.Pending[name] = PendingSummary{Pending: d.Pending + d.Leased, Failing: d.Failing, Dead: d.Dead, OldestPending: d.OldestPending}
+	}
+	if c.Exceptions, err = a.exceptionCount(); err != nil {
+		return c, err
 	}
 	received := map[string]bool{}
 	bills, err := a.store.RecentBills(0, 5000, func(b queue.Bill) bool {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -74,6 +75,21 @@ func (c *Catalogue) Product(key string) (Product, bool) {
 	}
 	p, ok := c.products[key]
 	return p, ok
+}
+
+// ByMedList finds the products of a 医保目录编码 (med_list_codg), by key.
+func (c *Catalogue) ByMedList(codg string) []Product {
+	if c == nil || codg == "" {
+		return nil
+	}
+	var out []Product
+	for _, p := range c.products {
+		if p.MedListCodg == codg {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
 }
 
 // Partner finds a partner by ent_id.

@@ -204,6 +204,9 @@ type Sessions struct {
 	// IdleFinish finishes an open bill after this long without scans; 0
 	// never does.
 	IdleFinish time.Duration `mapstructure:"idle_finish"`
+	// SupervisorPINHash approves exceptions on key varieties (pinhash
+	// format; make it with `pda-agent pin-hash`); "" allows none.
+	SupervisorPINHash string `mapstructure:"supervisor_pin_hash"`
 }
 
 // Scanner is one scan source. Only the section of its type is read.

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"github.com/pda-agent/pda-agent/pinhash"
 	"maps"
 	"net"
 	"net/url"
@@ -406,6 +407,11 @@ func (c *Config) validateSessions(p *problems) {
 	}
 	if s.DefaultType != 0 && !billtype.Known(s.DefaultType) {
 		p.add("sessions.default_type", "must be 0 (refuse codes outside a bill) or a bill type such as 321 (retail) or 102 (purchase); got %d", s.DefaultType)
+	}
+	if s.SupervisorPINHash != "" {
+		if err := pinhash.Valid(s.SupervisorPINHash); err != nil {
+			p.add("sessions.supervisor_pin_hash", "%v", err)
+		}
 	}
 	if s.IdleFinish < 0 {
 		p.add("sessions.idle_finish", "must not be negative; got %s", s.IdleFinish)

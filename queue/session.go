@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,6 +21,8 @@ type SessionSpec struct {
 	Device   string
 	// Attrs start the bill's attributes (see Bill.Attrs).
 	Attrs map[string]string
+	// Lines are what a sale should contain (lines.go); none: anything.
+	Lines []SaleLine
 }
 
 // Session errors.
@@ -110,12 +113,15 @@ func (s *Store) OpenSession(ctx context.Context, spec SessionSpec) (b Bill, crea
 			return nil, err
 		}
 		if ok {
-			if cur.Type == spec.Type && cur.Partner == spec.Partner && sameOriginal(cur, spec) {
+			if cur.Type == spec.Type && cur.Partner == spec.Partner && sameOriginal(cur, spec) && sameLines(cur.Lines, spec.Lines) {
 				return res{cur, false}, nil
 			}
 			what := ""
 			if cur.Type == spec.Type && cur.Partner == spec.Partner {
 				what = ", naming another original sale"
+				if !sameLines(cur.Lines, spec.Lines) {
+					what = ", with other lines"
+				}
 			}
 			return nil, fmt.Errorf("%w: %s holds bill %s (type %d, %d codes%s): finish or cancel it first",
 				ErrSessionBusy, spec.Session, cur.Code, cur.Type, cur.Items, what)
@@ -137,6 +143,9 @@ func validSpec(spec SessionSpec) error {
 	}
 	if _, err := ActionFor(spec.Type); err != nil {
 		return fmt.Errorf("queue: %w", err)
+	}
+	if err := validLines(spec.Lines); err != nil {
+		return err
 	}
 	return validOriginal(spec)
 }
@@ -215,8 +224,15 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 		}
 		reason, msg = checkReturn(&entry, orig, bill.Attrs, in.Code, in.Key)
 	}
+	lineIdx, lineAmount := -1, 0
+	if reason == "" && action == ActionSold && len(bill.Lines) > 0 {
+		lineIdx, lineAmount, reason, msg = matchLine(bill.Lines, in.Product, units, in.PackUnits)
+	}
 	if reason != "" {
 		return w.journal(in, at, ScanResult{Outcome: Rejected, Reason: reason, Message: msg, Bill: bill})
+	}
+	if lineIdx >= 0 {
+		bill.Lines[lineIdx].Collected += lineAmount
 	}
 
 	// Accepted: from here on every error aborts the batch.
@@ -224,6 +240,9 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 	item := Item{Seq: bill.Items, Code: in.Code, Key: in.Key, Kind: in.Kind, Product: in.Product, Source: in.Source, ScannedAt: at,
 		Lot: firstOf(in.Lot, entry.Lot), Expiry: firstOf(in.Expiry, entry.Expiry), Produced: firstOf(in.Produced, entry.Produced), Units: units,
 		Ref: refOf(&entry, action, orig)}
+	if lineIdx >= 0 {
+		item.Line = bill.Lines[lineIdx].Line
+	}
 	if units > 0 {
 		if !entry.opened() {
 			item.Opened = true
@@ -246,6 +265,10 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 	msg = fmt.Sprintf("added to %s (%d on the bill)", bill.Code, bill.Items)
 	if units > 0 {
 		msg = fmt.Sprintf("%d unit(s) of the pack added to %s (%d of %d left in the pack)", units, bill.Code, entry.Remaining, entry.PackUnits)
+	}
+	if lineIdx >= 0 {
+		l := bill.Lines[lineIdx]
+		msg += fmt.Sprintf("; line %s: %d of %d", l.Line, l.Collected, l.Needed())
 	}
 	return w.journal(in, at, ScanResult{Outcome: Accepted, Bill: bill, Item: item, Message: msg})
 }
@@ -339,7 +362,7 @@ func (w *wtx) newBill(spec SessionSpec, register bool) (Bill, error) {
 		return Bill{}, err
 	}
 	b := Bill{ID: id, Code: code, Type: spec.Type, State: BillOpen, Session: spec.Session,
-		Partner: spec.Partner, Operator: spec.Operator, Device: spec.Device, CreatedAt: w.now, Attrs: cloneAttrs(spec.Attrs),
+		Partner: spec.Partner, Operator: spec.Operator, Device: spec.Device, CreatedAt: w.now, Attrs: cloneAttrs(spec.Attrs), Lines: slices.Clone(spec.Lines),
 		History: []Event{{At: w.now, What: "created", Detail: fmt.Sprintf("type %d in session %s", spec.Type, spec.Session)}}}
 	if err := w.put(codes, []byte(code), u64(id)); err != nil {
 		return Bill{}, err
@@ -512,6 +535,9 @@ func (s *Store) Finish(ctx context.Context, session string, route Route) (Bill, 
 		}
 		if b.Items == 0 {
 			return nil, fmt.Errorf("%w: %s; cancel it instead", ErrEmptyBill, b.Code)
+		}
+		if err := CheckComplete(b); err != nil {
+			return nil, err
 		}
 		if err := w.del(w.tx.Bucket(bktSessions), []byte(session)); err != nil {
 			return nil, err

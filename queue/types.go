@@ -42,7 +42,11 @@ type Bill struct {
 	// PersonalErased is when the personal attrs were erased, every
 	// destination having the bill.
 	PersonalErased time.Time `json:"personal_erased_at,omitzero"`
-	History        []Event   `json:"history,omitempty"`
+	// Lines are what a sale should contain, as the POS gave them (lines.go);
+	// Exceptions the packs of them sold without a code.
+	Lines      []SaleLine  `json:"lines,omitempty"`
+	Exceptions []Exception `json:"exceptions,omitempty"`
+	History    []Event     `json:"history,omitempty"`
 }
 
 // Event is one line of a bill's history.
@@ -77,6 +81,8 @@ type Item struct {
 	// Ref is the bill of this pack's previous ledger event: the sale a
 	// customer return undoes, the purchase a supplier return sends back.
 	Ref string `json:"ref,omitempty"`
+	// Line is the sale line the pack went to (sales opened with lines).
+	Line string `json:"line,omitempty"`
 }
 
 // DeliveryState is where one bill stands with one destination.

@@ -212,6 +212,10 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) {
 	// keeps a failed request from leaving attributes behind; a race with a
 	// scanner can still do so, harmlessly, on a bill that stays open.
 	b, err := s.openBill(name)
+	if err == nil {
+		// A sale with lines missing packs: codes_missing before anything else.
+		err = queue.CheckComplete(*b)
+	}
 	if err == nil && b.Items == 0 {
 		err = &apiError{http.StatusConflict, "empty_bill", "bill " + b.Code + " has no codes; cancel it instead"}
 	}

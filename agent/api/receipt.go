@@ -52,7 +52,7 @@ func (s *Server) receipt(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cat := s.agent.Catalogue()
-	rc := receipt.Build(v.Bill, v.Items, nil, func(p string) (string, bool) {
+	rc := receipt.Build(v.Bill, v.Items, noCode(v.Bill), func(p string) (string, bool) {
 		prod, ok := cat.Product(p)
 		return prod.Name, ok
 	})
@@ -79,4 +79,24 @@ func (s *Server) receipt(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Disposition", `attachment; filename="`+v.Bill.Code+`.escpos"`)
 		_, _ = w.Write(data)
 	}
+}
+
+// noCode is a sale's exceptions as the receipt shows them, each on the
+// line of its product: the product key its packs carry (the first when a
+// 医保目录编码 stands for several), else what the POS named.
+func noCode(b queue.Bill) []receipt.NoCode {
+	var out []receipt.NoCode
+	for _, e := range b.Exceptions {
+		product := ""
+		for _, l := range b.Lines {
+			if l.Line == e.Line {
+				product = l.Product
+				if len(l.Keys) > 0 {
+					product = l.Keys[0]
+				}
+			}
+		}
+		out = append(out, receipt.NoCode{Product: product, Packs: e.Packs, Reason: e.Reason, Note: e.Note})
+	}
+	return out
 }

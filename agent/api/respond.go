@@ -29,6 +29,8 @@ type errorBody struct {
 	// that may hold the bill and the attrs it uses.
 	Dest string   `json:"dest,omitempty"`
 	Keys []string `json:"keys,omitempty"`
+	// Lines are, for codes_missing, the sale lines not yet complete.
+	Lines []queue.LineShort `json:"lines,omitempty"`
 }
 
 // apiError is an answer decided by the API itself (bad query, unknown
@@ -55,11 +57,21 @@ func classify(err error) (int, errorBody) {
 	var ae *apiError
 	var refused *queue.RefusedError
 	var locked *queue.AttrsError
+	var missing *queue.MissingError
+	var sup *agent.SupervisorError
 	switch {
 	case errors.As(err, &ae):
 		return ae.status, errorBody{Error: ae.code, Message: ae.msg}
 	case errors.As(err, &locked):
 		return http.StatusConflict, errorBody{Error: locked.Reason, Message: err.Error(), Dest: locked.Dest, Keys: locked.Keys}
+	case errors.As(err, &missing):
+		return http.StatusConflict, errorBody{Error: "codes_missing", Message: err.Error(), Lines: missing.Lines}
+	case errors.As(err, &sup):
+		status := http.StatusForbidden
+		if sup.Reason == "too_many_attempts" {
+			status = http.StatusTooManyRequests
+		}
+		return status, errorBody{Error: sup.Reason, Message: err.Error()}
 	case errors.Is(err, queue.ErrNotHeld):
 		return http.StatusConflict, errorBody{Error: "not_held", Message: err.Error()}
 	case errors.Is(err, queue.ErrSentHeld):

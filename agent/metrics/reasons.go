@@ -25,11 +25,11 @@ func ReasonLabel(reason string) string {
 	// The ledger and sessions.
 	case queue.ReasonAlreadySold, queue.ReasonAlreadyReceived, queue.ReasonNotSold, queue.ReasonLeftStore,
 		queue.ReasonOpenedPack, queue.ReasonNotSplittable, queue.ReasonNotEnoughUnits, queue.ReasonNoSession,
-		queue.ReasonNotSoldHere, queue.ReasonNotOnOriginal:
+		queue.ReasonNotSoldHere, queue.ReasonNotOnOriginal, queue.ReasonNotOnSale, queue.ReasonLineComplete:
 		return reason
 	// The agent: duplicates, commands, receiving checks, scans not recorded.
 	case "duplicate", "double_read", "bad_command", "session_busy", "empty_bill", "parent_child", "bad_units",
-		"queue_full", "stopping", "internal":
+		"codes_missing", "queue_full", "stopping", "internal":
 		return reason
 	// Sources that refuse input themselves.
 	case "decode_error":

@@ -230,6 +230,7 @@ func (b *build) sales(groups []*group) []fsi.Sale {
 			r.Memo = joinMemo(r.Memo, g.memos)
 		} else {
 			r.MedinsProdSelNo = r.FixmedinsBchno
+			r.Memo = joinMemo(r.Memo, exceptionNotes(b.bill, g.product))
 			r.HiFeesetlType = b.attrField(rc, "hi_feesetl_type")
 			r.MdtrtSetlType = b.attrField(rc, "mdtrt_setl_type")
 			r.PrscDrCertType = b.attrField(rc, "prsc_dr_cert_type")

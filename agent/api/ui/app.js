@@ -18,6 +18,8 @@
     product_barcode: '这是商品条码（69码），不是追溯码',
     already_sold: '该码已售出', already_received: '该码已入库', not_sold: '该盒不在已售状态（在库、已退货或已出库），不能退货',
     not_sold_here: '本机没有该盒的销售记录：退货须注明原销售单', not_on_original: '该盒不在所注明的原销售单上',
+    not_on_sale: '该药品不在本次销售清单上：请放回', line_complete: '该行已扫够：这一盒多了',
+    codes_missing: '无码不结算：还有药品未扫码，请补扫或登记无码原因',
     left_store: '该码已出库', opened_pack: '该盒已拆零', not_splittable: '该商品不能拆零',
     not_enough_units: '剩余数量不足', parent_child: '箱码和它的盒码不能在同一单据',
     session_busy: '本会话已有别的单据', empty_bill: '单据还没有追溯码', bad_command: '命令无效',
@@ -30,6 +32,9 @@
     bad_request: '请求有误', unauthorized: '未登录', forbidden: '拒绝访问', not_found: '没有找到',
     session_busy: '本会话已有别的单据', empty_bill: '单据还没有追溯码，可以取消', too_large: '内容太大',
     refused: '有码被拒绝', offline: '码上放心未启用或连不上', queue_full: '存储已满，未记录', internal: '内部错误',
+    codes_missing: '无码不结算：还有药品未扫码，请补扫或登记无码原因',
+    supervisor_required: '重点品种：需店长输入授权码', supervisor_pin_wrong: '店长授权码错误',
+    supervisor_not_configured: '本店未设置店长授权码，重点品种不能登记无码', too_many_attempts: '授权码错误次数过多，请一分钟后再试',
   };
   const TYPES = { 102: '采购入库', 104: '调拨入库', 116: '消费者退货入库', 201: '销售出库', 202: '退货出库', 203: '调拨出库', 321: '零售出库' };
   const DESTS = { msfx: '码上放心', nhsa: '医保', webhook: 'Webhook' };
