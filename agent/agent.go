@@ -71,6 +71,8 @@ type Agent struct {
 	sinks  []Feedback
 	opts   Options
 	events *hub
+	// online holds the 验码 checks (online.go).
+	online *onlineChecker
 
 	// live is the config in force and what is derived from it; a new
 	// config is a new value swapped in whole (Apply), never edited.
@@ -183,7 +185,7 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{log: o.Logger, now: o.Now, opts: o, events: newHub(), srcs: map[string]*runningSource{},
+	a := &Agent{log: o.Logger, now: o.Now, opts: o, events: newHub(), online: newOnlineChecker(), srcs: map[string]*runningSource{},
 		lastScan: map[string]time.Time{}, suppressed: map[string]uint64{},
 		state: map[string]scanState{}, expected: map[string]*expectedSet{},
 		dests: map[string]destState{}, started: o.Now()}
@@ -322,7 +324,7 @@ func (a *Agent) newMetrics() *metrics.Metrics {
 		Destinations: func() []string { return names(a.workers()) },
 		DiskFree:     func() (int64, error) { return a.store.DiskFree() },
 		Alarms: func() int {
-			n := len(a.store.Alarms())
+			n := len(a.store.Alarms()) + len(a.CheckAlarms())
 			if a.clock.Wrong() {
 				n++
 			}
@@ -496,7 +498,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.applyMu.Unlock()
 
+	checks := make(chan struct{})
+	go func() {
+		defer close(checks)
+		a.runOnline(ctx)
+	}()
 	a.housekeeping(ctx)
+	<-checks
 
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
@@ -577,6 +585,10 @@ func (a *Agent) finishIdle(ctx context.Context, after time.Duration) {
 	}
 	a.mu.Unlock()
 	for _, s := range idle {
+		if err := a.checkFinish(ctx, s); err != nil {
+			a.log.Warn("idle bill not finished", "session", s, "err", err)
+			continue
+		}
 		b, err := a.store.Finish(ctx, s, a.route)
 		switch {
 		case err == nil:

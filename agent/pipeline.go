@@ -100,6 +100,7 @@ func (a *Agent) handle(ctx context.Context, session string, s device.Scan) devic
 	switch r.Outcome {
 	case queue.Accepted:
 		fb.Status = device.StatusAccepted
+		a.checkOnline(session, r.Bill, r.Item)
 	case queue.Duplicate:
 		fb.Status = device.StatusDuplicate
 	default:
@@ -164,6 +165,9 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 		}
 		return a.open(ctx, session, t, partner)
 	case "FINISH":
+		if err := a.checkFinish(ctx, session); err != nil {
+			return checkFinishFeedback(err)
+		}
 		b, err := a.store.Finish(ctx, session, a.route)
 		if err != nil {
 			return commandError(err)

@@ -91,6 +91,9 @@ func (a *Agent) Finish(ctx context.Context, session string, attrs map[string]str
 	if err := validAttrs(attrs); err != nil {
 		return queue.Bill{}, err
 	}
+	if err := a.checkFinish(ctx, session); err != nil {
+		return queue.Bill{}, err
+	}
 	if len(attrs) > 0 {
 		if _, err := a.store.SetAttrs(ctx, session, attrs); err != nil {
 			return queue.Bill{}, err
@@ -174,6 +177,8 @@ type SessionView struct {
 	Bill     *queue.Bill   `json:"bill,omitempty"`
 	Items    []queue.Item  `json:"items"`
 	Expected *ExpectedView `json:"expected,omitempty"`
+	// Checks are the 验码 verdicts of the bill's packs (online.go).
+	Checks []CheckVerdict `json:"checks,omitempty"`
 }
 
 // ExpectedView compares a receiving with the supplier's outbound bill(s).
@@ -206,6 +211,7 @@ func (a *Agent) Session(session string) (SessionView, error) {
 	if v.Items, err = a.store.Items(b.ID); err != nil {
 		return v, err
 	}
+	v.Checks = a.sessionChecks(b.ID, v.Items)
 	exp, err := a.store.ExpectedOf(b.ID)
 	if err != nil || exp == nil {
 		return v, err

@@ -29,6 +29,8 @@ type errorBody struct {
 	// that may hold the bill and the attrs it uses.
 	Dest string   `json:"dest,omitempty"`
 	Keys []string `json:"keys,omitempty"`
+	// Packs are, for check_failed, the packs 码上放心 reports as bad.
+	Packs []agent.CheckVerdict `json:"packs,omitempty"`
 }
 
 // apiError is an answer decided by the API itself (bad query, unknown
@@ -55,7 +57,10 @@ func classify(err error) (int, errorBody) {
 	var ae *apiError
 	var refused *queue.RefusedError
 	var locked *queue.AttrsError
+	var checkFailed *agent.CheckFailedError
 	switch {
+	case errors.As(err, &checkFailed):
+		return http.StatusConflict, errorBody{Error: "check_failed", Message: err.Error(), Packs: checkFailed.Packs}
 	case errors.As(err, &ae):
 		return ae.status, errorBody{Error: ae.code, Message: ae.msg}
 	case errors.As(err, &locked):
