@@ -324,6 +324,9 @@ func (a *Agent) trimCache() {
 	}
 }
 
+// refuseHint ends a bad verdict's message under refuse.
+const refuseHint = "。请将此盒移出本单或登记例外后再结算"
+
 // chinaZone is the platform's day (expiry dates are China dates).
 var chinaZone = time.FixedZone("CST", 8*3600)
 
@@ -363,7 +366,7 @@ func (a *Agent) judge(j checkJob, ans cachedAnswer, hooks OnlineHooks) CheckVerd
 	if len(v.Problems) > 0 {
 		v.State, v.Message = CheckBad, "验码异常："+strings.Join(words, "；")
 		if j.mode == configs.CheckRefuse {
-			v.Message += "。请将此盒移出本单或登记例外后再结算"
+			v.Message += refuseHint
 		}
 	} else {
 		v.Message = "验码通过"
@@ -396,7 +399,7 @@ func (a *Agent) applyVerdict(j checkJob, ans cachedAnswer) {
 	}
 	if b, err := a.store.Bill(j.billID); err == nil && b.State != queue.BillOpen {
 		msg := fmt.Sprintf("bill %s (%s) was finished with pack %s that 码上放心 reports as %s: %s",
-			b.Code, billtype.Name(b.Type), j.code, strings.Join(v.Problems, ","), v.Message)
+			b.Code, billtype.Name(b.Type), j.code, strings.Join(v.Problems, ","), strings.TrimSuffix(v.Message, refuseHint))
 		al := queue.Alarm{At: a.now(), Kind: "check", Message: msg}
 		c.mu.Lock()
 		c.alarms = append(c.alarms, al)
