@@ -67,6 +67,25 @@ func TestOnlineCheckWarnFlagsSoldPack(t *testing.T) {
 		view.Checks[0].CodeStatus != wire.CodeSold || view.Checks[1].State != agent.CheckOK {
 		t.Fatalf("session view checks: %+v", view.Checks)
 	}
+	// Both codes, scanned within the window, went in one query.
+	detail := func() int { return e.gw.Stats().Methods[wire.MethodQueryCodeDetail] }
+	if n := detail(); n != 1 {
+		t.Fatalf("codedetail calls: %d, want 1", n)
+	}
+	// A pack scanned again is judged from the cache, without a call.
+	e.ok("POST", "/v1/sessions/till1/cancel", nil, nil)
+	e.ok("POST", "/v1/sessions", map[string]any{"session": "till1", "kind": "sale"}, nil)
+	e.scan("till1", codeC, "accepted")
+	e.scan("till1", codeA, "accepted")
+	if ev := checkEvent(t, events, codeC); ev.Status != agent.CheckOK {
+		t.Fatalf("cached good pack: %+v", ev)
+	}
+	if ev := checkEvent(t, events, codeA); ev.Status != agent.CheckBad || ev.Reason != agent.ProblemSold {
+		t.Fatalf("cached sold pack: %+v", ev)
+	}
+	if n := detail(); n != 1 {
+		t.Fatalf("codedetail calls after the cache: %d, want 1", n)
+	}
 	// warn blocks nothing.
 	e.ok("POST", "/v1/sessions/till1/finish", nil, nil)
 }
