@@ -233,10 +233,11 @@ func (a *Agent) runOnline(ctx context.Context) {
 				break
 			}
 			// The checks' own budget: checks.rate calls per second.
-			if wait := time.Duration(float64(time.Second)/cfg.Rate) - a.now().Sub(last); wait > 0 && !sleepCtx(ctx, wait) {
+			// Wall time, whatever clock the agent was given.
+			if wait := time.Duration(float64(time.Second)/cfg.Rate) - time.Since(last); wait > 0 && !sleepCtx(ctx, wait) {
 				return
 			}
-			last = a.now()
+			last = time.Now()
 			if err := a.askBatch(ctx, batch); err != nil {
 				if ctx.Err() != nil {
 					return
@@ -397,7 +398,8 @@ func (a *Agent) applyVerdict(j checkJob, ans cachedAnswer) {
 	if v.State != CheckBad {
 		return
 	}
-	if b, err := a.store.Bill(j.billID); err == nil && b.State != queue.BillOpen {
+	// A cancelled bill sold nothing: only a finished one alarms.
+	if b, err := a.store.Bill(j.billID); err == nil && b.State == queue.BillFinished {
 		msg := fmt.Sprintf("bill %s (%s) was finished with pack %s that 码上放心 reports as %s: %s",
 			b.Code, billtype.Name(b.Type), j.code, strings.Join(v.Problems, ","), strings.TrimSuffix(v.Message, refuseHint))
 		al := queue.Alarm{At: a.now(), Kind: "check", Message: msg}

@@ -109,6 +109,12 @@ func TestOnlineCheckRefuseBlocksFinish(t *testing.T) {
 	if !strings.Contains(eb.Message, codeA) || !strings.Contains(eb.Message, codeB) || strings.Contains(eb.Message, codeC) {
 		t.Fatalf("message: %s", eb.Message)
 	}
+	// The finish card is refused the same way.
+	var ans scanAnswer
+	e.ok("POST", "/v1/scans", map[string]string{"session": "till1", "code": "PDA:FINISH"}, &ans)
+	if ans.Status != "rejected" || ans.Reason != "check_failed" || !strings.Contains(ans.Message, codeA) {
+		t.Fatalf("PDA:FINISH: %+v", ans)
+	}
 	var view agent.SessionView
 	e.ok("GET", "/v1/sessions/till1", nil, &view)
 	if view.Bill == nil || view.Bill.State != "open" {
