@@ -259,6 +259,7 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	for _, b := range o.Sources {
 		a.extra = append(a.extra, binding{src: b.Source, session: b.Session})
 	}
+	a.recheckOpenBills()
 	return a, nil
 }
 

@@ -34,8 +34,9 @@ import (
 // arrives after its bill was finished raises an alarm naming the bill
 // (status alarms and problems, the alarm count in metrics, an "alarm"
 // event). The queue of pending checks is not durable: on a restart the
-// packs not yet checked are forgotten; the agent logs which bills they
-// were on when it stops.
+// packs of open bills are queued again (New), those of finished bills not
+// yet checked are forgotten; the agent logs which bills they were on when
+// it stops.
 
 // Check states and problems.
 const (
@@ -248,6 +249,37 @@ func (a *Agent) runOnline(ctx context.Context) {
 			}
 			a.setOffline(false, nil)
 			backoff = 0
+		}
+	}
+}
+
+// maxRecheckBills bounds the open bills looked at on start.
+const maxRecheckBills = 1000
+
+// recheckOpenBills queues the packs of the open bills of checked kinds:
+// verdicts live in memory, so after a restart an open bill is checked
+// again before it can be finished (a finished bill's pending checks are
+// not kept; see logUnchecked).
+func (a *Agent) recheckOpenBills() {
+	cfg := a.config()
+	if !cfg.Checks.Online.Any() || a.msfxClient() == nil {
+		return
+	}
+	open, err := a.store.RecentBills(0, maxRecheckBills, func(b queue.Bill) bool {
+		return b.State == queue.BillOpen && checkMode(cfg.Checks.Online, b.Type) != ""
+	})
+	if err != nil {
+		a.log.Error("online checks: listing open bills", "err", err)
+		return
+	}
+	for _, b := range open {
+		items, err := a.store.Items(b.ID)
+		if err != nil {
+			a.log.Error("online checks: reading an open bill", "bill", b.Code, "err", err)
+			continue
+		}
+		for _, it := range items {
+			a.checkOnline(b.Session, b, it)
 		}
 	}
 }

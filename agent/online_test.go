@@ -1,12 +1,17 @@
 package agent
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/pda-agent/pda-agent/configs"
+	"github.com/pda-agent/pda-agent/device"
 	"github.com/pda-agent/pda-agent/queue"
+	"github.com/pda-agent/pda-agent/upload/msfx/sandbox"
 	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
@@ -74,5 +79,59 @@ func TestCheckCacheBounded(t *testing.T) {
 		if _, ok := c.cache[k]; !ok {
 			t.Fatalf("%s dropped: %v", k, c.cache)
 		}
+	}
+}
+
+// An open bill's verdicts live in memory: after a restart the agent checks
+// its packs again, so a refused pack still blocks the finish.
+func TestOnlineCheckOpenBillRecheckedAfterRestart(t *testing.T) {
+	gw, err := sandbox.Start("127.0.0.1:0", sandbox.Options{World: sandbox.DefaultWorld(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	const bad = "81012350000000157474"
+	if err := gw.World().CancelCodes(bad); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PDA_DEVICE_ID=AG1", "PDA_DATA_DIR=" + t.TempDir(), "PDA_CHECKS_ONLINE_SALE=refuse",
+		"PDA_MSFX_ENABLED=true", "PDA_MSFX_GATEWAY=" + gw.URL(), "PDA_MSFX_APP_KEY=" + sandbox.DefaultStoreAppKey,
+		"PDA_MSFX_APP_SECRET=" + sandbox.DefaultStoreSecret, "PDA_MSFX_REF_ENT_ID=" + sandbox.DefaultStoreRefEntID,
+		"PDA_MSFX_ENT_ID=" + sandbox.DefaultStoreEntID, "PDA_MSFX_RATE=0"}
+	cfg, err := configs.LoadBytes("test", nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() *Agent {
+		a, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	// First run: the pack is scanned and the agent stops before its check.
+	a := open()
+	scan(t, a, "till", "PDA:SALE", device.StatusCommand)
+	scan(t, a, "till", bad, device.StatusAccepted)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	a = open()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+		a.Close()
+	}()
+	_, err = a.Finish(ctx, "till", nil)
+	var cf *CheckFailedError
+	if !errors.As(err, &cf) || len(cf.Packs) != 1 || cf.Packs[0].Code != bad || cf.Packs[0].Problems[0] != ProblemCancelled {
+		t.Fatalf("finish after restart: %v", err)
 	}
 }

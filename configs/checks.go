@@ -60,6 +60,9 @@ func (c *Config) validateChecks(p *problems) {
 	if ch.Rate <= 0 || ch.Rate > 10 {
 		p.add("checks.rate", "must be above 0 and at most 10 calls per second; got %g", ch.Rate)
 	}
+	if ch.Online.Any() && c.Msfx.Enabled && c.Msfx.Rate > 0 && ch.Rate >= c.Msfx.Rate {
+		p.add("checks.rate", "must be below msfx.rate (%g calls per second for the AppKey), so uploads of finished bills keep calls; got %g", c.Msfx.Rate, ch.Rate)
+	}
 	if ch.CacheTTL < time.Second {
 		p.add("checks.cache_ttl", "must be at least 1s; got %s", ch.CacheTTL)
 	}
