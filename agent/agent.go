@@ -71,6 +71,8 @@ type Agent struct {
 	sinks  []Feedback
 	opts   Options
 	events *hub
+	// online holds the 验码 checks (online.go).
+	online *onlineChecker
 
 	// live is the config in force and what is derived from it; a new
 	// config is a new value swapped in whole (Apply), never edited.
@@ -184,7 +186,7 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{log: o.Logger, now: o.Now, opts: o, events: newHub(), srcs: map[string]*runningSource{},
+	a := &Agent{log: o.Logger, now: o.Now, opts: o, events: newHub(), online: newOnlineChecker(), srcs: map[string]*runningSource{},
 		lastScan: map[string]time.Time{}, suppressed: map[string]uint64{},
 		state: map[string]scanState{}, expected: map[string]*expectedSet{},
 		dests: map[string]destState{}, started: o.Now()}
@@ -258,6 +260,7 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	for _, b := range o.Sources {
 		a.extra = append(a.extra, binding{src: b.Source, session: b.Session})
 	}
+	a.recheckOpenBills()
 	return a, nil
 }
 
@@ -323,7 +326,7 @@ func (a *Agent) newMetrics() *metrics.Metrics {
 		Destinations: func() []string { return names(a.workers()) },
 		DiskFree:     func() (int64, error) { return a.store.DiskFree() },
 		Alarms: func() int {
-			n := len(a.store.Alarms())
+			n := len(a.store.Alarms()) + len(a.CheckAlarms())
 			if a.clock.Wrong() {
 				n++
 			}
@@ -497,7 +500,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.applyMu.Unlock()
 
+	checks := make(chan struct{})
+	go func() {
+		defer close(checks)
+		a.runOnline(ctx)
+	}()
 	a.housekeeping(ctx)
+	<-checks
 
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()
@@ -578,11 +587,11 @@ func (a *Agent) finishIdle(ctx context.Context, after time.Duration) {
 	}
 	a.mu.Unlock()
 	for _, s := range idle {
-		var b queue.Bill
-		err := a.checkFinish(s)
-		if err == nil {
-			b, err = a.store.Finish(ctx, s, a.route)
+		if err := a.checkFinish(ctx, s); err != nil {
+			a.log.Warn("idle bill not finished", "session", s, "err", err)
+			continue
 		}
+		b, err := a.store.Finish(ctx, s, a.route)
 		switch {
 		case err == nil:
 			a.log.Info("finished idle bill", "session", s, "bill", b.Code, "codes", b.Items)

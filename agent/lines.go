@@ -239,14 +239,20 @@ func (a *Agent) finishBlocked(b queue.Bill) error {
 	return queue.CheckComplete(b)
 }
 
-// checkFinish is finishBlocked on the session's open bill (nil when none:
-// the finish then says so itself).
-func (a *Agent) checkFinish(session string) error {
+// checkFinish says why the session's open bill may not finish yet, for
+// every finish path (API, PDA:FINISH, idle finish): its sale lines first
+// (codes_missing), then the online checks' verdicts (check_failed,
+// online.go). nil when it may, or when no bill is open (the finish then
+// says so itself).
+func (a *Agent) checkFinish(ctx context.Context, session string) error {
 	b, ok, err := a.store.OpenBill(session)
 	if err != nil || !ok {
 		return err
 	}
-	return a.finishBlocked(b)
+	if err := a.finishBlocked(b); err != nil {
+		return err
+	}
+	return a.checkOnlineFinish(ctx, session)
 }
 
 // publishLine tells watchers which line an accepted pack went to.

@@ -103,6 +103,7 @@ func (a *Agent) handle(ctx context.Context, session string, s device.Scan) devic
 		if r.Item.Line != "" {
 			a.publishLine(session, r)
 		}
+		a.checkOnline(session, r.Bill, r.Item)
 	case queue.Duplicate:
 		fb.Status = device.StatusDuplicate
 	default:
@@ -167,8 +168,8 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 		}
 		return a.open(ctx, session, t, partner)
 	case "FINISH":
-		if err := a.checkFinish(session); err != nil {
-			return commandError(err)
+		if err := a.checkFinish(ctx, session); err != nil {
+			return checkFinishFeedback(err)
 		}
 		b, err := a.store.Finish(ctx, session, a.route)
 		if err != nil {

@@ -161,6 +161,7 @@ func (a *Agent) Status() (Status, error) {
 			s.Alarms = append(s.Alarms, queue.Alarm{At: cs.At, Kind: "clock", Message: cs.Message})
 		}
 	}
+	s.Alarms = append(s.Alarms, a.CheckAlarms()...)
 	s.assess(now)
 	return s, nil
 }

@@ -97,7 +97,7 @@ func (a *Agent) Finish(ctx context.Context, session string, attrs map[string]str
 	if err := validAttrs(attrs); err != nil {
 		return queue.Bill{}, err
 	}
-	if err := a.checkFinish(session); err != nil {
+	if err := a.checkFinish(ctx, session); err != nil {
 		return queue.Bill{}, err
 	}
 	if len(attrs) > 0 {
@@ -186,6 +186,8 @@ type SessionView struct {
 	// Lines: a sale opened with lines, needed versus collected (items
 	// name their line).
 	Lines []LineView `json:"lines,omitempty"`
+	// Checks are the 验码 verdicts of the bill's packs (online.go).
+	Checks []CheckVerdict `json:"checks,omitempty"`
 }
 
 // ExpectedView compares a receiving with the supplier's outbound bill(s).
@@ -219,6 +221,7 @@ func (a *Agent) Session(session string) (SessionView, error) {
 	if v.Items, err = a.store.Items(b.ID); err != nil {
 		return v, err
 	}
+	v.Checks = a.sessionChecks(b.ID, v.Items)
 	exp, err := a.store.ExpectedOf(b.ID)
 	if err != nil || exp == nil {
 		return v, err

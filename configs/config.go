@@ -34,6 +34,7 @@ type Config struct {
 	Catalogue Catalogue `mapstructure:"catalogue"`
 	API       API       `mapstructure:"api"`
 	Fleet     Fleet     `mapstructure:"fleet"`
+	Checks    Checks    `mapstructure:"checks"`
 }
 
 // Fleet is the chain HQ channel: signed config bundles pulled from pda-hq

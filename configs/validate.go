@@ -73,6 +73,7 @@ func (c *Config) Validate() []FieldError {
 
 	c.validateCodes(&p)
 	c.validateSessions(&p)
+	c.validateChecks(&p)
 	c.validateScanners(&p)
 
 	u := c.Upload

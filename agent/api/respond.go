@@ -31,6 +31,8 @@ type errorBody struct {
 	Keys []string `json:"keys,omitempty"`
 	// Lines are, for codes_missing, the sale lines not yet complete.
 	Lines []queue.LineShort `json:"lines,omitempty"`
+	// Packs are, for check_failed, the packs 码上放心 reports as bad.
+	Packs []agent.CheckVerdict `json:"packs,omitempty"`
 }
 
 // apiError is an answer decided by the API itself (bad query, unknown
@@ -59,7 +61,10 @@ func classify(err error) (int, errorBody) {
 	var locked *queue.AttrsError
 	var missing *queue.MissingError
 	var sup *agent.SupervisorError
+	var checkFailed *agent.CheckFailedError
 	switch {
+	case errors.As(err, &checkFailed):
+		return http.StatusConflict, errorBody{Error: "check_failed", Message: err.Error(), Packs: checkFailed.Packs}
 	case errors.As(err, &ae):
 		return ae.status, errorBody{Error: ae.code, Message: ae.msg}
 	case errors.As(err, &locked):

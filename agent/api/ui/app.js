@@ -15,6 +15,7 @@
   const VERDICT = { accepted: '已接收', duplicate: '重复', rejected: '拒绝', command: '命令', error: '未记录' };
   const REASON = {
     no_session: '没有打开的单据：先点“开始销售”或“开始收货”',
+    check_failed: '验码未通过：请将异常的盒移出本单或登记例外后再结算',
     product_barcode: '这是商品条码（69码），不是追溯码',
     already_sold: '该码已售出', already_received: '该码已入库', not_sold: '该盒不在已售状态（在库、已退货或已出库），不能退货',
     not_sold_here: '本机没有该盒的销售记录：退货须注明原销售单', not_on_original: '该盒不在所注明的原销售单上',
@@ -115,8 +116,24 @@
       ? `${b.bill_code} · ${TYPES[b.bill_type] || b.bill_type}${b.partner ? ' · 往来 ' + b.partner : ''} · ${b.items} 码`
       : '无打开的单据';
     $('count').textContent = b ? `（${v.items.length}）` : '';
-    $('items').replaceChildren(...v.items.slice(-100).reverse().map(itemLine));
+    $('items').replaceChildren(...v.items.slice(-100).reverse().map((it) => withCheck(itemLine(it), v.checks, it.code)));
     renderExpected(v.expected);
+  }
+
+  // withCheck adds the 验码 verdict (checks.online) to an item's line.
+  function withCheck(li, checks, code) {
+    const c = (checks || []).find((x) => x.code === code);
+    if (!c || c.state === 'ok') return li;
+    li.append(el('span', 'sub', c.message));
+    if (c.state === 'bad') li.className = 'must';
+    return li;
+  }
+
+  // showCheck tells the clerk of a bad 验码 verdict as it arrives.
+  function showCheck(e) {
+    if (e.status !== 'bad') return;
+    show('rejected', '验码异常', e.code, e.message);
+    logScan({ at: e.at, status: 'rejected', code: e.code, message: e.message });
   }
 
   function fill(id, list, line) {
@@ -357,6 +374,12 @@
       if (e.session !== state.session) return;
       showScan(e);
       logScan(e);
+      later('session', 150, refreshSession);
+    });
+    es.addEventListener('check', (m) => {
+      const e = JSON.parse(m.data);
+      if (e.session !== state.session) return;
+      showCheck(e);
       later('session', 150, refreshSession);
     });
     es.addEventListener('bill', (m) => {

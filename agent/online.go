@@ -1,0 +1,621 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pda-agent/pda-agent/billtype"
+	"github.com/pda-agent/pda-agent/configs"
+	"github.com/pda-agent/pda-agent/device"
+	"github.com/pda-agent/pda-agent/queue"
+	"github.com/pda-agent/pda-agent/upload/msfx/wire"
+)
+
+// Online checks (验码, checks.online): every accepted pack of a bill kind
+// with checks on is asked about at 码上放心 (lsyd.query.codedetail) after
+// the scan has been recorded and answered, so the scan never waits for the
+// platform. Codes scanned within checks.window go in one query (up to
+// wire.MaxCodesPerCodeDetail).
+//
+// Budget: checks spend at most checks.rate calls per second of their own
+// (default 1), and every call also passes the msfx client's limiter per
+// AppKey that uploads use. Uploads thus keep the rest of the AppKey's ~3/s
+// whatever the counter scans; a fixed small budget is simpler to reason
+// about than borrowing spare tokens from the shared limiter, which the
+// client does not expose.
+//
+// Offline or refused for rate (any failure of the query), the packs stay
+// queued in memory and are asked again with a backoff; a bad verdict that
+// arrives after its bill was finished raises an alarm naming the bill
+// (status alarms and problems, the alarm count in metrics, an "alarm"
+// event). The queue of pending checks is not durable: on a restart the
+// packs of open bills are queued again (New), those of finished bills not
+// yet checked are forgotten; the agent logs which bills they were on when
+// it stops.
+
+// Check states and problems.
+const (
+	CheckPending = "pending"
+	CheckOK      = "ok"
+	CheckBad     = "bad"
+
+	ProblemSold         = "sold"          // code_status O, 已核销
+	ProblemCancelled    = "cancelled"     // code_status C, 已注销
+	ProblemNotFound     = "not_found"     // code_status E, or not in the answer
+	ProblemExpired      = "expired"       // produce_info_list expire_date before today
+	ProblemOtherProduct = "other_product" // not the product the sale's line expects
+)
+
+// CheckVerdict is what 码上放心 says about one scanned pack.
+type CheckVerdict struct {
+	Code    string `json:"code"`
+	Session string `json:"session,omitempty"`
+	Bill    string `json:"bill,omitempty"`
+	// Mode is the bill kind's checks.online mode: warn or refuse.
+	Mode  string `json:"mode"`
+	State string `json:"state"` // pending, ok, bad
+	// Problems are what is wrong (sold, cancelled, not_found, expired,
+	// other_product); empty unless bad.
+	Problems []string `json:"problems,omitempty"`
+	// CodeStatus is the platform's code_status (A, I, O, C, E).
+	CodeStatus string `json:"code_status,omitempty"`
+	// Drug and Expiry are the platform's physic_name and expire_date.
+	Drug   string `json:"drug,omitempty"`
+	Expiry string `json:"expiry,omitempty"`
+	// Message is for the clerk, in Chinese.
+	Message   string    `json:"message"`
+	CheckedAt time.Time `json:"checked_at,omitzero"`
+}
+
+// CheckFailedError refuses to finish a bill (checks.online refuse) while
+// it holds packs 码上放心 reports as bad.
+type CheckFailedError struct {
+	Bill  string
+	Packs []CheckVerdict
+}
+
+func (e *CheckFailedError) Error() string {
+	codes := make([]string, len(e.Packs))
+	for i, p := range e.Packs {
+		codes[i] = p.Code + " (" + strings.Join(p.Problems, ",") + ")"
+	}
+	return fmt.Sprintf("bill %s holds packs 码上放心 reports as bad: %s; remove them from the bill or record an exception", e.Bill, strings.Join(codes, ", "))
+}
+
+// OnlineHooks let other parts of the agent (sale lines, exceptions) take
+// part in the checks without this file depending on them. Nil hooks are
+// skipped.
+type OnlineHooks struct {
+	// OtherProduct tells whether a scanned pack is of a product other
+	// than the one the sale's lines expect; drugID is the platform's
+	// drug_ent_base_info_id ("" if unknown).
+	OtherProduct func(session string, item queue.Item, drugID string) bool
+	// Excused tells whether an exception recorded on the session's bill
+	// covers the pack, so a bad verdict no longer blocks the finish.
+	Excused func(session string, code string) bool
+}
+
+// SetOnlineHooks installs the hooks (call before Run).
+func (a *Agent) SetOnlineHooks(h OnlineHooks) {
+	a.online.mu.Lock()
+	a.online.hooks = h
+	a.online.mu.Unlock()
+}
+
+// checkJob is one pack waiting for its verdict.
+type checkJob struct {
+	code    string
+	item    queue.Item
+	session string
+	billID  uint64
+	bill    string
+	mode    string
+}
+
+// cachedAnswer is the platform's row for a code and when it came.
+type cachedAnswer struct {
+	info  wire.CodeInfo
+	found bool
+	at    time.Time
+}
+
+// maxCheckAlarms bounds the alarms kept (the newest stay).
+const maxCheckAlarms = 100
+
+// onlineChecker holds the pending checks, the verdicts per open bill and
+// the per-code answers.
+type onlineChecker struct {
+	mu       sync.Mutex
+	pending  []checkJob
+	verdicts map[uint64]map[string]*CheckVerdict // bill id → code → verdict
+	cache    map[string]cachedAnswer
+	alarms   []queue.Alarm
+	hooks    OnlineHooks
+	offline  bool
+	// changed is closed and replaced whenever verdicts change (finish
+	// waits on it for the bill's pending checks).
+	changed chan struct{}
+	wake    chan struct{}
+}
+
+func newOnlineChecker() *onlineChecker {
+	return &onlineChecker{verdicts: map[uint64]map[string]*CheckVerdict{}, cache: map[string]cachedAnswer{},
+		changed: make(chan struct{}), wake: make(chan struct{}, 1)}
+}
+
+// checkMode is the checks.online mode for a bill type.
+func checkMode(c configs.OnlineChecks, t int) string {
+	var m string
+	switch {
+	case t == billtype.CustomerReturn:
+		m = c.Return
+	case t >= 300:
+		m = c.Sale
+	case t >= 200:
+		m = c.Ship
+	default:
+		m = c.Receive
+	}
+	if m == configs.CheckWarn || m == configs.CheckRefuse {
+		return m
+	}
+	return ""
+}
+
+// checkOnline queues an accepted pack for its check; it never waits for
+// the platform. A fresh cached answer gives the verdict at once.
+func (a *Agent) checkOnline(session string, b queue.Bill, it queue.Item) {
+	cfg := a.config()
+	mode := checkMode(cfg.Checks.Online, b.Type)
+	if mode == "" || a.msfxClient() == nil || it.Code == "" {
+		return
+	}
+	c := a.online
+	j := checkJob{code: it.Code, item: it, session: session, billID: b.ID, bill: b.Code, mode: mode}
+	c.mu.Lock()
+	v := &CheckVerdict{Code: it.Code, Session: session, Bill: b.Code, Mode: mode, State: CheckPending, Message: "验码中"}
+	if c.verdicts[b.ID] == nil {
+		c.verdicts[b.ID] = map[string]*CheckVerdict{}
+	}
+	c.verdicts[b.ID][it.Code] = v
+	ans, ok := c.cache[it.Code]
+	fresh := ok && a.now().Sub(ans.at) < cfg.Checks.CacheTTL
+	if !fresh {
+		c.pending = append(c.pending, j)
+	}
+	c.mu.Unlock()
+	if fresh {
+		a.applyVerdict(j, ans)
+		return
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// runOnline asks the platform about pending packs until ctx ends.
+func (a *Agent) runOnline(ctx context.Context) {
+	c := a.online
+	backoff := time.Duration(0)
+	var last time.Time
+	defer a.logUnchecked()
+	if a.config().Checks.Online.Any() && a.msfxClient() == nil {
+		a.log.Warn("checks.online is set but 码上放心 is not enabled: no pack is checked")
+	}
+	for {
+		var retry <-chan time.Time
+		if backoff > 0 {
+			retry = time.After(backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+		case <-retry:
+		}
+		a.forgetChecks()
+		cfg := a.config().Checks
+		if backoff == 0 && !sleepCtx(ctx, cfg.Window) {
+			return
+		}
+		for {
+			c.mu.Lock()
+			n := min(len(c.pending), wire.MaxCodesPerCodeDetail)
+			batch := append([]checkJob(nil), c.pending[:n]...)
+			c.mu.Unlock()
+			if n == 0 {
+				backoff = 0
+				break
+			}
+			// The checks' own budget: checks.rate calls per second.
+			// Wall time, whatever clock the agent was given.
+			if wait := time.Duration(float64(time.Second)/cfg.Rate) - time.Since(last); wait > 0 && !sleepCtx(ctx, wait) {
+				return
+			}
+			last = time.Now()
+			if err := a.askBatch(ctx, batch); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				backoff = min(max(2*backoff, time.Second), 30*time.Second)
+				a.setOffline(true, err)
+				break
+			}
+			a.setOffline(false, nil)
+			backoff = 0
+		}
+	}
+}
+
+// maxRecheckBills bounds the open bills looked at on start.
+const maxRecheckBills = 1000
+
+// recheckOpenBills queues the packs of the open bills of checked kinds:
+// verdicts live in memory, so after a restart an open bill is checked
+// again before it can be finished (a finished bill's pending checks are
+// not kept; see logUnchecked).
+func (a *Agent) recheckOpenBills() {
+	cfg := a.config()
+	if !cfg.Checks.Online.Any() || a.msfxClient() == nil {
+		return
+	}
+	open, err := a.store.RecentBills(0, maxRecheckBills, func(b queue.Bill) bool {
+		return b.State == queue.BillOpen && checkMode(cfg.Checks.Online, b.Type) != ""
+	})
+	if err != nil {
+		a.log.Error("online checks: listing open bills", "err", err)
+		return
+	}
+	for _, b := range open {
+		items, err := a.store.Items(b.ID)
+		if err != nil {
+			a.log.Error("online checks: reading an open bill", "bill", b.Code, "err", err)
+			continue
+		}
+		for _, it := range items {
+			a.checkOnline(b.Session, b, it)
+		}
+	}
+}
+
+// askBatch queries the distinct codes of batch and applies the verdicts;
+// the jobs leave the pending list only on an answer.
+func (a *Agent) askBatch(ctx context.Context, batch []checkJob) error {
+	client := a.msfxClient()
+	if client == nil {
+		return errors.New("码上放心 is not enabled")
+	}
+	seen := map[string]bool{}
+	var codes []string
+	for _, j := range batch {
+		if !seen[j.code] {
+			seen[j.code] = true
+			codes = append(codes, j.code)
+		}
+	}
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	infos, err := client.QueryCodeDetail(qctx, codes)
+	if err != nil {
+		return fmt.Errorf("online check of %d codes: %w", len(codes), err)
+	}
+	now := a.now()
+	byCode := map[string]cachedAnswer{}
+	for _, in := range infos {
+		byCode[string(in.Code)] = cachedAnswer{info: in, found: true, at: now}
+	}
+	c := a.online
+	c.mu.Lock()
+	for _, code := range codes {
+		ans, ok := byCode[code]
+		if !ok {
+			ans = cachedAnswer{at: now}
+		}
+		c.cache[code] = ans
+		byCode[code] = ans
+	}
+	a.trimCache()
+	c.pending = c.pending[len(batch):]
+	c.mu.Unlock()
+	for _, j := range batch {
+		a.applyVerdict(j, byCode[j.code])
+	}
+	return nil
+}
+
+// trimCache drops expired answers, then the oldest, beyond
+// checks.cache_size. Called with the lock held.
+func (a *Agent) trimCache() {
+	c, cfg := a.online, a.config().Checks
+	if len(c.cache) <= cfg.CacheSize {
+		return
+	}
+	now := a.now()
+	type aged struct {
+		code string
+		at   time.Time
+	}
+	var all []aged
+	for k, v := range c.cache {
+		if now.Sub(v.at) >= cfg.CacheTTL {
+			delete(c.cache, k)
+			continue
+		}
+		all = append(all, aged{k, v.at})
+	}
+	if over := len(c.cache) - cfg.CacheSize; over > 0 {
+		sort.Slice(all, func(i, j int) bool { return all[i].at.Before(all[j].at) })
+		for _, x := range all[:over] {
+			delete(c.cache, x.code)
+		}
+	}
+}
+
+// refuseHint ends a bad verdict's message under refuse.
+const refuseHint = "。请将此盒移出本单或登记例外后再结算"
+
+// chinaZone is the platform's day (expiry dates are China dates).
+var chinaZone = time.FixedZone("CST", 8*3600)
+
+// judge turns the platform's answer into a verdict for a job.
+func (a *Agent) judge(j checkJob, ans cachedAnswer, hooks OnlineHooks) CheckVerdict {
+	v := CheckVerdict{Code: j.code, Session: j.session, Bill: j.bill, Mode: j.mode, State: CheckOK, CheckedAt: ans.at}
+	var words []string
+	drugID := ""
+	if !ans.found {
+		v.Problems, words = append(v.Problems, ProblemNotFound), append(words, "码上放心查无此码")
+	} else {
+		in := ans.info
+		if in.Status != nil {
+			v.CodeStatus = strings.TrimSpace(string(in.Status.CodeStatus))
+		}
+		if in.Drug != nil {
+			v.Drug, drugID = string(in.Drug.PhysicName), string(in.Drug.DrugEntBaseInfoID)
+		}
+		switch v.CodeStatus {
+		case wire.CodeSold:
+			v.Problems, words = append(v.Problems, ProblemSold), append(words, "已核销（已售出），疑似回流药")
+		case wire.CodeCancelled:
+			v.Problems, words = append(v.Problems, ProblemCancelled), append(words, "码已注销")
+		case wire.CodeNotExist:
+			v.Problems, words = append(v.Problems, ProblemNotFound), append(words, "码上放心查无此码")
+		}
+		if p, ok := in.Lot(); ok {
+			v.Expiry = dateOnly(string(p.ExpireDate))
+			if today := ans.at.In(chinaZone).Format(time.DateOnly); v.Expiry != "" && v.Expiry < today {
+				v.Problems, words = append(v.Problems, ProblemExpired), append(words, "已过有效期（"+v.Expiry+"）")
+			}
+		}
+	}
+	if hooks.OtherProduct != nil && hooks.OtherProduct(j.session, j.item, drugID) {
+		v.Problems, words = append(v.Problems, ProblemOtherProduct), append(words, "不是本单所售品种")
+	}
+	if len(v.Problems) > 0 {
+		v.State, v.Message = CheckBad, "验码异常："+strings.Join(words, "；")
+		if j.mode == configs.CheckRefuse {
+			v.Message += refuseHint
+		}
+	} else {
+		v.Message = "验码通过"
+	}
+	return v
+}
+
+// applyVerdict records a verdict, tells watchers, and raises an alarm if
+// the pack is bad and its bill was already finished.
+func (a *Agent) applyVerdict(j checkJob, ans cachedAnswer) {
+	c := a.online
+	c.mu.Lock()
+	hooks := c.hooks
+	c.mu.Unlock()
+	v := a.judge(j, ans, hooks)
+	c.mu.Lock()
+	if m := c.verdicts[j.billID]; m != nil {
+		if old := m[j.code]; old != nil && old.State == CheckPending {
+			cp := v
+			m[j.code] = &cp
+		}
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+	a.publish(Event{Kind: "check", Session: j.session, Bill: j.bill, Code: j.code, Status: v.State,
+		Reason: strings.Join(v.Problems, ","), Message: v.Message})
+	if v.State != CheckBad {
+		return
+	}
+	// A cancelled bill sold nothing: only a finished one alarms.
+	if b, err := a.store.Bill(j.billID); err == nil && b.State == queue.BillFinished {
+		msg := fmt.Sprintf("bill %s (%s) was finished with pack %s that 码上放心 reports as %s: %s",
+			b.Code, billtype.Name(b.Type), j.code, strings.Join(v.Problems, ","), strings.TrimSuffix(v.Message, refuseHint))
+		al := queue.Alarm{At: a.now(), Kind: "check", Message: msg}
+		c.mu.Lock()
+		c.alarms = append(c.alarms, al)
+		if len(c.alarms) > maxCheckAlarms {
+			c.alarms = c.alarms[len(c.alarms)-maxCheckAlarms:]
+		}
+		c.mu.Unlock()
+		a.log.Error("ALARM", "kind", "check", "bill", b.Code, "code", j.code, "message", msg)
+		a.publish(Event{Kind: "alarm", Status: "check", Bill: b.Code, Code: j.code, Message: msg})
+	}
+}
+
+// setOffline records whether the platform answers the checks, logging the
+// changes.
+func (a *Agent) setOffline(off bool, err error) {
+	c := a.online
+	c.mu.Lock()
+	was, n := c.offline, len(c.pending)
+	c.offline = off
+	c.mu.Unlock()
+	switch {
+	case off && !was:
+		a.log.Warn("online checks wait: 码上放心 does not answer; packs are checked when it does", "pending", n, "err", err)
+	case !off && was:
+		a.log.Info("online checks resumed")
+	}
+}
+
+// CheckAlarms are the alarms raised by late bad verdicts.
+func (a *Agent) CheckAlarms() []queue.Alarm {
+	c := a.online
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]queue.Alarm(nil), c.alarms...)
+}
+
+// sessionChecks are the verdicts of a bill's packs still on it, in item
+// order.
+func (a *Agent) sessionChecks(billID uint64, items []queue.Item) []CheckVerdict {
+	c := a.online
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.verdicts[billID]
+	if len(m) == 0 {
+		return nil
+	}
+	var out []CheckVerdict
+	for _, it := range items {
+		if v := m[it.Code]; v != nil {
+			out = append(out, *v)
+		}
+	}
+	return out
+}
+
+// finishWait bounds how long a refuse-mode finish waits for the bill's
+// pending checks while the platform answers.
+const finishWait = 3 * time.Second
+
+// FinishBlockers are the packs that keep the session's bill from being
+// finished: bad verdicts under checks.online refuse, for packs still on
+// the bill and not excused by an exception. While the platform answers,
+// it first waits up to finishWait for the bill's pending checks; offline,
+// pending packs do not block (they are checked later, and alarm).
+func (a *Agent) FinishBlockers(ctx context.Context, session string) ([]CheckVerdict, error) {
+	b, ok, err := a.store.OpenBill(session)
+	if err != nil || !ok || checkMode(a.config().Checks.Online, b.Type) != configs.CheckRefuse {
+		return nil, err
+	}
+	items, err := a.store.Items(b.ID)
+	if err != nil {
+		return nil, err
+	}
+	c := a.online
+	deadline := time.NewTimer(finishWait)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		pending, changed, offline := false, c.changed, c.offline
+		for _, it := range items {
+			if v := c.verdicts[b.ID][it.Code]; v != nil && v.State == CheckPending {
+				pending = true
+			}
+		}
+		c.mu.Unlock()
+		if !pending || offline {
+			break
+		}
+		select {
+		case <-changed:
+			continue
+		case <-deadline.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		break
+	}
+	c.mu.Lock()
+	excused := c.hooks.Excused
+	c.mu.Unlock()
+	var out []CheckVerdict
+	for _, v := range a.sessionChecks(b.ID, items) {
+		if v.State == CheckBad && v.Mode == configs.CheckRefuse && (excused == nil || !excused(session, v.Code)) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// checkOnlineFinish refuses to finish the session's bill while
+// FinishBlockers names packs (a part of checkFinish, lines.go).
+func (a *Agent) checkOnlineFinish(ctx context.Context, session string) error {
+	packs, err := a.FinishBlockers(ctx, session)
+	if err != nil || len(packs) == 0 {
+		return err
+	}
+	return &CheckFailedError{Bill: packs[0].Bill, Packs: packs}
+}
+
+// checkFinishFeedback answers a FINISH command barcode that checkFinish
+// refused (codes_missing through commandError, check_failed here).
+func checkFinishFeedback(err error) device.Feedback {
+	var cf *CheckFailedError
+	if errors.As(err, &cf) {
+		return device.Feedback{Status: device.StatusRejected, Reason: "check_failed", Message: cf.Error()}
+	}
+	return commandError(err)
+}
+
+// forgetChecks drops the verdicts of bills no longer open whose checks are
+// all done (their late alarms are raised from the job, not from here).
+func (a *Agent) forgetChecks() {
+	c := a.online
+	c.mu.Lock()
+	ids := make([]uint64, 0, len(c.verdicts))
+	for id := range c.verdicts {
+		ids = append(ids, id)
+	}
+	waiting := map[uint64]bool{}
+	for _, j := range c.pending {
+		waiting[j.billID] = true
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		if waiting[id] {
+			continue
+		}
+		if b, err := a.store.Bill(id); err == nil && b.State == queue.BillOpen {
+			continue
+		}
+		c.mu.Lock()
+		delete(c.verdicts, id)
+		c.mu.Unlock()
+	}
+}
+
+// logUnchecked says, when the agent stops, which bills had packs not yet
+// checked: the pending list is not kept across a restart.
+func (a *Agent) logUnchecked() {
+	c := a.online
+	c.mu.Lock()
+	bills := map[string]int{}
+	for _, j := range c.pending {
+		bills[j.bill]++
+	}
+	c.mu.Unlock()
+	for b, n := range bills {
+		a.log.Warn("online check not done before stopping; it is not retried after a restart", "bill", b, "packs", n)
+	}
+}
+
+// sleepCtx sleeps d unless ctx ends first (then false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
