@@ -37,6 +37,8 @@
     supervisor_required: '重点品种：需店长输入授权码', supervisor_pin_wrong: '店长授权码错误',
     supervisor_not_configured: '本店未设置店长授权码，重点品种不能登记无码', too_many_attempts: '授权码错误次数过多，请一分钟后再试',
   };
+  // 验码 problems (checks.online) when a verdict carries no message.
+  const PROBLEMS = { sold: '已核销（疑似回流药）', cancelled: '已注销', not_found: '码不存在', expired: '已过期', other_product: '不是本单所售品种' };
   const TYPES = { 102: '采购入库', 104: '调拨入库', 116: '消费者退货入库', 201: '销售出库', 202: '退货出库', 203: '调拨出库', 321: '零售出库' };
   const DESTS = { msfx: '码上放心', nhsa: '医保', webhook: 'Webhook' };
 
@@ -106,7 +108,7 @@
   }
 
   function itemLine(it) {
-    const sub = [it.lot && '批号 ' + it.lot, it.expiry && '有效期至 ' + it.expiry, it.units && '拆零 ' + it.units].filter(Boolean).join(' · ');
+    const sub = [it.line && '第 ' + it.line + ' 行', it.lot && '批号 ' + it.lot, it.expiry && '有效期至 ' + it.expiry, it.units && '拆零 ' + it.units].filter(Boolean).join(' · ');
     return el('li', '', it.code, sub ? el('span', 'sub', sub) : null);
   }
 
@@ -118,14 +120,139 @@
     $('count').textContent = b ? `（${v.items.length}）` : '';
     $('items').replaceChildren(...v.items.slice(-100).reverse().map((it) => withCheck(itemLine(it), v.checks, it.code)));
     renderExpected(v.expected);
+    renderLines(v);
   }
+
+  // The cashier view (收银): a sale opened by the POS with its lines shows
+  // per line what is needed, collected and still short, the packs that
+  // went to it with their 验码 verdicts, and a 无码登记 button.
+  const EXC_REASON = { no_code_stock: '无码库存', unreadable: '码无法识读', split_open_pack: '拆零已开盒', other: '其他' };
+  const lineName = (l) => `第 ${l.line} 行 ${l.name || l.product}`;
+  const unit = (l) => (l.units ? '拆零单位' : '盒');
+
+  function renderLines(v) {
+    const lines = v.lines || [];
+    state.lines = lines;
+    $('cashier').hidden = lines.length === 0;
+    if (!lines.length) return;
+    const short = lines.reduce((n, l) => n + l.short, 0);
+    $('lines-sum').textContent = short ? `（还缺 ${short}）` : '（已齐）';
+    $('lines').replaceChildren(...lines.map((l) => {
+      const packs = v.items.filter((it) => it.line === l.line);
+      const exc = ((v.bill && v.bill.exceptions) || []).filter((x) => x.line === l.line);
+      const li = el('li', l.short ? 'short' : 'done',
+        el('div', 'lhead', el('b', '', lineName(l)), l.key_variety ? el('span', 'tag bad', '重点品种') : null,
+          l.units ? el('span', 'tag', '拆零') : null),
+        el('div', 'counts', `应 ${l.needed} ${unit(l)} · 已扫 ${l.collected}`, l.excepted ? ` · 无码 ${l.excepted}` : '',
+          ' · ', el('span', l.short ? 'must' : 'ok', l.short ? `缺 ${l.short}` : '已齐')),
+        packs.length ? el('ul', 'items', ...packs.map((it) => withCheck(el('li', '', it.code,
+          it.units ? el('span', 'sub', '拆零 ' + it.units) : null), v.checks, it.code))) : null,
+        exc.length ? el('ul', 'items', ...exc.map((x) => el('li', '', `无码 ${x.packs}：${EXC_REASON[x.reason] || x.reason}`,
+          el('span', 'sub', [x.note, x.supervisor && '店长已授权'].filter(Boolean).join(' · '))))) : null);
+      li.dataset.line = l.line;
+      if (l.short) {
+        const b = el('button', 'exc-open', '无码登记');
+        b.type = 'button';
+        b.onclick = () => openException(l);
+        li.append(b);
+      }
+      return li;
+    }));
+  }
+
+  // openException asks why packs of a short line have no code; a key
+  // variety needs the supervisor's PIN, checked by the agent.
+  function openException(l) {
+    state.excLine = l;
+    $('exc-line').textContent = lineName(l);
+    $('exc-short').textContent = `应 ${l.needed} ${unit(l)}，已扫 ${l.collected}，已登记无码 ${l.excepted || 0}，缺 ${l.short}`;
+    $('exc-packs-label').textContent = `数量（${unit(l)}）`;
+    $('exc-packs').value = String(l.short);
+    $('exc-packs').max = String(l.short);
+    $('exc-note').value = '';
+    $('exc-pin').value = '';
+    $('exc-pin-row').hidden = !l.key_variety;
+    $('exc-error').textContent = '';
+    $('exc-dialog').showModal();
+  }
+  $('exc-cancel').onclick = () => { $('exc-dialog').close(); $('scan').focus(); };
+  $('exc-form').onsubmit = async (ev) => {
+    ev.preventDefault();
+    const l = state.excLine;
+    const reason = $('exc-reason').value;
+    const note = $('exc-note').value.trim();
+    const packs = parseInt($('exc-packs').value, 10);
+    const err = $('exc-error');
+    if (!(packs >= 1 && packs <= l.short)) { err.textContent = `数量须在 1 到 ${l.short} 之间`; return; }
+    if (reason === 'other' && !note) { err.textContent = '选“其他”时须填写备注'; return; }
+    if (l.key_variety && !$('exc-pin').value) { err.textContent = ERRORS.supervisor_required; return; }
+    $('exc-ok').disabled = true;
+    try {
+      const v = await api('POST', sessionPath() + '/exceptions', { line: l.line, packs, reason, note: note || undefined,
+        supervisor_pin: l.key_variety ? $('exc-pin').value : undefined });
+      $('exc-dialog').close();
+      show('command', `已登记无码：${lineName(l)} ${packs} ${unit(l)}`, '', EXC_REASON[reason]);
+      renderSession(v);
+      $('scan').focus();
+    } catch (e) {
+      const d = e.data || {};
+      err.textContent = d.error === 'bad_request' ? '登记未通过：' + (d.message || '') : (ERRORS[d.error] || e.message);
+      $('exc-pin').value = '';
+    } finally {
+      $('exc-ok').disabled = false;
+    }
+  };
+
+  // finishRefused explains a refused finish in Chinese: the short lines of
+  // codes_missing, the packs of check_failed.
+  function finishRefused(d) {
+    if (d.error === 'codes_missing') {
+      const byLine = Object.fromEntries((state.lines || []).map((l) => [l.line, l]));
+      show('rejected', '无码不结算：还不能完成', '', (d.lines || []).map((s) => {
+        const l = byLine[s.line] || { line: s.line };
+        const lack = s.needed - s.collected - (s.excepted || 0);
+        return `${lineName(l)}：应 ${s.needed} ${unit(l)}，已扫 ${s.collected}` + (s.excepted ? `，无码 ${s.excepted}` : '') + `，缺 ${lack}`;
+      }).join('\n') + '\n请补扫，或点该行的“无码登记”');
+      return true;
+    }
+    if (d.error === 'check_failed') {
+      show('rejected', '验码未通过：还不能完成', '', (d.packs || []).map((p) => `${p.code}：${p.message || (p.problems || []).map((x) => PROBLEMS[x] || x).join('；')}`)
+        .join('\n') + '\n请将这些盒移出本单（退回货架）或登记例外后再结算');
+      return true;
+    }
+    return false;
+  }
+
+  // showReceipt previews the finished sale's 追溯码 block as the POS
+  // prints it (text format, monospace).
+  async function showReceipt(code) {
+    try {
+      const r = await fetch('/v1/bills/' + encodeURIComponent(code) + '/receipt?format=text', { credentials: 'same-origin' });
+      if (!r.ok) throw new Error(String(r.status));
+      $('receipt-text').textContent = await r.text();
+      $('receipt-bill').textContent = code;
+      $('receipt').hidden = false;
+    } catch (e) {
+      show('rejected', '小票预览失败', code, e.message);
+    }
+  }
+  $('btn-print').onclick = () => window.print();
+  $('btn-receipt-close').onclick = () => { $('receipt').hidden = true; $('scan').focus(); };
 
   // withCheck adds the 验码 verdict (checks.online) to an item's line.
   function withCheck(li, checks, code) {
     const c = (checks || []).find((x) => x.code === code);
-    if (!c || c.state === 'ok') return li;
-    li.append(el('span', 'sub', c.message));
-    if (c.state === 'bad') li.className = 'must';
+    if (!c) return li;
+    if (c.state === 'ok') {
+      li.append(el('span', 'tag ok', '验码通过'));
+      return li;
+    }
+    if (c.state === 'pending') {
+      li.append(el('span', 'tag', '验码中'));
+      return li;
+    }
+    li.append(el('span', 'tag bad', '验码异常'), el('span', 'sub', c.message || (c.problems || []).map((x) => PROBLEMS[x] || x).join('；')));
+    li.classList.add('must');
     return li;
   }
 
@@ -233,7 +360,14 @@
     if (partner !== null) act(() => open('receive', partner));
   };
   $('btn-finish').onclick = () => act(async () => {
-    const b = await api('POST', sessionPath() + '/finish');
+    let b;
+    try {
+      b = await api('POST', sessionPath() + '/finish');
+    } catch (e) {
+      if (e.data && finishRefused(e.data)) return null;
+      throw e;
+    }
+    if (b.bill_type === 321) showReceipt(b.bill_code);
     const held = (b.outlook || []).filter((o) => o.will === 'hold');
     if (held.length === 0) return `已完成 ${b.bill_code}：${b.items} 码`;
     showHeld(b, held);
@@ -283,6 +417,17 @@
     }
     later('session', 150, refreshSession);
   }
+  // A keyboard-wedge scanner types wherever the focus is: keys typed
+  // outside a field (after a button was tapped) go to the scan box, so a
+  // scan is never lost. Fields and open dialogs keep their own keys.
+  document.addEventListener('keydown', (ev) => {
+    const t = ev.target;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing || document.querySelector('dialog[open]')) return;
+    if (t && (t.isContentEditable || ['INPUT', 'SELECT', 'TEXTAREA'].includes(t.tagName))) return;
+    // Focus moved in keydown: the browser types this very key into the
+    // scan box, and the rest of the code follows it there.
+    if (ev.key.length === 1) $('scan').focus();
+  });
   // Scanners set to end with Tab instead of Enter.
   $('scan').addEventListener('keydown', (ev) => {
     if (ev.key === 'Tab' && $('scan').value) {
@@ -344,6 +489,7 @@
     localStorage.setItem('pda.session', v);
     $('log').replaceChildren();
     $('confirm-result').replaceChildren();
+    $('receipt').hidden = true;
     show('idle', '等待扫码', '', '');
     refreshSession();
   };
@@ -381,6 +527,10 @@
       if (e.session !== state.session) return;
       showCheck(e);
       later('session', 150, refreshSession);
+    });
+    es.addEventListener('line', (m) => {
+      const e = JSON.parse(m.data);
+      if (e.session === state.session) later('session', 100, refreshSession);
     });
     es.addEventListener('bill', (m) => {
       const e = JSON.parse(m.data);

@@ -1,0 +1,207 @@
+package api
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/pda-agent/pda-agent/pinhash"
+)
+
+// TestCashierPage drives the cashier view (收银) in headless Chromium at a
+// PDA's 360×640: a sale the POS opens with three lines (one 拆零), packs
+// typed by a keyboard-wedge gun while no field has the focus, a finish
+// refused for a short line, a 无码登记 with the supervisor's PIN for the
+// key variety, and the receipt preview after the finish.
+func TestCashierPage(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("%s not found: run scripts/install-chromium.sh (as root) for the browser test", chromiumPath)
+	}
+	products := filepath.Join(t.TempDir(), "products.csv")
+	if err := os.WriteFile(products, []byte(linesProducts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hash, err := pinhash.Hash("2468", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, envOpts{msfx: true, env: []string{"PDA_CATALOGUE_PRODUCTS=" + products,
+		"PDA_SESSIONS_SUPERVISOR_PIN_HASH=" + hash, "PDA_CHECKS_ONLINE_SALE=warn"}})
+	// codeA was sold by another store: 码上放心 reports it 已核销 (回流药).
+	sellElsewhere(t, e, codeA)
+
+	root, cancelRoot := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancelRoot()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(root,
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", "new"),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(360, 640),
+	)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", chromiumPath, err)
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	waitFor := func(what, fn string, args ...any) {
+		t.Helper()
+		do(what, chromedp.PollFunction[chromedp.Void](fn, chromedp.WithPollingArgs(args...),
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+	}
+	text := func(js string) string {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		s, err := chromedp.Run(sctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("evaluating %s: %v", js, err)
+		}
+		return s
+	}
+	// noOverflow: nothing sideways at the phone's width.
+	noOverflow := func(when string) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		w, err := chromedp.Run(sctx, chromedp.Evaluate[[]int](`[document.body.scrollWidth, document.documentElement.scrollWidth, window.innerWidth]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w[2] != 360 || w[0] > 360 || w[1] > 360 {
+			wide, _ := chromedp.Run(sctx, chromedp.Evaluate[string](`[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 361).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
+			t.Logf("too wide: %s", wide)
+			t.Fatalf("%s: body scrollWidth %d, document %d, viewport %d: sideways overflow at 360 px", when, w[0], w[1], w[2])
+		}
+	}
+	// gun types keys as a keyboard-wedge scanner does, into whatever has
+	// the focus; the page takes it off a tapped button or the page body.
+	gun := func(code string) {
+		t.Helper()
+		do("blurring", chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`))
+		if got := text(`document.activeElement.tagName`); got != "BODY" {
+			t.Fatalf("focus on %s before the gun types", got)
+		}
+		do("gun "+code, chromedp.KeyEvent(code+kb.Enter))
+		waitFor("the scan of "+code, `(code) => [...document.querySelectorAll('#log li')].some((li) => li.textContent.includes(code))`, code)
+	}
+	lineText := func(line string) string {
+		t.Helper()
+		return text(`(document.querySelector('#lines li[data-line="` + line + `"]') || {}).textContent || ''`)
+	}
+
+	do("login", chromedp.Navigate(e.srv.LoginURL()), chromedp.EmulateViewport(360, 640))
+	waitFor("the live badge", `() => document.getElementById('live').classList.contains('on')`)
+
+	// The POS opens the sale with its lines; the page shows them.
+	e.ok("POST", "/v1/sessions", map[string]any{"session": "counter", "kind": "sale", "lines": []map[string]any{
+		{"line": "1", "product": "XJ01CAA040A001010100395", "packs": 2},
+		{"line": "2", "product": "8393331", "packs": 2},
+		{"line": "3", "product": "8111111", "units": 6},
+	}}, nil)
+	do("reload", chromedp.Reload())
+	waitFor("three lines", `() => !document.getElementById('cashier').hidden && document.querySelectorAll('#lines > li').length === 3`)
+	if l := lineText("3"); !strings.Contains(l, "阿奇霉素片") || !strings.Contains(l, "应 6 拆零单位") || !strings.Contains(l, "缺 6") {
+		t.Fatalf("line 3 before any scan: %q", l)
+	}
+
+	for _, c := range []string{codeA, codeC, codeB, "PDA:SPLIT:6", codeAzi} {
+		gun(c)
+	}
+	waitFor("collected counts", `() => {
+		const t = (n) => document.querySelector('#lines li[data-line="' + n + '"]').textContent;
+		return t('1').includes('已扫 2') && t('2').includes('已扫 1') && t('3').includes('已扫 6');
+	}`)
+	// Which line each pack went to, and codeA's 验码 verdict.
+	if l := lineText("1"); !strings.Contains(l, codeA) || !strings.Contains(l, codeC) || !strings.Contains(l, "已齐") {
+		t.Fatalf("line 1: %q", l)
+	}
+	if l := lineText("2"); !strings.Contains(l, codeB) || !strings.Contains(l, "缺 1") || !strings.Contains(l, "重点品种") {
+		t.Fatalf("line 2: %q", l)
+	}
+	if l := lineText("3"); !strings.Contains(l, codeAzi) || !strings.Contains(l, "拆零 6") {
+		t.Fatalf("line 3: %q", l)
+	}
+	waitFor("the sold verdict on codeA", `(code) => [...document.querySelectorAll('#lines li[data-line="1"] li')].some(
+		(li) => li.textContent.includes(code) && li.textContent.includes('已核销') && li.classList.contains('must'))`, codeA)
+	noOverflow("with the lines")
+
+	// 完成 with a pack missing: the short line, in Chinese.
+	do("完成", chromedp.Click(chromedp.ID("btn-finish")))
+	waitFor("the refused finish", `() => document.getElementById('fb-verdict').textContent.startsWith('无码不结算')`)
+	if m := text(`document.getElementById('fb-message').textContent`); !strings.Contains(m, "第 2 行 布洛芬缓释胶囊：应 2 盒，已扫 1，缺 1") ||
+		strings.Contains(m, "第 1 行") || strings.ContainsAny(m, "{}\"") {
+		t.Fatalf("codes_missing shown as %q", m)
+	}
+
+	// 无码登记 on line 2, a key variety: a wrong PIN is refused in Chinese.
+	do("无码登记", chromedp.Click(`#lines li[data-line="2"] button.exc-open`))
+	waitFor("the dialog with the PIN field", `() => document.getElementById('exc-dialog').open && !document.getElementById('exc-pin-row').hidden`)
+	if got := text(`document.getElementById('exc-packs').value`); got != "1" {
+		t.Fatalf("packs preset to %q, want the short 1", got)
+	}
+	noOverflow("with the dialog")
+	do("reason and wrong PIN", chromedp.SetValue(chromedp.ID("exc-reason"), "unreadable"),
+		chromedp.SendKeys(chromedp.ID("exc-note"), "盒子受潮"), chromedp.SendKeys(chromedp.ID("exc-pin"), "1357"),
+		chromedp.Click(chromedp.ID("exc-ok")))
+	waitFor("the wrong PIN", `() => document.getElementById('exc-error').textContent === '店长授权码错误'`)
+	do("right PIN", chromedp.SendKeys(chromedp.ID("exc-pin"), "2468"), chromedp.Click(chromedp.ID("exc-ok")))
+	waitFor("the exception recorded", `() => !document.getElementById('exc-dialog').open &&
+		document.querySelector('#lines li[data-line="2"]').textContent.includes('无码 1') &&
+		document.querySelector('#lines li[data-line="2"]').classList.contains('done')`)
+	if l := lineText("2"); !strings.Contains(l, "码无法识读") || !strings.Contains(l, "盒子受潮") || !strings.Contains(l, "店长已授权") {
+		t.Fatalf("line 2 after the exception: %q", l)
+	}
+
+	// 完成: the receipt preview holds every code and the exception.
+	do("完成 again", chromedp.Click(chromedp.ID("btn-finish")))
+	waitFor("the receipt preview", `() => !document.getElementById('receipt').hidden`)
+	rc := text(`document.getElementById('receipt-text').textContent`)
+	for _, c := range []string{codeA, codeC, codeB, codeAzi, "无码x1", "盒子受潮"} {
+		if !strings.Contains(rc, c) {
+			t.Fatalf("receipt preview lacks %s:\n%s", c, rc)
+		}
+	}
+	if font := text(`getComputedStyle(document.getElementById('receipt-text')).fontFamily`); !strings.Contains(font, "monospace") {
+		t.Fatalf("receipt font %q", font)
+	}
+	noOverflow("with the receipt")
+
+	// One screenshot at 360×640, the lines and the receipt in view.
+	do("scroll", chromedp.Evaluate[chromedp.Void](`document.getElementById('receipt').scrollIntoView({block: 'start'})`))
+	sctx, cancelShot := context.WithTimeout(ctx, 20*time.Second)
+	defer cancelShot()
+	png, err := chromedp.Run(sctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	path := os.Getenv("PDA_UI_CASHIER_SCREENSHOT")
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "cashier-360.png")
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the cashier view: %s", path)
+}
