@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,6 +156,8 @@ func TestCashierPage(t *testing.T) {
 		t.Fatalf("codes_missing shown as %q", m)
 	}
 
+	phoneShot(t, ctx, "#feedback", "lines")
+
 	// 无码登记 on line 2, a key variety: a wrong PIN is refused in Chinese.
 	do("无码登记", chromedp.Click(`#lines li[data-line="2"] button.exc-open`))
 	waitFor("the dialog with the PIN field", `() => document.getElementById('exc-dialog').open && !document.getElementById('exc-pin-row').hidden`)
@@ -162,10 +165,18 @@ func TestCashierPage(t *testing.T) {
 		t.Fatalf("packs preset to %q, want the short 1", got)
 	}
 	noOverflow("with the dialog")
+	if w := text(`(() => { const f = document.getElementById('exc-form'); return f.scrollWidth + ' ' + f.clientWidth; })()`); func() bool {
+		var sw, cw int
+		_, err := fmt.Sscan(w, &sw, &cw)
+		return err != nil || sw > cw
+	}() {
+		t.Fatalf("the dialog's form overflows sideways (scrollWidth clientWidth: %s)", w)
+	}
 	do("reason and wrong PIN", chromedp.SetValue(chromedp.ID("exc-reason"), "unreadable"),
 		chromedp.SendKeys(chromedp.ID("exc-note"), "盒子受潮"), chromedp.SendKeys(chromedp.ID("exc-pin"), "1357"),
 		chromedp.Click(chromedp.ID("exc-ok")))
 	waitFor("the wrong PIN", `() => document.getElementById('exc-error').textContent === '店长授权码错误'`)
+	phoneShot(t, ctx, "#exc-form", "dialog")
 	do("right PIN", chromedp.SendKeys(chromedp.ID("exc-pin"), "2468"), chromedp.Click(chromedp.ID("exc-ok")))
 	waitFor("the exception recorded", `() => !document.getElementById('exc-dialog').open &&
 		document.querySelector('#lines li[data-line="2"]').textContent.includes('无码 1') &&
@@ -188,11 +199,21 @@ func TestCashierPage(t *testing.T) {
 	}
 	noOverflow("with the receipt")
 
-	// One screenshot at 360×640, the lines and the receipt in view.
-	do("scroll", chromedp.Evaluate[chromedp.Void](`document.getElementById('receipt').scrollIntoView({block: 'start'})`))
-	sctx, cancelShot := context.WithTimeout(ctx, 20*time.Second)
-	defer cancelShot()
-	png, err := chromedp.Run(sctx, chromedp.CaptureScreenshot())
+	phoneShot(t, ctx, "#receipt", "receipt")
+}
+
+// phoneShot writes what the 360×640 screen shows, scrolled to the element
+// sel, to $PDA_UI_CASHIER_SCREENSHOT (with -name before the extension) or
+// into the test's temp dir, and logs the path.
+func phoneShot(t *testing.T, ctx context.Context, sel, name string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(sctx, chromedp.Evaluate[chromedp.Void](`document.querySelector('`+sel+`').scrollIntoView({block: 'start'})`))
+	if err != nil {
+		t.Fatalf("scrolling to %s: %v", sel, err)
+	}
+	shot, err := chromedp.Run(sctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
@@ -200,8 +221,10 @@ func TestCashierPage(t *testing.T) {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "cashier-360.png")
 	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
+	ext := filepath.Ext(path)
+	path = strings.TrimSuffix(path, ext) + "-" + name + ext
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("screenshot of the cashier view: %s", path)
+	t.Logf("screenshot of the cashier view at 360×640: %s", path)
 }

@@ -12,7 +12,7 @@
     return e;
   }
 
-  const VERDICT = { accepted: '已接收', duplicate: '重复', rejected: '拒绝', command: '命令', error: '未记录' };
+  const VERDICT = { accepted: '已接收', duplicate: '重复', rejected: '拒绝', command: '命令', error: '未记录', check: '验码异常' };
   const REASON = {
     no_session: '没有打开的单据：先点“开始销售”或“开始收货”',
     check_failed: '验码未通过：请将异常的盒移出本单或登记例外后再结算',
@@ -38,7 +38,7 @@
     supervisor_not_configured: '本店未设置店长授权码，重点品种不能登记无码', too_many_attempts: '授权码错误次数过多，请一分钟后再试',
   };
   // 验码 problems (checks.online) when a verdict carries no message.
-  const PROBLEMS = { sold: '已核销（疑似回流药）', cancelled: '已注销', not_found: '码不存在', expired: '已过期', other_product: '不是本单所售品种' };
+  const PROBLEMS = { sold: '已核销·疑似回流药', cancelled: '已注销', not_found: '码不存在', expired: '已过期', other_product: '非本单品种' };
   const TYPES = { 102: '采购入库', 104: '调拨入库', 116: '消费者退货入库', 201: '销售出库', 202: '退货出库', 203: '调拨出库', 321: '零售出库' };
   const DESTS = { msfx: '码上放心', nhsa: '医保', webhook: 'Webhook' };
 
@@ -144,8 +144,8 @@
         el('div', 'lhead', el('b', '', lineName(l)), l.key_variety ? el('span', 'tag bad', '重点品种') : null,
           l.units ? el('span', 'tag', '拆零') : null),
         el('div', 'counts', `应 ${l.needed} ${unit(l)} · 已扫 ${l.collected}`, l.excepted ? ` · 无码 ${l.excepted}` : '',
-          ' · ', el('span', l.short ? 'must' : 'ok', l.short ? `缺 ${l.short}` : '已齐')),
-        packs.length ? el('ul', 'items', ...packs.map((it) => withCheck(el('li', '', it.code,
+          ' · ', el('span', l.short ? 'must' : 'full', l.short ? `缺 ${l.short}` : '已齐')),
+        packs.length ? el('ul', 'items', ...packs.map((it) => withCheck(el('li', '', el('span', 'code', it.code),
           it.units ? el('span', 'sub', '拆零 ' + it.units) : null), v.checks, it.code))) : null,
         exc.length ? el('ul', 'items', ...exc.map((x) => el('li', '', `无码 ${x.packs}：${EXC_REASON[x.reason] || x.reason}`,
           el('span', 'sub', [x.note, x.supervisor && '店长已授权'].filter(Boolean).join(' · '))))) : null);
@@ -251,7 +251,8 @@
       li.append(el('span', 'tag', '验码中'));
       return li;
     }
-    li.append(el('span', 'tag bad', '验码异常'), el('span', 'sub', c.message || (c.problems || []).map((x) => PROBLEMS[x] || x).join('；')));
+    const tags = (c.problems || []).map((x) => el('span', 'tag bad', PROBLEMS[x] || x));
+    li.append(...(tags.length ? tags : [el('span', 'tag bad', '验码异常')]), el('span', 'sub', c.message));
     li.classList.add('must');
     return li;
   }
@@ -260,7 +261,7 @@
   function showCheck(e) {
     if (e.status !== 'bad') return;
     show('rejected', '验码异常', e.code, e.message);
-    logScan({ at: e.at, status: 'rejected', code: e.code, message: e.message });
+    logScan({ at: e.at, status: 'check', code: e.code, message: e.message });
   }
 
   function fill(id, list, line) {
