@@ -36,84 +36,15 @@ func TestCashierPage(t *testing.T) {
 	// codeA was sold by another store: 码上放心 reports it 已核销 (回流药).
 	sellElsewhere(t, e, codeA)
 
-	root, cancelRoot := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancelRoot()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(root,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", "new"),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(360, 640),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	waitFor := func(what, fn string, args ...any) {
-		t.Helper()
-		do(what, chromedp.PollFunction[chromedp.Void](fn, chromedp.WithPollingArgs(args...),
-			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
-	}
-	text := func(js string) string {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(sctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", js, err)
-		}
-		return s
-	}
-	// noOverflow: nothing sideways at the phone's width.
-	noOverflow := func(when string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		w, err := chromedp.Run(sctx, chromedp.Evaluate[[]int](`[document.body.scrollWidth, document.documentElement.scrollWidth, window.innerWidth]`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if w[2] != 360 || w[0] > 360 || w[1] > 360 {
-			wide, _ := chromedp.Run(sctx, chromedp.Evaluate[string](`[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 361).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
-			t.Logf("too wide: %s", wide)
-			t.Fatalf("%s: body scrollWidth %d, document %d, viewport %d: sideways overflow at 360 px", when, w[0], w[1], w[2])
-		}
-	}
-	// gun types keys as a keyboard-wedge scanner does, into whatever has
-	// the focus; the page takes it off a tapped button or the page body.
-	gun := func(code string) {
-		t.Helper()
-		do("blurring", chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`))
-		if got := text(`document.activeElement.tagName`); got != "BODY" {
-			t.Fatalf("focus on %s before the gun types", got)
-		}
-		do("gun "+code, chromedp.KeyEvent(code+kb.Enter))
-		waitFor("the scan of "+code, `(code) => [...document.querySelectorAll('#log li')].some((li) => li.textContent.includes(code))`, code)
-	}
+	ph := newPhone(t)
+	ctx := ph.ctx
+	do, waitFor, text, noOverflow, gun := ph.do, ph.waitFor, ph.text, ph.noOverflow, ph.gun
 	lineText := func(line string) string {
 		t.Helper()
 		return text(`(document.querySelector('#lines li[data-line="` + line + `"]') || {}).textContent || ''`)
 	}
 
-	do("login", chromedp.Navigate(e.srv.LoginURL()), chromedp.EmulateViewport(360, 640))
-	waitFor("the live badge", `() => document.getElementById('live').classList.contains('on')`)
+	ph.login(e)
 
 	// The POS opens the sale with its lines; the page shows them.
 	e.ok("POST", "/v1/sessions", map[string]any{"session": "counter", "kind": "sale", "lines": []map[string]any{
@@ -227,4 +158,130 @@ func phoneShot(t *testing.T, ctx context.Context, sel, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot of the cashier view at 360×640: %s", path)
+}
+
+// phone is headless Chromium with a PDA's 360×640 screen.
+type phone struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// newPhone starts the browser; it stops with the test.
+func newPhone(t *testing.T) *phone {
+	t.Helper()
+	root, cancelRoot := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancelRoot)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(root,
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", "new"),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(360, 640),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", chromiumPath, err)
+	}
+	return &phone{t, ctx}
+}
+
+// login opens the page through the link `pda-agent ui` prints and waits
+// for its event stream.
+func (p *phone) login(e *testEnv) {
+	p.t.Helper()
+	p.do("login", chromedp.Navigate(e.srv.LoginURL()), chromedp.EmulateViewport(360, 640))
+	p.waitFor("the live badge", `() => document.getElementById('live').classList.contains('on')`)
+}
+
+func (p *phone) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	sctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		p.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitFor polls a JavaScript predicate (a function of args).
+func (p *phone) waitFor(what, fn string, args ...any) {
+	p.t.Helper()
+	p.do(what, chromedp.PollFunction[chromedp.Void](fn, chromedp.WithPollingArgs(args...),
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+}
+
+// text evaluates a JavaScript expression that gives a string.
+func (p *phone) text(js string) string {
+	p.t.Helper()
+	sctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(sctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		p.t.Fatalf("evaluating %s: %v", js, err)
+	}
+	return s
+}
+
+// noOverflow: nothing sideways at the phone's width.
+func (p *phone) noOverflow(when string) {
+	p.t.Helper()
+	sctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	w, err := chromedp.Run(sctx, chromedp.Evaluate[[]int](`[document.body.scrollWidth, document.documentElement.scrollWidth, window.innerWidth]`))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if w[2] != 360 || w[0] > 360 || w[1] > 360 {
+		wide, _ := chromedp.Run(sctx, chromedp.Evaluate[string](`[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 361).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right)).join(' ')`))
+		p.t.Fatalf("%s: body scrollWidth %d, document %d, viewport %d: sideways overflow at 360 px (too wide: %s)", when, w[0], w[1], w[2], wide)
+	}
+}
+
+// gun types keys as a keyboard-wedge scanner does, into whatever has the
+// focus (here the page body: no field has it), and waits for the scan in
+// the page's log.
+func (p *phone) gun(code string) {
+	p.t.Helper()
+	p.do("blurring", chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`))
+	if got := p.text(`document.activeElement.tagName`); got != "BODY" {
+		p.t.Fatalf("focus on %s before the gun types", got)
+	}
+	p.do("gun "+code, chromedp.KeyEvent(code+kb.Enter))
+	p.waitFor("the scan of "+code, `(code) => [...document.querySelectorAll('#log li')].some((li) => li.textContent.includes(code))`, code)
+}
+
+// TestCashierPageCheckFailed: under checks.online refuse, 完成 on a sale
+// holding a pack 码上放心 reports as sold is refused, and the page says
+// which pack and why, in Chinese.
+func TestCashierPageCheckFailed(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("%s not found: run scripts/install-chromium.sh (as root) for the browser test", chromiumPath)
+	}
+	e := start(t, envOpts{msfx: true, env: []string{"PDA_CHECKS_ONLINE_SALE=refuse"}})
+	sellElsewhere(t, e, codeA)
+	ph := newPhone(t)
+	ph.login(e)
+	e.ok("POST", "/v1/sessions", map[string]any{"session": "counter", "kind": "sale"}, nil)
+	ph.gun(codeA)
+	ph.gun(codeC)
+	ph.waitFor("the sold verdict", `(code) => [...document.querySelectorAll('#items li')].some(
+		(li) => li.textContent.includes(code) && li.textContent.includes('已核销'))`, codeA)
+	ph.do("完成", chromedp.Click(chromedp.ID("btn-finish")))
+	ph.waitFor("the refused finish", `() => document.getElementById('fb-verdict').textContent.startsWith('验码未通过')`)
+	m := ph.text(`document.getElementById('fb-message').textContent`)
+	if !strings.Contains(m, codeA+"：验码异常：已核销") || strings.Contains(m, codeC) || strings.ContainsAny(m, "{}\"") {
+		t.Fatalf("check_failed shown as %q", m)
+	}
+	if ph.text(`String(document.getElementById("receipt").hidden)`) != "true" {
+		t.Fatal("a receipt preview for a sale that did not finish")
+	}
+	ph.noOverflow("with the refused finish")
 }
