@@ -218,12 +218,15 @@ func TestMetrics(t *testing.T) {
 	e.fails("GET", "/metrics", nil, http.StatusUnauthorized, "unauthorized", request{token: ptr("")})
 
 	// Commits happen in the background (none once idle): scrape until the
-	// histogram has seen every commit the queue counts.
+	// histogram has seen every commit the queue counts. An attempt is
+	// recorded in the queue before the worker reports it to the metrics,
+	// so wait for the attempts' histogram too.
 	var fams map[string]*dto.MetricFamily
-	eventually(t, 5*time.Second, "the commit histogram to match the queue's commits", func() bool {
+	eventually(t, 5*time.Second, "the commit and attempt histograms to match the queue", func() bool {
 		before := e.agent.Store().Commits()
 		fams = e.scrape()
-		return value(fams, "pda_queue_commit_duration_seconds", nil) == float64(before) && e.agent.Store().Commits() == before
+		return value(fams, "pda_queue_commit_duration_seconds", nil) == float64(before) && e.agent.Store().Commits() == before &&
+			value(fams, "pda_upload_attempt_duration_seconds", map[string]string{"dest": "msfx"}) == float64(attempts)
 	})
 	if got := value(fams, "pda_queue_commit_records", nil); got != value(fams, "pda_queue_commit_duration_seconds", nil) {
 		t.Errorf("pda_queue_commit_records count %v, commits %v", got, value(fams, "pda_queue_commit_duration_seconds", nil))
