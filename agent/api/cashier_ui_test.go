@@ -169,6 +169,13 @@ type phone struct {
 // newPhone starts the browser; it stops with the test.
 func newPhone(t *testing.T) *phone {
 	t.Helper()
+	return &phone{t, startBrowser(t, 360, 640)}
+}
+
+// startBrowser starts headless Chromium with a window of w×h, bounded by 3
+// minutes; it stops with the test.
+func startBrowser(t *testing.T, w, h int) context.Context {
+	t.Helper()
 	root, cancelRoot := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancelRoot)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(root,
@@ -183,15 +190,15 @@ func newPhone(t *testing.T) *phone {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(360, 640),
+		chromedp.WindowSize(w, h),
 	)
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
 		t.Fatalf("starting %s: %v", chromiumPath, err)
 	}
-	return &phone{t, ctx}
+	return ctx
 }
 
 // login opens the page through the link `pda-agent ui` prints and waits

@@ -42,29 +42,9 @@ func TestClerkPage(t *testing.T) {
 	}
 	e := start(t, envOpts{msfx: true, env: []string{"PDA_CATALOGUE_PARTNERS=" + partners}})
 
-	// Everything the browser does is bounded by this context.
-	root, cancelRoot := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancelRoot()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(root,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", "new"),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(480, 900), // a PDA's narrow screen
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
+	// Everything the browser does is bounded (3 minutes); a PDA's narrow
+	// screen.
+	ctx := startBrowser(t, 480, 900)
 
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
