@@ -180,6 +180,13 @@ func (s *Source) serve(ctx context.Context, conn net.Conn, h device.Handler) {
 	defer close(quit)
 	go readLines(r, lines, quit)
 
+	notRecorded := 0
+	defer func() {
+		if notRecorded > 0 {
+			s.log.Warn("tcp scanner: lines read during the stop were not recorded", "scanner", s.name,
+				"remote", conn.RemoteAddr(), "lines", notRecorded, "client_told", s.cfg.Reply)
+		}
+	}()
 	for ln := range lines {
 		if ln.err != nil {
 			if !r.stopped() && !errors.Is(ln.err, net.ErrClosed) {
@@ -189,6 +196,9 @@ func (s *Source) serve(ctx context.Context, conn net.Conn, h device.Handler) {
 			break
 		}
 		fb := s.answer(ctx, ln, h)
+		if fb.Reason == "stopping" {
+			notRecorded++
+		}
 		if !s.cfg.Reply {
 			continue
 		}
