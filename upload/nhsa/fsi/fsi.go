@@ -26,6 +26,7 @@ const (
 	InfDelete         = "3507" // 商品信息删除
 	InfStockTake      = "3501" // 商品盘存上传
 	InfStockChange    = "3502" // 商品库存变更
+	InfTraceQuery     = "3513" // 商品销售追溯信息查询
 )
 
 // Layouts.
@@ -241,6 +242,32 @@ type StockChange struct {
 	Memo                string     `json:"memo,omitempty"`
 	TrdnFlag            string     `json:"trdn_flag"`
 	DrugTracInfo        []TracInfo `json:"drugtracinfo,omitempty"`
+}
+
+// TraceQuery is the data node of 3513 商品销售追溯信息查询, as newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3513.cs declares it
+// (fixmedins_code 30 Y; the others N, dates yyyy-MM-dd). Single source:
+// UNCONFIRMED which provinces serve it and how they page long answers.
+type TraceQuery struct {
+	FixmedinsCode  string `json:"fixmedins_code"`
+	FixmedinsBchno string `json:"fixmedins_bchno,omitempty"`
+	Begndate       string `json:"begndate,omitempty"`
+	Enddate        string `json:"enddate,omitempty"`
+	MedListCodg    string `json:"med_list_codg,omitempty"`
+	DrugTracCodg   string `json:"drug_trac_codg,omitempty"`
+}
+
+// TraceRecord is one record of a 3513 answer: one trace code of one sale
+// row (newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Output/YiBao/Output_3513.cs, in
+// camelCase there: fixmedinsBchno, drugTracCodg, medListCodg, trdnFlag …).
+// The client reads records at any depth of output and accepts snake_case
+// names too (the layout of the list is not published).
+type TraceRecord struct {
+	FixmedinsBchno string
+	DrugTracCodg   string
+	MedListCodg    string
+	TrdnFlag       string
 }
 
 // Delete is the data node of 3507.
