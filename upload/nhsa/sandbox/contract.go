@@ -16,6 +16,7 @@ const (
 	infDelete         = "3507" // 商品信息删除
 	infStockTake      = "3501" // 商品盘存上传
 	infStockChange    = "3502" // 商品库存变更
+	infTraceQuery     = "3513" // 商品销售追溯信息查询 (answered from the ledger)
 )
 
 // Input node names: purcinfo (3503/3504), selinfo (3505/3506), data
@@ -310,6 +311,44 @@ func stockChangeFields() []field {
 		{"trdn_flag", kindString, 2, true},
 		{"drugtracinfo", kindTrac, 0, true},
 	}
+}
+
+// traceQueryFields is the 3513 data node: newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3513.cs
+// (fixmedins_code 30 Y; every other field N; drug_trac_codg 30 there). A
+// single source: the sandbox follows it and refuses what it does not name.
+func traceQueryFields() []field {
+	return []field{
+		{"fixmedins_code", kindString, 30, true},
+		{"medins_list_codg", kindString, 150, false},
+		{"fixmedins_bchno", kindString, 30, false},
+		{"begndate", kindString, 0, false},
+		{"enddate", kindString, 0, false},
+		{"med_list_codg", kindString, 50, false},
+		{"mdtrt_id", kindString, 30, false},
+		{"psn_no", kindString, 30, false},
+		{"psn_cert_type", kindString, 6, false},
+		{"certno", kindString, 600, false},
+		{"psn_name", kindString, 50, false},
+		{"drug_trac_codg", kindString, 30, false},
+	}
+}
+
+// traceRecord is one record of the 3513 answer, in the camelCase of
+// newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Output/YiBao/Output_3513.cs (the
+// fields the sandbox knows of a sale row). That C# reads output as one
+// object; a period holds many records, so the sandbox answers a list
+// (unconfirmed layout).
+type traceRecord struct {
+	FixmedinsCode  string `json:"fixmedinsCode"`
+	MedListCodg    string `json:"medListCodg"`
+	MedinsListCodg string `json:"medinsListCodg"`
+	MedinsListName string `json:"medinsListName"`
+	FixmedinsBchno string `json:"fixmedinsBchno"`
+	DrugTracCodg   string `json:"drugTracCodg"`
+	TrdnFlag       string `json:"trdnFlag"`
+	OptTime        string `json:"optTime"`
 }
 
 // deleteFields is the 3507 data node: fengzaiqishi11/hsa-his
