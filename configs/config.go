@@ -425,8 +425,11 @@ type NHSA struct {
 type NHSAQuery struct {
 	Purchase string `mapstructure:"purchase"`
 	Sale     string `mapstructure:"sale"`
-	Node     string `mapstructure:"node"`
-	Field    string `mapstructure:"field"`
+	// Trace is the sale trace query reconciliation asks (e.g. 3513; empty:
+	// `pda-agent reconcile` cannot check 医保). Unconfirmed, single source.
+	Trace string `mapstructure:"trace"`
+	Node  string `mapstructure:"node"`
+	Field string `mapstructure:"field"`
 }
 
 // NHSAVerdict is one rule of nhsa.verdicts: a text containing every

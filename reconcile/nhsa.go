@@ -42,7 +42,7 @@ func (n NHSA) Reconcile(ctx context.Context, from, to time.Time, bills []Bill) (
 			run.Skipped = append(run.Skipped, fmt.Sprintf("%s: %s is not compared yet (only 3505 sales have a query here)", b.Bill.Code, billtype.Name(b.Bill.Type)))
 			continue
 		}
-		rows, err := n.Client.SentRows(ctx, b.Bill, b.Items, nhsa.LegacyProgress(b.Delivery.Progress))
+		rows, err := n.Client.SentRows(b.Bill, b.Items, nhsa.LegacyProgress(b.Delivery.Progress))
 		if err != nil {
 			run.Skipped = append(run.Skipped, err.Error())
 			continue

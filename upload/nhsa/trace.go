@@ -83,27 +83,25 @@ type SentRow struct {
 	Codes []string
 }
 
-// SentRows rebuilds the rows a delivered bill went to 医保 with (their
-// fixmedins_bchno and codes), from its items, as Deliver makes them;
-// legacy is nhsa.LegacyProgress of its delivery. A bill that cannot be
-// planned now (catalogue changed) is an error naming why.
-func (c *Client) SentRows(ctx context.Context, b queue.Bill, items []queue.Item, legacy bool) ([]SentRow, error) {
+// SentRows rebuilds the keys and codes of the rows a delivered bill went
+// to 医保 with, from its items, as Deliver groups them; legacy is
+// nhsa.LegacyProgress of its delivery. Only the keys and codes are
+// rebuilt: the rest of a row (personal data among it) may be gone once
+// the bill was delivered. Returns (3504, 3506) group by their originals'
+// rows and are not rebuilt here.
+func (c *Client) SentRows(b queue.Bill, items []queue.Item, legacy bool) ([]SentRow, error) {
 	infno, ok := infnoOf(b.Type)
-	if !ok {
-		return nil, fmt.Errorf("bill %s: type %d is not a 医保 进销存 bill type", b.Code, b.Type)
-	}
-	p, held, refuse, err := c.planStem(ctx, infno, b, items, legacy)
 	switch {
-	case err != nil:
-		return nil, fmt.Errorf("bill %s: %w", b.Code, err)
-	case refuse != "":
-		return nil, fmt.Errorf("bill %s: %s", b.Code, refuse)
-	case held != nil:
-		return nil, fmt.Errorf("bill %s: its rows cannot be rebuilt: %v", b.Code, held)
+	case !ok:
+		return nil, fmt.Errorf("bill %s: type %d is not a 医保 进销存 bill type", b.Code, b.Type)
+	case infno == fsi.InfSaleReturn || infno == fsi.InfPurchaseReturn:
+		return nil, fmt.Errorf("bill %s: the rows of a return (%s) are not rebuilt for reconciliation yet", b.Code, infno)
 	}
-	out := make([]SentRow, len(p.bchnos))
-	for i := range p.bchnos {
-		out[i] = SentRow{Bchno: p.bchnos[i], Codes: slices.Clone(p.codes[i])}
+	stem := stemOf(b.Code, legacy)
+	groups := groupItems(items, nil)
+	out := make([]SentRow, len(groups))
+	for i, g := range groups {
+		out[i] = SentRow{Bchno: rowBchno(stem, i+1), Codes: g.codes()}
 	}
 	return out, nil
 }

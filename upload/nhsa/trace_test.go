@@ -56,7 +56,7 @@ func TestSentRowsAreTheRowsSent(t *testing.T) {
 		t.Fatalf("%v %s", out.Class, out.Message)
 	}
 	sent := sentSales(t, g.requests()[0])
-	rows, err := c.SentRows(context.Background(), b, items, false)
+	rows, err := c.SentRows(b, items, false)
 	if err != nil || len(rows) != len(sent) {
 		t.Fatalf("rows %+v %v", rows, err)
 	}
@@ -64,5 +64,14 @@ func TestSentRowsAreTheRowsSent(t *testing.T) {
 		if r.Bchno != sent[i].FixmedinsBchno || !reflect.DeepEqual(r.Codes, codesOf(sent[i].DrugTracInfo)) {
 			t.Errorf("row %d: %+v, sent %s %v", i, r, sent[i].FixmedinsBchno, codesOf(sent[i].DrugTracInfo))
 		}
+	}
+	// Personal data erased after delivery does not matter: keys and codes
+	// come from the items.
+	b.Attrs = nil
+	if again, err := c.SentRows(b, items, false); err != nil || !reflect.DeepEqual(again, rows) {
+		t.Errorf("without attrs: %+v %v", again, err)
+	}
+	if _, err := c.SentRows(bill("PDA1-260127-00008", billtype.CustomerReturn, nil), items, false); err == nil {
+		t.Error("a return's rows were rebuilt without its originals")
 	}
 }
