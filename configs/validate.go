@@ -100,6 +100,11 @@ func (c *Config) Validate() []FieldError {
 	if c.Msfx.Enabled {
 		m := c.Msfx
 		validatePolicy(&p, "msfx", m.Policy)
+		for i, t := range m.BillTypes {
+			if billtype.Known(t) && !billtype.Msfx(t) {
+				p.add(fmt.Sprintf("msfx.bill_types[%d]", i), "%d %s is the agent's own bill (医保 only); 码上放心 has no such bill type", t, billtype.Name(t))
+			}
+		}
 		if u, err := url.Parse(m.Gateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.add("msfx.gateway", "must be an http:// or https:// URL with a host; got %q", m.Gateway)
 		}
@@ -220,8 +225,8 @@ func (c *Config) validateNHSA(p *problems) {
 	n := c.NHSA
 	validatePolicy(p, "nhsa", n.Policy)
 	for i, t := range n.BillTypes {
-		if t != 102 && t != 202 && t != 321 && t != 116 {
-			p.add(fmt.Sprintf("nhsa.bill_types[%d]", i), "the 医保 进销存 interfaces take 102 (3503), 202 (3504), 321 (3505) and 116 (3506); got %d", t)
+		if t != 102 && t != 202 && t != 321 && t != 116 && t != billtype.StockTake && !billtype.StockChange(t) {
+			p.add(fmt.Sprintf("nhsa.bill_types[%d]", i), "the 医保 进销存 interfaces take 102 (3503), 202 (3504), 321 (3505), 116 (3506), 901 盘存 (3501) and the stock changes 111, 112, 113, 104, 203, 205, 214, 215, 216, 217 (3502); got %d", t)
 		}
 	}
 	if !oneOf(n.Env, "test", "prod") {
@@ -309,7 +314,7 @@ func (c *Config) validateNHSA(p *problems) {
 	if len(n.Signtype) > 10 {
 		p.add("nhsa.signtype", "must be at most 10 characters (e.g. SM2, SM3); got %q", n.Signtype)
 	}
-	for _, q := range []struct{ key, v string }{{"nhsa.query.purchase", n.Query.Purchase}, {"nhsa.query.sale", n.Query.Sale}} {
+	for _, q := range []struct{ key, v string }{{"nhsa.query.purchase", n.Query.Purchase}, {"nhsa.query.sale", n.Query.Sale}, {"nhsa.query.trace", n.Query.Trace}} {
 		if q.v != "" && !infnoRE.MatchString(q.v) {
 			p.add(q.key, "must be empty or an infno such as 3510, 3511 or 3513; got %q", q.v)
 		}
@@ -320,6 +325,16 @@ func (c *Config) validateNHSA(p *problems) {
 // is off: a chain sets them once for the fleet (HQ bundles), and a bad
 // table must be refused at publish, not found when a store turns 医保 on.
 func (n NHSA) validateTables(p *problems) {
+	for _, k := range slices.Sorted(maps.Keys(n.StockChangeTypes)) {
+		key, v := "nhsa.stock_change_types."+k, n.StockChangeTypes[k]
+		t, err := strconv.Atoi(k)
+		switch {
+		case err != nil || !billtype.StockChange(t):
+			p.add(key, "not a stock change bill type (111, 112, 113, 104, 203, 205, 214, 215, 216, 217)")
+		case v == "" || len([]rune(v)) > 6 || strings.TrimSpace(v) != v:
+			p.add(key, "inv_chg_type must be 1-6 characters without spaces (the province's code); got %q", v)
+		}
+	}
 	for _, f := range slices.Sorted(maps.Keys(n.Defaults)) {
 		v, key := n.Defaults[f], "nhsa.defaults."+f
 		max, ok := NHSADefaultField(f)

@@ -255,6 +255,10 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 	}
 	entry.Key, entry.Code = in.Key, in.Code
 	entry.Lot, entry.Expiry, entry.Produced = item.Lot, item.Expiry, item.Produced
+	countNote := ""
+	if action == ActionCounted {
+		countNote = countedNote(&entry)
+	}
 	entry.Events = append(entry.Events, LedgerEvent{BillID: bill.ID, BillCode: bill.Code, BillType: bill.Type, Action: action, At: at, Units: units})
 	if err := w.putJSON(ledger, []byte(in.Key), entry); err != nil {
 		return ScanResult{}, err
@@ -269,6 +273,9 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 	if lineIdx >= 0 {
 		l := bill.Lines[lineIdx]
 		msg += fmt.Sprintf("; line %s: %d of %d", l.Line, l.Collected, l.Needed())
+	}
+	if countNote != "" {
+		msg += "; " + countNote
 	}
 	return w.journal(in, at, ScanResult{Outcome: Accepted, Bill: bill, Item: item, Message: msg})
 }

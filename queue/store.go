@@ -56,9 +56,10 @@ var (
 	bktIssues     = []byte("codeissues")
 	bktExpected   = []byte("expected")
 	bktUpstream   = []byte("upstream")
+	bktReconcile  = []byte("reconcile")
 
 	allBuckets = [][]byte{bktMeta, bktBills, bktBillCodes, bktItems, bktSessions, bktLedger,
-		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream}
+		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream, bktReconcile}
 
 	keySchema = []byte("schema")
 )
