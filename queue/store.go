@@ -56,9 +56,10 @@ var (
 	bktIssues     = []byte("codeissues")
 	bktExpected   = []byte("expected")
 	bktUpstream   = []byte("upstream")
+	bktChecks     = []byte("checks")
 
 	allBuckets = [][]byte{bktMeta, bktBills, bktBillCodes, bktItems, bktSessions, bktLedger,
-		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream}
+		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream, bktChecks}
 
 	keySchema = []byte("schema")
 )
