@@ -57,6 +57,11 @@ func (s *Store) RemoveItem(ctx context.Context, session string, codes ...string)
 			return nil, err
 		}
 		// Seqs stay unique: the next scan numbers after the highest ever.
+		// An excuse of the pack goes with it: it is not sold.
+		b.Excused = slices.DeleteFunc(b.Excused, func(e Exception) bool { return e.Code == it.Code })
+		if len(b.Excused) == 0 {
+			b.Excused = nil
+		}
 		b.LastSeq = max(b.LastSeq, b.Items, items[len(items)-1].Seq)
 		b.Items--
 		b.History = append(b.History, Event{At: w.now, What: "item removed", Detail: it.Code})
@@ -102,4 +107,50 @@ func (w *wtx) unledger(billID uint64, key string) error {
 		return w.del(ledger, []byte(key))
 	}
 	return w.putJSON(ledger, []byte(key), e)
+}
+
+// ExcusePack records why a pack on the session's open bill is sold
+// although 码上放心 reported it as bad (Bill.Excused). e.Code names the
+// pack as its item has it; the exception counts on no line.
+func (s *Store) ExcusePack(ctx context.Context, session string, e Exception) (Bill, error) {
+	if e.Code == "" || e.Packs != 0 {
+		return Bill{}, errors.New("queue: an excused pack is named by its code and counts no packs")
+	}
+	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		b, ok, err := w.sessionBill(session)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
+		}
+		items, err := readItems(w.tx, b.ID)
+		if err != nil {
+			return nil, abort(err)
+		}
+		i := slices.IndexFunc(items, func(it Item) bool { return it.Code == e.Code })
+		if i < 0 {
+			return nil, fmt.Errorf("%w: %s is not on bill %s", ErrNotOnBill, e.Code, b.Code)
+		}
+		if slices.ContainsFunc(b.Excused, func(x Exception) bool { return x.Code == e.Code }) {
+			return b, nil
+		}
+		if e.At.IsZero() {
+			e.At = w.now
+		}
+		e.Line = items[i].Line
+		b.Excused = append(b.Excused, e)
+		detail := fmt.Sprintf("pack %s sold although 码上放心 reported it (%s)", e.Code, e.Reason)
+		if e.Supervisor {
+			detail += ", supervisor approved"
+		}
+		b.History = append(b.History, Event{At: w.now, What: "exception", Detail: detail})
+		return b, w.putBill(b)
+	})
+	if err != nil {
+		return Bill{}, err
+	}
+	b := r.(Bill)
+	s.openBill(&b)
+	return b, nil
 }

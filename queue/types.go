@@ -49,6 +49,10 @@ type Bill struct {
 	// Exceptions the packs of them sold without a code.
 	Lines      []SaleLine  `json:"lines,omitempty"`
 	Exceptions []Exception `json:"exceptions,omitempty"`
+	// Excused are packs on the bill that 码上放心 reported as bad (验码)
+	// and that are sold anyway, each with why (Exception.Code names the
+	// pack; it counts no packs on its line).
+	Excused []Exception `json:"excused,omitempty"`
 	History    []Event     `json:"history,omitempty"`
 }
 
