@@ -53,7 +53,7 @@ type Bill struct {
 	// and that are sold anyway, each with why (Exception.Code names the
 	// pack; it counts no packs on its line).
 	Excused []Exception `json:"excused,omitempty"`
-	History    []Event     `json:"history,omitempty"`
+	History []Event     `json:"history,omitempty"`
 }
 
 // Event is one line of a bill's history.
