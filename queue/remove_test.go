@@ -114,3 +114,31 @@ func TestPendingChecksDurable(t *testing.T) {
 		t.Fatalf("after done: %v %+v", err, got)
 	}
 }
+
+// An excused pack is named by its code, counts on no line, and leaves
+// with the pack when it is removed.
+func TestExcusePack(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := openTest(t, filepath.Join(t.TempDir(), "q.db"), testOptions(c))
+	if _, _, err := s.OpenSession(ctx, SessionSpec{Session: "till", Type: 321, Lines: saleLines()}); err != nil {
+		t.Fatal(err)
+	}
+	mustScan(t, s, scanIn("till", msfx(1)), Accepted)
+	if _, err := s.ExcusePack(ctx, "till", Exception{Code: msfx(2), Reason: "verified"}); !errors.Is(err, ErrNotOnBill) {
+		t.Fatalf("excusing a pack not on the bill: %v", err)
+	}
+	if _, err := s.ExcusePack(ctx, "till", Exception{Code: msfx(1), Packs: 1, Reason: "verified"}); err == nil {
+		t.Fatal("an excuse counting packs was taken")
+	}
+	b, err := s.ExcusePack(ctx, "till", Exception{Code: msfx(1), Reason: "verified"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Excused) != 1 || b.Excused[0].Line != "1" || lineOf(t, b, "1").Excepted != 0 || lineOf(t, b, "1").Collected != 1 {
+		t.Fatalf("excused: %+v lines %+v", b.Excused, b.Lines)
+	}
+	if b, _, err = s.RemoveItem(ctx, "till", msfx(1)); err != nil || len(b.Excused) != 0 {
+		t.Fatalf("after removal: %v %+v", err, b.Excused)
+	}
+}
