@@ -28,10 +28,9 @@ scanners:
   - {name: till, type: stdin, echo: true}
 `
 
-// TestNonDrugCodesGoNowhere scans a patient's 医保电子凭证 and payment codes (the
-// default patterns)
-// through the real daemon, by the API and by the counter gun (stdin), in
-// the middle of a sale: the POS gets each as an event of its own kind, and
+// TestNonDrugCodesGoNowhere scans a patient's 医保电子凭证 and payment codes
+// (the default patterns) through the real daemon, by the API and by the
+// counter gun (stdin), in the middle of a sale: the POS gets each as an event of its own kind, and
 // afterwards not one of them is in the data directory's files (the queue
 // among them), the log, the scanner's echo, or a queue export. The sale's
 // own trace code is found in each of those places where it belongs, so the
