@@ -30,8 +30,8 @@ scanners:
 
 // TestNonDrugCodesGoNowhere scans a patient's 医保电子凭证 and payment codes
 // (the default patterns) through the real daemon, by the API and by the
-// counter gun (stdin), in the middle of a sale: the POS gets each as an event of its own kind, and
-// afterwards not one of them is in the data directory's files (the queue
+// counter gun (stdin), in the middle of a sale: the POS gets each as an
+// event of its own kind, and afterwards not one of them is in the data directory's files (the queue
 // among them), the log, the scanner's echo, or a queue export. The sale's
 // own trace code is found in each of those places where it belongs, so the
 // search is shown to work.
@@ -56,9 +56,8 @@ func TestNonDrugCodesGoNowhere(t *testing.T) {
 
 	const (
 		drug    = "81012350000000157474"
-		// 医保电子凭证 as the default codes.credentials takes them (28 digits).
-		credAPI = "9876543210987654321098765432"
-		credGun = "5550001112223334445556667778"
+		credAPI = "9876543210987654321098765432" // 医保电子凭证: the default
+		credGun = "5550001112223334445556667778" // codes.credentials, 28 digits
 		wechat  = "134567890123456789"   // 18 digits from 13
 		alipay  = "28763443825664394123" // 20 digits from 28
 		aimQR   = "]Q1"                  // a gun set to send AIM identifiers
