@@ -58,9 +58,9 @@ func TestNonDrugCodesGoNowhere(t *testing.T) {
 		drug    = "81012350000000157474"
 		credAPI = "9876543210987654321098765432" // 医保电子凭证: the default
 		credGun = "5550001112223334445556667778" // codes.credentials, 28 digits
-		wechat  = "134567890123456789"   // 18 digits from 13
-		alipay  = "28763443825664394123" // 20 digits from 28
-		aimQR   = "]Q1"                  // a gun set to send AIM identifiers
+		wechat  = "134567890123456789"           // 18 digits from 13
+		alipay  = "28763443825664394123"         // 20 digits from 28
+		aimQR   = "]Q1"                          // a gun set to send AIM identifiers
 	)
 	secrets := []string{credAPI, credGun, wechat, alipay}
 
