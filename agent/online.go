@@ -38,7 +38,7 @@ import (
 // answered: after a restart those of finished bills are asked again
 // (resumeChecks), and the packs of open bills are all checked again, their
 // verdicts living in memory (recheckOpenBills). A pack taken off its bill
-// (RemoveItem) leaves its pending check behind.
+// (RemoveItem) takes its check with it (dropCheck).
 
 // Check states and problems.
 const (
