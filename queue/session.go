@@ -237,11 +237,20 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 
 	// Accepted: from here on every error aborts the batch.
 	bill.Items++
-	item := Item{Seq: bill.Items, Code: in.Code, Key: in.Key, Kind: in.Kind, Product: in.Product, Source: in.Source, ScannedAt: at,
+	seq := bill.Items
+	if bill.LastSeq > 0 {
+		// A pack was removed: number after the highest seq given.
+		seq = bill.LastSeq + 1
+		bill.LastSeq = seq
+	}
+	item := Item{Seq: seq, Code: in.Code, Key: in.Key, Kind: in.Kind, Product: in.Product, Source: in.Source, ScannedAt: at,
 		Lot: firstOf(in.Lot, entry.Lot), Expiry: firstOf(in.Expiry, entry.Expiry), Produced: firstOf(in.Produced, entry.Produced), Units: units,
 		Ref: refOf(&entry, action, orig)}
 	if lineIdx >= 0 {
 		item.Line = bill.Lines[lineIdx].Line
+		if units == 0 && lineAmount != 1 {
+			item.Counted = lineAmount
+		}
 	}
 	if units > 0 {
 		if !entry.opened() {
@@ -608,26 +617,8 @@ func (s *Store) Cancel(ctx context.Context, session, why string) (Bill, error) {
 		if err != nil {
 			return nil, abort(err)
 		}
-		ledger := w.tx.Bucket(bktLedger)
 		for _, it := range items {
-			var e LedgerEntry
-			if _, err := getJSON(ledger, []byte(it.Key), &e); err != nil {
-				return nil, abort(err)
-			}
-			kept := e.Events[:0]
-			for _, ev := range e.Events {
-				if ev.BillID != b.ID {
-					kept = append(kept, ev)
-				}
-			}
-			e.Events = kept
-			e.recount()
-			if len(kept) == 0 {
-				err = w.del(ledger, []byte(it.Key))
-			} else {
-				err = w.putJSON(ledger, []byte(it.Key), e)
-			}
-			if err != nil {
+			if err := w.unledger(b.ID, it.Key); err != nil {
 				return nil, err
 			}
 		}
