@@ -262,7 +262,7 @@ func (s *boltBackend) Stage(_ context.Context, stg *Staging) (*Rollout, error) {
 		if err != nil {
 			return err
 		}
-		if err := checkHQKey(st, stg.HQKey, stg.ReplaceHQKey); err != nil {
+		if err := CheckHQKey(st, stg.HQKey, stg.ReplaceHQKey); err != nil {
 			return err
 		}
 		rid := getU64(meta, keyRollout) + 1
@@ -271,7 +271,7 @@ func (s *boltBackend) Stage(_ context.Context, stg *Staging) (*Rollout, error) {
 			if err != nil {
 				return err
 			}
-			if supersede(pr, rid, stg.Version, stg.Now) {
+			if Supersede(pr, rid, stg.Version, stg.Now) {
 				if err := putJSON(tx.Bucket(bktRollouts), rolloutKey(prev), pr); err != nil {
 					return err
 				}
@@ -308,7 +308,7 @@ func (s *boltBackend) Stage(_ context.Context, stg *Staging) (*Rollout, error) {
 				return err
 			}
 		}
-		r = newRollout(rid, stg)
+		r = NewRollout(rid, stg)
 		for w, ids := range stg.WaveDevices {
 			if err := putJSON(tx.Bucket(bktWaves), waveKey(rid, w), ids); err != nil {
 				return err
@@ -731,7 +731,7 @@ func countWave(tx *bolt.Tx, ids []string, version uint64) WaveCounts {
 			failed++
 		}
 	}
-	return tally(len(ids), applying, applied, failed)
+	return Tally(len(ids), applying, applied, failed)
 }
 
 // release serves the staged bundles of a wave's devices.
@@ -778,7 +778,7 @@ func waveDue(tx *bolt.Tx, now time.Time) (r *Rollout, c WaveCounts, due bool, er
 		return nil, c, false, err
 	}
 	c = countWave(tx, ids, r.Version)
-	return r, c, waveIsDue(r, c, now), nil
+	return r, c, WaveIsDue(r, c, now), nil
 }
 
 // evaluate advances the running rollout once its current wave is due (see
@@ -793,7 +793,7 @@ func evaluate(tx *bolt.Tx, now time.Time) (string, error) {
 		return "", meta.Put(keyActive, u64(0))
 	}
 	n := 0
-	if endWave(r, c, now) {
+	if EndWave(r, c, now) {
 		ids, err := waveDevices(tx, r.ID, r.Current)
 		if err != nil {
 			return "", err
@@ -807,7 +807,7 @@ func evaluate(tx *bolt.Tx, now time.Time) (string, error) {
 	} else if err := meta.Put(keyActive, u64(0)); err != nil {
 		return "", err
 	}
-	return waveEvent(r, c, n), putJSON(tx.Bucket(bktRollouts), rolloutKey(r.ID), r)
+	return WaveEvent(r, c, n), putJSON(tx.Bucket(bktRollouts), rolloutKey(r.ID), r)
 }
 
 // applyReport records a report (see mergeReport).
@@ -822,13 +822,11 @@ func applyReport(tx *bolt.Tx, id string, rep Report) error {
 		oldp = nil
 	}
 	ob := tx.Bucket(bktOutcomes)
-	v := ob.Get([]byte(id))
-	var ov uint64
-	ost := outNone
-	if len(v) == 9 {
-		ov, ost = btou(v[:8]), v[8]
+	var out *Outcome
+	if v := ob.Get([]byte(id)); len(v) == 9 {
+		out = &Outcome{Version: btou(v[:8]), State: stateName(v[8])}
 	}
-	keep, setOut := mergeReport(oldp, len(v) == 9, ov, ost, rep)
+	keep, setOut := MergeReport(oldp, out, rep)
 	if !keep {
 		return nil
 	}

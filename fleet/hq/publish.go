@@ -100,7 +100,7 @@ func (s *Store) Publish(ctx context.Context, tree string, o PublishOptions) (*Pu
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	if err := checkHQKey(st, hqKey, o.ReplaceHQKey); err != nil {
+	if err := CheckHQKey(st, hqKey, o.ReplaceHQKey); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
 	devices, err := s.b.Devices(bctx)
@@ -181,7 +181,8 @@ func (s *Store) Publish(ctx context.Context, tree string, o PublishOptions) (*Pu
 	return res, nil
 }
 
-func checkHQKey(st Settings, fp string, replace bool) error {
+// CheckHQKey refuses a signing key other than the fleet's unless replace.
+func CheckHQKey(st Settings, fp string, replace bool) error {
 	if st.HQKey != "" && st.HQKey != fp && !replace {
 		return fmt.Errorf("%w: fleet key %s, this key %s", ErrHQKeyChanged, st.HQKey, fp)
 	}

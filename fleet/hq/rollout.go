@@ -80,7 +80,7 @@ func stateCode(s string) byte {
 	return outNone
 }
 
-// StateName is the protocol state of a stored outcome code.
+// stateName is the protocol state of a stored outcome code.
 func stateName(code byte) string {
 	switch code {
 	case outApplying:
@@ -93,9 +93,9 @@ func stateName(code byte) string {
 	return ""
 }
 
-// Tally counts outcome codes into WaveCounts (targets minus the counted
+// Tally makes WaveCounts from the counts of a wave's outcomes (targets minus the counted
 // ones are pending).
-func tally(targets, applying, applied, failed int) WaveCounts {
+func Tally(targets, applying, applied, failed int) WaveCounts {
 	c := WaveCounts{Targets: targets, Applying: applying, Applied: applied, Failed: failed}
 	c.Pending = targets - applying - applied - failed
 	if n := c.Applied + c.Failed; n > 0 {
@@ -104,17 +104,17 @@ func tally(targets, applying, applied, failed int) WaveCounts {
 	return c
 }
 
-// waveIsDue: every device of the running rollout's current wave reported
+// WaveIsDue: every device of the running rollout's current wave reported
 // APPLIED or FAILED, or its timeout passed.
-func waveIsDue(r *Rollout, c WaveCounts, now time.Time) bool {
+func WaveIsDue(r *Rollout, c WaveCounts, now time.Time) bool {
 	return c.Applied+c.Failed >= c.Targets || now.Sub(r.Waves[r.Current].Started) >= r.WaveTimeout
 }
 
-// endWave ends r's current wave with counts c: the rollout halts if the
+// EndWave ends r's current wave with counts c: the rollout halts if the
 // failed ratio exceeds the threshold (or nobody reported), completes after
 // the last wave, or moves to the next wave (next true: the caller releases
-// its staged bundles, then calls waveEvent). Both backends decide here.
-func endWave(r *Rollout, c WaveCounts, now time.Time) (next bool) {
+// its staged bundles, then calls WaveEvent). Both backends decide here.
+func EndWave(r *Rollout, c WaveCounts, now time.Time) (next bool) {
 	w := &r.Waves[r.Current]
 	w.Ended, w.Counts = now, &c
 	wave := r.Current + 1 // 1-based in messages
@@ -143,9 +143,9 @@ func endWave(r *Rollout, c WaveCounts, now time.Time) (next bool) {
 	return false
 }
 
-// waveEvent describes what endWave did; released is how many devices of
+// WaveEvent describes what EndWave did; released is how many devices of
 // the next wave got their bundle.
-func waveEvent(r *Rollout, c WaveCounts, released int) string {
+func WaveEvent(r *Rollout, c WaveCounts, released int) string {
 	if r.State == RolloutRunning {
 		return fmt.Sprintf("rollout %d: wave %d ended (%d applied, %d failed, %d silent); wave %d released to %d device(s)",
 			r.ID, r.Current, c.Applied, c.Failed, c.Pending+c.Applying, r.Current+1, released)
@@ -156,8 +156,8 @@ func waveEvent(r *Rollout, c WaveCounts, released int) string {
 	return fmt.Sprintf("rollout %d %s: %s", r.ID, r.State, r.Reason)
 }
 
-// newRollout is the rollout a Staging creates (wave 0 started).
-func newRollout(id uint64, s *Staging) *Rollout {
+// NewRollout is the rollout a Staging creates (wave 0 started).
+func NewRollout(id uint64, s *Staging) *Rollout {
 	r := &Rollout{ID: id, Version: s.Version, Created: s.Now, Threshold: s.Threshold, WaveTimeout: s.WaveTimeout, State: RolloutRunning}
 	for w, ids := range s.WaveDevices {
 		wave := Wave{Stores: s.WaveStores[w], Devices: len(ids)}
@@ -169,8 +169,8 @@ func newRollout(id uint64, s *Staging) *Rollout {
 	return r
 }
 
-// supersede halts a running rollout for the new one.
-func supersede(r *Rollout, next, version uint64, now time.Time) bool {
+// Supersede halts a running rollout for the new one.
+func Supersede(r *Rollout, next, version uint64, now time.Time) bool {
 	if r.State != RolloutRunning {
 		return false
 	}
@@ -191,15 +191,16 @@ type Report struct {
 	SignedAt time.Time `json:"signed_at"`
 }
 
-// mergeReport decides what a new report changes. Reports are ordered by
-// the time the device signed: an older one (a replay, or one delayed
-// behind a newer one) is ignored, and a replayed APPLYING never hides the
-// APPLIED or FAILED that followed it. The outcome kept for rollouts is the
-// newest version's: a device that reports FAILED for the new version and
-// then APPLIED for the previous one it fell back to still counts as
-// FAILED. old is nil when the device has no (readable) report; hasOut
-// tells whether it has an outcome (outV, outS).
-func mergeReport(old *Report, hasOut bool, outV uint64, outS byte, rep Report) (keep, setOut bool) {
+// MergeReport decides what a new report changes; both backends decide
+// here. Reports are ordered by the time the device signed: an older one
+// (a replay, or one delayed behind a newer one) is ignored, and a replayed
+// APPLYING never hides the APPLIED or FAILED that followed it. The outcome
+// kept for rollouts is the newest version's: a device that reports FAILED
+// for the new version and then APPLIED for the previous one it fell back
+// to still counts as FAILED. old is nil when the device has no (readable)
+// report, out nil when it has no outcome. keep: store rep as the report;
+// setOut: make its version and state the outcome.
+func MergeReport(old *Report, out *Outcome, rep Report) (keep, setOut bool) {
 	code := stateCode(rep.State)
 	regress := func(oldVersion uint64, oldState byte) bool {
 		return oldVersion == rep.Version && oldState != outApplying && oldState != outNone && code == outApplying
@@ -207,5 +208,5 @@ func mergeReport(old *Report, hasOut bool, outV uint64, outS byte, rep Report) (
 	if old != nil && (rep.SignedAt.Before(old.SignedAt) || rep.SignedAt.Equal(old.SignedAt) && regress(old.Version, stateCode(old.State))) {
 		return false, false
 	}
-	return true, !hasOut || rep.Version > outV || rep.Version == outV && !regress(outV, outS)
+	return true, out == nil || rep.Version > out.Version || rep.Version == out.Version && !regress(out.Version, stateCode(out.State))
 }
