@@ -223,7 +223,9 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 		Long: `serve answers GET /v1/devices/{id}/bundle and POST /v1/devices/{id}/report
 for enrolled devices (SM2-signed requests), advances rollouts as reports
 arrive, and runs until SIGINT or SIGTERM. Other pda-hq commands keep working
-while it runs: it holds the database only for its short commits.`,
+while it runs: it holds the database only for its short commits. With
+--db postgres://… (after ` + "`pda-hq migrate`" + `) several serve processes may share
+the database behind any load balancer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (certFile == "") != (keyFile == "") {
