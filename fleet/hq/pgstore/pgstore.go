@@ -273,8 +273,30 @@ func (b *Backend) ReserveVersion(ctx context.Context) (uint64, error) {
 	return uint64(v), nil
 }
 
-// chunk bounds the rows of one bulk statement (bundles are large).
-const chunk = 1000
+// Bounds of one bulk statement: bundles carry the catalogue and may be
+// megabytes each.
+const (
+	chunkRows  = 1000
+	chunkBytes = 32 << 20
+)
+
+// chunks splits bundles into runs of at most chunkRows rows and about
+// chunkBytes bytes (at least one bundle each).
+func chunks(bs []hq.SealedBundle) [][]hq.SealedBundle {
+	var out [][]hq.SealedBundle
+	start, size := 0, 0
+	for i, b := range bs {
+		if i > start && (i-start >= chunkRows || size+len(b.Data) > chunkBytes) {
+			out = append(out, bs[start:i])
+			start, size = i, 0
+		}
+		size += len(b.Data)
+	}
+	if start < len(bs) {
+		out = append(out, bs[start:])
+	}
+	return out
+}
 
 // Stage implements hq.Backend.
 func (b *Backend) Stage(ctx context.Context, stg *hq.Staging) (*hq.Rollout, error) {
@@ -312,8 +334,7 @@ func (b *Backend) Stage(ctx context.Context, stg *hq.Staging) (*hq.Rollout, erro
 		if _, err := pgx.ForEachRow(rows, []any{&id, &key}, func() error { keys[id] = key; return nil }); err != nil {
 			return err
 		}
-		for i := 0; i < len(stg.Bundles); i += chunk {
-			part := stg.Bundles[i:min(i+chunk, len(stg.Bundles))]
+		for _, part := range chunks(stg.Bundles) {
 			var (
 				pids    []string
 				data    [][]byte
