@@ -237,6 +237,11 @@ the database behind any load balancer.`,
 			}
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 			o.Logger = log
+			if isPostgres(db) && !cmd.Flags().Changed("batch-wait") {
+				// A few ms of linger turns a burst of reports into a
+				// few transactions shared by every replica.
+				o.BatchWait = 10 * time.Millisecond
+			}
 			st, err := openStore(cmd.Context(), db, false, log)
 			if err != nil {
 				return err
@@ -266,6 +271,8 @@ the database behind any load balancer.`,
 	f.IntVar(&o.MaxInFlight, "max-inflight", 512, "requests handled at once; beyond, 503 with Retry-After")
 	f.DurationVar(&o.RetryAfter, "retry-after", 30*time.Second, "pause asked for in a 503 (plus up to as much again at random)")
 	f.DurationVar(&o.Tick, "tick", time.Second, "period of last-seen flushes, reloads and wave-timeout checks")
+	f.DurationVar(&o.BatchWait, "batch-wait", 0, "hold a report batch open this long (default 0 for a bbolt file, 10ms for PostgreSQL)")
+	f.IntVar(&o.BatchMax, "batch-max", 500, "commit a report batch early once it holds this many reports")
 	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM); default plain HTTP (e.g. behind a proxy)")
 	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")

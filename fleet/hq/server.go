@@ -43,6 +43,13 @@ type ServeOptions struct {
 	// holding it; past it the device gets 503 and sends the report again.
 	// Default 10s.
 	ReportWait time.Duration
+	// BatchWait, when positive, holds a report batch open this long after
+	// its first report (or until BatchMax reports are queued) so that
+	// replicas on PostgreSQL commit fewer, larger transactions. 0 commits
+	// as soon as the previous commit is done (what a bbolt file wants).
+	BatchWait time.Duration
+	// BatchMax ends the BatchWait early. Default 500.
+	BatchMax int
 	// Now is the clock; default the Store's.
 	Now func() time.Time
 	// Logger; default the Store's.
@@ -64,6 +71,9 @@ func (o ServeOptions) withDefaults(st *Store) ServeOptions {
 	}
 	if o.ReportWait <= 0 {
 		o.ReportWait = 10 * time.Second
+	}
+	if o.BatchMax <= 0 {
+		o.BatchMax = 500
 	}
 	if o.Now == nil {
 		o.Now = st.opts.Now
@@ -203,9 +213,34 @@ func (s *Server) Run(ctx context.Context) error {
 			s.failPending(errors.New("hq is shutting down"))
 			return nil
 		case <-s.kick:
+			s.linger(ctx)
 		case <-t.C:
 		}
 		s.cycle()
+	}
+}
+
+// linger lets a report batch fill for BatchWait or up to BatchMax reports.
+func (s *Server) linger(ctx context.Context) {
+	if s.opts.BatchWait <= 0 {
+		return
+	}
+	timer := time.NewTimer(s.opts.BatchWait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.pending)
+		s.mu.Unlock()
+		if n >= s.opts.BatchMax {
+			return
+		}
+		select {
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-s.kick: // another report queued: count again
+		}
 	}
 }
 

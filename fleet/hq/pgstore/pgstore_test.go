@@ -140,4 +140,5 @@ func TestPostgres(t *testing.T) {
 	})
 
 	t.Run("Replicas", func(t *testing.T) { testReplicas(t, c) })
+	t.Run("Batching", func(t *testing.T) { testBatching(t, c) })
 }
