@@ -47,9 +47,9 @@
 // # Reports and durability
 //
 // Report handlers queue their report and wait; one writer goroutine takes
-// everything queued into one bbolt transaction (group commit: one fsync pair
-// however many devices reported), then answers them all. A 204 therefore
-// means the report is on disk. Last-seen times are kept in memory and
+// everything queued into one transaction (group commit: with bbolt one
+// fsync pair however many devices reported), then answers them all. A 204
+// therefore means the report is committed. Last-seen times are kept in memory and
 // written on each writer cycle (every ServeOptions.Tick, default 1 s), so a
 // crash loses at most that much last-seen precision, never a report.
 //
@@ -74,8 +74,27 @@
 //
 // # Storage
 //
-// One bbolt file (fsync on), opened only for each operation so that the
-// CLI commands work while serve runs; see Store. Serve answers GETs from an
-// in-memory snapshot of every device's key and released bundle, so its
-// memory is about the sum of the released bundles.
+// The state sits behind the Backend interface (store.go), with two
+// implementations that pass the same conformance suite (package
+// storetest):
+//
+// bbolt (Open; the default, for a small chain: one process): one file,
+// fsync on, opened only for each operation so that the CLI commands work
+// while serve runs. One transaction per writer cycle carries the report
+// batch, the last-seen times and the rollout step.
+//
+// PostgreSQL (package pgstore; `--db postgres://…`, schema by `pda-hq
+// migrate`), for a big chain: several `pda-hq serve` replicas behind any
+// load balancer on one database. Each replica's writer commits its report
+// batch and last-seen times (one bulk upsert) in one transaction and only
+// then answers 204; the rollout step runs in its own transaction holding
+// the meta row lock and recounts the wave under it, so a wave is released
+// (or the rollout halted) once whichever replica commits the report that
+// ends it, and a replica killed between the two leaves the step to the
+// next tick of any replica. Every replica re-reads what it serves within a
+// tick of any change (a generation counter bumped by publish, enroll and
+// wave releases).
+//
+// Serve answers GETs from an in-memory snapshot of every device's key and
+// released bundle, so its memory is about the sum of the released bundles.
 package hq

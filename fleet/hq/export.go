@@ -2,13 +2,12 @@ package hq
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/pda-agent/pda-agent/durable"
 )
@@ -42,31 +41,15 @@ func (s *Store) Export(dir string) (*ExportResult, error) {
 	}
 	var items []item
 	res := &ExportResult{}
-	err := s.view(func(tx *bolt.Tx) error {
-		devices, err := allDevices(tx)
-		if err != nil {
-			return err
-		}
-		for _, d := range devices {
-			sl, err := getSlot(tx, d.ID)
-			if err != nil {
-				return err
-			}
-			if sl.Released == nil {
-				res.NoBundle = append(res.NoBundle, d.ID)
-				items = append(items, item{id: d.ID})
-				continue
-			}
-			raw := tx.Bucket(bktBundles).Get(bundleKey(d.ID, sl.Released.Version))
-			if raw == nil {
-				return fmt.Errorf("device %s: released bundle version %d is missing from the file", d.ID, sl.Released.Version)
-			}
-			items = append(items, item{id: d.ID, data: bytes.Clone(raw)})
-		}
-		return nil
-	})
+	view, err := s.b.Served(context.Background(), func(string, *BundleRef) bool { return true })
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
+	}
+	for _, d := range view.Devices {
+		if d.Released == nil {
+			res.NoBundle = append(res.NoBundle, d.Device.ID)
+		}
+		items = append(items, item{id: d.Device.ID, data: d.Bundle})
 	}
 	out := filepath.Join(dir, "devices")
 	if err := os.MkdirAll(out, 0o755); err != nil {
