@@ -8,3 +8,5 @@ import "errors"
 func diskFree(string) (int64, error) { return 0, errors.ErrUnsupported }
 
 func diskSpace(string) (int64, int64, error) { return 0, 0, errors.ErrUnsupported }
+
+func isPlatformDiskFull(error) bool { return false }

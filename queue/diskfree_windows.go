@@ -2,7 +2,11 @@
 
 package queue
 
-import "golang.org/x/sys/windows"
+import (
+	"errors"
+
+	"golang.org/x/sys/windows"
+)
 
 // diskFree is the space the caller may still use in dir.
 func diskFree(dir string) (int64, error) {
@@ -22,4 +26,10 @@ func diskSpace(dir string) (free, total int64, err error) {
 		return 0, 0, err
 	}
 	return int64(avail), int64(size), nil
+}
+
+// isPlatformDiskFull reports Windows' own disk-full codes, which are not
+// syscall.ENOSPC.
+func isPlatformDiskFull(err error) bool {
+	return errors.Is(err, windows.ERROR_DISK_FULL) || errors.Is(err, windows.ERROR_HANDLE_DISK_FULL)
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -235,7 +236,20 @@ func writeReserve(path string, size int64) error {
 }
 
 func isSpaceError(err error) bool {
-	return errors.Is(err, berrors.ErrMaxSizeReached) || errors.Is(err, syscall.ENOSPC)
+	return errors.Is(err, berrors.ErrMaxSizeReached) || IsDiskFull(err)
+}
+
+// IsDiskFull reports whether err is a write that failed for lack of disk
+// space: ENOSPC, also where bbolt flattened it into text ("file resize
+// error: %s" in db.go), and Windows' ERROR_DISK_FULL.
+func IsDiskFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, syscall.ENOSPC) || isPlatformDiskFull(err) {
+		return true
+	}
+	return strings.Contains(err.Error(), syscall.ENOSPC.Error())
 }
 
 func human(n int64) string {
