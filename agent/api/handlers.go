@@ -154,6 +154,18 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if v.Bill == nil {
+		// An idle session is answered empty; a name nothing ever used
+		// (a typo in a POS config) is not a session at all.
+		known, err := s.agent.SessionKnown(name)
+		if err == nil && !known {
+			err = notFound("no session %q: no bill is open in it, no scanner feeds it and no bill on file was made in it", name)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, view(v))
 }
 
