@@ -379,16 +379,19 @@ func TestErrors(t *testing.T) {
 	e.ok("POST", "/v1/sessions/s/finish", nil, nil) // codeA is sold
 	before, _ := e.agent.Bills(agent.BillFilter{})
 	eb := e.fails("POST", "/v1/bills", map[string]any{"kind": "sale", "lines": []map[string]any{{"code": codeB}, {"code": codeA}, {"code": barcode}}}, 422, "refused")
-	reasons := map[string]string{}
-	for _, r := range eb.Refusals {
-		reasons[r.Code] = r.Reason
+	// Every refused line at once, in the bill's order: the ledger's
+	// already_sold as well as the code that does not parse.
+	want := []queue.Refusal{{Line: 2, Code: codeA, Reason: "already_sold"}, {Line: 3, Code: barcode, Reason: "product_barcode"}}
+	if len(eb.Refusals) != len(want) {
+		t.Fatalf("refusals %+v, want %+v", eb.Refusals, want)
 	}
-	// Codes that do not parse are refused before the ledger is asked.
-	if len(eb.Refusals) != 1 || reasons[barcode] != "product_barcode" {
-		t.Fatalf("refusals %+v", eb.Refusals)
+	for i, w := range want {
+		if g := eb.Refusals[i]; g.Line != w.Line || g.Code != w.Code || g.Reason != w.Reason || g.Message == "" {
+			t.Errorf("refusal %d: %+v, want %+v", i, g, w)
+		}
 	}
 	status, data := e.call("POST", "/v1/bills", map[string]any{"kind": "sale", "lines": []map[string]any{{"code": codeA}}})
-	if status != 422 || !strings.Contains(string(data), `"refusals":[{"code":"`+codeA+`","reason":"already_sold"`) {
+	if status != 422 || !strings.Contains(string(data), `"refusals":[{"line":1,"code":"`+codeA+`","reason":"already_sold"`) {
 		t.Fatalf("resale: %d %s", status, data)
 	}
 	after, _ := e.agent.Bills(agent.BillFilter{})
