@@ -56,9 +56,10 @@ var (
 	bktIssues     = []byte("codeissues")
 	bktExpected   = []byte("expected")
 	bktUpstream   = []byte("upstream")
+	bktIdem       = []byte("idempotency")
 
 	allBuckets = [][]byte{bktMeta, bktBills, bktBillCodes, bktItems, bktSessions, bktLedger,
-		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream}
+		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream, bktIdem}
 
 	keySchema = []byte("schema")
 )
@@ -171,6 +172,8 @@ type Store struct {
 	// so Close can stop the committer only after they are queued.
 	sending sync.WaitGroup
 	commits atomic.Uint64
+	// idemPruned is when the idempotency records were last pruned (unix ns).
+	idemPruned atomic.Int64
 }
 
 // Alarm is a condition the operator must see: a quarantined file, a full
