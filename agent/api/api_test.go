@@ -443,14 +443,18 @@ type sseEvent struct {
 }
 
 // openStream connects to /v1/events and returns parsed events and
-// comments on channels until the stream ends (both are then closed).
-func openStream(t *testing.T, e *testEnv, ctx context.Context) (<-chan sseEvent, <-chan string) {
+// comments on channels until the stream ends (both are then closed). A
+// lastID is sent as Last-Event-ID.
+func openStream(t *testing.T, e *testEnv, ctx context.Context, lastID ...string) (<-chan sseEvent, <-chan string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, "GET", e.base+"/v1/events", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+e.token)
+	if len(lastID) > 0 {
+		req.Header.Set("Last-Event-ID", lastID[0])
+	}
 	resp, err := (&http.Client{}).Do(req)
 	if err != nil {
 		t.Fatal(err)
