@@ -37,7 +37,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if problems == nil {
 		problems = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": st.Health, "problems": problems})
+	// device lets the CLI tell its own agent from another one holding the
+	// port (the id is on every bill; it is no secret).
+	writeJSON(w, http.StatusOK, map[string]any{"status": st.Health, "problems": problems, "device": st.Device})
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
