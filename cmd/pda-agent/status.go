@@ -278,7 +278,7 @@ func configLine(c agent.ConfigInfo) string {
 			v += " (" + c.BundleHash[:12] + ")"
 		}
 		if !c.AppliedAt.IsZero() {
-			v += ", applied " + c.AppliedAt.In(time.Local).Format("2006-01-02 15:04")
+			v += ", applied " + agent.StoreTime(c.AppliedAt)
 		}
 		return v + ", hash " + hash
 	}
