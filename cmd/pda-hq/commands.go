@@ -44,7 +44,7 @@ func newEnrollCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "enroll --device ID --store S [--region R] [--group G] --key KEY",
 		Short: "Enroll a device (or update its store, region, group or key)",
-		Long: `enroll records a device and its SM2 public key (from ` + "`pda-agent keys`" + ` on the
+		Long: `enroll records a device and its SM2 public key (printed by ` + "`pda-agent fleet init`" + ` on the
 device): Base64 of 04‖X‖Y, PEM text, or a file holding either. The key
 authenticates the device's requests and receives its encrypted secrets. A
 new key drops the device's bundles: publish again. The database is created
@@ -192,7 +192,8 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 		Long: `serve answers GET /v1/devices/{id}/bundle and POST /v1/devices/{id}/report
 for enrolled devices (SM2-signed requests), advances rollouts as reports
 arrive, and runs until SIGINT or SIGTERM. Other pda-hq commands keep working
-while it runs: it holds the database only for its short commits.`,
+while it runs: it holds the database only for its short commits. The
+database is created if missing (devices are enrolled while it serves).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (certFile == "") != (keyFile == "") {
@@ -204,9 +205,15 @@ while it runs: it holds the database only for its short commits.`,
 			}
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 			o.Logger = log
-			st, err := openStore(db, false, log)
+			// The README sets HQ up as keys gen, then serve, then enroll:
+			// serve creates an empty database, as enroll would.
+			_, statErr := os.Stat(db)
+			st, err := openStore(db, true, log)
 			if err != nil {
 				return err
+			}
+			if errors.Is(statErr, fs.ErrNotExist) {
+				log.Info("created an empty HQ database: enroll devices with pda-hq enroll", "db", db)
 			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
