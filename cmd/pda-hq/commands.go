@@ -286,14 +286,23 @@ func printStatus(w io.Writer, s *hq.Status, o hq.StatusOptions) {
 	fmt.Fprintf(w, "%d device(s), %d silent (no contact for %s); last version %d; HQ key %s\n\n",
 		len(s.Devices), s.Silent, silence, s.Version, orDash(s.Settings.HQKey))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEVICE\tSTORE\tGROUP\tSTAGED\tSERVED\tREPORT\tLAST SEEN\t")
+	fmt.Fprintln(tw, "DEVICE\tSTORE\tREGION\tGROUP\tWAVE\tSTAGED\tSERVED\tSTATE\tLAST SEEN\t")
+	var reasons []string
 	for _, d := range s.Devices {
-		report := "-"
-		if r := d.Report; r != nil {
-			report = fmt.Sprintf("%s v%d", r.State, r.Version)
+		// STATE is about the bundle served now; a report about another
+		// version (a refused bundle, an older one) is listed below.
+		state := "-"
+		if r := d.Report; r != nil && d.Current {
+			state = fmt.Sprintf("%s v%d", r.State, r.Version)
 			if r.Error != "" {
-				report += ": " + oneLine(r.Error, 60)
+				reasons = append(reasons, fmt.Sprintf("%s %s v%d: %s", d.ID, r.State, r.Version, r.Error))
 			}
+		} else if r != nil {
+			reasons = append(reasons, fmt.Sprintf("%s last reported %s v%d, not the served v%d%s", d.ID, r.State, r.Version, d.Served.Version, prefixed(": ", r.Error)))
+		}
+		wave := "-"
+		if d.Wave > 0 {
+			wave = fmt.Sprintf("#%d/%d", d.Rollout, d.Wave)
 		}
 		seen := "never"
 		if !d.LastSeen.IsZero() {
@@ -302,9 +311,15 @@ func printStatus(w io.Writer, s *hq.Status, o hq.StatusOptions) {
 		if d.Silent {
 			seen += " SILENT"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", d.ID, d.Store, orDash(d.Group), ref(d.Staged), ref(d.Served), report, seen)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", d.ID, d.Store, orDash(d.Region), orDash(d.Group), wave, ref(d.Staged), ref(d.Served), state, seen)
 	}
 	tw.Flush()
+	if len(reasons) > 0 {
+		fmt.Fprintln(w, "\nreports:")
+		for _, r := range reasons {
+			fmt.Fprint(w, wrap(r, 100, "  ", "      "))
+		}
+	}
 	if len(s.Rollouts) == 0 {
 		return
 	}
@@ -332,6 +347,38 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func prefixed(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
+}
+
+// wrap folds text into lines of at most width runes (a longer word stays
+// whole), the first indented by first, the others by rest: a FAILED reason
+// is shown in full, not cut.
+func wrap(text string, width int, first, rest string) string {
+	var b strings.Builder
+	line, indent := "", first
+	flush := func() {
+		b.WriteString(indent + line + "\n")
+		line, indent = "", rest
+	}
+	for _, word := range strings.Fields(text) {
+		if line != "" && len([]rune(indent+line+" "+word)) > width {
+			flush()
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	if line != "" {
+		flush()
+	}
+	return b.String()
 }
 
 func oneLine(s string, n int) string {

@@ -33,7 +33,17 @@ type DeviceStatus struct {
 	Served *BundleRef `json:"served,omitempty"`
 	// Report is the device's last report, nil if none.
 	Report *Report `json:"report,omitempty"`
-	// LastSeen is the last authenticated request (zero: never).
+	// Current says whether Report is about the bundle served now: a
+	// report about another version (a refused forged or test bundle, an
+	// older one) is not the state of what the device should run.
+	Current bool `json:"current"`
+	// Rollout and Wave (from 1) place the device in the newest rollout;
+	// 0 when it is not in it.
+	Rollout uint64 `json:"rollout,omitempty"`
+	Wave    int    `json:"wave,omitempty"`
+	// LastSeen is the last authenticated request or report (zero: never).
+	// A device in static mode fetches its bundle from a mirror HQ does not
+	// see, so its reports are its only contact.
 	LastSeen time.Time `json:"last_seen,omitzero"`
 	// Silent: no contact for longer than Settings.Silence() (or never).
 	Silent bool `json:"silent"`
@@ -77,8 +87,30 @@ func (s *Store) Status(o StatusOptions) (*Status, error) {
 		if err != nil {
 			return err
 		}
+		// Which wave of the newest rollout each device is in.
+		var newest uint64
+		wave := map[string]int{}
+		if k, _ := tx.Bucket(bktRollouts).Cursor().Last(); k != nil {
+			newest = btou(k)
+			r, err := getRollout(tx, newest)
+			if err != nil {
+				return err
+			}
+			for i := range r.Waves {
+				ids, err := waveDevices(tx, newest, i)
+				if err != nil {
+					return err
+				}
+				for _, id := range ids {
+					wave[id] = i + 1
+				}
+			}
+		}
 		for _, d := range devices {
 			ds := DeviceStatus{ID: d.ID, Store: d.Store, Region: d.Region, Group: d.Group, Fingerprint: d.Fingerprint}
+			if w := wave[d.ID]; w > 0 {
+				ds.Rollout, ds.Wave = newest, w
+			}
 			sl, err := getSlot(tx, d.ID)
 			if err != nil {
 				return err
@@ -91,9 +123,13 @@ func (s *Store) Status(o StatusOptions) (*Status, error) {
 			}
 			if found {
 				ds.Report = &rep
+				ds.Current = ds.Served == nil || ds.Served.Version == rep.Version
 			}
 			if v := tx.Bucket(bktSeen).Get([]byte(d.ID)); len(v) == 8 {
 				ds.LastSeen = time.Unix(0, int64(btou(v))).UTC()
+			}
+			if found && rep.At.After(ds.LastSeen) {
+				ds.LastSeen = rep.At.UTC()
 			}
 			ds.Silent = ds.LastSeen.IsZero() || now.Sub(ds.LastSeen) > silence
 			if ds.Silent {
