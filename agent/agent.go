@@ -85,6 +85,9 @@ type Agent struct {
 	// origin is where the config in force came from (FleetApplier
 	// updates it).
 	origin  atomic.Pointer[ConfigInfo]
+	// fleetState reads the fleet client's state (SetFleetState); nil
+	// without HQ.
+	fleetState atomic.Pointer[func() FleetState]
 	metrics *metrics.Metrics
 	// clock measures the back ends' clocks against this device's from
 	// their answers; the 码上放心 and 医保 clients stamp requests with its
