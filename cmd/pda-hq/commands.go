@@ -381,14 +381,6 @@ func wrap(text string, width int, first, rest string) string {
 	return b.String()
 }
 
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
-}
-
 func newExportCmd() *cobra.Command {
 	var db, dir string
 	cmd := &cobra.Command{
