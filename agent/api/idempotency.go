@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -73,13 +74,46 @@ func (s *Server) idempotent(h http.HandlerFunc) http.HandlerFunc {
 		if rw.status < 200 || rw.status > 299 {
 			return
 		}
-		err = s.agent.RememberIdempotent(r.Context(), key, queue.IdemRecord{Scope: scope, Digest: digest, Status: rw.status, Body: rw.body.Bytes()})
+		err = s.agent.RememberIdempotent(r.Context(), key, queue.IdemRecord{Scope: scope, Digest: digest, Status: rw.status, Body: maskKept(rw.body.Bytes())})
 		if err != nil {
 			// The answer is already out; a retry would run again (and be
 			// refused by the ledger rather than make a second bill).
 			s.log.Error("idempotency key not kept", "key", key, "err", err)
 		}
 	}
+}
+
+// maskKept masks the personal attrs of a kept answer (a bill, or a bill
+// with its outlook): the queue keeps personal data only encrypted, so a
+// replay shows them masked, as GET /v1/bills does.
+func maskKept(body []byte) []byte {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil || top["attrs"] == nil {
+		return body
+	}
+	var attrs map[string]string
+	if json.Unmarshal(top["attrs"], &attrs) != nil {
+		return body
+	}
+	masked := false
+	for k, v := range attrs {
+		if queue.IsPersonal(k) {
+			attrs[k], masked = queue.MaskValue(v), true
+		}
+	}
+	if !masked {
+		return body // kept byte for byte
+	}
+	raw, err := json.Marshal(attrs)
+	if err != nil {
+		return body
+	}
+	top["attrs"] = raw
+	out, err := json.Marshal(top)
+	if err != nil {
+		return body
+	}
+	return append(out, '\n')
 }
 
 // recorder passes an answer through and keeps a copy.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pda-agent/pda-agent/agent"
+	"github.com/pda-agent/pda-agent/queue"
 )
 
 // keyed posts body with an Idempotency-Key and returns status, body and
@@ -95,5 +96,26 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 	if st, _, _ := e.keyed("/v1/bills", string(bytes.Repeat([]byte("k"), 256)), sale); st != http.StatusBadRequest {
 		t.Fatalf("a 256-character key: %d", st)
+	}
+}
+
+// Personal data is not kept in clear in the queue file: the kept answer
+// has it masked; an answer without any is kept byte for byte.
+func TestMaskKept(t *testing.T) {
+	body := []byte(`{"bill_code":"T1-1","attrs":{"nhsa.psn_name":"张三丰先生","nhsa.mdtrt_sn":"MD42"},"outlook":[]}` + "\n")
+	kept := maskKept(body)
+	var v struct {
+		Code  string            `json:"bill_code"`
+		Attrs map[string]string `json:"attrs"`
+	}
+	if err := json.Unmarshal(kept, &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Code != "T1-1" || v.Attrs["nhsa.psn_name"] != queue.MaskValue("张三丰先生") || v.Attrs["nhsa.mdtrt_sn"] != "MD42" || bytes.Contains(kept, []byte("三丰")) {
+		t.Fatalf("kept %s", kept)
+	}
+	plain := []byte(`{"bill_code":"T1-2","attrs":{"nhsa.mdtrt_sn":"MD42"}}` + "\n")
+	if got := maskKept(plain); !bytes.Equal(got, plain) {
+		t.Fatalf("an answer without personal data changed: %s", got)
 	}
 }
