@@ -84,8 +84,11 @@ type Agent struct {
 	nonDrug atomic.Pointer[nonDrugRules]
 	// origin is where the config in force came from (FleetApplier
 	// updates it).
-	origin  atomic.Pointer[ConfigInfo]
-	metrics *metrics.Metrics
+	origin atomic.Pointer[ConfigInfo]
+	// fleetState reads the fleet client's state (SetFleetState); nil
+	// without HQ.
+	fleetState atomic.Pointer[func() FleetState]
+	metrics    *metrics.Metrics
 	// clock measures the back ends' clocks against this device's from
 	// their answers; the 码上放心 and 医保 clients stamp requests with its
 	// corrected time.

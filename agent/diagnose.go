@@ -452,18 +452,35 @@ func deliveryLine(dl queue.Delivery, now time.Time) string {
 	return fmt.Sprintf("waiting to be uploaded to %s (queued at %s)", name, Clock(dl.CreatedAt, now))
 }
 
-// Clock shows a time in China time (the zone of bills): the time of day
-// for today, the date too otherwise.
+// Times for people follow one convention, the zone of bills: China time
+// (UTC+8), always printed with its offset. Clock and StoreTime for the
+// command line, StoreZone for the log (see cmd/pda-agent newLogger); the
+// machine's own zone (often UTC on a server) is never used.
+
+// Clock shows a time in China time with its offset: the time of day for
+// today ("09:30:05 +08:00"), the date too otherwise.
 func Clock(t, now time.Time) string {
 	if t.IsZero() {
 		return "?"
 	}
 	t, now = t.In(chinaTime), now.In(chinaTime)
 	if t.YearDay() == now.YearDay() && t.Year() == now.Year() {
-		return t.Format("15:04:05")
+		return t.Format("15:04:05 -07:00")
 	}
-	return t.Format("2006-01-02 15:04")
+	return t.Format("2006-01-02 15:04 -07:00")
 }
+
+// StoreTime shows a full date and time in China time with its offset
+// ("2026-11-27 09:30 +08:00").
+func StoreTime(t time.Time) string {
+	if t.IsZero() {
+		return "?"
+	}
+	return t.In(chinaTime).Format("2006-01-02 15:04 -07:00")
+}
+
+// StoreZone is the zone of the times the agent shows and logs (UTC+8).
+func StoreZone() *time.Location { return chinaTime }
 
 // chinaTime is UTC+8, the zone of bill times.
 var chinaTime = time.FixedZone("CST", 8*3600)

@@ -28,14 +28,26 @@ type Event struct {
 // events are dropped for that watcher (and counted), never blocking scans.
 const subscriberBuffer = 256
 
-// hub fans events out to subscribers.
+// replayBuffer is how many recent events the hub keeps for watchers that
+// reconnect with Last-Event-ID.
+const replayBuffer = 1024
+
+// hub fans events out to subscribers and keeps the last replayBuffer
+// events. Its sequence starts at the start time in milliseconds × 1000, so
+// ids keep growing across restarts and an id of an earlier run is never
+// mistaken for one of this run.
 type hub struct {
 	mu   sync.Mutex
 	seq  uint64
 	subs map[chan Event]*int
+	// recent is a ring of the last events, oldest at start.
+	recent []Event
+	start  int
 }
 
-func newHub() *hub { return &hub{subs: map[chan Event]*int{}} }
+func newHub() *hub {
+	return &hub{subs: map[chan Event]*int{}, seq: uint64(time.Now().UnixMilli()) * 1000}
+}
 
 func (h *hub) publish(e Event) {
 	h.mu.Lock()
@@ -44,6 +56,12 @@ func (h *hub) publish(e Event) {
 	e.Seq = h.seq
 	if e.At.IsZero() {
 		e.At = time.Now()
+	}
+	if len(h.recent) < replayBuffer {
+		h.recent = append(h.recent, e)
+	} else {
+		h.recent[h.start] = e
+		h.start = (h.start + 1) % replayBuffer
 	}
 	for ch, dropped := range h.subs {
 		select {
@@ -54,14 +72,53 @@ func (h *hub) publish(e Event) {
 	}
 }
 
+// since returns the kept events after seq after, oldest first, and whether
+// they are all of them (false: after is older than what is kept, or not an
+// id of this run).
+func (h *hub) since(after uint64) ([]Event, bool) {
+	oldest := h.seq + 1
+	if len(h.recent) > 0 {
+		oldest = h.recent[h.start].Seq
+	}
+	if after > h.seq || after+1 < oldest {
+		return nil, false
+	}
+	var out []Event
+	for i := range h.recent {
+		if e := h.recent[(h.start+i)%len(h.recent)]; e.Seq > after {
+			out = append(out, e)
+		}
+	}
+	return out, true
+}
+
+// SubscribeFrom is Subscribe for a watcher that reconnects having seen
+// every event up to id after: it also returns the events it missed. ok is
+// false when they are not all kept any more (or after is not an id of this
+// run): the watcher must reload what it shows. last is the id of the
+// latest event now.
+func (a *Agent) SubscribeFrom(after uint64) (ch <-chan Event, stop func(), missed []Event, ok bool, last uint64) {
+	a.events.mu.Lock()
+	missed, ok = a.events.since(after)
+	last = a.events.seq
+	c, stop := a.subscribeLocked()
+	a.events.mu.Unlock()
+	return c, stop, missed, ok, last
+}
+
 // Subscribe returns a channel of events and a function to stop. A watcher
 // that cannot keep up loses events rather than slowing the agent.
 func (a *Agent) Subscribe() (<-chan Event, func()) {
+	a.events.mu.Lock()
+	defer a.events.mu.Unlock()
+	return a.subscribeLocked()
+}
+
+// subscribeLocked registers a watcher; the caller holds a.events.mu.
+func (a *Agent) subscribeLocked() (<-chan Event, func()) {
 	ch := make(chan Event, subscriberBuffer)
 	n := 0
-	a.events.mu.Lock()
 	a.events.subs[ch] = &n
-	a.events.mu.Unlock()
 	var once sync.Once
 	return ch, func() {
 		once.Do(func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/pda-agent/pda-agent/billtype"
 	"github.com/pda-agent/pda-agent/queue"
@@ -70,16 +71,18 @@ func (a *Agent) SubmitBill(ctx context.Context, r SubmitRequest) (queue.Bill, er
 	}
 	var ins []queue.ScanInput
 	var refused []queue.Refusal
-	for _, l := range r.Lines {
+	var lineOf []int // ins index → the request's line, from 1
+	for i, l := range r.Lines {
 		code, err := tracecode.Parse(l.Code, a.rules())
 		if err != nil {
-			refused = append(refused, queue.Refusal{Code: l.Code, Reason: string(tracecode.ReasonOf(err)), Message: err.Error()})
+			refused = append(refused, queue.Refusal{Line: i + 1, Code: l.Code, Reason: string(tracecode.ReasonOf(err)), Message: err.Error()})
 			continue
 		}
 		if l.Units < 0 {
-			refused = append(refused, queue.Refusal{Code: l.Code, Reason: "bad_units", Message: "units must not be negative"})
+			refused = append(refused, queue.Refusal{Line: i + 1, Code: l.Code, Reason: "bad_units", Message: "units must not be negative"})
 			continue
 		}
+		lineOf = append(lineOf, i+1)
 		in := queue.ScanInput{Code: code.Normalized, Key: code.Key, Kind: string(code.Kind), Product: code.Product,
 			Lot: code.Lot, Expiry: code.Expiry, Produced: code.Production, Units: l.Units}
 		if p, ok := a.Catalogue().Product(code.Product); ok {
@@ -87,11 +90,22 @@ func (a *Agent) SubmitBill(ctx context.Context, r SubmitRequest) (queue.Bill, er
 		}
 		ins = append(ins, in)
 	}
+	spec := queue.SessionSpec{Session: source, Type: t, Partner: r.Partner,
+		Operator: a.config().Device.Operator, Device: a.config().Device.ID, Attrs: attrs}
 	if len(refused) > 0 {
-		return queue.Bill{}, &queue.RefusedError{Refusals: refused}
+		// Say what the ledger refuses of the other lines too: the caller
+		// fixes the bill in one round, not one kind of refusal at a time.
+		more, err := a.store.CheckSubmit(spec, ins)
+		if err != nil {
+			return queue.Bill{}, err
+		}
+		return queue.Bill{}, &queue.RefusedError{Refusals: byLine(refused, more, lineOf)}
 	}
-	b, err := a.store.SubmitBill(ctx, queue.SessionSpec{Session: source, Type: t, Partner: r.Partner,
-		Operator: a.config().Device.Operator, Device: a.config().Device.ID, Attrs: attrs}, ins, a.route)
+	b, err := a.store.SubmitBill(ctx, spec, ins, a.route)
+	var re *queue.RefusedError
+	if errors.As(err, &re) {
+		re.Refusals = byLine(nil, re.Refusals, lineOf)
+	}
 	if err == nil {
 		a.publish(Event{Kind: "bill", Bill: b.Code, Status: "finished", Message: fmt.Sprintf("submitted by %s: %d codes", source, b.Items)})
 	}
@@ -176,4 +190,19 @@ func (a *Agent) DropDead(ctx context.Context, billCode, dest, why string) error 
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	return nil
+}
+
+// byLine merges the refusals of the request's own checks with the
+// ledger's (whose Line counts the codes that reached it), in the order of
+// the request's lines.
+func byLine(own, ledger []queue.Refusal, lineOf []int) []queue.Refusal {
+	out := slices.Clone(own)
+	for _, rf := range ledger {
+		if rf.Line >= 1 && rf.Line <= len(lineOf) {
+			rf.Line = lineOf[rf.Line-1]
+		}
+		out = append(out, rf)
+	}
+	slices.SortStableFunc(out, func(a, b queue.Refusal) int { return a.Line - b.Line })
+	return out
 }

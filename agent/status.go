@@ -67,6 +67,9 @@ type Status struct {
 	// PersonalKey says why deliveries are held for personal data the
 	// device's key cannot decrypt (the key file lost or replaced).
 	PersonalKey string `json:"personal_key,omitempty"`
+	// Fleet says why HQ's latest bundle is not in force (refused, or
+	// applied and reverted), until a good one applies.
+	Fleet string `json:"fleet,omitempty"`
 }
 
 // ConfigInfo identifies the config in force: where it came from and a
@@ -162,6 +165,9 @@ func (a *Agent) Status() (Status, error) {
 		}
 	}
 	s.Alarms = append(s.Alarms, a.CheckAlarms()...)
+	if f := a.fleetState.Load(); f != nil {
+		s.Fleet = (*f)().problem()
+	}
 	s.assess(now)
 	return s, nil
 }
@@ -279,6 +285,9 @@ func (s *Status) assess(now time.Time) {
 	}
 	if s.PersonalKey != "" {
 		s.Problems = append(s.Problems, s.PersonalKey)
+	}
+	if s.Fleet != "" {
+		s.Problems = append(s.Problems, s.Fleet)
 	}
 	s.Health = Healthy
 	if len(s.Problems) > 0 {

@@ -203,14 +203,25 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			case upload.Done:
 				p.printf("    ↑ %-7s %s delivered: %s\n", r.Dest, r.Bill.Code, doneNote(r.Outcome))
 			case upload.Wait:
+				// A local wait never left the device: the bill is held
+				// behind an earlier one with its packs, not uploaded.
+				key, line := r.Dest+r.Bill.Code, fmt.Sprintf("    … %-7s %s uploaded; the platform is processing it\n", r.Dest, r.Bill.Code)
+				if r.Outcome.Local {
+					key, line = "held"+key, fmt.Sprintf("    ⏸ %-7s %s held on this device: %s\n", r.Dest, r.Bill.Code, shorten(r.Outcome.Message))
+				}
 				retriesMu.Lock()
-				first := !processing[r.Dest+r.Bill.Code]
-				processing[r.Dest+r.Bill.Code] = true
+				first := !processing[key]
+				processing[key] = true
 				retriesMu.Unlock()
 				if first {
-					p.printf("    … %-7s %s uploaded; the platform is processing it\n", r.Dest, r.Bill.Code)
+					p.printf("%s", line)
 				}
 			case upload.Retry:
+				if len(r.Outcome.Missing) > 0 {
+					// Held for data it lacks: nothing was sent, nothing failed.
+					p.printf("    ⏸ %-7s %s held on this device until repaired: %s\n", r.Dest, r.Bill.Code, shorten(r.Outcome.Message))
+					return
+				}
 				retriesMu.Lock()
 				retries++
 				retriesMu.Unlock()
@@ -268,7 +279,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	printSummary(p, sum)
+	// The summary is the last word: what the workers do from here on (a
+	// delivery finishing while the agent stops) is not printed after it.
+	p.last(func(printf func(string, ...any)) { printSummary(printf, sum) })
 	if sum.Open > 0 {
 		return sum, errors.New("demo: a bill was left open")
 	}
@@ -408,8 +421,8 @@ func summarize(s *queue.Store, be backends, retries int) (Summary, error) {
 	return sum, err
 }
 
-func printSummary(p *printer, s Summary) {
-	p.printf("\nSummary\n")
+func printSummary(printf func(format string, args ...any), s Summary) {
+	printf("\nSummary\n")
 	var rejected []string
 	var nrej uint64
 	for k, v := range s.Scans {
@@ -419,19 +432,19 @@ func printSummary(p *printer, s Summary) {
 		}
 	}
 	sort.Strings(rejected)
-	p.printf("  scans      %d accepted, %d duplicate (counted once), %d rejected: %s\n",
+	printf("  scans      %d accepted, %d duplicate (counted once), %d rejected: %s\n",
 		s.Scans["accepted"], s.Scans["duplicate"], nrej, strings.Join(rejected, ", "))
-	p.printf("  bills      %d finished and queued durably, %d still open; %d failed attempts retried (outage)\n", s.Finished, s.Open, s.Retries)
+	printf("  bills      %d finished and queued durably, %d still open; %d failed attempts retried (outage)\n", s.Finished, s.Open, s.Retries)
 	for _, name := range []string{"msfx", "nhsa", "webhook"} {
 		d := s.Dests[name]
-		p.printf("  %-9s  %d delivered, %d pending, %d dead letters", name, d.Delivered, d.Pending, d.Dead)
+		printf("  %-9s  %d delivered, %d pending, %d dead letters", name, d.Delivered, d.Pending, d.Dead)
 		if len(d.Mismatches) == 0 {
-			p.printf("; sandbox ledger: %d bills, each exactly once, codes identical: OK\n", d.Remote)
+			printf("; sandbox ledger: %d bills, each exactly once, codes identical: OK\n", d.Remote)
 			continue
 		}
-		p.printf("\n")
+		printf("\n")
 		for _, m := range d.Mismatches {
-			p.printf("  MISMATCH   %s %s\n", name, m)
+			printf("  MISMATCH   %s %s\n", name, m)
 		}
 	}
 }
@@ -481,14 +494,27 @@ func shorten(s string) string {
 
 // printer serialises output from the script and the upload workers.
 type printer struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool // after last: everything else is dropped
 }
 
 func (p *printer) printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
 	fmt.Fprintf(p.w, format, args...)
+}
+
+// last runs fn with a printf of its own; what fn prints is the last the
+// printer lets through.
+func (p *printer) last(fn func(printf func(format string, args ...any))) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	fn(func(format string, args ...any) { fmt.Fprintf(p.w, format, args...) })
 }
 
 // nhsaOptions is the 医保 sandbox of the demo: the test environment of a

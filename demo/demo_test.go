@@ -38,6 +38,53 @@ func TestStoreDay(t *testing.T) {
 	if strings.Count(out.String(), "each exactly once, codes identical: OK") != 3 || !strings.Contains(out.String(), "network restored") {
 		t.Errorf("output:\n%s", out.String())
 	}
+	// Nothing after the Summary but the summary.
+	_, after, ok := strings.Cut(out.String(), "\nSummary\n")
+	if !ok {
+		t.Fatalf("no Summary:\n%s", out.String())
+	}
+	for _, l := range strings.Split(strings.TrimRight(after, "\n"), "\n") {
+		if !strings.HasPrefix(l, "  ") || strings.Contains(l, "↑") || strings.Contains(l, "…") {
+			t.Errorf("printed after the Summary: %q", l)
+		}
+	}
+	// Bills held on the device behind an earlier one (the outage scene)
+	// say held; they are said uploaded only once they are.
+	held, uploadedFirst := 0, 0
+	said := map[string]string{}
+	for _, l := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[1] != "msfx" {
+			continue
+		}
+		bill := f[2]
+		switch {
+		case strings.Contains(l, "held on this device"):
+			held++
+			if said[bill] == "uploaded" {
+				uploadedFirst++
+			}
+		case strings.Contains(l, "uploaded; the platform is processing it") && said[bill] == "":
+			said[bill] = "uploaded"
+		}
+		if said[bill] == "" {
+			said[bill] = f[0]
+		}
+	}
+	if held == 0 || uploadedFirst > 0 {
+		t.Errorf("%d held lines, %d bills said uploaded before held:\n%s", held, uploadedFirst, out.String())
+	}
+}
+
+func TestPrinterLastWord(t *testing.T) {
+	var b bytes.Buffer
+	p := &printer{w: &b}
+	p.printf("before\n")
+	p.last(func(printf func(string, ...any)) { printf("Summary\n") })
+	p.printf("late delivery\n")
+	if b.String() != "before\nSummary\n" {
+		t.Fatalf("output %q", b.String())
+	}
 }
 
 // The demo config carries the sandbox's public test keys; they must be the

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -196,6 +197,11 @@ func (s *Store) runBatch(batch []*request) {
 	}
 	if len(batch) == 1 {
 		r := batch[0]
+		if isSpaceError(err) {
+			// Every write path, not only scans, answers "queue full" when
+			// the disk or the size cap leaves no room for it.
+			err = fmt.Errorf("%w: writing the queue in %s: %w", ErrQueueFull, s.space.dir, err)
+		}
 		r.res, r.err = nil, abort(err)
 		close(r.done)
 		return

@@ -15,7 +15,8 @@ import (
 // DiskFree is the space still usable on the queue file's filesystem; an
 // error (errors.ErrUnsupported on some platforms) when it cannot be known.
 func (s *Store) DiskFree() (int64, error) {
-	return s.space.diskFree(s.space.dir)
+	free, _, err := s.space.diskSpace(s.space.dir)
+	return free, err
 }
 
 // DestHistory is what the deliveries on file tell about one destination.

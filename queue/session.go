@@ -417,6 +417,8 @@ var ErrNotFound = errors.New("not found")
 
 // Refusal is one code of a submitted bill that the ledger refused.
 type Refusal struct {
+	// Line is the code's place on the submitted bill, from 1 (0: unknown).
+	Line    int    `json:"line,omitempty"`
 	Code    string `json:"code"`
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
@@ -448,40 +450,9 @@ func (s *Store) SubmitBill(ctx context.Context, spec SessionSpec, codes []ScanIn
 	action, _ := ActionFor(spec.Type)
 	r, err := s.submit(ctx, true, func(w *wtx) (any, error) {
 		ledger := w.tx.Bucket(bktLedger)
-		var orig origin
-		if action == ActionReturned {
-			var err error
-			if orig, err = loadOrigin(w.tx, spec.Attrs); err != nil {
-				return nil, abort(err)
-			}
-		}
-		entries := make([]LedgerEntry, len(codes))
-		seen := map[string]bool{}
-		var refused []Refusal
-		for i, in := range codes {
-			if in.Code == "" || in.Key == "" {
-				refused = append(refused, Refusal{Code: in.Code, Reason: "empty", Message: "empty code"})
-				continue
-			}
-			if seen[in.Key] {
-				refused = append(refused, Refusal{Code: in.Code, Reason: "duplicate", Message: in.Code + " is twice on the bill"})
-				continue
-			}
-			seen[in.Key] = true
-			if _, err := getJSON(ledger, []byte(in.Key), &entries[i]); err != nil {
-				return nil, err
-			}
-			units := 0
-			if action == ActionSold {
-				units = in.Units
-			}
-			reason, msg := check(&entries[i], action, in.Code, units, in.PackUnits)
-			if reason == "" && action == ActionReturned {
-				reason, msg = checkReturn(&entries[i], orig, spec.Attrs, in.Code, in.Key)
-			}
-			if reason != "" {
-				refused = append(refused, Refusal{Code: in.Code, Reason: reason, Message: msg})
-			}
+		entries, refused, orig, err := submitChecks(w.tx, spec, codes, action)
+		if err != nil {
+			return nil, abort(err)
 		}
 		if len(refused) > 0 {
 			return nil, &RefusedError{Refusals: refused}
@@ -525,6 +496,63 @@ func (s *Store) SubmitBill(ctx context.Context, spec SessionSpec, codes []ScanIn
 	b := r.(Bill)
 	s.openBill(&b)
 	return b, nil
+}
+
+// CheckSubmit answers what SubmitBill would refuse of codes, without
+// writing: a caller that refuses other lines itself (unparsable codes)
+// reports every refusal of a bill at once rather than one round at a time.
+func (s *Store) CheckSubmit(spec SessionSpec, codes []ScanInput) ([]Refusal, error) {
+	action, _ := ActionFor(spec.Type)
+	var refused []Refusal
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		_, refused, _, err = submitChecks(tx, spec, codes, action)
+		return err
+	})
+	return refused, err
+}
+
+// submitChecks checks every code of a submitted bill as a scan would be:
+// the ledger entries it read (by code), the refusals (Line is the code's
+// index in codes, from 1), and a return's original sale.
+func submitChecks(tx *bolt.Tx, spec SessionSpec, codes []ScanInput, action Action) ([]LedgerEntry, []Refusal, origin, error) {
+	ledger := tx.Bucket(bktLedger)
+	var orig origin
+	if action == ActionReturned {
+		var err error
+		if orig, err = loadOrigin(tx, spec.Attrs); err != nil {
+			return nil, nil, orig, err
+		}
+	}
+	entries := make([]LedgerEntry, len(codes))
+	seen := map[string]bool{}
+	var refused []Refusal
+	for i, in := range codes {
+		if in.Code == "" || in.Key == "" {
+			refused = append(refused, Refusal{Line: i + 1, Code: in.Code, Reason: "empty", Message: "empty code"})
+			continue
+		}
+		if seen[in.Key] {
+			refused = append(refused, Refusal{Line: i + 1, Code: in.Code, Reason: "duplicate", Message: in.Code + " is twice on the bill"})
+			continue
+		}
+		seen[in.Key] = true
+		if _, err := getJSON(ledger, []byte(in.Key), &entries[i]); err != nil {
+			return nil, nil, orig, err
+		}
+		units := 0
+		if action == ActionSold {
+			units = in.Units
+		}
+		reason, msg := check(&entries[i], action, in.Code, units, in.PackUnits)
+		if reason == "" && action == ActionReturned {
+			reason, msg = checkReturn(&entries[i], orig, spec.Attrs, in.Code, in.Key)
+		}
+		if reason != "" {
+			refused = append(refused, Refusal{Line: i + 1, Code: in.Code, Reason: reason, Message: msg})
+		}
+	}
+	return entries, refused, orig, nil
 }
 
 // Route picks the destinations of a bill when it is finished. It runs

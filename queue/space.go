@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -22,13 +23,20 @@ import (
 //     still meets ENOSPC (another program filled the disk between checks)
 //     the reserve is deleted so acks have room, and recreated once the disk
 //     has space again.
+//
+// A disk refusal clears once free space is back above the headroom plus a
+// margin of min(headroom, 10% of the filesystem): enough to stop flapping,
+// small enough that a 16 MiB filesystem freed by its user resumes at once.
+// The reserve file is only rewritten when the disk can spare it without
+// falling back under that mark, so it never causes a refusal itself.
 type space struct {
 	dir      string
 	reserve  string
 	maxSize  int64
 	headroom int64
 	logger   *slog.Logger
-	diskFree func(dir string) (int64, error)
+	// diskSpace returns the free bytes in dir and its filesystem's size.
+	diskSpace func(dir string) (free, total int64, err error)
 
 	mu       sync.Mutex
 	full     error // sticky refusal, nil when scans are accepted
@@ -36,17 +44,18 @@ type space struct {
 	fullAt   time.Time
 	statAt   time.Time
 	free     int64 // disk bytes available at statAt; -1 unknown
+	total    int64 // filesystem size at statAt; 0 unknown
 }
 
 func newSpace(path string, o Options) *space {
 	return &space{
-		dir:      filepath.Dir(path),
-		reserve:  path + ".reserve",
-		maxSize:  o.MaxSize,
-		headroom: o.Headroom,
-		logger:   o.Logger,
-		diskFree: diskFree,
-		free:     -1,
+		dir:       filepath.Dir(path),
+		reserve:   path + ".reserve",
+		maxSize:   o.MaxSize,
+		headroom:  o.Headroom,
+		logger:    o.Logger,
+		diskSpace: diskSpace,
+		free:      -1,
 	}
 }
 
@@ -57,14 +66,14 @@ func (sp *space) refusal(now time.Time) error {
 	defer sp.mu.Unlock()
 	if now.Sub(sp.statAt) >= time.Second || now.Before(sp.statAt) {
 		sp.statAt = now
-		if f, err := sp.diskFree(sp.dir); err == nil {
-			sp.free = f
+		if f, total, err := sp.diskSpace(sp.dir); err == nil {
+			sp.free, sp.total = f, total
 		} else {
 			sp.free = -1
 		}
 	}
 	if sp.full != nil && sp.fullKind == "disk" {
-		if sp.free >= 0 && sp.free >= 2*sp.headroom+sp.missingReserve() {
+		if sp.free >= 0 && sp.free >= sp.clearAt(sp.total) {
 			sp.clearLocked("disk has free space again")
 			sp.ensureReserveLocked()
 		} else {
@@ -167,12 +176,14 @@ func (sp *space) alarm() (Alarm, bool) {
 	return Alarm{At: sp.fullAt, Kind: "queue_full", Message: sp.full.Error()}, true
 }
 
-// missingReserve is the space the reserve file still has to take back.
-func (sp *space) missingReserve() int64 {
-	if _, err := os.Stat(sp.reserve); err == nil {
-		return 0
+// clearAt is the free disk space at which a disk refusal clears, on a
+// filesystem of total bytes (0 when unknown).
+func (sp *space) clearAt(total int64) int64 {
+	margin := sp.headroom
+	if total > 0 && total/10 < margin {
+		margin = total / 10
 	}
-	return sp.headroom
+	return sp.headroom + margin
 }
 
 func (sp *space) ensureReserve() {
@@ -190,7 +201,9 @@ func (sp *space) ensureReserveLocked() {
 	if fi, err := os.Stat(sp.reserve); err == nil && fi.Size() == sp.headroom {
 		return
 	}
-	if free, err := sp.diskFree(sp.dir); err != nil || free < 2*sp.headroom {
+	// Writing the reserve takes headroom bytes; do it only when what is left
+	// still clears a refusal, or the reserve would refuse scans itself.
+	if free, total, err := sp.diskSpace(sp.dir); err != nil || free-sp.headroom < sp.clearAt(total) {
 		return
 	}
 	if err := writeReserve(sp.reserve, sp.headroom); err != nil {
@@ -223,7 +236,20 @@ func writeReserve(path string, size int64) error {
 }
 
 func isSpaceError(err error) bool {
-	return errors.Is(err, berrors.ErrMaxSizeReached) || errors.Is(err, syscall.ENOSPC)
+	return errors.Is(err, berrors.ErrMaxSizeReached) || IsDiskFull(err)
+}
+
+// IsDiskFull reports whether err is a write that failed for lack of disk
+// space: ENOSPC, also where bbolt flattened it into text ("file resize
+// error: %s" in db.go), and Windows' ERROR_DISK_FULL.
+func IsDiskFull(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, syscall.ENOSPC) || isPlatformDiskFull(err) {
+		return true
+	}
+	return strings.Contains(err.Error(), syscall.ENOSPC.Error())
 }
 
 func human(n int64) string {

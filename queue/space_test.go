@@ -268,6 +268,13 @@ func TestDiskFull(t *testing.T) {
 	if _, err := os.Stat(path + ".reserve"); !os.IsNotExist(err) {
 		t.Fatalf("reserve not released: %v", err)
 	}
+	// With the reserve spent, the next write that must grow the file is
+	// refused as queue full (the API's 507), not as a bare ENOSPC.
+	if _, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		return nil, w.put(w.tx.Bucket(bktMeta), []byte("blob2"), make([]byte, 1<<20))
+	}); !errors.Is(err, ErrQueueFull) || !IsDiskFull(err) {
+		t.Fatalf("write on a full disk without reserve: %v, want queue full wrapping ENOSPC", err)
+	}
 
 	// Space comes back: scans resume and the reserve is rebuilt.
 	for _, f := range []string{"filler", "other"} {

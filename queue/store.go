@@ -58,9 +58,10 @@ var (
 	bktUpstream   = []byte("upstream")
 	bktReconcile  = []byte("reconcile")
 	bktChecks     = []byte("checks")
+	bktIdem       = []byte("idempotency")
 
 	allBuckets = [][]byte{bktMeta, bktBills, bktBillCodes, bktItems, bktSessions, bktLedger,
-		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream, bktReconcile, bktChecks}
+		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream, bktReconcile, bktChecks, bktIdem}
 
 	keySchema = []byte("schema")
 )
@@ -178,6 +179,8 @@ type Store struct {
 	// so Close can stop the committer only after they are queued.
 	sending sync.WaitGroup
 	commits atomic.Uint64
+	// idemPruned is when the idempotency records were last pruned (unix ns).
+	idemPruned atomic.Int64
 }
 
 // Alarm is a condition the operator must see: a quarantined file, a full

@@ -56,6 +56,8 @@ type Server struct {
 	// waits for active requests, and a stream never goes idle by itself.
 	closing   chan struct{}
 	closeOnce sync.Once
+	// idemMu runs requests with an Idempotency-Key one at a time.
+	idemMu sync.Mutex
 }
 
 // limits are the server's timeouts; tests shorten them.

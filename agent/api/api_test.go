@@ -379,16 +379,19 @@ func TestErrors(t *testing.T) {
 	e.ok("POST", "/v1/sessions/s/finish", nil, nil) // codeA is sold
 	before, _ := e.agent.Bills(agent.BillFilter{})
 	eb := e.fails("POST", "/v1/bills", map[string]any{"kind": "sale", "lines": []map[string]any{{"code": codeB}, {"code": codeA}, {"code": barcode}}}, 422, "refused")
-	reasons := map[string]string{}
-	for _, r := range eb.Refusals {
-		reasons[r.Code] = r.Reason
+	// Every refused line at once, in the bill's order: the ledger's
+	// already_sold as well as the code that does not parse.
+	want := []queue.Refusal{{Line: 2, Code: codeA, Reason: "already_sold"}, {Line: 3, Code: barcode, Reason: "product_barcode"}}
+	if len(eb.Refusals) != len(want) {
+		t.Fatalf("refusals %+v, want %+v", eb.Refusals, want)
 	}
-	// Codes that do not parse are refused before the ledger is asked.
-	if len(eb.Refusals) != 1 || reasons[barcode] != "product_barcode" {
-		t.Fatalf("refusals %+v", eb.Refusals)
+	for i, w := range want {
+		if g := eb.Refusals[i]; g.Line != w.Line || g.Code != w.Code || g.Reason != w.Reason || g.Message == "" {
+			t.Errorf("refusal %d: %+v, want %+v", i, g, w)
+		}
 	}
 	status, data := e.call("POST", "/v1/bills", map[string]any{"kind": "sale", "lines": []map[string]any{{"code": codeA}}})
-	if status != 422 || !strings.Contains(string(data), `"refusals":[{"code":"`+codeA+`","reason":"already_sold"`) {
+	if status != 422 || !strings.Contains(string(data), `"refusals":[{"line":1,"code":"`+codeA+`","reason":"already_sold"`) {
 		t.Fatalf("resale: %d %s", status, data)
 	}
 	after, _ := e.agent.Bills(agent.BillFilter{})
@@ -440,14 +443,18 @@ type sseEvent struct {
 }
 
 // openStream connects to /v1/events and returns parsed events and
-// comments on channels until the stream ends (both are then closed).
-func openStream(t *testing.T, e *testEnv, ctx context.Context) (<-chan sseEvent, <-chan string) {
+// comments on channels until the stream ends (both are then closed). A
+// lastID is sent as Last-Event-ID.
+func openStream(t *testing.T, e *testEnv, ctx context.Context, lastID ...string) (<-chan sseEvent, <-chan string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, "GET", e.base+"/v1/events", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+e.token)
+	if len(lastID) > 0 {
+		req.Header.Set("Last-Event-ID", lastID[0])
+	}
 	resp, err := (&http.Client{}).Do(req)
 	if err != nil {
 		t.Fatal(err)

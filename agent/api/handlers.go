@@ -37,7 +37,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if problems == nil {
 		problems = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": st.Health, "problems": problems})
+	// device lets the CLI tell its own agent from another one holding the
+	// port (the id is on every bill; it is no secret).
+	writeJSON(w, http.StatusOK, map[string]any{"status": st.Health, "problems": problems, "device": st.Device})
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -158,6 +160,18 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if v.Bill == nil {
+		// An idle session is answered empty; a name nothing ever used
+		// (a typo in a POS config) is not a session at all.
+		known, err := s.agent.SessionKnown(name)
+		if err == nil && !known {
+			err = notFound("no session %q: no bill is open in it, no scanner feeds it and no bill on file was made in it", name)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, view(v))
 }

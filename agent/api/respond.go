@@ -93,6 +93,10 @@ func classify(err error) (int, errorBody) {
 		return http.StatusNotFound, errorBody{Error: "not_found", Message: err.Error()}
 	case errors.Is(err, queue.ErrQueueFull):
 		return http.StatusInsufficientStorage, errorBody{Error: "queue_full", Message: err.Error()}
+	case queue.IsDiskFull(err):
+		// A write outside the queue's own checks (a file beside it, a
+		// commit bbolt failed before the queue saw it): the same answer.
+		return http.StatusInsufficientStorage, errorBody{Error: "queue_full", Message: "disk full: " + err.Error()}
 	case errors.Is(err, agent.ErrOffline):
 		return http.StatusServiceUnavailable, errorBody{Error: "offline", Message: err.Error()}
 	}

@@ -44,7 +44,7 @@ func loadConfig(path string, required bool) (*configs.Config, error) {
 // (rotated; see logging.go) or w.
 func newLogger(c *configs.Config, w io.Writer) *slog.Logger {
 	out, fileErr := logOutput(c.Log, w)
-	opts := &slog.HandlerOptions{Level: c.Log.SlogLevel()}
+	opts := &slog.HandlerOptions{Level: c.Log.SlogLevel(), ReplaceAttr: storeTimeAttr}
 	var log *slog.Logger
 	if c.Log.Format == "json" {
 		log = slog.New(slog.NewJSONHandler(out, opts))
@@ -55,6 +55,16 @@ func newLogger(c *configs.Config, w io.Writer) *slog.Logger {
 		log.Error("log.file cannot be written; logging here instead", "file", c.Log.File, "err", fileErr)
 	}
 	return log
+}
+
+// storeTimeAttr writes the log's timestamps in the zone every time the
+// agent shows is in (agent.StoreZone, UTC+8), with the offset, whatever
+// the machine's zone: a log line and `status` agree at a glance.
+func storeTimeAttr(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+		a.Value = slog.TimeValue(a.Value.Time().In(agent.StoreZone()))
+	}
+	return a
 }
 
 func newValidateCmd() *cobra.Command {

@@ -136,6 +136,18 @@ func diskFull(t *testing.T) faultRow {
 		if scan() != "ERROR" {
 			t.Fatal("a scan was accepted on a full disk after a restart")
 		}
+		// Other writes: the queue may still have free pages for them, else
+		// 507 queue_full, never a 500 with the bare ENOSPC.
+		probe := fmt.Sprintf("probe%d", cycle)
+		switch st := c.do("POST", "/v1/sessions", map[string]any{"session": probe, "kind": "sale"}, nil); st {
+		case 200:
+			if st := c.do("POST", "/v1/sessions/"+probe+"/cancel", nil, nil); st != 200 && st != 507 {
+				t.Fatalf("cancel on a full disk: HTTP %d", st)
+			}
+		case 507:
+		default:
+			t.Fatalf("opening a sale on a full disk: HTTP %d, want 200 or 507 queue_full", st)
+		}
 		// The network is back: uploads and their acks go on in the
 		// headroom while the disk stays full.
 		if err := gw.SetDown(false); err != nil {

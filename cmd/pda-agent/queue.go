@@ -144,7 +144,11 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 // chinaZone is the zone of bill dates (UTC+8, no DST).
-func chinaZone() *time.Location { return time.FixedZone("CST", 8*3600) }
+func chinaZone() *time.Location { return agent.StoreZone() }
+
+// storeDateTime is a date and time as every command shows them: China
+// time with its offset (agent.Clock's convention).
+func storeDateTime(t time.Time) string { return t.In(chinaZone()).Format("2006-01-02 15:04:05 -07:00") }
 
 func printBillList(w io.Writer, recs []queue.BillRecord) {
 	if len(recs) == 0 {
@@ -155,7 +159,7 @@ func printBillList(w io.Writer, recs []queue.BillRecord) {
 	fmt.Fprintln(tw, "BILL\tTYPE\tSTATE\tCODES\tCREATED (UTC+8)\tDELIVERIES")
 	for _, r := range recs {
 		b := r.Bill
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\n", b.Code, b.Type, b.State, b.Items, b.CreatedAt.In(chinaZone()).Format(time.DateTime), deliverySummary(r))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\n", b.Code, b.Type, b.State, b.Items, storeDateTime(b.CreatedAt), deliverySummary(r))
 	}
 	tw.Flush()
 }
@@ -266,7 +270,7 @@ func printBill(w io.Writer, r queue.BillRecord) {
 			if it.Units > 0 {
 				units = fmt.Sprint(it.Units)
 			}
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Seq, it.Code, it.Kind, dash(it.Product), dash(it.Lot), dash(it.Expiry), units, it.ScannedAt.In(chinaZone()).Format(time.DateTime))
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Seq, it.Code, it.Kind, dash(it.Product), dash(it.Lot), dash(it.Expiry), units, storeDateTime(it.ScannedAt))
 		}
 		tw.Flush()
 	}
@@ -276,12 +280,12 @@ func printBill(w io.Writer, r queue.BillRecord) {
 		fmt.Fprintf(w, "  %s: %s, %s", d.Dest, d.State, plural(d.Attempts, "attempt"))
 		switch {
 		case !d.DoneAt.IsZero():
-			fmt.Fprintf(w, ", done %s", d.DoneAt.In(chinaZone()).Format(time.DateTime))
+			fmt.Fprintf(w, ", done %s", storeDateTime(d.DoneAt))
 		case d.State == queue.DeliveryPending && !d.NextAt.IsZero():
-			fmt.Fprintf(w, ", next attempt %s", d.NextAt.In(chinaZone()).Format(time.DateTime))
+			fmt.Fprintf(w, ", next attempt %s", storeDateTime(d.NextAt))
 		}
 		if !d.LastAt.IsZero() {
-			fmt.Fprintf(w, ", last %s", d.LastAt.In(chinaZone()).Format(time.DateTime))
+			fmt.Fprintf(w, ", last %s", storeDateTime(d.LastAt))
 		}
 		fmt.Fprintln(w)
 		if d.Unknown {
@@ -309,7 +313,7 @@ func printBill(w io.Writer, r queue.BillRecord) {
 
 	fmt.Fprintf(w, "\nhistory (%d)\n", len(b.History))
 	for _, e := range b.History {
-		fmt.Fprintf(w, "  %s  %s", e.At.In(chinaZone()).Format(time.DateTime), e.What)
+		fmt.Fprintf(w, "  %s  %s", storeDateTime(e.At), e.What)
 		if e.Detail != "" {
 			fmt.Fprintf(w, ": %s", e.Detail)
 		}

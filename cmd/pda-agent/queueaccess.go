@@ -104,7 +104,7 @@ func openAccess(ctx context.Context, c *configs.Config, via string) (queueAccess
 	}
 	f, err := openFile(c)
 	if errors.Is(err, queue.ErrLocked) {
-		return nil, fmt.Errorf("the queue file %s is locked by a running agent, but its local API did not answer: %v", c.QueuePath(), apiErr)
+		return nil, fmt.Errorf("the queue file %s is locked by a running agent, but its local API did not start or does not answer (its log says why): %v", c.QueuePath(), apiErr)
 	}
 	return f, err
 }
@@ -118,10 +118,15 @@ const apiPageMax = 1000
 // running (or its API is not up).
 type agentDownError struct {
 	addr string
-	err  error
+	// foreign is the device id of another agent found at addr instead.
+	foreign string
+	err     error
 }
 
 func (e *agentDownError) Error() string {
+	if e.foreign != "" {
+		return e.err.Error()
+	}
 	return fmt.Sprintf("no agent API at %s: %v", e.addr, e.err)
 }
 
@@ -131,6 +136,8 @@ type apiAccess struct {
 	base   string
 	token  string
 	client *http.Client
+	// tokenFile and listen explain a refused token.
+	tokenFile, listen string
 	// personal asks the bill views for personal data unmasked
 	// (?personal_data=1); the API masks it otherwise.
 	personal bool
@@ -179,17 +186,25 @@ func dialAPI(ctx context.Context, c *configs.Config) (*apiAccess, error) {
 	}
 	var health struct {
 		Status string `json:"status"`
+		Device string `json:"device"`
 	}
 	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&health)
 	resp.Body.Close()
 	if err != nil || health.Status == "" {
-		return nil, &agentDownError{addr: base, err: fmt.Errorf("%s answers, but not as pda-agent (HTTP %d)", base, resp.StatusCode)}
+		return nil, &agentDownError{addr: base, err: fmt.Errorf("%s answers, but not as pda-agent (HTTP %d): another program holds api.listen %s, so this agent's API cannot start there", base, resp.StatusCode, c.API.Listen)}
+	}
+	// An agent of another config (another device, a test instance) on the
+	// port means ours is not there: its API did not start.
+	if health.Device != "" && health.Device != c.Device.ID {
+		return nil, &agentDownError{addr: base, foreign: health.Device, err: fmt.Errorf(
+			"the agent answering at %s is device %s, not %s of this config: it holds api.listen %s, so this config's agent cannot serve its API there (its log says \"ALARM: local API stopped\" if it runs)",
+			base, health.Device, c.Device.ID, c.API.Listen)}
 	}
 	tok, err := readAPIToken(c.APITokenFile())
 	if err != nil {
 		return nil, err
 	}
-	a.token = tok
+	a.token, a.tokenFile, a.listen = tok, c.APITokenFile(), c.API.Listen
 	return a, nil
 }
 
@@ -256,6 +271,12 @@ func (a *apiAccess) call(ctx context.Context, method, path string, body, out any
 		e := &apiError{Status: resp.StatusCode}
 		if json.Unmarshal(data, e) != nil || e.Message == "" {
 			e.Reason, e.Message = "unexpected", strings.TrimSpace(string(data))
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			// Our own agent takes the token it wrote: a refusal means
+			// another agent (another data_dir) holds the port.
+			return fmt.Errorf("the agent at %s refused the token of %s: it is not the agent of this config, which then could not start its API on api.listen %s (see its log: \"ALARM: local API stopped\"): %w",
+				a.base, a.tokenFile, a.listen, e)
 		}
 		return e
 	}

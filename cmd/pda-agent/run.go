@@ -61,6 +61,11 @@ func newRunCmd() *cobra.Command {
 					a.Close()
 					return err
 				}
+				a.SetFleetState(func() agent.FleetState {
+					st := fc.State()
+					return agent.FleetState{AppliedVersion: st.AppliedVersion, AppliedAt: st.AppliedAt,
+						FailedVersion: st.LastFailedVersion, FailedError: st.LastFailedError, FailedAt: st.LastFailedAt}
+				})
 				wg.Add(1)
 				go func() {
 					defer wg.Done()

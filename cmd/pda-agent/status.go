@@ -105,7 +105,10 @@ func fromAgentOrFile(ctx context.Context, c *configs.Config, path string,
 	}
 	in, err := agent.OpenInspector(cfg, agent.InspectOptions{Origin: origin, Version: version})
 	if errors.Is(err, queue.ErrLocked) {
-		return fmt.Errorf("the agent is running (it holds %s) but cannot be asked: %v", cfg.QueuePath(), apiErr)
+		if !cfg.API.Enabled {
+			return fmt.Errorf("the agent is running (it holds %s) but cannot be asked: %v", cfg.QueuePath(), apiErr)
+		}
+		return fmt.Errorf("the agent is running (it holds %s) but its local API did not start or does not answer (its log says why): %v", cfg.QueuePath(), apiErr)
 	}
 	if err != nil {
 		return err
@@ -275,7 +278,7 @@ func configLine(c agent.ConfigInfo) string {
 			v += " (" + c.BundleHash[:12] + ")"
 		}
 		if !c.AppliedAt.IsZero() {
-			v += ", applied " + c.AppliedAt.In(time.Local).Format("2006-01-02 15:04")
+			v += ", applied " + agent.StoreTime(c.AppliedAt)
 		}
 		return v + ", hash " + hash
 	}

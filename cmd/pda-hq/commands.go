@@ -73,7 +73,7 @@ func newEnrollCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "enroll --device ID --store S [--region R] [--group G] --key KEY",
 		Short: "Enroll a device (or update its store, region, group or key)",
-		Long: `enroll records a device and its SM2 public key (from ` + "`pda-agent keys`" + ` on the
+		Long: `enroll records a device and its SM2 public key (printed by ` + "`pda-agent fleet init`" + ` on the
 device): Base64 of 04‖X‖Y, PEM text, or a file holding either. The key
 authenticates the device's requests and receives its encrypted secrets. A
 new key drops the device's bundles: publish again. The database is created
@@ -223,9 +223,10 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 		Long: `serve answers GET /v1/devices/{id}/bundle and POST /v1/devices/{id}/report
 for enrolled devices (SM2-signed requests), advances rollouts as reports
 arrive, and runs until SIGINT or SIGTERM. Other pda-hq commands keep working
-while it runs: it holds the database only for its short commits. With
---db postgres://… (after ` + "`pda-hq migrate`" + `) several serve processes may share
-the database behind any load balancer.`,
+while it runs: it holds the database only for its short commits. A bbolt
+database is created if missing (devices are enrolled while it serves).
+With --db postgres://… (after ` + "`pda-hq migrate`" + `) several serve processes
+may share the database behind any load balancer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (certFile == "") != (keyFile == "") {
@@ -242,11 +243,17 @@ the database behind any load balancer.`,
 				// few transactions shared by every replica.
 				o.BatchWait = 10 * time.Millisecond
 			}
-			st, err := openStore(cmd.Context(), db, false, log)
+			// The README sets HQ up as keys gen, then serve, then enroll:
+			// serve creates an empty bbolt database, as enroll would.
+			_, statErr := os.Stat(db)
+			st, err := openStore(cmd.Context(), db, true, log)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			if !isPostgres(db) && errors.Is(statErr, fs.ErrNotExist) {
+				log.Info("created an empty HQ database: enroll devices with pda-hq enroll", "db", db)
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
@@ -321,14 +328,23 @@ func printStatus(w io.Writer, s *hq.Status, o hq.StatusOptions) {
 	fmt.Fprintf(w, "%d device(s), %d silent (no contact for %s); last version %d; HQ key %s\n\n",
 		len(s.Devices), s.Silent, silence, s.Version, orDash(s.Settings.HQKey))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEVICE\tSTORE\tGROUP\tSTAGED\tSERVED\tREPORT\tLAST SEEN\t")
+	fmt.Fprintln(tw, "DEVICE\tSTORE\tREGION\tGROUP\tWAVE\tSTAGED\tSERVED\tSTATE\tLAST SEEN\t")
+	var reasons []string
 	for _, d := range s.Devices {
-		report := "-"
-		if r := d.Report; r != nil {
-			report = fmt.Sprintf("%s v%d", r.State, r.Version)
+		// STATE is about the bundle served now; a report about another
+		// version (a refused bundle, an older one) is listed below.
+		state := "-"
+		if r := d.Report; r != nil && d.Current {
+			state = fmt.Sprintf("%s v%d", r.State, r.Version)
 			if r.Error != "" {
-				report += ": " + oneLine(r.Error, 60)
+				reasons = append(reasons, fmt.Sprintf("%s %s v%d: %s", d.ID, r.State, r.Version, r.Error))
 			}
+		} else if r != nil {
+			reasons = append(reasons, fmt.Sprintf("%s last reported %s v%d, not the served v%d%s", d.ID, r.State, r.Version, d.Served.Version, prefixed(": ", r.Error)))
+		}
+		wave := "-"
+		if d.Wave > 0 {
+			wave = fmt.Sprintf("#%d/%d", d.Rollout, d.Wave)
 		}
 		seen := "never"
 		if !d.LastSeen.IsZero() {
@@ -337,9 +353,15 @@ func printStatus(w io.Writer, s *hq.Status, o hq.StatusOptions) {
 		if d.Silent {
 			seen += " SILENT"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", d.ID, d.Store, orDash(d.Group), ref(d.Staged), ref(d.Served), report, seen)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", d.ID, d.Store, orDash(d.Region), orDash(d.Group), wave, ref(d.Staged), ref(d.Served), state, seen)
 	}
 	tw.Flush()
+	if len(reasons) > 0 {
+		fmt.Fprintln(w, "\nreports:")
+		for _, r := range reasons {
+			fmt.Fprint(w, wrap(r, 100, "  ", "      "))
+		}
+	}
 	if len(s.Rollouts) == 0 {
 		return
 	}
@@ -369,12 +391,36 @@ func orDash(s string) string {
 	return s
 }
 
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
+func prefixed(prefix, s string) string {
+	if s == "" {
+		return ""
 	}
-	return s
+	return prefix + s
+}
+
+// wrap folds text into lines of at most width runes (a longer word stays
+// whole), the first indented by first, the others by rest: a FAILED reason
+// is shown in full, not cut.
+func wrap(text string, width int, first, rest string) string {
+	var b strings.Builder
+	line, indent := "", first
+	flush := func() {
+		b.WriteString(indent + line + "\n")
+		line, indent = "", rest
+	}
+	for _, word := range strings.Fields(text) {
+		if line != "" && len([]rune(indent+line+" "+word)) > width {
+			flush()
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	if line != "" {
+		flush()
+	}
+	return b.String()
 }
 
 func newExportCmd() *cobra.Command {

@@ -130,6 +130,12 @@ type State struct {
 	// failed; the same bytes are not processed again.
 	LastFailedHash  string `json:"last_failed_hash,omitempty"`
 	LastFailedError string `json:"last_failed_error,omitempty"`
+	// LastFailedVersion is the version the failed bundle claimed, and
+	// LastFailedAt when it failed: a failure after AppliedAt means the
+	// device runs an older config than HQ meant (the agent's status says
+	// DEGRADED until a good bundle applies).
+	LastFailedVersion uint64    `json:"last_failed_version,omitempty"`
+	LastFailedAt      time.Time `json:"last_failed_at,omitzero"`
 	// LastPoll is the last poll attempt, LastSuccess the last one HQ
 	// answered, LastError why the last poll failed ("" when it did not).
 	// They are saved only along with other changes, to spare the flash.

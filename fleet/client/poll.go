@@ -158,7 +158,7 @@ func (c *Client) rememberETag(etag string) {
 func (c *Client) refuse(ctx context.Context, st persisted, d, etag string, ver uint64, hash string, err error) Result {
 	c.log.Error("fleet bundle REFUSED; the current config stays in force",
 		"version", ver, "hash", hash, "applied_version", st.AppliedVersion, "err", err)
-	c.rememberFailure(d, etag, hash, err)
+	c.rememberFailure(d, etag, ver, hash, err)
 	c.deliver(ctx, report{State: reportFailed, Version: ver, Hash: hash, Error: err.Error() + stillOn(st)}, reportAttempts)
 	return Result{Status: StatusRefused, Version: ver, Hash: hash, Err: err}
 }
@@ -167,14 +167,16 @@ func (c *Client) refuse(ctx context.Context, st persisted, d, etag string, ver u
 func (c *Client) failed(ctx context.Context, st persisted, o *bundle.Opened, d, etag string, err error) Result {
 	c.log.Error("fleet bundle FAILED to apply; the previous config is in force",
 		"version", o.Body.Version, "hash", o.Hash, "applied_version", st.AppliedVersion, "err", err)
-	c.rememberFailure(d, etag, o.Hash, err)
+	c.rememberFailure(d, etag, o.Body.Version, o.Hash, err)
 	c.deliver(ctx, report{State: reportFailed, Version: o.Body.Version, Hash: o.Hash, Error: err.Error() + stillOn(st)}, reportAttempts)
 	return Result{Status: StatusFailed, Version: o.Body.Version, Hash: o.Hash, Err: err}
 }
 
-func (c *Client) rememberFailure(d, etag, hash string, err error) {
+func (c *Client) rememberFailure(d, etag string, ver uint64, hash string, err error) {
+	now := c.cfg.Now()
 	c.update(func(s *persisted) {
 		s.LastFailedHash, s.LastFailedError, s.FailedDigest = hash, err.Error(), d
+		s.LastFailedVersion, s.LastFailedAt = ver, now
 		s.ApplyingDigest, s.ApplyingTries = "", 0
 		if etag != "" {
 			s.ETag = etag
