@@ -41,7 +41,7 @@ func lanClient(t *testing.T, e *testEnv) *http.Client {
 		t.Fatal(err)
 	}
 	return &http.Client{Timeout: 30 * time.Second, Jar: jar,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
