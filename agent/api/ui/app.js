@@ -797,11 +797,16 @@
     refreshSession();
   }
   sessionInput.value = state.session;
-  sessionInput.onchange = () => {
+  // A session name typed by hand takes effect on Enter or when the field
+  // is left (keys given back after a burst do not fire change).
+  sessionInput.onchange = sessionInput.onblur = () => {
     const v = sessionInput.value.trim();
     if (!v) { sessionInput.value = state.session; return; }
-    useSession(v);
+    if (v !== state.session) useSession(v);
   };
+  sessionInput.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !burst) sessionInput.onchange();
+  });
 
   // whoami: a paired handheld uses its own session (so two clerks never
   // scan into one bill) and shows its name; the counter PC may pair.
@@ -865,8 +870,8 @@
   }
 
   loadPartners().then(() => { if (state.view) renderSession(state.view); });
-  whoami().then(connect);
-  refreshSession();
+  // The session is known once whoami answered (a handheld's own).
+  whoami().then(() => { connect(); refreshSession(); });
   refreshStatus();
   setInterval(refreshStatus, 15000);
 })();
