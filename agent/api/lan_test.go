@@ -1,10 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -12,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
 )
 
 // lanClient is an HTTPS client of the LAN listener that trusts exactly the
@@ -129,6 +135,22 @@ func TestLANPairing(t *testing.T) {
 	if !strings.HasPrefix(p.URL, e.lanBase+"/pair?code=") || p.Fingerprint != e.srv.LANFingerprint() ||
 		!strings.HasPrefix(p.QRPNG, "data:image/png;base64,") || strings.Count(p.QRText, "\n") < 10 {
 		t.Fatalf("pairing %+v (LAN %s)", p, e.lanBase)
+	}
+	// The QR image reads back as the link.
+	pngData, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(p.QRPNG, "data:image/png;base64,"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(pngData))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := qrcode.NewQRCodeReader().Decode(bmp, nil); err != nil || res.GetText() != p.URL {
+		t.Fatalf("the QR code reads %v (%v), want %s", res, err, p.URL)
 	}
 	resp, _ = lanDo(t, c, "GET", p.URL, "")
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
