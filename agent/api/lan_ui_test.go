@@ -230,6 +230,22 @@ func TestHandheldPageOverLAN(t *testing.T) {
 			noOverflow("the sale")
 			snap("sale")
 
+			// 移除 takes a pack off the open sale, where the agent has the
+			// route (DELETE /v1/sessions/{session}/items/{code}); without it
+			// the page says so in Chinese and keeps the pack.
+			status, body := e.call("DELETE", "/v1/sessions/no-such-session/items/x", nil)
+			haveRemove := !(status == 404 && strings.Contains(string(body), "no route"))
+			do("移除", chromedp.Click(`#items li:has(button.remove) button.remove`))
+			if haveRemove {
+				waitFor("the pack removed", `() => document.querySelectorAll('#items button.remove').length === 2 &&
+					document.getElementById('fb-verdict').textContent.startsWith('已移除')`)
+			} else {
+				t.Log("DELETE /v1/sessions/{session}/items/{code} is not in this build: checking only that the page reports the failure")
+				waitFor("the failure reported", `() => document.getElementById('fb-verdict').textContent === '操作失败' &&
+					document.querySelectorAll('#items button.remove').length === 3`)
+			}
+			chinese("after 移除")
+
 			do("完成", chromedp.Click(chromedp.ID("btn-finish")))
 			waitFor("the finished sale", `() => document.getElementById('fb-verdict').textContent.startsWith('已完成')`)
 			waitFor("the receipt", `() => !document.getElementById('receipt').hidden`)
@@ -319,6 +335,21 @@ func TestHandheldPageOverLAN(t *testing.T) {
 				chinese("with the upload failing")
 				noOverflow("with the upload failing")
 				snap("failing")
+
+				// The counter PC's own page (loopback, login link) shows the
+				// pairing QR code and the paired handhelds.
+				do("the counter page", chromedp.Navigate(e.srv.LoginURL()))
+				waitFor("配对手持终端", `() => !document.getElementById('btn-pair').hidden`)
+				do("配对手持终端", chromedp.Click(chromedp.ID("btn-pair")))
+				waitFor("the QR code", `() => document.getElementById('pair-dialog').open &&
+					document.getElementById('pair-qr').naturalWidth > 100 &&
+					document.getElementById('pair-url').textContent.startsWith('https://') &&
+					document.getElementById('pair-devices').textContent.includes('收货枪')`)
+				if fp := text(`document.getElementById('pair-fp').textContent`); fp != e.srv.LANFingerprint() {
+					t.Fatalf("the counter page's fingerprint %q", fp)
+				}
+				noOverflow("the pairing dialog")
+				snap("counter-pairing")
 			}
 		})
 	}
