@@ -326,5 +326,8 @@ func (s *Server) lanGuard(a access, h http.HandlerFunc, w http.ResponseWriter, r
 		writeJSON(w, http.StatusForbidden, errorBody{Error: "forbidden", Message: msg})
 		return
 	}
-	h(w, withDevice(r, d))
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer s.lan.devices.watch(d.ID, cancel)()
+	h(w, withDevice(r.WithContext(ctx), d))
 }

@@ -227,8 +227,27 @@ func TestLANPairing(t *testing.T) {
 		t.Fatalf("LAN key file: %v %v", fi, err)
 	}
 
-	// Revoked: back to the pairing page.
+	// Revoked: back to the pairing page, and its open event stream ends.
+	streamReq, err := http.NewRequest("GET", e.lanBase+"/v1/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := c.Do(streamReq)
+	if err != nil || stream.StatusCode != http.StatusOK {
+		t.Fatalf("event stream over the LAN: %v %v", stream, err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, stream.Body)
+		ended <- err
+	}()
 	e.ok("DELETE", "/v1/devices/pda1", nil, nil)
+	select {
+	case <-ended:
+		stream.Body.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("a revoked handheld's event stream is still open")
+	}
 	e.fails("DELETE", "/v1/devices/pda1", nil, http.StatusNotFound, "not_found")
 	if resp, _ := lanDo(t, c, "GET", e.lanBase+"/v1/status", ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("a revoked handheld: %d", resp.StatusCode)

@@ -67,10 +67,35 @@ type deviceStore struct {
 	mu       sync.Mutex
 	devices  []PairedDevice
 	lastSeen map[string]time.Time
+	// watchers end the requests in flight of a device when it is revoked
+	// (an event stream would otherwise outlive its pairing).
+	watchers map[string]map[uint64]context.CancelFunc
+	nextID   uint64
+}
+
+// watch ends cancel's request when the device is revoked; the returned
+// func unregisters it.
+func (st *deviceStore) watch(id string, cancel context.CancelFunc) func() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.nextID++
+	n := st.nextID
+	if st.watchers[id] == nil {
+		st.watchers[id] = map[uint64]context.CancelFunc{}
+	}
+	st.watchers[id][n] = cancel
+	return func() {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		delete(st.watchers[id], n)
+		if len(st.watchers[id]) == 0 {
+			delete(st.watchers, id)
+		}
+	}
 }
 
 func openDeviceStore(path string) (*deviceStore, error) {
-	st := &deviceStore{path: path, lastSeen: map[string]time.Time{}}
+	st := &deviceStore{path: path, lastSeen: map[string]time.Time{}, watchers: map[string]map[uint64]context.CancelFunc{}}
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
@@ -200,6 +225,9 @@ func (st *deviceStore) revoke(id string) (bool, error) {
 			return false, err
 		}
 		delete(st.lastSeen, id)
+		for _, cancel := range st.watchers[id] {
+			cancel()
+		}
 		return true, nil
 	}
 	return false, nil
