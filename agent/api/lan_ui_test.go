@@ -97,8 +97,16 @@ func TestHandheldPageOverLAN(t *testing.T) {
 			}
 			waitFor := func(what, fn string, args ...any) {
 				t.Helper()
-				do(what, chromedp.PollFunction[chromedp.Void](fn, chromedp.WithPollingArgs(args...),
+				sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				defer cancel()
+				err := chromedp.Do(sctx, chromedp.PollFunction[chromedp.Void](fn, chromedp.WithPollingArgs(args...),
 					chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+				if err != nil {
+					state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`['verdict: ' + document.getElementById('fb-verdict').textContent,
+						'message: ' + document.getElementById('fb-message').textContent, 'bill: ' + document.getElementById('bill').textContent,
+						'dialog: ' + [...document.querySelectorAll('dialog[open]')].map(d => d.id)].join('\n')`))
+					t.Fatalf("%s: %v; the page shows\n%s", what, err, state)
+				}
 			}
 			text := func(js string) string {
 				t.Helper()
@@ -320,6 +328,52 @@ func TestHandheldPageOverLAN(t *testing.T) {
 			waitFor("the finished receiving", `() => document.getElementById('fb-verdict').textContent.startsWith('已完成') &&
 				document.getElementById('bill').textContent === '无打开的单据'`)
 			chinese("after the receiving")
+
+			// Vibration per verdict, switched off on the page and
+			// remembered over a reload.
+			if i == 0 {
+				buzzes := func() string {
+					return text(`JSON.stringify(window.__buzz || [])`)
+				}
+				do("recording vibrations", chromedp.Evaluate[chromedp.Void](`navigator.vibrate = (p) => { (window.__buzz = window.__buzz || []).push(p); return true; }`))
+				do("开始销售", chromedp.Click(chromedp.ID("btn-sale")))
+				waitFor("the sale", `() => document.getElementById('bill').textContent.includes('使用出库')`)
+				box := fmt.Sprintf("81012350%06d%06d", 900+i, 50)
+				do("a scan", chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`), chromedp.KeyEvent(box+kb.Enter))
+				verdict("accepted", box, "已接收")
+				do("a duplicate", chromedp.KeyEvent(box+kb.Enter))
+				verdict("duplicate", box, "重复")
+				if b := buzzes(); b != "[[60],[80,60,80]]" {
+					t.Fatalf("vibrations %s, want one short for 已接收 and three for 重复", b)
+				}
+				do("振动 off", chromedp.Click(chromedp.ID("pref-vibrate")))
+				do("reload", chromedp.Reload())
+				waitFor("the page, live", `() => document.getElementById('live').classList.contains('on')`)
+				if v := text(`String(document.getElementById('pref-vibrate').checked) + ' ' + document.getElementById('pref-sound').checked`); v != "false true" {
+					t.Fatalf("振动/提示音 after a reload: %s, want off and on", v)
+				}
+				do("recording vibrations", chromedp.Evaluate[chromedp.Void](`navigator.vibrate = (p) => { (window.__buzz = window.__buzz || []).push(p); return true; }`))
+				do("a barcode", chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`), chromedp.KeyEvent(barcode+kb.Enter))
+				verdict("rejected", barcode, "拒绝")
+				if b := buzzes(); b != "[]" {
+					t.Fatalf("vibrations %s with 振动 off", b)
+				}
+				do("取消", chromedp.Click(chromedp.ID("btn-cancel")))
+				waitFor("the question", `() => document.getElementById('ask-dialog').open`)
+				do("取消单据", chromedp.Click(chromedp.ID("ask-ok")))
+				waitFor("cancelled", `() => document.getElementById('bill').textContent === '无打开的单据'`)
+
+				// 顾客退货 opens a customer return (116).
+				do("顾客退货", chromedp.Click(chromedp.ID("btn-return")))
+				waitFor("the return dialog", `() => document.getElementById('return-dialog').open`)
+				noOverflow("the return dialog")
+				do("开始退货", chromedp.Click(chromedp.ID("return-ok")))
+				waitFor("the return", `() => document.getElementById('bill').textContent.includes('消费者退货入库')`)
+				do("取消 the return", chromedp.Click(chromedp.ID("btn-cancel")))
+				waitFor("the question", `() => document.getElementById('ask-dialog').open`)
+				do("取消单据", chromedp.Click(chromedp.ID("ask-ok")))
+				waitFor("cancelled", `() => document.getElementById('bill').textContent === '无打开的单据'`)
+			}
 
 			// The 码上放心 gateway goes away: the queue says so in Chinese.
 			if i == 1 {

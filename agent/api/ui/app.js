@@ -157,17 +157,16 @@
   }
 
   // showScan renders a scan result (from the API answer or an event) and
-  // signals it; the same scan arriving twice (answer and event) signals
-  // once.
-  let lastSignal = '';
-  function showScan(s) {
+  // signals it, unless quiet: a scan this page sent is signalled from its
+  // answer, not again from its event.
+  function showScan(s, quiet) {
     if (s.status !== 'accepted' && s.status !== 'command' && s.message) console.info('scan', s.code, s.reason, s.message);
     const text = s.status === 'rejected' || s.status === 'error' ? zh(s.reason) : s.status === 'duplicate' ? MSG.duplicate : '';
     show(s.status, VERDICT[s.status] || s.status, s.code, text);
-    const key = s.status + ' ' + s.code + ' ' + (s.at || '');
-    if (key !== lastSignal) signal(s.status);
-    lastSignal = key;
+    if (!quiet) signal(s.status);
   }
+  // ownSource is the source the agent records this page's scans under.
+  const ownSource = () => (state.device ? 'pda:' + state.device.id : 'page');
 
   function logScan(s) {
     const sub = s.status === 'accepted' || s.status === 'command' ? null
@@ -456,9 +455,13 @@
     $('ask-text').textContent = text;
     $('ask-ok').textContent = ok || '确定';
     return new Promise((resolve) => {
-      dlg.onclose = () => { resolve(dlg.returnValue === 'ok'); focusScan(); };
-      dlg.returnValue = '';
-      dlg.showModal();
+      let answer = false;
+      $('ask-ok').onclick = () => { answer = true; dlg.close(); };
+      $('ask-no').onclick = () => { answer = false; dlg.close(); };
+      // The close event comes a task later: one from the dialog's last
+      // use can arrive after it opened again, and is not this answer.
+      dlg.onclose = () => { if (!dlg.open) { resolve(answer); focusScan(); } };
+      if (!dlg.open) dlg.showModal();
       $('ask-no').focus();
     });
   }
@@ -492,7 +495,7 @@
     $('partner-id').value = '';
     const dlg = $('partner-dialog');
     return new Promise((resolve) => {
-      dlg.onclose = () => resolve(dlg.returnValue === 'ok' ? ($('partner-id').value.trim() || sel.value) : null);
+      dlg.onclose = () => { if (!dlg.open) resolve(dlg.returnValue === 'ok' ? ($('partner-id').value.trim() || sel.value) : null); };
       dlg.returnValue = '';
       dlg.showModal();
     });
@@ -501,7 +504,7 @@
   function dialogValue(id) {
     const dlg = $(id);
     return new Promise((resolve) => {
-      dlg.onclose = () => { resolve(dlg.returnValue === 'ok'); focusScan(); };
+      dlg.onclose = () => { if (!dlg.open) { resolve(dlg.returnValue === 'ok'); focusScan(); } };
       dlg.returnValue = '';
       dlg.showModal();
     });
@@ -847,7 +850,7 @@
     es.addEventListener('scan', (m) => {
       const e = JSON.parse(m.data);
       if (e.session !== state.session) return;
-      showScan(e);
+      showScan(e, e.source === ownSource());
       logScan(e);
       later('session', 150, refreshSession);
     });
