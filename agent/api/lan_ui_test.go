@@ -51,6 +51,9 @@ func artifactDir(t *testing.T) string {
 // queue_full or a bill code).
 var englishRE = regexp.MustCompile(`[A-Za-z]{3,}[ ,.:;'()]+[A-Za-z]{3,}`)
 
+// englishWordRE finds a word of letters only (codes carry digits, _ or -).
+var englishWordRE = regexp.MustCompile(`(?:^|[^A-Za-z0-9_-])([A-Za-z]{4,})(?:$|[^A-Za-z0-9_-])`)
+
 // TestHandheldPageOverLAN is the clerk with a handheld: a Chromium that
 // trusts exactly the agent's certificate (its SPKI pinned, checked against
 // the fingerprint the agent reports) opens the LAN listener, gets only the
@@ -149,6 +152,11 @@ func TestHandheldPageOverLAN(t *testing.T) {
 					s := text(`document.getElementById('` + id + `').innerText`)
 					if m := englishRE.FindString(s); m != "" {
 						t.Fatalf("%s: #%s shows English %q in %q", when, id, m, s)
+					}
+					for _, m := range englishWordRE.FindAllStringSubmatch(s, -1) {
+						if m[1] != "Webhook" { // a destination's own name
+							t.Fatalf("%s: #%s shows the English word %q in %q", when, id, m[1], s)
+						}
 					}
 				}
 				if v := text(`document.getElementById('fb-verdict').textContent`); !regexp.MustCompile(`\p{Han}`).MatchString(v) {
