@@ -627,9 +627,17 @@
       return;
     }
     const text = b.chars.join('');
-    const at = t.selectionStart ?? t.value.length, end = t.selectionEnd ?? at;
+    if (t.isContentEditable) {
+      swallow = null; // this insertion is ours
+      document.execCommand('insertText', false, text);
+      return;
+    }
+    // Number and e-mail fields have no selection: their keys go at the end.
+    let at = null, end = null;
+    try { at = t.selectionStart; end = t.selectionEnd; } catch (e) { /* no selection API */ }
+    if (at === null) at = end = t.value.length;
     t.value = t.value.slice(0, at) + text + t.value.slice(end);
-    t.setSelectionRange?.(at + text.length, at + text.length);
+    try { t.setSelectionRange(at + text.length, at + text.length); } catch (e) { /* no selection API */ }
     t.dispatchEvent(new Event('input', { bubbles: true }));
   }
   // A tap or a focus change ends a burst: what came so far was typed.
