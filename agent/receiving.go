@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/upload/msfx"
@@ -101,4 +102,88 @@ func (a *Agent) checkAgainstExpected(session string, in *queue.ScanInput) (reaso
 		}
 	}
 	return "", ""
+}
+
+// compareReceiving is compare for receiving bill b, counting the packs
+// other receivings of the same supplier bill(s) took (finished, or open in
+// another session) as received: a delivery received in two goes is not
+// short the first go's packs in the second, nor in key_variety_gaps.
+func (a *Agent) compareReceiving(b queue.Bill, exp []queue.Expected, items []queue.Item) (*ExpectedView, error) {
+	upstream := strings.Split(b.Attrs["upstream"], ",")
+	v := compare(upstream, exp, items)
+	if len(v.Missing) == 0 {
+		return v, nil
+	}
+	prior, err := a.receivedElsewhere(b.ID, upstream)
+	if err != nil {
+		return nil, err
+	}
+	if len(prior) == 0 {
+		return v, nil
+	}
+	children := map[string][]string{}
+	for _, e := range exp {
+		if e.Parent != "" {
+			children[e.Parent] = append(children[e.Parent], e.Key)
+		}
+	}
+	took := func(e queue.Expected) bool {
+		if prior[e.Key] || (e.Parent != "" && prior[e.Parent]) {
+			return true
+		}
+		kids := children[e.Key]
+		for _, k := range kids {
+			if !prior[k] {
+				return false
+			}
+		}
+		return len(kids) > 0
+	}
+	missing := v.Missing[:0:0]
+	for _, e := range v.Missing {
+		if took(e) {
+			v.Earlier++
+			continue
+		}
+		missing = append(missing, e)
+	}
+	v.Missing = missing
+	v.Complete = len(v.Missing) == 0 && len(v.Extra) == 0 && len(v.WrongLot) == 0
+	return v, nil
+}
+
+// receivedElsewhere is the item keys of the other receivings (not
+// cancelled) against any of the supplier bills upstream.
+func (a *Agent) receivedElsewhere(self uint64, upstream []string) (map[string]bool, error) {
+	want := map[string]bool{}
+	for _, u := range upstream {
+		if u != "" {
+			want[u] = true
+		}
+	}
+	bills, err := a.store.RecentBills(0, 5000, func(o queue.Bill) bool {
+		if o.ID == self || o.State == queue.BillCancelled || o.Attrs["upstream"] == "" {
+			return false
+		}
+		for _, u := range strings.Split(o.Attrs["upstream"], ",") {
+			if want[u] {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("receivings of the same supplier bill: %w", err)
+	}
+	keys := map[string]bool{}
+	for _, o := range bills {
+		items, err := a.store.Items(o.ID)
+		if err != nil {
+			return nil, fmt.Errorf("receiving %s: %w", o.Code, err)
+		}
+		for _, it := range items {
+			keys[it.Key] = true
+		}
+	}
+	return keys, nil
 }

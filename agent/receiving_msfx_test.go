@@ -139,3 +139,53 @@ func TestComplianceListsUnreceivedUpstream(t *testing.T) {
 		})
 	}
 }
+
+// TestReceivingTheSameBillTwice: a supplier bill received in two goes (two
+// sessions, the first finished) — the second counts the first's packs as
+// received (not missing, not confirmed again), and neither receiving
+// shows the other's key-variety packs as gaps in the compliance view.
+func TestReceivingTheSameBillTwice(t *testing.T) {
+	products := filepath.Join(t.TempDir(), "products.csv")
+	if err := os.WriteFile(products, []byte("key,name,key_variety\n8101235,阿莫西林胶囊,true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gw := goldenGateway(t, "simplify-true.result.json", nil)
+	a := newTestAgent(t, "PDA_MSFX_ENABLED=true", "PDA_MSFX_GATEWAY="+gw, "PDA_MSFX_APP_KEY=24680135",
+		"PDA_MSFX_APP_SECRET=test-secret-not-real", "PDA_MSFX_REF_ENT_ID=320000000000127971",
+		"PDA_MSFX_ENT_ID=5069452c34b94a778abaa26c2b40b305", "PDA_MSFX_RATE=0", "PDA_CATALOGUE_PRODUCTS="+products)
+	ctx := context.Background()
+	if _, err := a.StartReceiving(ctx, ReceiveRequest{Session: "dock1", Upstream: goldenUpstream}); err != nil {
+		t.Fatal(err)
+	}
+	scan(t, a, "dock1", "81012350000000157474", device.StatusAccepted)
+	scan(t, a, "dock1", "81234560000000000011", device.StatusAccepted)
+	finish(t, a, "dock1")
+
+	v, err := a.StartReceiving(ctx, ReceiveRequest{Session: "dock2", Upstream: goldenUpstream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := v.Expected
+	if x == nil || x.Expected != 4 || x.Earlier != 2 || x.Scanned != 0 || len(x.Missing) != 2 || x.Complete {
+		t.Fatalf("second receiving: %+v", x)
+	}
+	for _, e := range x.Missing {
+		if e.Code != "81012350000000157475" && e.Code != "81012350000000157476" {
+			t.Fatalf("missing %s, which the first receiving took", e.Code)
+		}
+	}
+	scan(t, a, "dock2", "81012350000000157475", device.StatusAccepted)
+	scan(t, a, "dock2", "81012350000000157476", device.StatusAccepted)
+	if v, err = a.Session("dock2"); err != nil || !v.Expected.Complete || v.Expected.Scanned != 2 {
+		t.Fatalf("second receiving with the rest scanned: %+v %v", v.Expected, err)
+	}
+	finish(t, a, "dock2")
+
+	c, err := a.Compliance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.KeyVarietyGaps) != 0 {
+		t.Fatalf("key_variety_gaps %+v: every key-variety pack was received, in one go or the other", c.KeyVarietyGaps)
+	}
+}

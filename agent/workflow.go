@@ -208,8 +208,12 @@ type ExpectedView struct {
 	Expected int              `json:"expected"`
 	Scanned  int              `json:"scanned"`
 	Missing  []queue.Expected `json:"missing"`
-	Extra    []queue.Item     `json:"extra"`
-	WrongLot []LotMismatch    `json:"wrong_lot"`
+	// Earlier counts expected packs another receiving of the same
+	// supplier bill took (an earlier delivery, another handheld); they
+	// are not missing.
+	Earlier  int           `json:"earlier"`
+	Extra    []queue.Item  `json:"extra"`
+	WrongLot []LotMismatch `json:"wrong_lot"`
 	// Complete: every expected pack is scanned and nothing else.
 	Complete bool `json:"complete"`
 }
@@ -241,8 +245,8 @@ func (a *Agent) Session(session string) (SessionView, error) {
 	if err != nil || exp == nil {
 		return v, err
 	}
-	v.Expected = compare(strings.Split(b.Attrs["upstream"], ","), exp, v.Items)
-	return v, nil
+	v.Expected, err = a.compareReceiving(b, exp, v.Items)
+	return v, err
 }
 
 // compare matches scanned items against the expected packs. A scanned
@@ -651,7 +655,10 @@ func (a *Agent) Compliance(ctx context.Context) (Compliance, error) {
 		if err != nil {
 			return c, err
 		}
-		v := compare(strings.Split(b.Attrs["upstream"], ","), exp, items)
+		v, err := a.compareReceiving(b, exp, items)
+		if err != nil {
+			return c, err
+		}
 		var missing []string
 		for _, e := range v.Missing {
 			if e.Special {

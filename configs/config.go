@@ -90,6 +90,42 @@ type API struct {
 	// MetricsPublic serves GET /metrics without the token (for a
 	// Prometheus that cannot send it); by default it needs the token.
 	MetricsPublic bool `mapstructure:"metrics_public"`
+	// LAN is the opt-in listener for paired handhelds on the store's
+	// Wi-Fi (TLS only; docs/handheld.md).
+	LAN LAN `mapstructure:"lan"`
+}
+
+// LAN is api.lan: the page and API over TLS for paired handhelds.
+type LAN struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Listen is host:port; 0.0.0.0 answers on every interface.
+	Listen string `mapstructure:"listen"`
+	// CertFile and KeyFile hold the self-signed certificate the agent
+	// makes at first start; default <data_dir>/lan-cert.pem, lan-key.pem.
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+}
+
+// LANCertFile is the LAN listener's certificate path.
+func (c *Config) LANCertFile() string {
+	if c.API.LAN.CertFile != "" {
+		return c.API.LAN.CertFile
+	}
+	return filepath.Join(c.DataDir, "lan-cert.pem")
+}
+
+// LANKeyFile is the LAN listener's private key path.
+func (c *Config) LANKeyFile() string {
+	if c.API.LAN.KeyFile != "" {
+		return c.API.LAN.KeyFile
+	}
+	return filepath.Join(c.DataDir, "lan-key.pem")
+}
+
+// PairedDevicesFile lists the handhelds paired with the LAN listener
+// (tokens hashed, mode 0600).
+func (c *Config) PairedDevicesFile() string {
+	return filepath.Join(c.DataDir, "paired-devices.json")
 }
 
 // APITokenFile is the token file path.

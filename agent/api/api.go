@@ -36,6 +36,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for login cookies; default time.Now.
 	Now func() time.Time
+	// LAN, when set, also serves paired handhelds over TLS (api.lan).
+	LAN *LANOptions
 }
 
 // Server is the local API of one agent.
@@ -48,6 +50,7 @@ type Server struct {
 	cookies cookieSigner
 	handler http.Handler
 	limits  limits
+	lan     *lanState // nil: no LAN listener
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -109,6 +112,11 @@ func New(a *agent.Agent, o Options) (*Server, error) {
 	}
 	s := &Server{agent: a, log: o.Logger, now: o.Now, listen: o.Listen, token: token,
 		cookies: cookieSigner{key: key}, limits: defaultLimits(), closing: make(chan struct{})}
+	if o.LAN != nil {
+		if s.lan, err = newLAN(*o.LAN); err != nil {
+			return nil, err
+		}
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -186,6 +194,13 @@ func (s *Server) Run(ctx context.Context) error {
 	s.ln = ln
 	s.mu.Unlock()
 	s.log.Info("local API listening", "addr", ln.Addr().String())
+	var lanLn net.Listener
+	if s.lan != nil {
+		if lanLn, err = s.listenLAN(); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
 
 	srv := &http.Server{
 		Handler:           s.handler,
@@ -196,26 +211,45 @@ func (s *Server) Run(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
+	if lanLn != nil {
+		lanSrv := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: srv.ReadHeaderTimeout, ReadTimeout: srv.ReadTimeout,
+			WriteTimeout: srv.WriteTimeout, IdleTimeout: srv.IdleTimeout, MaxHeaderBytes: srv.MaxHeaderBytes,
+			ErrorLog: srv.ErrorLog, ConnContext: lanConnContext}
+		servers = append(servers, lanSrv)
+		listeners = append(listeners, lanLn)
+	}
+	served := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() { served <- hs.Serve(listeners[i]) }()
+	}
 
+	var failed error
 	select {
 	case err := <-served:
-		s.endStreams()
-		return fmt.Errorf("api: serve: %w", err)
+		failed = fmt.Errorf("api: serve: %w", err)
 	case <-ctx.Done():
 	}
 	s.endStreams()
 	sctx, cancel := context.WithTimeout(context.Background(), s.limits.shutdown)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		s.log.Warn("local API: requests still running at shutdown; closing them", "err", err)
-		_ = srv.Close()
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil {
+			s.log.Warn("local API: requests still running at shutdown; closing them", "err", err)
+			_ = hs.Close()
+		}
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("api: serve: %w", err)
+	waiting := len(servers)
+	if failed != nil {
+		waiting--
 	}
-	return nil
+	for range waiting {
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) && failed == nil {
+			failed = fmt.Errorf("api: serve: %w", err)
+		}
+	}
+	return failed
 }
 
 func (s *Server) endStreams() { s.closeOnce.Do(func() { close(s.closing) }) }

@@ -174,11 +174,11 @@ func newPhone(t *testing.T) *phone {
 
 // startBrowser starts headless Chromium with a window of w×h, bounded by 3
 // minutes; it stops with the test.
-func startBrowser(t *testing.T, w, h int) context.Context {
+func startBrowser(t *testing.T, w, h int, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	root, cancelRoot := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancelRoot)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(root,
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(root, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", "new"),
 		chromedp.Flag("no-sandbox", true),
@@ -191,6 +191,7 @@ func startBrowser(t *testing.T, w, h int) context.Context {
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(w, h),
+	}, extra...)...,
 	)
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(allocCtx)

@@ -108,6 +108,9 @@ func (s *Server) scan(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if d, ok := deviceOf(r); ok {
+		req.Source = d.Source() // a handheld's scans name it, whatever it sends
+	}
 	fb := s.agent.Scan(r.Context(), req.Session, req.Code, req.Source)
 	ans := scanAnswer{Status: fb.Status, Reason: fb.Reason, Message: fb.Message}
 	// A scan the queue had no room for is the table's 507; the body still

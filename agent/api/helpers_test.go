@@ -34,6 +34,7 @@ type testEnv struct {
 	agent   *agent.Agent
 	srv     *Server
 	base    string
+	lanBase string // https://… of the LAN listener, when started
 	token   string
 	dataDir string
 	gw      *sandbox.Running
@@ -48,6 +49,8 @@ type envOpts struct {
 	msfxNow func() time.Time
 	env     []string
 	limits  func(*limits)
+	// lan also serves the LAN listener (TLS) on lan, a loopback host:port.
+	lan string
 }
 
 func start(t *testing.T, o envOpts) *testEnv {
@@ -75,7 +78,11 @@ func start(t *testing.T, o envOpts) *testEnv {
 		t.Fatal(err)
 	}
 	e.agent = a
-	srv, err := New(a, Options{Listen: "127.0.0.1:0", TokenFile: cfg.APITokenFile(), Logger: quiet})
+	opts := Options{Listen: "127.0.0.1:0", TokenFile: cfg.APITokenFile(), Logger: quiet}
+	if o.lan != "" {
+		opts.LAN = &LANOptions{Listen: o.lan, CertFile: cfg.LANCertFile(), KeyFile: cfg.LANKeyFile(), DevicesFile: cfg.PairedDevicesFile()}
+	}
+	srv, err := New(a, opts)
 	if err != nil {
 		a.Close()
 		t.Fatal(err)
@@ -121,6 +128,15 @@ func start(t *testing.T, o envOpts) *testEnv {
 		time.Sleep(5 * time.Millisecond)
 	}
 	e.base = "http://" + srv.Addr().String()
+	if o.lan != "" {
+		for srv.LANAddr() == nil {
+			if time.Now().After(deadline) {
+				t.Fatal("the LAN listener did not start")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		e.lanBase = "https://" + srv.LANAddr().String()
+	}
 	return e
 }
 

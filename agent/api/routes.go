@@ -17,6 +17,12 @@ type access int
 const (
 	public  access = iota // Host check only: /healthz, the page's files, /login
 	private               // a token or login cookie as well
+	// pairing is public on the LAN listener too: the pairing page is all
+	// an unpaired handheld gets.
+	pairing
+	// counter is private and never served over the LAN: pairing and
+	// unpairing handhelds is done at the counter PC.
+	counter
 )
 
 func (s *Server) routes() http.Handler {
@@ -69,6 +75,12 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/compliance", private, s.compliance)
 	handle("GET /v1/partners", private, s.partners)
 	handle("GET /v1/events", private, s.events)
+	handle("GET /pair", pairing, s.pair)
+	handle("GET /pair/cert.pem", pairing, s.lanCert)
+	handle("GET /v1/whoami", private, s.whoami)
+	handle("POST /v1/pairing", counter, s.newPairing)
+	handle("GET /v1/devices", counter, s.devices)
+	handle("DELETE /v1/devices/{id}", counter, s.revokeDevice)
 	// Everything else, including a known path with another method, is a
 	// route that does not exist: 404 in the API's error shape.
 	handle("/", public, func(w http.ResponseWriter, r *http.Request) {
@@ -109,18 +121,22 @@ func pageHeaders(w http.ResponseWriter) {
 func (s *Server) guard(a access, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if viaLAN(r) {
+			s.lanGuard(a, h, w, r)
+			return
+		}
 		if !s.allowedHost(r.Host) {
 			writeJSON(w, http.StatusForbidden, errorBody{Error: "forbidden", Message: "this API answers only to its own address (Host " + r.Host + " refused)"})
 			return
 		}
-		if a == public {
+		if a == public || a == pairing {
 			h(w, r)
 			return
 		}
 		switch s.authenticate(r) {
 		case byToken:
 		case byCookie:
-			if msg := crossOrigin(r); msg != "" {
+			if msg := crossOrigin(r, "http"); msg != "" {
 				writeJSON(w, http.StatusForbidden, errorBody{Error: "forbidden", Message: msg})
 				return
 			}
@@ -164,7 +180,7 @@ func (s *Server) tokenMatches(tok string) bool {
 
 // crossOrigin explains why a state-changing cookie request did not come
 // from the page's own origin; "" when it did (or is safe).
-func crossOrigin(r *http.Request) string {
+func crossOrigin(r *http.Request, scheme string) string {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return ""
@@ -178,7 +194,7 @@ func crossOrigin(r *http.Request) string {
 	if origin == "" {
 		return ""
 	}
-	if u, err := url.Parse(origin); err != nil || u.Scheme != "http" || !strings.EqualFold(u.Host, r.Host) {
+	if u, err := url.Parse(origin); err != nil || u.Scheme != scheme || !strings.EqualFold(u.Host, r.Host) {
 		return "request from another origin refused (Origin " + origin + ")"
 	}
 	return ""

@@ -94,7 +94,7 @@ func TestClerkPage(t *testing.T) {
 
 	// 开始销售 from the page: a cookie POST from the page's own origin.
 	do("开始销售", chromedp.Click(chromedp.ID("btn-sale")))
-	waitFor("the open sale", `() => document.getElementById('bill').textContent.includes('零售出库')`)
+	waitFor("the open sale", `() => document.getElementById('bill').textContent.includes('使用出库')`)
 
 	// Scans injected by the POS show up through the event stream.
 	e.scan("counter", codeA, "accepted")
@@ -136,7 +136,7 @@ func TestClerkPage(t *testing.T) {
 	e.scan("dock", codeC, "accepted")
 	waitFor("scanned, missing and extra", `(code) => document.getElementById('exp-scanned').textContent === '1' &&
 		document.querySelectorAll('#exp-missing li').length === 17 && document.getElementById('exp-extra').textContent.includes(code)`, codeC)
-	do("全部确认", chromedp.Click(chromedp.ID("btn-confirm-all")))
+	do("确认入库", chromedp.Click(chromedp.ID("btn-confirm-all")))
 	waitFor("the confirmation", `() => document.getElementById('confirm-result').textContent.includes('已确认 17 盒') &&
 		document.getElementById('exp-scanned').textContent === '18'`)
 	shot(t, ctx, "-receiving")
@@ -150,8 +150,8 @@ func TestClerkPage(t *testing.T) {
 		[...document.getElementById('partner-select').options].some(o => o.value === ent)`, sandbox.DefaultSupplierEntID)
 	do("picking the supplier", chromedp.SetValue(chromedp.ID("partner-select"), sandbox.DefaultSupplierEntID),
 		chromedp.Click(`#partner-dialog button[value=ok]`))
-	waitFor("the manual receiving", `(ent) => document.getElementById('bill').textContent.includes('采购入库') &&
-		document.getElementById('bill').textContent.includes(ent)`, sandbox.DefaultSupplierEntID)
+	waitFor("the manual receiving", `(name) => document.getElementById('bill').textContent.includes('采购入库') &&
+		document.getElementById('bill').textContent.includes(name)`, sandbox.DefaultSupplierName)
 }
 
 // shot writes a full-page screenshot to $PDA_UI_SCREENSHOT (with suffix

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -75,7 +77,12 @@ func newRunCmd() *cobra.Command {
 				}()
 			}
 			if cfg.API.Enabled {
-				srv, err := api.New(a, api.Options{Listen: cfg.API.Listen, TokenFile: cfg.APITokenFile(), Logger: log.With("component", "api")})
+				o := api.Options{Listen: cfg.API.Listen, TokenFile: cfg.APITokenFile(), Logger: log.With("component", "api")}
+				if cfg.API.LAN.Enabled {
+					o.LAN = &api.LANOptions{Listen: cfg.API.LAN.Listen, CertFile: cfg.LANCertFile(), KeyFile: cfg.LANKeyFile(),
+						DevicesFile: cfg.PairedDevicesFile()}
+				}
+				srv, err := api.New(a, o)
 				if err != nil {
 					a.Close()
 					return err
@@ -204,11 +211,18 @@ func existingOrNewKey(path string) (*sm2.PrivateKey, error) {
 }
 
 func newUICmd() *cobra.Command {
-	var path string
+	var path, name, revoke string
+	var pair, list bool
 	cmd := &cobra.Command{
-		Use:   "ui --config FILE",
-		Short: "Print the clerk page's login link (open it in the PDA's browser)",
-		Args:  cobra.NoArgs,
+		Use:   "ui --config FILE [--pair [--name NAME] | --list | --revoke ID]",
+		Short: "Print the clerk page's login link; pair, list and unpair handhelds (api.lan)",
+		Long: `Without flags, ui prints the clerk page's login link for a browser on this device.
+
+With api.lan enabled, --pair prints a one-time pairing link and its QR code:
+open it in the handheld's browser (scan the QR code) within 10 minutes to pair
+it. --list shows the paired handhelds, --revoke ID unpairs one. These ask the
+running agent through its local API.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := loadConfig(path, true)
 			if err != nil {
@@ -217,14 +231,75 @@ func newUICmd() *cobra.Command {
 			if !c.API.Enabled {
 				return &exitError{code: exitConfig, err: errors.New("api.enabled is false: the clerk page is served by the local API")}
 			}
-			link, err := api.LoginLink(c.API.Listen, c.APITokenFile())
+			modes := 0
+			for _, on := range []bool{pair, list, revoke != ""} {
+				if on {
+					modes++
+				}
+			}
+			if modes > 1 || (name != "" && !pair) {
+				return &exitError{code: exitUsage, err: errors.New("use one of --pair (with --name), --list, --revoke ID")}
+			}
+			w := cmd.OutOrStdout()
+			if modes == 0 {
+				link, err := api.LoginLink(c.API.Listen, c.APITokenFile())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(w, link)
+				return nil
+			}
+			if !c.API.LAN.Enabled {
+				return &exitError{code: exitConfig, err: errors.New("api.lan.enabled is false: handhelds are paired with the LAN listener (docs/handheld.md)")}
+			}
+			acc, err := dialAPI(cmd.Context(), c)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), link)
+			switch {
+			case pair:
+				var p api.Pairing
+				if err := acc.call(cmd.Context(), http.MethodPost, "/v1/pairing", map[string]string{"name": name}, &p); err != nil {
+					return err
+				}
+				fmt.Fprint(w, p.QRText)
+				fmt.Fprintf(w, "pairing link (one use, until %s):\n  %s\n", p.Expires.Local().Format("2006-01-02 15:04:05 -07:00"), p.URL)
+				fmt.Fprintf(w, "certificate fingerprint (SHA-256), check it on the handheld:\n  %s\n", p.Fingerprint)
+			case list:
+				var l struct {
+					Fingerprint string             `json:"fingerprint_sha256"`
+					Devices     []api.PairedDevice `json:"devices"`
+				}
+				if err := acc.call(cmd.Context(), http.MethodGet, "/v1/devices", nil, &l); err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "certificate fingerprint (SHA-256): %s\n", l.Fingerprint)
+				if len(l.Devices) == 0 {
+					fmt.Fprintln(w, "no paired handhelds")
+					return nil
+				}
+				rows := [][]string{{"ID", "NAME", "PAIRED", "LAST SEEN"}}
+				for _, d := range l.Devices {
+					seen := "-"
+					if d.LastSeen != nil {
+						seen = d.LastSeen.Local().Format("2006-01-02 15:04:05 -07:00")
+					}
+					rows = append(rows, []string{d.ID, d.Name, d.PairedAt.Local().Format("2006-01-02 15:04:05 -07:00"), seen})
+				}
+				printTable(w, rows)
+			default:
+				if err := acc.call(cmd.Context(), http.MethodDelete, "/v1/devices/"+url.PathEscape(revoke), nil, nil); err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "handheld %s unpaired: its browser gets only the pairing page now\n", revoke)
+			}
 			return nil
 		},
 	}
 	configFlag(cmd, &path)
+	cmd.Flags().BoolVar(&pair, "pair", false, "print a one-time pairing link and QR code for a handheld")
+	cmd.Flags().StringVar(&name, "name", "", "name of the handheld to pair (with --pair), e.g. 收货1")
+	cmd.Flags().BoolVar(&list, "list", false, "list the paired handhelds")
+	cmd.Flags().StringVar(&revoke, "revoke", "", "unpair the handheld with this ID")
 	return cmd
 }

@@ -12,39 +12,61 @@
     return e;
   }
 
-  const VERDICT = { accepted: '已接收', duplicate: '重复', rejected: '拒绝', command: '命令', error: '未记录', check: '验码异常' };
-  const REASON = {
+  // MSG is the one catalogue of what the page says: every machine reason
+  // of the API (scan reasons, error codes, alarm kinds) in Chinese. The
+  // API's English message goes to the console (and the agent's log), never
+  // on screen; an unknown reason shows its code.
+  const MSG = {
+    // Scans (device.Feedback reasons, queue refusals, tracecode).
     no_session: '没有打开的单据：先点“开始销售”或“开始收货”',
-    check_failed: '验码未通过：请将异常的盒移出本单或登记例外后再结算',
+    check_failed: '验码未通过：请将异常的盒移出本单或登记无码原因后再结算',
     product_barcode: '这是商品条码（69码），不是追溯码',
-    already_sold: '该码已售出', already_received: '该码已入库', not_sold: '该盒不在已售状态（在库、已退货或已出库），不能退货',
+    already_sold: '该码已售出', already_received: '该码已入库',
+    not_sold: '该盒不在已售状态（在库、已退货或已出库），不能退货',
     not_sold_here: '本机没有该盒的销售记录：退货须注明原销售单', not_on_original: '该盒不在所注明的原销售单上',
     not_on_sale: '该药品不在本次销售清单上：请放回', line_complete: '该行已扫够：这一盒多了',
     codes_missing: '无码不结算：还有药品未扫码，请补扫或登记无码原因',
     left_store: '该码已出库', opened_pack: '该盒已拆零', not_splittable: '该商品不能拆零',
-    not_enough_units: '剩余数量不足', parent_child: '箱码和它的盒码不能在同一单据',
-    session_busy: '本会话已有别的单据', empty_bill: '单据还没有追溯码', bad_command: '命令无效',
-    queue_full: '存储已满，本次扫码未记录！', stopping: '程序正在停止，请稍后重扫', internal: '内部错误，未记录',
+    not_enough_units: '剩余数量不足', parent_child: '箱码和它的盒码不能在同一单据', wrong_lot: '批号与供应商单据不符',
+    session_busy: '本会话已有别的单据', empty_bill: '单据还没有追溯码，可以取消', bad_command: '命令无效',
+    double_read: '同一个码读了两次，已忽略', duplicate: '重复：该码已在本单',
+    queue_full: '存储已满，本次未记录！请清理磁盘', stopping: '程序正在停止，请稍后重扫', internal: '内部错误，未记录',
     bad_length: '位数不对（追溯码为20位）', not_msfx: '不是码上放心追溯码', non_ascii: '含全角或中文字符：请切换英文输入法',
-    empty: '空码', too_long: '码太长', control_char: '含不可见字符', unrecognised: '无法识别的码',
-    kind_not_allowed: '本店不收这种码', ambiguous_separator: 'GS1 分隔符丢失，无法确定', bad_gtin_check: 'GTIN 校验位错误',
-  };
-  const ERRORS = {
-    bad_request: '请求有误', unauthorized: '未登录', forbidden: '拒绝访问', not_found: '没有找到',
-    session_busy: '本会话已有别的单据', empty_bill: '单据还没有追溯码，可以取消', too_large: '内容太大',
-    refused: '有码被拒绝', offline: '码上放心未启用或连不上', queue_full: '存储已满，未记录', internal: '内部错误',
-    codes_missing: '无码不结算：还有药品未扫码，请补扫或登记无码原因',
+    empty: '空码', too_long: '码太长', control_char: '含不可见字符', bad_encoding: '编码错误：请检查扫码枪设置',
+    unrecognised: '无法识别的码', kind_not_allowed: '本店不收这种码', ambiguous_separator: 'GS1 分隔符丢失，无法确定',
+    bad_gtin_check: 'GTIN 校验位错误', bad_syntax: '码的格式错误', unknown_ai: 'GS1 码含未知的应用标识符',
+    duplicate_ai: 'GS1 码的应用标识符重复', bad_ai_value: 'GS1 码的字段值错误', bad_date: 'GS1 码的日期错误',
+    missing_gtin: 'GS1 码缺少 GTIN', missing_serial: 'GS1 码缺少序列号', decode_error: '扫码枪数据无法解码', bad_units: '拆零数量错误',
+    // API errors (respond.go).
+    bad_request: '请求有误', unauthorized: '未登录或未配对', forbidden: '拒绝访问', not_found: '没有找到',
+    too_large: '内容太大', refused: '有码被拒绝', offline: '码上放心未启用或连不上',
     supervisor_required: '重点品种：需店长输入授权码', supervisor_pin_wrong: '店长授权码错误',
     supervisor_not_configured: '本店未设置店长授权码，重点品种不能登记无码', too_many_attempts: '授权码错误次数过多，请一分钟后再试',
+    not_held: '该单没有被暂扣', partly_sent: '该单已部分上传，不能再改', bill_cancelled: '该单已取消',
+    attempt_in_flight: '该单正在上传，请稍后再试', already_sent: '该单已上传，不能再改', lan_off: '未启用手持终端（api.lan）',
+    not_in_session: '该码不在本单', finished: '单据已完成，不能再改',
+    // Alarms (status alarms[].kind).
+    alarm_queue_full: '存储已满：扫码已停止，请清理磁盘', alarm_quarantine: '队列文件损坏，已隔离并新建：请联系技术支持',
+    alarm_check: '验码异常：有已售出或注销的码', alarm_clock: '本机时钟与平台时间相差过大：请校准时间',
+    alarm_config: '总部配置已更新',
+    // 验码 problems (checks.online).
+    problem_sold: '已核销·疑似回流药', problem_cancelled: '已注销', problem_not_found: '码不存在',
+    problem_expired: '已过期', problem_other_product: '非本单品种',
   };
-  // 验码 problems (checks.online) when a verdict carries no message.
-  const PROBLEMS = { sold: '已核销·疑似回流药', cancelled: '已注销', not_found: '码不存在', expired: '已过期', other_product: '非本单品种' };
-  const TYPES = { 102: '采购入库', 104: '调拨入库', 116: '消费者退货入库', 201: '销售出库', 202: '退货出库', 203: '调拨出库', 321: '零售出库' };
+  // zh is the Chinese text of a reason (with an optional catalogue prefix).
+  const zh = (code, prefix) => MSG[(prefix || '') + code] || (code ? '出错（代码 ' + code + '）' : '出错');
+  const VERDICT = { accepted: '已接收', duplicate: '重复', rejected: '拒绝', command: '命令', error: '未记录', check: '验码异常' };
+  const TYPES = { 102: '采购入库', 104: '调拨入库', 116: '消费者退货入库', 201: '销售出库', 202: '退货出库', 203: '调拨出库', 321: '使用出库' };
   const DESTS = { msfx: '码上放心', nhsa: '医保', webhook: 'Webhook' };
+  // The store's time zone: pharmacies under 码上放心 and 医保 keep China time.
+  const ZONE = 'Asia/Shanghai';
 
-  const state = { session: localStorage.getItem('pda.session') || 'counter', live: false, upstream: [], timers: {} };
+  const state = { session: localStorage.getItem('pda.session') || 'counter', live: false, upstream: [], timers: {},
+    partners: {}, device: null, view: null };
+  const prefs = { sound: localStorage.getItem('pda.sound') !== 'off', vibrate: localStorage.getItem('pda.vibrate') !== 'off' };
 
-  // api calls the local API; errors carry the Chinese text of their reason.
+  // api calls the local API. An error carries the answer (data) and the
+  // Chinese text of its reason (message); the English message is logged.
   async function api(method, path, body) {
     const opt = { method, credentials: 'same-origin', headers: {} };
     if (body !== undefined) {
@@ -56,15 +78,75 @@
     if (r.status === 204) return null;
     const data = await r.json().catch(() => ({}));
     if (!r.ok) {
-      const err = new Error((ERRORS[data.error] || '出错') + (data.message ? '：' + data.message : ''));
+      if (data.message) console.warn(method, path, r.status, data.error, data.message);
+      const err = new Error(zh(data.error || (r.status === 404 ? 'not_found' : '')));
       err.data = data;
+      err.status = r.status;
       throw err;
     }
     return data;
   }
 
   const sessionPath = () => '/v1/sessions/' + encodeURIComponent(state.session);
-  const hhmmss = (t) => (t ? new Date(t) : new Date()).toLocaleTimeString('zh-CN', { hour12: false });
+  const clock = (t) => (t ? new Date(t) : new Date()).toLocaleTimeString('zh-CN', { hour12: false, timeZone: ZONE });
+  const dateTime = (t) => new Date(t).toLocaleString('zh-CN', { hour12: false, timeZone: ZONE });
+
+  // duration turns Go's "1h2m5.5s" into 1小时2分5秒.
+  function duration(d) {
+    if (!d) return '';
+    const m = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:([\d.]+)s)?$/.exec(d) || [];
+    const h = +(m[1] || 0), mi = +(m[2] || 0), sec = Math.floor(+(m[3] || 0));
+    if (!m[0]) return d;
+    return (h ? h + '小时' : '') + (mi ? mi + '分' : '') + (sec || (!h && !mi) ? sec + '秒' : '');
+  }
+
+  // partnerName names a supplier by its ent_id from the agent's partner
+  // list; an unlisted one shows as such, never as 32 hex digits alone.
+  const partnerName = (id) => (id ? state.partners[id] || '未登记的往来单位' : '');
+
+  // Sound and vibration per verdict, switchable (remembered).
+  let audio = null;
+  function beep(tones) {
+    if (!prefs.sound) return;
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === 'suspended') audio.resume();
+      let t = audio.currentTime;
+      for (const [freq, ms] of tones) {
+        const o = audio.createOscillator(), g = audio.createGain();
+        o.frequency.value = freq;
+        o.type = 'square';
+        g.gain.setValueAtTime(0.15, t);
+        g.gain.setValueAtTime(0, t + ms / 1000);
+        o.connect(g).connect(audio.destination);
+        o.start(t);
+        o.stop(t + ms / 1000);
+        t += ms / 1000 + 0.06;
+      }
+    } catch (e) { /* no audio on this browser */ }
+  }
+  const SIGNALS = {
+    accepted: { tones: [[1760, 90]], buzz: [60] },
+    duplicate: { tones: [[880, 90], [880, 90]], buzz: [80, 60, 80] },
+    rejected: { tones: [[220, 450]], buzz: [400, 100, 400] },
+    error: { tones: [[220, 450], [180, 450]], buzz: [600, 100, 600] },
+    check: { tones: [[220, 450]], buzz: [400, 100, 400] },
+  };
+  function signal(status) {
+    const sg = SIGNALS[status];
+    if (!sg) return;
+    beep(sg.tones);
+    if (prefs.vibrate && navigator.vibrate) navigator.vibrate(sg.buzz);
+  }
+  for (const [key, id] of [['sound', 'pref-sound'], ['vibrate', 'pref-vibrate']]) {
+    $(id).checked = prefs[key];
+    $(id).onchange = () => {
+      prefs[key] = $(id).checked;
+      localStorage.setItem('pda.' + key, prefs[key] ? 'on' : 'off');
+      if (prefs[key] && key === 'sound') beep([[1760, 60]]);
+      $('scan').focus();
+    };
+  }
 
   // show puts a verdict in the big feedback box.
   function show(status, title, code, message) {
@@ -74,21 +156,22 @@
     $('fb-message').textContent = message || '';
   }
 
-  function reasonText(reason, message) {
-    const zh = REASON[reason];
-    return zh ? (message ? zh + '（' + message + '）' : zh) : (message || reason || '');
+  // showScan renders a scan result (from the API answer or an event) and
+  // signals it, unless quiet: a scan this page sent is signalled from its
+  // answer, not again from its event.
+  function showScan(s, quiet) {
+    if (s.status !== 'accepted' && s.status !== 'command' && s.message) console.info('scan', s.code, s.reason, s.message);
+    const text = s.status === 'rejected' || s.status === 'error' ? zh(s.reason) : s.status === 'duplicate' ? MSG.duplicate : '';
+    show(s.status, VERDICT[s.status] || s.status, s.code, text);
+    if (!quiet) signal(s.status);
   }
-
-  // showScan renders a scan result (from the API answer or an event).
-  function showScan(s) {
-    let title = VERDICT[s.status] || s.status;
-    if (s.status === 'rejected' || s.status === 'error') title += '：' + (REASON[s.reason] || s.reason || '');
-    show(s.status, title, s.code, s.status === 'accepted' ? '' : reasonText(s.reason, s.message));
-  }
+  // ownSource is the source the agent records this page's scans under.
+  const ownSource = () => (state.device ? 'pda:' + state.device.id : 'page');
 
   function logScan(s) {
-    const li = el('li', 'st-' + s.status, el('span', 'when', hhmmss(s.at)), el('span', 'what', VERDICT[s.status] || s.status),
-      s.code || '', s.status !== 'accepted' ? el('span', 'sub', reasonText(s.reason, s.message)) : null);
+    const sub = s.status === 'accepted' || s.status === 'command' ? null
+      : el('span', 'sub', s.status === 'check' ? s.text : s.status === 'duplicate' ? MSG.duplicate : zh(s.reason));
+    const li = el('li', 'st-' + s.status, el('span', 'when', clock(s.at)), el('span', 'what', VERDICT[s.status] || s.status), s.code || '', sub);
     const log = $('log');
     log.prepend(li);
     while (log.children.length > 30) log.lastChild.remove();
@@ -103,7 +186,8 @@
     try {
       renderSession(await api('GET', sessionPath()));
     } catch (e) {
-      $('bill').textContent = e.message;
+      if (e.status === 404) renderSession({ items: [] });
+      else $('bill').textContent = e.message;
     }
   }
 
@@ -112,13 +196,32 @@
     return el('li', '', it.code, sub ? el('span', 'sub', sub) : null);
   }
 
+  // removable adds 移除 to a pack of an open sale: the pack goes back to
+  // the shelf (DELETE /v1/sessions/{session}/items/{code}).
+  function removable(li, it) {
+    const b = el('button', 'remove', '移除');
+    b.type = 'button';
+    b.onclick = () => act(async () => {
+      const v = await api('DELETE', sessionPath() + '/items/' + encodeURIComponent(it.code));
+      if (v && v.session !== undefined) renderSession(v);
+      return '已移除 ' + it.code;
+    });
+    li.append(b);
+    return li;
+  }
+
   function renderSession(v) {
+    state.view = v;
     const b = v.bill;
     $('bill').textContent = b
-      ? `${b.bill_code} · ${TYPES[b.bill_type] || b.bill_type}${b.partner ? ' · 往来 ' + b.partner : ''} · ${b.items} 码`
+      ? `${b.bill_code} · ${TYPES[b.bill_type] || b.bill_type}${b.partner ? ' · ' + partnerName(b.partner) : ''} · ${b.items} 码`
       : '无打开的单据';
+    const sale = b && b.bill_type === 321;
     $('count').textContent = b ? `（${v.items.length}）` : '';
-    $('items').replaceChildren(...v.items.slice(-100).reverse().map((it) => withCheck(itemLine(it), v.checks, it.code)));
+    $('items').replaceChildren(...v.items.slice(-100).reverse().map((it) => {
+      const li = withCheck(itemLine(it), v.checks, it.code);
+      return sale ? removable(li, it) : li;
+    }));
     renderExpected(v.expected);
     renderLines(v);
   }
@@ -145,8 +248,8 @@
           l.units ? el('span', 'tag', '拆零') : null),
         el('div', 'counts', `应 ${l.needed} ${unit(l)} · 已扫 ${l.collected}`, l.excepted ? ` · 无码 ${l.excepted}` : '',
           ' · ', el('span', l.short ? 'must' : 'full', l.short ? `缺 ${l.short}` : '已齐')),
-        packs.length ? el('ul', 'items', ...packs.map((it) => withCheck(el('li', '', el('span', 'code', it.code),
-          it.units ? el('span', 'sub', '拆零 ' + it.units) : null), v.checks, it.code))) : null,
+        packs.length ? el('ul', 'items', ...packs.map((it) => removable(withCheck(el('li', '', el('span', 'code', it.code),
+          it.units ? el('span', 'sub', '拆零 ' + it.units) : null), v.checks, it.code), it))) : null,
         exc.length ? el('ul', 'items', ...exc.map((x) => el('li', '', `无码 ${x.packs}：${EXC_REASON[x.reason] || x.reason}`,
           el('span', 'sub', [x.note, x.supervisor && '店长已授权'].filter(Boolean).join(' · '))))) : null);
       li.dataset.line = l.line;
@@ -185,7 +288,7 @@
     const err = $('exc-error');
     if (!(packs >= 1 && packs <= l.short)) { err.textContent = `数量须在 1 到 ${l.short} 之间`; return; }
     if (reason === 'other' && !note) { err.textContent = '选“其他”时须填写备注'; return; }
-    if (l.key_variety && !$('exc-pin').value) { err.textContent = ERRORS.supervisor_required; return; }
+    if (l.key_variety && !$('exc-pin').value) { err.textContent = MSG.supervisor_required; return; }
     $('exc-ok').disabled = true;
     try {
       const v = await api('POST', sessionPath() + '/exceptions', { line: l.line, packs, reason, note: note || undefined,
@@ -196,12 +299,15 @@
       $('scan').focus();
     } catch (e) {
       const d = e.data || {};
-      err.textContent = d.error === 'bad_request' ? '登记未通过：' + (d.message || '') : (ERRORS[d.error] || e.message);
+      err.textContent = d.error === 'bad_request' ? '登记未通过：请检查数量和原因' : e.message;
       $('exc-pin').value = '';
     } finally {
       $('exc-ok').disabled = false;
     }
   };
+
+  // problems is a pack's 验码 verdict in Chinese.
+  const problems = (list) => '验码异常：' + ((list || []).map((x) => zh(x, 'problem_')).join('；') || '请查看码上放心');
 
   // finishRefused explains a refused finish in Chinese: the short lines of
   // codes_missing, the packs of check_failed.
@@ -213,11 +319,13 @@
         const lack = s.needed - s.collected - (s.excepted || 0);
         return `${lineName(l)}：应 ${s.needed} ${unit(l)}，已扫 ${s.collected}` + (s.excepted ? `，无码 ${s.excepted}` : '') + `，缺 ${lack}`;
       }).join('\n') + '\n请补扫，或点该行的“无码登记”');
+      signal('rejected');
       return true;
     }
     if (d.error === 'check_failed') {
-      show('rejected', '验码未通过：还不能完成', '', (d.packs || []).map((p) => `${p.code}：${p.message || (p.problems || []).map((x) => PROBLEMS[x] || x).join('；')}`)
-        .join('\n') + '\n请将这些盒移出本单（退回货架）或登记例外后再结算');
+      show('rejected', '验码未通过：还不能完成', '', (d.packs || []).map((p) => `${p.code}：${problems(p.problems)}`)
+        .join('\n') + '\n请将这些盒移出本单（退回货架）或登记无码原因后再结算');
+      signal('rejected');
       return true;
     }
     return false;
@@ -228,7 +336,7 @@
   async function showReceipt(code) {
     try {
       const r = await fetch('/v1/bills/' + encodeURIComponent(code) + '/receipt?format=text', { credentials: 'same-origin' });
-      if (!r.ok) throw new Error(String(r.status));
+      if (!r.ok) throw new Error('小票读取失败（HTTP ' + r.status + '）');
       $('receipt-text').textContent = await r.text();
       $('receipt-bill').textContent = code;
       $('receipt').hidden = false;
@@ -251,8 +359,8 @@
       li.append(el('span', 'tag', '验码中'));
       return li;
     }
-    const tags = (c.problems || []).map((x) => el('span', 'tag bad', PROBLEMS[x] || x));
-    li.append(...(tags.length ? tags : [el('span', 'tag bad', '验码异常')]), el('span', 'sub', c.message));
+    const tags = (c.problems || []).map((x) => el('span', 'tag bad', zh(x, 'problem_')));
+    li.append(...(tags.length ? tags : [el('span', 'tag bad', '验码异常')]));
     li.classList.add('must');
     return li;
   }
@@ -260,8 +368,10 @@
   // showCheck tells the clerk of a bad 验码 verdict as it arrives.
   function showCheck(e) {
     if (e.status !== 'bad') return;
-    show('rejected', '验码异常', e.code, e.message);
-    logScan({ at: e.at, status: 'check', code: e.code, message: e.message });
+    const text = problems((e.reason || '').split(',').filter(Boolean));
+    show('rejected', '验码异常', e.code, text);
+    signal('check');
+    logScan({ at: e.at, status: 'check', code: e.code, text });
   }
 
   function fill(id, list, line) {
@@ -272,10 +382,14 @@
   }
 
   function renderExpected(x) {
+    state.expected = x || null;
     $('expected').hidden = !x;
     if (!x) return;
     $('exp-expected').textContent = x.expected;
     $('exp-scanned').textContent = x.scanned;
+    const earlier = $('exp-earlier');
+    earlier.hidden = !x.earlier;
+    earlier.textContent = x.earlier ? `另有 ${x.earlier} 盒已在此前（或另一台终端）的收货中收到` : '';
     const done = $('exp-complete');
     done.textContent = x.complete ? '已齐' : x.missing.length ? '未齐' : '有差异';
     done.className = 'tag ' + (x.complete ? 'ok' : 'bad');
@@ -289,7 +403,7 @@
     try {
       renderStatus(await api('GET', '/v1/status'));
     } catch (e) {
-      $('queue-meta').textContent = e.message;
+      $('queue-meta').textContent = '读取状态失败：' + e.message;
     }
   }
 
@@ -301,17 +415,23 @@
     const names = Object.keys(st.destinations || {}).sort();
     $('dests').replaceChildren(...names.map((n) => {
       const d = st.destinations[n];
-      const failing = el('td', 'n' + (d.failing ? ' hot' : ''), String(d.failing), d.failing && d.last_error ? el('span', 'sub', d.last_error) : null);
-      return el('tr', '', el('td', '', DESTS[n] || n, d.oldest_pending_age ? el('span', 'sub', '最早一单已等 ' + d.oldest_pending_age) : null),
+      const failing = el('td', 'n' + (d.failing ? ' hot' : ''), String(d.failing),
+        d.failing ? el('span', 'sub', '上传失败，自动重试中' + (d.failing_since ? '（自 ' + clock(d.failing_since) + '）' : '')) : null);
+      if (d.last_error) failing.title = d.last_error; // the English detail, for support
+      return el('tr', '', el('td', '', DESTS[n] || n, d.oldest_pending_age ? el('span', 'sub', '最早一单已等 ' + duration(d.oldest_pending_age)) : null),
         el('td', 'n', String(d.pending)), failing, el('td', 'n' + (d.held ? ' hot' : ''), String(d.held || 0)),
         el('td', 'n' + (d.dead ? ' hot' : ''), String(d.dead)));
     }));
     const open = (st.open_bills || []).length;
     $('queue-meta').textContent = names.length ? `设备 ${st.device || ''} · 打开的单据 ${open}` : '未启用上传：单据只保存在本机';
+    $('queue-note').textContent = st.started_at ? '程序启动于 ' + dateTime(st.started_at) : '';
     $('scanners').textContent = (st.scanners || []).map((s) => `扫码枪 ${s.name}：${s.connected ? '已连接' : '未连接'}`).join('；');
     const alarms = st.alarms || [];
     $('alarms').hidden = alarms.length === 0;
-    $('alarms').replaceChildren(...alarms.map((a) => el('div', '', '告警：' + a.message)));
+    $('alarms').replaceChildren(...alarms.map((a) => {
+      if (a.message) console.warn('alarm', a.kind, a.message);
+      return el('div', '', '告警：' + zh(a.kind, 'alarm_') + (a.at ? '（' + clock(a.at) + '）' : ''));
+    }));
   }
 
   // act runs a button's request and reports it in the feedback box.
@@ -321,14 +441,44 @@
       if (msg) show('command', msg, '', '');
     } catch (e) {
       show('rejected', '操作失败', '', e.message);
+      signal('rejected');
     }
     refreshSession();
-    $('scan').focus();
+    focusScan();
   }
 
-  async function open(kind, partner) {
-    const r = await api('POST', '/v1/sessions', { session: state.session, kind, partner: partner || undefined });
+  // ask is a confirmation in the page's own dialog (window.confirm looks
+  // like a browser error on some PDAs and blocks the event stream).
+  function ask(title, text, ok) {
+    const dlg = $('ask-dialog');
+    $('ask-title').textContent = title;
+    $('ask-text').textContent = text;
+    $('ask-ok').textContent = ok || '确定';
+    return new Promise((resolve) => {
+      let answer = false;
+      $('ask-ok').onclick = () => { answer = true; dlg.close(); };
+      $('ask-no').onclick = () => { answer = false; dlg.close(); };
+      // The close event comes a task later: one from the dialog's last
+      // use can arrive after it opened again, and is not this answer.
+      dlg.onclose = () => { if (!dlg.open) { resolve(answer); focusScan(); } };
+      if (!dlg.open) dlg.showModal();
+      $('ask-no').focus();
+    });
+  }
+
+  async function open(kind, partner, original) {
+    const r = await api('POST', '/v1/sessions', { session: state.session, kind, partner: partner || undefined, original });
     return `${r.created ? '已开始' : '继续'} ${TYPES[r.bill.bill_type] || ''} ${r.bill.bill_code}`;
+  }
+
+  async function loadPartners() {
+    try {
+      const list = await api('GET', '/v1/partners');
+      state.partners = Object.fromEntries(list.map((p) => [p.ent_id, p.name]));
+      return list;
+    } catch (e) {
+      return [];
+    }
   }
 
   // Manual receiving (no upstream bill, or offline): the supplier comes
@@ -337,19 +487,24 @@
     const sel = $('partner-select');
     sel.replaceChildren(el('option', null, '（不指定）'));
     sel.firstChild.value = '';
-    try {
-      for (const p of await api('GET', '/v1/partners')) {
-        const o = el('option', null, `${p.name} · ${p.ent_id}`);
-        o.value = p.ent_id;
-        sel.append(o);
-      }
-    } catch (e) {
-      show('rejected', '读取供应商列表失败', '', e.message);
+    for (const p of await loadPartners()) {
+      const o = el('option', null, p.name);
+      o.value = p.ent_id;
+      sel.append(o);
     }
     $('partner-id').value = '';
     const dlg = $('partner-dialog');
     return new Promise((resolve) => {
-      dlg.onclose = () => resolve(dlg.returnValue === 'ok' ? ($('partner-id').value.trim() || sel.value) : null);
+      dlg.onclose = () => { if (!dlg.open) resolve(dlg.returnValue === 'ok' ? ($('partner-id').value.trim() || sel.value) : null); };
+      dlg.returnValue = '';
+      dlg.showModal();
+    });
+  }
+
+  function dialogValue(id) {
+    const dlg = $(id);
+    return new Promise((resolve) => {
+      dlg.onclose = () => { if (!dlg.open) { resolve(dlg.returnValue === 'ok'); focusScan(); } };
       dlg.returnValue = '';
       dlg.showModal();
     });
@@ -360,37 +515,57 @@
     const partner = await pickPartner();
     if (partner !== null) act(() => open('receive', partner));
   };
-  $('btn-finish').onclick = () => act(async () => {
-    let b;
-    try {
-      b = await api('POST', sessionPath() + '/finish');
-    } catch (e) {
-      if (e.data && finishRefused(e.data)) return null;
-      throw e;
+  $('btn-return').onclick = async () => {
+    $('return-original').value = '';
+    if (!(await dialogValue('return-dialog'))) return;
+    const orig = $('return-original').value.trim();
+    act(() => open('return', '', orig ? { bill_code: orig } : undefined));
+  };
+  $('btn-finish').onclick = async () => {
+    const x = state.expected;
+    if (x && !x.complete) {
+      const parts = [`应收 ${x.expected} 盒，已扫 ${x.scanned} 盒`];
+      if (x.earlier) parts.push(`此前已收 ${x.earlier} 盒`);
+      if (x.missing.length) parts.push(`还缺 ${x.missing.length} 盒`);
+      if (x.extra.length) parts.push(`多出 ${x.extra.length} 盒`);
+      if (x.wrong_lot.length) parts.push(`批号不符 ${x.wrong_lot.length} 盒`);
+      if (!(await ask('收货未齐，仍要完成吗？', parts.join('，') + '。完成后缺少的盒不再计入本次收货。', '仍要完成'))) {
+        show('command', '未完成：请继续收货', '', '');
+        return;
+      }
     }
-    if (b.bill_type === 321) showReceipt(b.bill_code);
-    const held = (b.outlook || []).filter((o) => o.will === 'hold');
-    if (held.length === 0) return `已完成 ${b.bill_code}：${b.items} 码`;
-    showHeld(b, held);
-    return null;
-  });
+    act(async () => {
+      let b;
+      try {
+        b = await api('POST', sessionPath() + '/finish');
+      } catch (e) {
+        if (e.data && finishRefused(e.data)) return null;
+        throw e;
+      }
+      if (b.bill_type === 321) showReceipt(b.bill_code);
+      const held = (b.outlook || []).filter((o) => o.will === 'hold');
+      if (held.length === 0) return `已完成 ${b.bill_code}：${b.items} 码`;
+      showHeld(b, held);
+      return null;
+    });
+  };
 
   // showHeld says which back ends will hold a finished bill and what it
   // lacks, so the clerk can have it completed before the customer leaves.
   function showHeld(b, held) {
     const where = held.map((o) => DESTS[o.dest] || o.dest).join('、');
-    const lines = held.flatMap((o) => o.missing.map((m) => `${DESTS[o.dest] || o.dest} 缺少 ${m.detail}（来源：${sourceText(m.source)}）`));
+    const lines = held.flatMap((o) => o.missing.map((m) => `${DESTS[o.dest] || o.dest} 缺少 ${m.field || m.detail}（来源：${sourceText(m.source)}）`));
     show('held', `已完成 ${b.bill_code}，但暂不上传${where}：资料不全`, b.bill_code,
-      lines.join('\n') + `\n补录后自动上传：POS 调用 PATCH /v1/bills/${b.bill_code}/attrs，或 pda-agent queue set ${b.bill_code} 键=值`);
+      lines.join('\n') + `\n补录后自动上传：收银系统补录单据属性，或在收银电脑运行 pda-agent queue set ${b.bill_code} 键=值`);
   }
 
   function sourceText(src) {
     if (src.startsWith('attr ')) return '单据属性 ' + src.slice(5);
     if (src.startsWith('config ')) return '配置 ' + src.slice(7);
-    return { catalogue: '商品目录', code: '追溯码/收货批号', partner: '往来单位', operator: '操作员', bill: '单据' }[src] || src;
+    return { catalogue: '商品目录', code: '追溯码/收货批号', partner: '往来单位', operator: '操作员', bill: '单据', 'personal-data key': '个人信息密钥' }[src] || src;
   }
-  $('btn-cancel').onclick = () => {
-    if (!window.confirm('取消当前单据？已扫的码将被释放。')) return;
+  $('btn-cancel').onclick = async () => {
+    if (!(await ask('取消当前单据？', '已扫的码将被释放，本单不会上传。', '取消单据'))) return;
     act(async () => {
       const b = await api('POST', sessionPath() + '/cancel', { reason: '店员在页面上取消' });
       return `已取消 ${b.bill_code}`;
@@ -400,12 +575,15 @@
   // Scans go one at a time, in the order they were read: a fast scanner
   // must not have its codes overtake each other on the way.
   let pending = Promise.resolve();
+  function submitScan(code) {
+    if (code.trim()) pending = pending.then(() => sendScan(code));
+  }
   $('scan-form').onsubmit = (ev) => {
     ev.preventDefault();
     const input = $('scan');
     const code = input.value;
     input.value = '';
-    if (code.trim()) pending = pending.then(() => sendScan(code));
+    submitScan(code);
   };
   async function sendScan(code) {
     try {
@@ -414,21 +592,111 @@
       if (!state.live) logScan({ ...r, code });
     } catch (e) {
       const d = e.data || {};
-      showScan({ status: 'error', reason: d.reason || d.error, message: d.message || e.message, code });
+      const s = { status: 'error', reason: d.reason || d.error || 'internal', message: d.message, code };
+      showScan(s);
+      logScan(s);
     }
     later('session', 150, refreshSession);
   }
-  // A keyboard-wedge scanner types wherever the focus is: keys typed
-  // outside a field (after a button was tapped) go to the scan box, so a
-  // scan is never lost. Fields and open dialogs keep their own keys.
+
+  // A keyboard-wedge scanner types wherever the focus is, fast, and ends
+  // with Enter (or Tab). Keys typed outside a scan field are held back a
+  // moment: a burst ending in Enter is a scan and goes to the scan box;
+  // keys that came slowly (a person typing) are given to the field after
+  // all. So a scan never edits the session name or any other field, and
+  // outside fields (body, a heading, a button) every key goes to the scan
+  // box.
+  const WEDGE_GAP = 60; // ms: a scanner's keys come closer than this
+  const WEDGE_MIN = 4; // characters: shorter bursts are a person typing
+  let burst = null;
+  const isText = (t) => t && (t.isContentEditable || t.tagName === 'TEXTAREA' ||
+    (t.tagName === 'INPUT' && !['checkbox', 'radio', 'button', 'submit'].includes(t.type)));
+  const scanField = (t) => t && t.dataset && t.dataset.scan !== undefined;
+  const dialogOpen = () => document.querySelector('dialog[open]');
+  function focusScan() {
+    if (!dialogOpen()) $('scan').focus();
+  }
+  // giveBack hands a person's keys to the field they typed in.
+  function giveBack(b) {
+    const t = b.target;
+    if (!isText(t) || !t.isConnected) {
+      if (!dialogOpen()) {
+        $('scan').value += b.chars.join('');
+        $('scan').focus();
+      }
+      return;
+    }
+    const text = b.chars.join('');
+    if (t.isContentEditable) {
+      swallow = null; // this insertion is ours
+      document.execCommand('insertText', false, text);
+      return;
+    }
+    // Number and e-mail fields have no selection: their keys go at the end.
+    let at = null, end = null;
+    try { at = t.selectionStart; end = t.selectionEnd; } catch (e) { /* no selection API */ }
+    if (at === null) at = end = t.value.length;
+    t.value = t.value.slice(0, at) + text + t.value.slice(end);
+    try { t.setSelectionRange(at + text.length, at + text.length); } catch (e) { /* no selection API */ }
+    t.dispatchEvent(new Event('input', { bubbles: true }));
+  }
+  // A tap or a focus change ends a burst: what came so far was typed.
+  function flushBurst() {
+    if (!burst) return;
+    clearTimeout(burst.timer);
+    const b = burst;
+    burst = null;
+    giveBack(b);
+  }
+  for (const kind of ['pointerdown', 'mousedown', 'focusout']) document.addEventListener(kind, flushBurst, true);
+  // swallow is the character of a key this handler took: a browser that
+  // still inserts it after preventDefault (focus moved in keydown, or
+  // input injected by a driver) has that insertion cancelled.
+  let swallow = null;
+  document.addEventListener('beforeinput', (ev) => {
+    if (swallow !== null && ev.inputType === 'insertText' && ev.data === swallow) ev.preventDefault();
+    swallow = null;
+  }, true);
   document.addEventListener('keydown', (ev) => {
     const t = ev.target;
-    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing || document.querySelector('dialog[open]')) return;
-    if (t && (t.isContentEditable || ['INPUT', 'SELECT', 'TEXTAREA'].includes(t.tagName))) return;
-    // Focus moved in keydown: the browser types this very key into the
-    // scan box, and the rest of the code follows it there.
-    if (ev.key.length === 1) $('scan').focus();
-  });
+    swallow = null;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing || scanField(t)) return;
+    const now = performance.now();
+    if (ev.key.length === 1) {
+      swallow = ev.key;
+      // Outside text fields with no burst going, a key is typed into the
+      // scan box at once (a person typing a code by hand sees it there).
+      if (!isText(t) && !burst && !dialogOpen()) {
+        ev.preventDefault();
+        $('scan').value += ev.key;
+        $('scan').focus();
+        return;
+      }
+      ev.preventDefault();
+      if (burst && now - burst.last > WEDGE_GAP) {
+        clearTimeout(burst.timer);
+        giveBack(burst);
+        burst = null;
+      }
+      burst = burst || { target: t, chars: [], last: now };
+      burst.chars.push(ev.key);
+      burst.last = now;
+      clearTimeout(burst.timer);
+      burst.timer = setTimeout(() => { const b = burst; burst = null; if (b) giveBack(b); }, WEDGE_GAP);
+      return;
+    }
+    if ((ev.key === 'Enter' || ev.key === 'Tab') && burst) {
+      clearTimeout(burst.timer);
+      const b = burst;
+      burst = null;
+      if (b.chars.length >= WEDGE_MIN && now - b.last <= WEDGE_GAP) {
+        ev.preventDefault();
+        submitScan(b.chars.join(''));
+        return;
+      }
+      giveBack(b);
+    }
+  }, true);
   // Scanners set to end with Tab instead of Enter.
   $('scan').addEventListener('keydown', (ev) => {
     if (ev.key === 'Tab' && $('scan').value) {
@@ -450,17 +718,48 @@
       $('btn-recv-start').hidden = true;
       return;
     }
+    renderUpstream();
+  };
+
+  // renderUpstream lists the supplier bills found, each with 拒收 or its
+  // undo (撤销拒收).
+  function renderUpstream() {
     $('up-list').replaceChildren(...(state.upstream.length ? state.upstream.map((u, i) => {
       const box = el('input');
       box.type = 'checkbox';
       box.checked = !u.rejected;
       box.dataset.i = i;
-      return el('label', 'up', box, el('span', '', el('b', '', u.bill_code), ' ', TYPES[u.bill_type] || String(u.bill_type),
+      const rej = el('button', u.rejected ? 'small' : 'small danger', u.rejected ? '撤销拒收' : '拒收');
+      rej.type = 'button';
+      rej.dataset.bill = u.bill_code;
+      rej.onclick = () => (u.rejected ? unreject(u) : reject(u));
+      return el('div', 'up', el('label', 'up-pick', box, el('span', '', el('b', '', u.bill_code), ' ', TYPES[u.bill_type] || String(u.bill_type),
         u.rejected ? el('span', 'tag bad', '已拒收') : null,
-        el('span', 'sub', `${u.from_user_name || u.from_user_id} · ${u.bill_time || ''}`)));
+        el('span', 'sub', `${u.from_user_name || partnerName(u.from_user_id) || '未知供应商'} · ${u.bill_time || ''}`))), rej);
     }) : [el('p', 'muted', '码上放心没有含这个码的供应商单据')]));
     $('btn-recv-start').hidden = state.upstream.length === 0;
-  };
+  }
+
+  async function reject(u) {
+    $('reject-bill').textContent = u.bill_code;
+    if (!(await dialogValue('reject-dialog'))) return;
+    const reason = $('reject-reason').value.trim() || '货物与单据不符';
+    act(async () => {
+      await api('POST', '/v1/upstream/' + encodeURIComponent(u.bill_code) + '/reject', { reason });
+      u.rejected = true;
+      renderUpstream();
+      return `已拒收 ${u.bill_code}`;
+    });
+  }
+
+  async function unreject(u) {
+    act(async () => {
+      await api('DELETE', '/v1/upstream/' + encodeURIComponent(u.bill_code) + '/reject');
+      u.rejected = false;
+      renderUpstream();
+      return `已撤销拒收 ${u.bill_code}`;
+    });
+  }
 
   $('btn-recv-start').onclick = () => act(async () => {
     const picked = [...$('up-list').querySelectorAll('input:checked')].map((b) => state.upstream[b.dataset.i]);
@@ -476,24 +775,64 @@
     if (r.must_scan.length) out.push(el('p', 'must', `特药/重点品种必须逐盒扫描：还有 ${r.must_scan.length} 盒`),
       el('ul', 'items', ...r.must_scan.map((e) => el('li', '', `${e.name || ''} ${e.code}`))));
     if (r.refused.length) out.push(el('p', 'must', `${r.refused.length} 盒被拒绝`),
-      el('ul', 'items', ...r.refused.map((x) => el('li', '', x.code, el('span', 'sub', reasonText(x.reason, x.message))))));
+      el('ul', 'items', ...r.refused.map((x) => el('li', '', x.code, el('span', 'sub', zh(x.reason))))));
     $('confirm-result').replaceChildren(...out);
     return `已确认 ${r.added} 盒`;
   });
 
+  // Pairing a handheld (the counter PC only): a one-time QR code.
+  $('btn-pair').onclick = async () => {
+    try {
+      const p = await api('POST', '/v1/pairing', {});
+      $('pair-qr').src = p.qr_png;
+      $('pair-url').textContent = p.url;
+      $('pair-fp').textContent = p.fingerprint_sha256;
+      const l = await api('GET', '/v1/devices');
+      $('pair-devices').replaceChildren(...(l.devices.length ? l.devices.map((d) => el('li', '', `${d.name}（${d.id}）`,
+        el('span', 'sub', '配对于 ' + dateTime(d.paired_at) + (d.last_seen ? ' · 最近使用 ' + dateTime(d.last_seen) : '')))) : [el('li', 'muted', '还没有')]));
+      dialogValue('pair-dialog');
+    } catch (e) {
+      show('rejected', '配对失败', '', e.message);
+    }
+  };
+
   const sessionInput = $('session');
-  sessionInput.value = state.session;
-  sessionInput.onchange = () => {
-    const v = sessionInput.value.trim();
-    if (!v) { sessionInput.value = state.session; return; }
+  function useSession(v) {
     state.session = v;
+    sessionInput.value = v;
     localStorage.setItem('pda.session', v);
     $('log').replaceChildren();
     $('confirm-result').replaceChildren();
     $('receipt').hidden = true;
     show('idle', '等待扫码', '', '');
     refreshSession();
+  }
+  sessionInput.value = state.session;
+  // A session name typed by hand takes effect on Enter or when the field
+  // is left (keys given back after a burst do not fire change).
+  sessionInput.onchange = sessionInput.onblur = () => {
+    const v = sessionInput.value.trim();
+    if (!v) { sessionInput.value = state.session; return; }
+    if (v !== state.session) useSession(v);
   };
+  sessionInput.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !burst) sessionInput.onchange();
+  });
+
+  // whoami: a paired handheld uses its own session (so two clerks never
+  // scan into one bill) and shows its name; the counter PC may pair.
+  async function whoami() {
+    try {
+      const w = await api('GET', '/v1/whoami');
+      state.device = w.device;
+      $('btn-pair').hidden = !w.lan_enabled || !!w.device;
+      if (w.device) {
+        $('who').hidden = false;
+        $('who').textContent = w.device.name;
+        if (!localStorage.getItem('pda.session')) useSession(w.session);
+      }
+    } catch (e) { /* older agent */ }
+  }
 
   // connect follows the agent's events; EventSource retries by itself
   // after a dropped connection, but not after a refused one (401).
@@ -519,7 +858,7 @@
     es.addEventListener('scan', (m) => {
       const e = JSON.parse(m.data);
       if (e.session !== state.session) return;
-      showScan(e);
+      showScan(e, e.source === ownSource());
       logScan(e);
       later('session', 150, refreshSession);
     });
@@ -541,8 +880,9 @@
     for (const kind of ['delivery', 'alarm']) es.addEventListener(kind, () => later('status', 500, refreshStatus));
   }
 
-  connect();
-  refreshSession();
+  loadPartners().then(() => { if (state.view) renderSession(state.view); });
+  // The session is known once whoami answered (a handheld's own).
+  whoami().then(() => { connect(); refreshSession(); });
   refreshStatus();
   setInterval(refreshStatus, 15000);
 })();
