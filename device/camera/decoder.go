@@ -386,6 +386,9 @@ func rowStep(side int) int {
 // and the GS1 markers into the AIM identifier.
 func (d *Decoder) result(r *gozxing.Result, s Symbology, a image.Rectangle, origin image.Point, transposed bool) Result {
 	text := r.GetText()
+	if s == Code128 {
+		text = dropCheckFNC1(text, r.GetRawBytes())
+	}
 	aim, _ := r.GetResultMetadata()[gozxing.ResultMetadataType_SYMBOLOGY_IDENTIFIER].(string)
 	text, aim = normalizeGS1(s, text, aim)
 	res := Result{Text: text, Symbology: aim, Format: s, Region: a.Add(origin)}
@@ -400,6 +403,28 @@ func (d *Decoder) point(x, y float64, a image.Rectangle, origin image.Point, tra
 		x, y = y, x
 	}
 	return image.Pt(int(math.Round(x)), int(math.Round(y))).Add(a.Min).Add(origin)
+}
+
+// code128FNC1 and code128Stop are Code 128 codeword values.
+const (
+	code128FNC1 = 102
+	code128Stop = 106
+)
+
+// dropCheckFNC1 removes the GS that gozxing v0.1.1 appends for a Code 128
+// check character of value 102: its decode loop reads the check character
+// like data, and under ASSUME_GS1 that value is FNC1 in every code set, so
+// the text gains a trailing GS that is not in the symbol (about 1 code in
+// 103). gozxing strips a printable check character but not this one. raw
+// is the codeword sequence gozxing reports (start, data, check, stop);
+// only when the check character there is 102 is one trailing GS dropped,
+// so a real FNC1 at the end of the data stays.
+func dropCheckFNC1(text string, raw []byte) string {
+	n := len(raw)
+	if n < 3 || raw[n-1] != code128Stop || raw[n-2] != code128FNC1 {
+		return text
+	}
+	return strings.TrimSuffix(text, "\x1d")
 }
 
 // normalizeGS1 makes GS1 data look the same whatever the symbology: the
