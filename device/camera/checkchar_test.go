@@ -111,6 +111,63 @@ func plainRead128(t *testing.T, sym symbol) (*gozxing.Result, error) {
 	return rd.DecodeRow(0, row, map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_ASSUME_GS1: true})
 }
 
+// TestCode128CheckFNC2 reads GS1-128 codes whose check character is 97,
+// FNC2 in code set B, where gozxing v0.1.1 reports "]C4" and leaves "]C1"
+// in the text. The codes come from gozxing's writer (lot numbers drawn
+// from a fresh seed until the check character is 97 in code set B).
+func TestCode128CheckFNC2(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0x97))
+	d := newTestDecoder(t, Config{})
+	found := 0
+	for tries := 0; found < 4 && tries < 20000; tries++ {
+		lot := []byte("A")
+		for range 3 {
+			lot = append(lot, "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"[rng.IntN(33)])
+		}
+		sym := c128Symbol(t, "ñ010690123456789210"+string(lot))
+		r, err := plainRead128(t, sym)
+		if err != nil {
+			t.Fatalf("plain gozxing on lot %s: %v", lot, err)
+		}
+		if aim, _ := r.GetResultMetadata()[gozxing.ResultMetadataType_SYMBOLOGY_IDENTIFIER].(string); aim != "]C4" {
+			continue
+		}
+		found++
+		img := render(640, 480, 0, place{sym: sym, cx: 0.5, cy: 0.5, module: 3, bar: 30})
+		res, ok := d.Decode(img)
+		check(t, res, ok, want{"0106901234567892" + "10" + string(lot), "]C1", Code128})
+	}
+	if found == 0 {
+		t.Fatal("gozxing reported no GS1-128 as ]C4 in 20000 tries: the fault this test guards against is gone (or not met)")
+	}
+}
+
+func TestCode128AIM(t *testing.T) {
+	cases := []struct {
+		raw  []byte
+		want string
+		ok   bool
+	}{
+		{[]byte{105, 102, 1, 16, 97, 106}, "]C1", true},  // FNC1 first; check 97 ignored
+		{[]byte{104, 33, 102, 34, 97, 106}, "]C2", true}, // one character, then FNC1
+		{[]byte{104, 33, 97, 34, 5, 106}, "]C4", true},   // FNC2 in set B
+		{[]byte{105, 12, 97, 106}, "]C0", true},          // 97 is the check character
+		{[]byte{105, 97, 102, 34, 3, 106}, "]C0", true},  // 97 in set C is digits; FNC1 after 2 characters
+		{[]byte{105, 100, 97, 3, 106}, "]C4", true},      // set C, then B, FNC2
+		{[]byte{104, 98, 97, 33, 4, 106}, "]C4", true},   // SHIFT: 97 is FNC2 in set A too
+		{[]byte{105, 12, 97}, "", false},                 // no stop
+		{[]byte{7, 12, 4, 106}, "", false},               // no start
+	}
+	for _, c := range cases {
+		got, ok := code128AIM(c.raw)
+		if got != c.want || ok != c.ok {
+			t.Errorf("code128AIM(%v) = %q, %v; want %q, %v", c.raw, got, ok, c.want, c.ok)
+		}
+	}
+}
+
 func TestDropCheckFNC1(t *testing.T) {
 	cases := []struct {
 		text string

@@ -386,10 +386,13 @@ func rowStep(side int) int {
 // and the GS1 markers into the AIM identifier.
 func (d *Decoder) result(r *gozxing.Result, s Symbology, a image.Rectangle, origin image.Point, transposed bool) Result {
 	text := r.GetText()
+	aim, _ := r.GetResultMetadata()[gozxing.ResultMetadataType_SYMBOLOGY_IDENTIFIER].(string)
 	if s == Code128 {
 		text = dropCheckFNC1(text, r.GetRawBytes())
+		if a, ok := code128AIM(r.GetRawBytes()); ok {
+			aim = a
+		}
 	}
-	aim, _ := r.GetResultMetadata()[gozxing.ResultMetadataType_SYMBOLOGY_IDENTIFIER].(string)
 	text, aim = normalizeGS1(s, text, aim)
 	res := Result{Text: text, Symbology: aim, Format: s, Region: a.Add(origin)}
 	for _, p := range r.GetResultPoints() {
@@ -425,6 +428,61 @@ func dropCheckFNC1(text string, raw []byte) string {
 		return text
 	}
 	return strings.TrimSuffix(text, "\x1d")
+}
+
+// code128AIM works out the AIM identifier of a Code 128 symbol from its
+// codewords (start, data, check, stop), leaving out the check character:
+// gozxing v0.1.1 derives it in its decode loop, which also reads the check
+// character, so a check character of 97 in code set A or B (FNC2 there)
+// turns a GS1-128 "]C1" into "]C4" and leaves "]C1" in the text. An FNC1
+// first makes "]C1" (GS1-128), an FNC1 after one character "]C2", an FNC2
+// "]C4", else "]C0". ok is false when raw is not a whole symbol.
+func code128AIM(raw []byte) (aim string, ok bool) {
+	n := len(raw)
+	if n < 3 || raw[n-1] != code128Stop || raw[0] < 103 || raw[0] > 105 {
+		return "", false
+	}
+	const setA, setB, setC = 0, 1, 2
+	set := int(raw[0]) - 103
+	mod, chars, shifted := 0, 0, false
+	for _, c := range raw[1 : n-2] {
+		cur := set
+		if shifted {
+			cur, shifted = setA+setB-set, false
+		}
+		switch {
+		case c == code128FNC1:
+			switch chars {
+			case 0:
+				mod = 1
+			case 1:
+				if mod == 0 {
+					mod = 2
+				}
+			}
+		case cur == setC && c < 100:
+			chars += 2
+		case cur == setC && c == 100:
+			set = setB
+		case cur == setC && c == 101:
+			set = setA
+		case c < 96:
+			chars++
+		case c == 97: // FNC2
+			if mod == 0 {
+				mod = 4
+			}
+		case c == 98: // SHIFT: the next character only, in the other set
+			shifted = true
+		case c == 99:
+			set = setC
+		case c == 100 && cur == setA:
+			set = setB
+		case c == 101 && cur == setB:
+			set = setA
+		}
+	}
+	return fmt.Sprintf("]C%d", mod), true
 }
 
 // normalizeGS1 makes GS1 data look the same whatever the symbology: the
