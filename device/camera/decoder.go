@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"strings"
+	"time"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/datamatrix"
@@ -100,6 +101,13 @@ type Decoder struct {
 	// smoothed before binarizing.
 	noisy    float64
 	smoothed []byte
+	// alt holds the altered frame a retry searches (see retry).
+	alt []byte
+	// noRetry skips the retries; only to measure the first pass.
+	noRetry bool
+	// budget bounds a frame's search with retries (see retry): normally
+	// retryBudget; tests lift it to check the retries regardless of load.
+	budget time.Duration
 }
 
 // NewDecoder makes a decoder for c's symbologies, aiming region and tiles.
@@ -127,6 +135,7 @@ func NewDecoder(c Config) (*Decoder, error) {
 
 		recentreTiles: true,
 		noisy:         noisyFrame,
+		budget:        retryBudget,
 	}
 	d.qrHints = map[gozxing.DecodeHintType]interface{}{
 		gozxing.DecodeHintType_NEED_RESULT_POINT_CALLBACK: gozxing.ResultPointCallback(func(gozxing.ResultPoint) {
@@ -140,10 +149,9 @@ func NewDecoder(c Config) (*Decoder, error) {
 
 // frame is one frame being decoded.
 type frame struct {
-	lum    *plane
-	black  *gozxing.BitMatrix
-	origin image.Point // img.Bounds().Min, added to every reported point
-	w, h   int
+	lum   *plane
+	black *gozxing.BitMatrix
+	w, h  int
 }
 
 // Decode finds one code in img, trying the areas in the order documented
@@ -167,32 +175,46 @@ func (d *Decoder) Decode(img *image.Gray) (res Result, ok bool) {
 			res, ok = Result{}, false
 		}
 	}()
-	lum := newPlane(img.Pix, img.Stride, w, h, &d.lum)
-	if noiseSigma(img.Pix, img.Stride, w, h) >= d.noisy {
+	start := time.Now()
+	if res, ok := d.pass(img.Pix, img.Stride, w, h, d.syms); ok {
+		return res.moved(identity, b), true
+	}
+	if d.noRetry {
+		return Result{}, false
+	}
+	return d.retry(img, start, time.Since(start))
+}
+
+// pass is one search of a w×h plane (with stride) in the order documented
+// on Decoder, for symbologies syms; the result is in the plane's
+// coordinates.
+func (d *Decoder) pass(pix []byte, stride, w, h int, syms []Symbology) (Result, bool) {
+	lum := newPlane(pix, stride, w, h, &d.lum)
+	if noiseSigma(pix, stride, w, h) >= d.noisy {
 		// Noise makes the hybrid binarizer speckle plain paper, and then
 		// no detector finds a quiet zone; a light blur removes most of it.
 		// Only on noisy frames, because it also blurs 2-pixel modules.
 		if cap(d.smoothed) < 2*w*h {
 			d.smoothed = make([]byte, 2*w*h)
 		}
-		smooth(d.smoothed[:w*h], img.Pix, img.Stride, w, h, d.smoothed[w*h:2*w*h])
+		smooth(d.smoothed[:w*h], pix, stride, w, h, d.smoothed[w*h:2*w*h])
 		lum = newPlane(d.smoothed[:w*h], w, w, h, &d.lum)
 	}
 	black, err := gozxing.NewHybridBinarizer(lum).GetBlackMatrix()
 	if err != nil {
 		return Result{}, false
 	}
-	f := &frame{lum: lum, black: black, origin: b.Min, w: w, h: h}
+	f := &frame{lum: lum, black: black, w: w, h: h}
 	whole := image.Rect(0, 0, w, h)
 	roi := centred(w, h, d.roi)
 	if roi != whole {
-		for _, s := range d.syms {
+		for _, s := range syms {
 			if res, ok := d.try(f, s, roi); ok {
 				return res, true
 			}
 		}
 	}
-	for _, s := range d.syms {
+	for _, s := range syms {
 		if s == DataMatrix {
 			d.tried = d.tried[:0]
 			for _, t := range tiles(w, h, d.tiles) {
@@ -239,7 +261,7 @@ func (d *Decoder) try(f *frame, s Symbology, a image.Rectangle) (Result, bool) {
 		if err != nil {
 			return Result{}, false
 		}
-		return d.result(r, s, a, f.origin, false), true
+		return d.result(r, s, a, false), true
 	case Code128:
 		return d.scan128(f, a)
 	}
@@ -287,7 +309,7 @@ func (d *Decoder) crop(black *gozxing.BitMatrix, a image.Rectangle) *gozxing.Bit
 		m, _ = gozxing.NewBitMatrix(a.Dx(), a.Dy())
 		// A frame has a few area sizes (aiming region, tiles); keep the
 		// last few so a frame-size change does not grow this forever.
-		if len(d.mats) >= 4 {
+		if len(d.mats) >= 8 {
 			d.mats = d.mats[1:]
 		}
 		d.mats = append(d.mats, m)
@@ -348,11 +370,11 @@ func (d *Decoder) scan128(f *frame, a image.Rectangle) (Result, bool) {
 			if r == nil || !confirmed(read, r.GetText(), y, half, height) {
 				continue
 			}
-			res := d.result(r, Code128, a, f.origin, src.transposed)
+			res := d.result(r, Code128, a, src.transposed)
 			if reversed {
 				// The points were found on the reversed row.
 				for k, p := range r.GetResultPoints() {
-					res.Points[k] = d.point(float64(width-1)-p.GetX(), p.GetY(), a, f.origin, src.transposed)
+					res.Points[k] = d.point(float64(width-1)-p.GetX(), p.GetY(), a, src.transposed)
 				}
 			}
 			return res, true
@@ -382,9 +404,9 @@ func rowStep(side int) int {
 	return max(2, min(8, side/60))
 }
 
-// result converts a gozxing result, moving points into frame coordinates
-// and the GS1 markers into the AIM identifier.
-func (d *Decoder) result(r *gozxing.Result, s Symbology, a image.Rectangle, origin image.Point, transposed bool) Result {
+// result converts a gozxing result, moving points into the searched
+// plane's coordinates and the GS1 markers into the AIM identifier.
+func (d *Decoder) result(r *gozxing.Result, s Symbology, a image.Rectangle, transposed bool) Result {
 	text := r.GetText()
 	aim, _ := r.GetResultMetadata()[gozxing.ResultMetadataType_SYMBOLOGY_IDENTIFIER].(string)
 	if s == Code128 {
@@ -394,18 +416,18 @@ func (d *Decoder) result(r *gozxing.Result, s Symbology, a image.Rectangle, orig
 		}
 	}
 	text, aim = normalizeGS1(s, text, aim)
-	res := Result{Text: text, Symbology: aim, Format: s, Region: a.Add(origin)}
+	res := Result{Text: text, Symbology: aim, Format: s, Region: a}
 	for _, p := range r.GetResultPoints() {
-		res.Points = append(res.Points, d.point(p.GetX(), p.GetY(), a, origin, transposed))
+		res.Points = append(res.Points, d.point(p.GetX(), p.GetY(), a, transposed))
 	}
 	return res
 }
 
-func (d *Decoder) point(x, y float64, a image.Rectangle, origin image.Point, transposed bool) image.Point {
+func (d *Decoder) point(x, y float64, a image.Rectangle, transposed bool) image.Point {
 	if transposed {
 		x, y = y, x
 	}
-	return image.Pt(int(math.Round(x)), int(math.Round(y))).Add(a.Min).Add(origin)
+	return image.Pt(int(math.Round(x)), int(math.Round(y))).Add(a.Min)
 }
 
 // code128FNC1 and code128Stop are Code 128 codeword values.
