@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/bits"
 	"strings"
-	"time"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/datamatrix"
@@ -105,9 +104,6 @@ type Decoder struct {
 	alt []byte
 	// noRetry skips the retries; only to measure the first pass.
 	noRetry bool
-	// budget bounds a frame's search with retries (see retry): normally
-	// retryBudget; tests lift it to check the retries regardless of load.
-	budget time.Duration
 }
 
 // NewDecoder makes a decoder for c's symbologies, aiming region and tiles.
@@ -135,7 +131,6 @@ func NewDecoder(c Config) (*Decoder, error) {
 
 		recentreTiles: true,
 		noisy:         noisyFrame,
-		budget:        retryBudget,
 	}
 	d.qrHints = map[gozxing.DecodeHintType]interface{}{
 		gozxing.DecodeHintType_NEED_RESULT_POINT_CALLBACK: gozxing.ResultPointCallback(func(gozxing.ResultPoint) {
@@ -175,14 +170,13 @@ func (d *Decoder) Decode(img *image.Gray) (res Result, ok bool) {
 			res, ok = Result{}, false
 		}
 	}()
-	start := time.Now()
 	if res, ok := d.pass(img.Pix, img.Stride, w, h, d.syms); ok {
 		return res.moved(identity, b), true
 	}
 	if d.noRetry {
 		return Result{}, false
 	}
-	return d.retry(img, start, time.Since(start))
+	return d.retry(img)
 }
 
 // pass is one search of a w×h plane (with stride) in the order documented

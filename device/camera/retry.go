@@ -3,25 +3,22 @@ package camera
 import (
 	"image"
 	"math"
-	"time"
 )
 
 // Retries: when the first pass over a frame finds nothing, the frame is
 // searched again in a few altered forms, each aimed at a case gozxing's
-// detectors miss. They are bounded: a frame larger than retryMaxPixels
-// gets none, and a retry starts only if the frame's search, with that
-// retry's expected cost added, stays within retryBudget. The expected
-// cost is the first pass's own time scaled by the retry's pixel count, so
-// the bound holds on a slower or busier processor too (which then tries
-// fewer). A frame with nothing in it so costs about retryBudget, inside
-// the 33 ms of a 30 frames/s camera on one core; a frame with a code in
-// the aiming region never reaches the retries.
+// detectors miss. Their number is fixed by the frame's size, not by the
+// clock, so what a frame yields does not depend on how busy the processor
+// is: on a VGA frame they add about nine passes' worth of pixels, which
+// keeps a frame with nothing in it (the worst case) above 30 frames/s on
+// one core (BenchmarkDecode/640x480/nothing, cpu-frames/s); larger frames
+// get one, and frames above retryMaxPixels none. A frame with a code in the aiming
+// region never reaches them.
 const (
-	retryBudget    = 26 * time.Millisecond
 	retryMaxPixels = 1280 * 720
-	// upscaleMaxPixels: frames up to VGA are also searched at twice the
-	// size (four times the pixels).
-	upscaleMaxPixels = 640 * 480
+	// fullRetryPixels: frames up to VGA get every retry; larger ones only
+	// the turned search.
+	fullRetryPixels = 640 * 480
 	// denoiseSigma: frames at least this noisy are also searched after a
 	// stronger smoothing than the first pass's.
 	denoiseSigma = 9.0
@@ -63,19 +60,20 @@ func (r Result) moved(m affine, b image.Rectangle) Result {
 	return r
 }
 
-// retry searches the frame again in altered forms, cheapest and most
-// often useful first, until one decodes or the budget is spent:
+// retry searches the frame again in altered forms, most often useful
+// first, until one decodes:
 //
-//  1. Padded with paper on every side: a code touching the frame's edge
+//  1. Turned 45° (and padded with paper): gozxing's Data Matrix detector
+//     does not find a code turned about 40°–65°, nor does the row scanner
+//     read a Code 128 at that angle.
+//  2. Padded with paper on every side: a code touching the frame's edge
 //     gets a whole tile around it and a quiet zone.
-//  2. Turned 45° (padded too): gozxing's Data Matrix detector does not
-//     find a code turned about 40°–65°, nor does the row scanner read a
-//     Code 128 at that angle.
 //  3. On a noisy frame, strongly smoothed.
-//  4. Sharpened: edges of a blurred code come back.
-//  5. At twice the size (small frames only): modules of 2–2.5 pixels
-//     become 4–5.
-func (d *Decoder) retry(img *image.Gray, start time.Time, first time.Duration) (Result, bool) {
+//  4. Sharpened (unsharp mask): edges of a blurred code come back.
+//  5. At twice the size: modules of 2–2.5 pixels become 4–5.
+//
+// Only 1 for frames larger than VGA.
+func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w*h > retryMaxPixels {
@@ -83,19 +81,14 @@ func (d *Decoder) retry(img *image.Gray, start time.Time, first time.Duration) (
 	}
 	fill := paperLevel(img.Pix, img.Stride, w, h)
 	type attempt struct {
-		ok bool
-		// pixels is the searched plane's size, for its expected cost.
-		pixels int
-		make   func() (pix []byte, ow, oh int, m affine)
+		ok   bool
+		make func() (pix []byte, ow, oh int, m affine)
 	}
+	small := w*h <= fullRetryPixels
 	pad := max(16, min(w, h)/8)
 	noisy := noiseSigma(img.Pix, img.Stride, w, h)
 	attempts := []attempt{
-		{true, (w + 2*pad) * (h + 2*pad), func() ([]byte, int, int, affine) {
-			m := affine{a: 1, d: 1, tx: -float64(pad), ty: -float64(pad)}
-			return d.warp(img, w+2*pad, h+2*pad, m, fill), w + 2*pad, h + 2*pad, m
-		}},
-		{true, sq(int(math.Ceil(float64(w+h)/math.Sqrt2)) + 2*pad), func() ([]byte, int, int, affine) {
+		{true, func() ([]byte, int, int, affine) {
 			// The whole frame turned 45° about its centre fits a square of
 			// side (w+h)/√2.
 			side := int(math.Ceil(float64(w+h)/math.Sqrt2)) + 2*pad
@@ -107,21 +100,23 @@ func (d *Decoder) retry(img *image.Gray, start time.Time, first time.Duration) (
 			m.ty = cy - (m.c*o + m.d*o)
 			return d.warp(img, side, side, m, fill), side, side, m
 		}},
-		{noisy >= denoiseSigma, w * h, func() ([]byte, int, int, affine) {
+		{small, func() ([]byte, int, int, affine) {
+			m := affine{a: 1, d: 1, tx: -float64(pad), ty: -float64(pad)}
+			return d.warp(img, w+2*pad, h+2*pad, m, fill), w + 2*pad, h + 2*pad, m
+		}},
+		{small && noisy >= denoiseSigma, func() ([]byte, int, int, affine) {
 			return d.filtered(img, w, h, denoise), w, h, identity
 		}},
-		{true, w * h, func() ([]byte, int, int, affine) {
+		{small, func() ([]byte, int, int, affine) {
 			return d.filtered(img, w, h, sharpen), w, h, identity
 		}},
-		{w*h <= upscaleMaxPixels, 4 * w * h, func() ([]byte, int, int, affine) {
+		{small, func() ([]byte, int, int, affine) {
 			m := affine{a: 0.5, d: 0.5, tx: -0.25, ty: -0.25}
 			return d.warp(img, 2*w, 2*h, m, fill), 2 * w, 2 * h, m
 		}},
 	}
 	for _, at := range attempts {
-		// Altering the frame costs about a fifth of a pass over it.
-		est := time.Duration(float64(first) * 1.2 * float64(at.pixels) / float64(w*h))
-		if !at.ok || time.Since(start)+est > d.budget {
+		if !at.ok {
 			continue
 		}
 		pix, ow, oh, m := at.make()
@@ -131,8 +126,6 @@ func (d *Decoder) retry(img *image.Gray, start time.Time, first time.Duration) (
 	}
 	return Result{}, false
 }
-
-func sq(n int) int { return n * n }
 
 // paperLevel is a bright level of the frame (the 90th percentile of a
 // sample): what padding is filled with, so it reads as quiet zone.

@@ -1,7 +1,7 @@
 // zxing.mjs decodes the benchmark frames with zxing-cpp (the zxing-wasm
 // build, one thread) as the reference decoder.
 //
-// usage: node zxing.mjs OUTDIR   → OUTDIR/zxing.json [{file, texts, ms}]
+// usage: node zxing.mjs OUTDIR   → OUTDIR/zxing.json [{file, texts, ms, cpu_ms}]
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -27,9 +27,13 @@ for (const f of frames) {
   const rgba = new Uint8ClampedArray(w * h * 4);
   for (let i = 0; i < w * h; i++) { rgba[4 * i] = rgba[4 * i + 1] = rgba[4 * i + 2] = pix[i]; rgba[4 * i + 3] = 255; }
   const img = { width: w, height: h, data: rgba, colorSpace: 'srgb' };
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const rs = await readBarcodes(img, opts);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  results.push({ file: f.file, ms, texts: rs.filter((r) => r.isValid).map((r) => ({ text: r.text, format: r.format, aim: r.symbologyIdentifier })) });
+  const c = process.cpuUsage(c0);
+  // cpu_ms: the process's CPU time (the wasm decoder runs on this one
+  // thread), which does not grow when other processes share the cores.
+  results.push({ file: f.file, ms, cpu_ms: (c.user + c.system) / 1000, texts: rs.filter((r) => r.isValid).map((r) => ({ text: r.text, format: r.format, aim: r.symbologyIdentifier })) });
 }
 fs.writeFileSync(path.join(dir, 'zxing.json'), JSON.stringify(results));
