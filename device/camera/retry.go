@@ -9,7 +9,7 @@ import (
 // searched again in a few altered forms, each aimed at a case gozxing's
 // detectors miss. Their number is fixed by the frame's size, not by the
 // clock, so what a frame yields does not depend on how busy the processor
-// is: on a VGA frame they add about nine passes' worth of pixels, which
+// is: on a VGA frame they add about seven passes' worth of pixels, which
 // keeps a frame with nothing in it (the worst case) above 30 frames/s on
 // one core (BenchmarkDecode/640x480/nothing, cpu-frames/s); larger frames
 // get one, and frames above retryMaxPixels none. A frame with a code in the aiming
@@ -70,7 +70,8 @@ func (r Result) moved(m affine, b image.Rectangle) Result {
 //     gets a whole tile around it and a quiet zone.
 //  3. On a noisy frame, strongly smoothed.
 //  4. Sharpened (unsharp mask): edges of a blurred code come back.
-//  5. At twice the size: modules of 2–2.5 pixels become 4–5.
+//  5. At 1.5 times the size: modules of 2–2.5 pixels become 3–3.75 (twice
+//     the size finds a few more, for 4 instead of 2.25 times the pixels).
 //
 // Only 1 for frames larger than VGA.
 func (d *Decoder) retry(img *image.Gray) (Result, bool) {
@@ -111,8 +112,10 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 			return d.filtered(img, w, h, sharpen), w, h, identity
 		}},
 		{small, func() ([]byte, int, int, affine) {
-			m := affine{a: 0.5, d: 0.5, tx: -0.25, ty: -0.25}
-			return d.warp(img, 2*w, 2*h, m, fill), 2 * w, 2 * h, m
+			// ×1.5: modules of 2 px become 3, for 2.25 times the pixels.
+			ow, oh := w*3/2, h*3/2
+			m := affine{a: 2.0 / 3, d: 2.0 / 3, tx: -1.0 / 6, ty: -1.0 / 6}
+			return d.warp(img, ow, oh, m, fill), ow, oh, m
 		}},
 	}
 	for _, at := range attempts {
