@@ -72,6 +72,7 @@ func (r Result) moved(m affine, b image.Rectangle) Result {
 //  4. Sharpened (unsharp mask): edges of a blurred code come back.
 //  5. At 1.5 times the size: modules of 2–2.5 pixels become 3–3.75 (twice
 //     the size finds a few more, for 4 instead of 2.25 times the pixels).
+//  6. Data Matrix only, in a finer grid of tiles that are not re-centred.
 //
 // Only 1 for frames larger than VGA.
 func (d *Decoder) retry(img *image.Gray) (Result, bool) {
@@ -125,6 +126,15 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 		pix, ow, oh, m := at.make()
 		if res, ok := d.pass(pix, ow, ow, oh, d.syms); ok {
 			return res.moved(m, b), true
+		}
+	}
+	if small {
+		// Data Matrix in a finer grid of tiles left where they lie: print
+		// around a code pulls a tile's centroid off it.
+		defer func(tiles int) { d.recentreTiles, d.tiles = true, tiles }(d.tiles)
+		d.recentreTiles, d.tiles = false, d.tiles+2
+		if res, ok := d.pass(img.Pix, img.Stride, w, h, []Symbology{DataMatrix}); ok {
+			return res.moved(identity, b), true
 		}
 	}
 	return Result{}, false
