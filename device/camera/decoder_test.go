@@ -273,19 +273,24 @@ func TestDecodeRetries(t *testing.T) {
 		name string
 		fx   string
 		p    place
+		size [2]int // 640×480 when zero
 	}{
-		{"dm 45 centre", "gs1-datamatrix", place{cx: 0.5, cy: 0.5, module: 4, angle: 45}},
-		{"dm 50 off-centre", "datamatrix", place{cx: 0.3, cy: 0.6, module: 4, angle: 50}},
+		{"dm 45 centre", "gs1-datamatrix", place{cx: 0.5, cy: 0.5, module: 4, angle: 45}, [2]int{}},
+		{"dm 50 off-centre", "datamatrix", place{cx: 0.3, cy: 0.6, module: 4, angle: 50}, [2]int{}},
 		// 2 px (under one module) of quiet zone left of the code.
-		{"dm at the left edge", "gs1-datamatrix", place{cx: (float64(fx["gs1-datamatrix"].sym.m.GetWidth())*3/2 + 2) / 640, cy: 0.5, module: 3}},
-		{"code128 45", "code128", place{cx: 0.5, cy: 0.5, module: 2, angle: 45, bar: 30}},
-		{"gs1-128 135", "gs1-128", place{cx: 0.45, cy: 0.55, module: 2, angle: 135, bar: 30}},
+		{"dm at the left edge", "gs1-datamatrix", place{cx: (float64(fx["gs1-datamatrix"].sym.m.GetWidth())*3/2 + 2) / 640, cy: 0.5, module: 3}, [2]int{}},
+		{"code128 45", "code128", place{cx: 0.5, cy: 0.5, module: 2, angle: 45, bar: 30}, [2]int{}},
+		{"gs1-128 135", "gs1-128", place{cx: 0.45, cy: 0.55, module: 2, angle: 135, bar: 30}, [2]int{}},
+		{"dm 45 720p", "gs1-datamatrix", place{cx: 0.6, cy: 0.4, module: 5, angle: 45}, [2]int{1280, 720}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := fx[c.fx]
 			c.p.sym = f.sym
-			img := render(640, 480, 2, c.p)
+			if c.size == [2]int{} {
+				c.size = [2]int{640, 480}
+			}
+			img := render(c.size[0], c.size[1], 2, c.p)
 			first := newTestDecoder(t, Config{})
 			first.noRetry = true
 			if res, ok := first.Decode(img); ok {
@@ -293,7 +298,7 @@ func TestDecodeRetries(t *testing.T) {
 			}
 			res, ok := newTestDecoder(t, Config{}).Decode(img)
 			check(t, res, ok, f.want)
-			centre := image.Pt(int(c.p.cx*640), int(c.p.cy*480))
+			centre := image.Pt(int(c.p.cx*float64(c.size[0])), int(c.p.cy*float64(c.size[1])))
 			if !centre.In(res.Region) || !res.Region.In(img.Bounds()) {
 				t.Errorf("region %v: want it inside the frame and around the code's centre %v", res.Region, centre)
 			}

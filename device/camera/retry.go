@@ -92,9 +92,14 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 	attempts := []attempt{
 		{true, func() ([]byte, int, int, affine) {
 			// The whole frame turned 45° about its centre fits a square of
-			// side (w+h)/√2.
-			side := int(math.Ceil(float64(w+h)/math.Sqrt2)) + 2*pad
-			c := math.Sqrt2 / 2
+			// side (w+h)/√2. Frames above VGA are also shrunk by √2, to
+			// about their own pixel count: their modules are larger.
+			k := 1.0
+			if !small {
+				k = math.Sqrt2
+			}
+			side := int(math.Ceil(float64(w+h)/math.Sqrt2/k)) + 2*pad
+			c := k * math.Sqrt2 / 2
 			cx, cy := float64(w)/2, float64(h)/2
 			o := float64(side) / 2
 			m := affine{a: c, b: -c, c: c, d: c}
