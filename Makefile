@@ -51,6 +51,7 @@ cross:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./queue/
 	$(GO) test -run '^$$' -bench . -benchtime 2s -cpu 1 ./device/camera/
+	GO=$(GO) scripts/camera-bench/run.sh
 	$(GO) test -run '^$$' -bench Backlog -benchtime 1x ./upload/msfx/
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./upload/msfx/sandbox/
 	$(GO) test -run '^$$' -bench FleetPoll -benchtime 20000x ./fleet/hq/

@@ -71,6 +71,11 @@ type Result struct {
 // that meets more than 96 finder-pattern candidates (a texture) is
 // abandoned, since gozxing weighs every triple of them. A Code 128 read
 // must be repeated on a neighbouring row.
+//
+// When all that finds nothing, the frame is searched again in altered
+// forms (turned 45°, padded, smoothed, sharpened, enlarged; see retry),
+// a fixed number of times, so even a frame with nothing in it stays above
+// 30 frames/s at 640×480 on one core.
 type Decoder struct {
 	roi   float64
 	tiles int
@@ -100,6 +105,10 @@ type Decoder struct {
 	// smoothed before binarizing.
 	noisy    float64
 	smoothed []byte
+	// alt holds the altered frame a retry searches (see retry).
+	alt []byte
+	// noRetry skips the retries; only to measure the first pass.
+	noRetry bool
 }
 
 // NewDecoder makes a decoder for c's symbologies, aiming region and tiles.
@@ -140,10 +149,9 @@ func NewDecoder(c Config) (*Decoder, error) {
 
 // frame is one frame being decoded.
 type frame struct {
-	lum    *plane
-	black  *gozxing.BitMatrix
-	origin image.Point // img.Bounds().Min, added to every reported point
-	w, h   int
+	lum   *plane
+	black *gozxing.BitMatrix
+	w, h  int
 }
 
 // Decode finds one code in img, trying the areas in the order documented
@@ -167,32 +175,45 @@ func (d *Decoder) Decode(img *image.Gray) (res Result, ok bool) {
 			res, ok = Result{}, false
 		}
 	}()
-	lum := newPlane(img.Pix, img.Stride, w, h, &d.lum)
-	if noiseSigma(img.Pix, img.Stride, w, h) >= d.noisy {
+	if res, ok := d.pass(img.Pix, img.Stride, w, h, d.syms); ok {
+		return res.moved(identity, b), true
+	}
+	if d.noRetry {
+		return Result{}, false
+	}
+	return d.retry(img)
+}
+
+// pass is one search of a w×h plane (with stride) in the order documented
+// on Decoder, for symbologies syms; the result is in the plane's
+// coordinates.
+func (d *Decoder) pass(pix []byte, stride, w, h int, syms []Symbology) (Result, bool) {
+	lum := newPlane(pix, stride, w, h, &d.lum)
+	if noiseSigma(pix, stride, w, h) >= d.noisy {
 		// Noise makes the hybrid binarizer speckle plain paper, and then
 		// no detector finds a quiet zone; a light blur removes most of it.
 		// Only on noisy frames, because it also blurs 2-pixel modules.
 		if cap(d.smoothed) < 2*w*h {
 			d.smoothed = make([]byte, 2*w*h)
 		}
-		smooth(d.smoothed[:w*h], img.Pix, img.Stride, w, h, d.smoothed[w*h:2*w*h])
+		smooth(d.smoothed[:w*h], pix, stride, w, h, d.smoothed[w*h:2*w*h])
 		lum = newPlane(d.smoothed[:w*h], w, w, h, &d.lum)
 	}
 	black, err := gozxing.NewHybridBinarizer(lum).GetBlackMatrix()
 	if err != nil {
 		return Result{}, false
 	}
-	f := &frame{lum: lum, black: black, origin: b.Min, w: w, h: h}
+	f := &frame{lum: lum, black: black, w: w, h: h}
 	whole := image.Rect(0, 0, w, h)
 	roi := centred(w, h, d.roi)
 	if roi != whole {
-		for _, s := range d.syms {
+		for _, s := range syms {
 			if res, ok := d.try(f, s, roi); ok {
 				return res, true
 			}
 		}
 	}
-	for _, s := range d.syms {
+	for _, s := range syms {
 		if s == DataMatrix {
 			d.tried = d.tried[:0]
 			for _, t := range tiles(w, h, d.tiles) {
@@ -239,7 +260,7 @@ func (d *Decoder) try(f *frame, s Symbology, a image.Rectangle) (Result, bool) {
 		if err != nil {
 			return Result{}, false
 		}
-		return d.result(r, s, a, f.origin, false), true
+		return d.result(r, s, a, false), true
 	case Code128:
 		return d.scan128(f, a)
 	}
@@ -287,7 +308,7 @@ func (d *Decoder) crop(black *gozxing.BitMatrix, a image.Rectangle) *gozxing.Bit
 		m, _ = gozxing.NewBitMatrix(a.Dx(), a.Dy())
 		// A frame has a few area sizes (aiming region, tiles); keep the
 		// last few so a frame-size change does not grow this forever.
-		if len(d.mats) >= 4 {
+		if len(d.mats) >= 8 {
 			d.mats = d.mats[1:]
 		}
 		d.mats = append(d.mats, m)
@@ -348,11 +369,11 @@ func (d *Decoder) scan128(f *frame, a image.Rectangle) (Result, bool) {
 			if r == nil || !confirmed(read, r.GetText(), y, half, height) {
 				continue
 			}
-			res := d.result(r, Code128, a, f.origin, src.transposed)
+			res := d.result(r, Code128, a, src.transposed)
 			if reversed {
 				// The points were found on the reversed row.
 				for k, p := range r.GetResultPoints() {
-					res.Points[k] = d.point(float64(width-1)-p.GetX(), p.GetY(), a, f.origin, src.transposed)
+					res.Points[k] = d.point(float64(width-1)-p.GetX(), p.GetY(), a, src.transposed)
 				}
 			}
 			return res, true
@@ -382,24 +403,107 @@ func rowStep(side int) int {
 	return max(2, min(8, side/60))
 }
 
-// result converts a gozxing result, moving points into frame coordinates
-// and the GS1 markers into the AIM identifier.
-func (d *Decoder) result(r *gozxing.Result, s Symbology, a image.Rectangle, origin image.Point, transposed bool) Result {
+// result converts a gozxing result, moving points into the searched
+// plane's coordinates and the GS1 markers into the AIM identifier.
+func (d *Decoder) result(r *gozxing.Result, s Symbology, a image.Rectangle, transposed bool) Result {
 	text := r.GetText()
 	aim, _ := r.GetResultMetadata()[gozxing.ResultMetadataType_SYMBOLOGY_IDENTIFIER].(string)
+	if s == Code128 {
+		text = dropCheckFNC1(text, r.GetRawBytes())
+		if a, ok := code128AIM(r.GetRawBytes()); ok {
+			aim = a
+		}
+	}
 	text, aim = normalizeGS1(s, text, aim)
-	res := Result{Text: text, Symbology: aim, Format: s, Region: a.Add(origin)}
+	res := Result{Text: text, Symbology: aim, Format: s, Region: a}
 	for _, p := range r.GetResultPoints() {
-		res.Points = append(res.Points, d.point(p.GetX(), p.GetY(), a, origin, transposed))
+		res.Points = append(res.Points, d.point(p.GetX(), p.GetY(), a, transposed))
 	}
 	return res
 }
 
-func (d *Decoder) point(x, y float64, a image.Rectangle, origin image.Point, transposed bool) image.Point {
+func (d *Decoder) point(x, y float64, a image.Rectangle, transposed bool) image.Point {
 	if transposed {
 		x, y = y, x
 	}
-	return image.Pt(int(math.Round(x)), int(math.Round(y))).Add(a.Min).Add(origin)
+	return image.Pt(int(math.Round(x)), int(math.Round(y))).Add(a.Min)
+}
+
+// code128FNC1 and code128Stop are Code 128 codeword values.
+const (
+	code128FNC1 = 102
+	code128Stop = 106
+)
+
+// dropCheckFNC1 removes the GS that gozxing v0.1.1 appends for a Code 128
+// check character of value 102: its decode loop reads the check character
+// like data, and under ASSUME_GS1 that value is FNC1 in every code set, so
+// the text gains a trailing GS that is not in the symbol (about 1 code in
+// 103). gozxing strips a printable check character but not this one. raw
+// is the codeword sequence gozxing reports (start, data, check, stop);
+// only when the check character there is 102 is one trailing GS dropped,
+// so a real FNC1 at the end of the data stays.
+func dropCheckFNC1(text string, raw []byte) string {
+	n := len(raw)
+	if n < 3 || raw[n-1] != code128Stop || raw[n-2] != code128FNC1 {
+		return text
+	}
+	return strings.TrimSuffix(text, "\x1d")
+}
+
+// code128AIM works out the AIM identifier of a Code 128 symbol from its
+// codewords (start, data, check, stop), leaving out the check character:
+// gozxing v0.1.1 derives it in its decode loop, which also reads the check
+// character, so a check character of 97 in code set A or B (FNC2 there)
+// turns a GS1-128 "]C1" into "]C4" and leaves "]C1" in the text. An FNC1
+// first makes "]C1" (GS1-128), an FNC1 after one character "]C2", an FNC2
+// "]C4", else "]C0". ok is false when raw is not a whole symbol.
+func code128AIM(raw []byte) (aim string, ok bool) {
+	n := len(raw)
+	if n < 3 || raw[n-1] != code128Stop || raw[0] < 103 || raw[0] > 105 {
+		return "", false
+	}
+	const setA, setB, setC = 0, 1, 2
+	set := int(raw[0]) - 103
+	mod, chars, shifted := 0, 0, false
+	for _, c := range raw[1 : n-2] {
+		cur := set
+		if shifted {
+			cur, shifted = setA+setB-set, false
+		}
+		switch {
+		case c == code128FNC1:
+			switch chars {
+			case 0:
+				mod = 1
+			case 1:
+				if mod == 0 {
+					mod = 2
+				}
+			}
+		case cur == setC && c < 100:
+			chars += 2
+		case cur == setC && c == 100:
+			set = setB
+		case cur == setC && c == 101:
+			set = setA
+		case c < 96:
+			chars++
+		case c == 97: // FNC2
+			if mod == 0 {
+				mod = 4
+			}
+		case c == 98: // SHIFT: the next character only, in the other set
+			shifted = true
+		case c == 99:
+			set = setC
+		case c == 100 && cur == setA:
+			set = setB
+		case c == 101 && cur == setB:
+			set = setA
+		}
+	}
+	return fmt.Sprintf("]C%d", mod), true
 }
 
 // normalizeGS1 makes GS1 data look the same whatever the symbology: the
