@@ -32,7 +32,8 @@ import (
 //     other, as catalogue names often add the spec), strength (prepn_spec)
 //     found in the catalogue's spec or name. Names are weak (brand against
 //     generic names), so a pack is called another product here only when
-//     both its name and its strength disagree.
+//     both its name and its strength disagree; the same name without a
+//     strength to compare is "same" by name only, which teaches no id.
 //
 // Whatever cannot be compared is "unknown" and never flagged. A line of a
 // 医保目录编码 holds several product keys: the pack is the line's product
@@ -50,6 +51,9 @@ const (
 	ByApprovalNo = "approval_no"
 	ByDrugID     = "drug_id"
 	ByNameSpec   = "name_spec"
+	// ByName: the names agree and the platform gave no strength; never
+	// "other", and too weak to learn a drug id from.
+	ByName = "name"
 )
 
 // ProductMatch is whether a pack is the product of its sale line.
@@ -92,8 +96,10 @@ func matchProduct(p catalogue.Product, learned string, got wire.DrugBaseInfo) Pr
 	specKnown := strength != "" && p.Spec != ""
 	specSame := strength != "" && strings.Contains(normText(p.Spec)+normText(p.Name), strength)
 	switch {
-	case nameSame && (specSame || !specKnown):
+	case nameSame && specSame:
 		return decide(true, ByNameSpec)
+	case nameSame && !specKnown:
+		return decide(true, ByName)
 	case !nameSame && specKnown && !specSame:
 		return decide(false, ByNameSpec)
 	}
@@ -125,8 +131,8 @@ func matchLine(wants []catalogue.Product, learned map[string]string, got wire.Dr
 
 // productMatch is the online checks' OtherProduct hook: the pack's sale
 // line (on the bill) through the catalogue against the platform's drug. It
-// learns the drug id of the pack's own product key from a match by another
-// field.
+// learns the drug id of the pack's own product key from a match by 批准文号
+// or by name and strength.
 func (a *Agent) productMatch(billID uint64, it queue.Item, got wire.DrugBaseInfo) ProductMatch {
 	if it.Line == "" {
 		return ProductMatch{}
@@ -161,7 +167,7 @@ func (a *Agent) productMatch(billID uint64, it queue.Item, got wire.DrugBaseInfo
 		m.Want = b.Lines[i].Name
 	}
 	id := strings.TrimSpace(string(got.DrugEntBaseInfoID))
-	if m.Result == MatchSame && m.By != ByDrugID && m.Key == it.Product && id != "" {
+	if m.Result == MatchSame && (m.By == ByApprovalNo || m.By == ByNameSpec) && m.Key == it.Product && id != "" {
 		c.mu.Lock()
 		if _, known := c.learned[m.Key]; known || len(c.learned) < maxLearnedDrugIDs {
 			c.learned[m.Key] = id

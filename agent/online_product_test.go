@@ -1,8 +1,15 @@
 package agent
 
 import (
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pda-agent/pda-agent/device"
+	"github.com/pda-agent/pda-agent/queue"
 
 	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/upload/msfx/wire"
@@ -41,6 +48,7 @@ func TestMatchProduct(t *testing.T) {
 		{"same name, other strength", bare, "", drug("阿莫西林胶囊", "", "X1", "0.5g"), MatchUnknown, ""},
 		{"other name, same strength", bare, "", drug("头孢氨苄胶囊", "", "X1", "0.25g"), MatchUnknown, ""},
 		// Nothing comparable: unknown, not flagged.
+		{"name, no strength", bare, "", drug("阿莫西林胶囊", "", "X1", ""), MatchSame, ByName},
 		{"nothing to compare", catalogue.Product{Key: "8101235", Name: "阿莫西林胶囊"}, "", drug("", "", "X1", ""), MatchUnknown, ""},
 		{"no approval platform side, none learned", amox, "", drug("", "", "X1", ""), MatchUnknown, ""},
 	} {
@@ -76,5 +84,60 @@ func TestMatchLine(t *testing.T) {
 		if !strings.Contains(words, w) {
 			t.Errorf("message %q lacks %q", words, w)
 		}
+	}
+}
+
+// The agent learns a product key's drug_ent_base_info_id from an answer
+// that matched by another field, and then compares by it answers that
+// carry no approval number.
+func TestProductMatchLearnsDrugID(t *testing.T) {
+	products := filepath.Join(t.TempDir(), "products.csv")
+	csv := "key,name,aprvno,spec\n8101235,阿莫西林胶囊,国药准字H00000001,0.25g*24粒\n8829842,复方甘草片,,100片\n"
+	if err := os.WriteFile(products, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := newTestAgent(t, "PDA_CATALOGUE_PRODUCTS="+products)
+	b, _, err := a.Open(context.Background(), OpenRequest{Session: "s", Kind: "sale", Lines: []LineRequest{
+		{Line: "1", Product: "8101235", Packs: 2}, {Line: "2", Product: "8829842", Packs: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan(t, a, "s", "81012350000000157474", device.StatusAccepted)
+	scan(t, a, "s", "88298420000000000015", device.StatusAccepted)
+	items, err := a.store.Items(b.ID)
+	if err != nil || len(items) != 2 || items[0].Line != "1" || items[1].Line != "2" {
+		t.Fatalf("items %+v, %v", items, err)
+	}
+	amox, lic := items[0], items[1]
+	check := func(it queue.Item, d wire.DrugBaseInfo, want, by string) {
+		t.Helper()
+		if m := a.productMatch(b.ID, it, d); m.Result != want || m.By != by {
+			t.Fatalf("%s with %+v: %+v, want %s by %s", it.Code, d, m, want, by)
+		}
+	}
+	noID := wire.DrugBaseInfo{PhysicName: "阿莫西林胶囊"}
+	// Before anything is learnt a drug without approval number and name
+	// only is not comparable.
+	check(amox, wire.DrugBaseInfo{DrugEntBaseInfoID: "D-OTHER"}, MatchUnknown, "")
+	check(amox, wire.DrugBaseInfo{PhysicName: "阿莫西林胶囊", ApprovalLicenceNo: "国药准字H00000001", DrugEntBaseInfoID: "D-AMOX"}, MatchSame, ByApprovalNo)
+	check(amox, wire.DrugBaseInfo{DrugEntBaseInfoID: "D-OTHER"}, MatchOther, ByDrugID)
+	check(amox, wire.DrugBaseInfo{DrugEntBaseInfoID: "D-AMOX"}, MatchSame, ByDrugID)
+	check(amox, noID, MatchSame, ByName) // no id, name without strength: the name
+	// A match by name only teaches nothing (a twin of another strength
+	// has that name too); name and strength do.
+	check(lic, wire.DrugBaseInfo{PhysicName: "复方甘草片", DrugEntBaseInfoID: "D-NAME"}, MatchSame, ByName)
+	check(lic, wire.DrugBaseInfo{DrugEntBaseInfoID: "D-X"}, MatchUnknown, "")
+	check(lic, wire.DrugBaseInfo{PhysicName: "复方甘草片", PrepnSpec: "100片", DrugEntBaseInfoID: "D-LIC"}, MatchSame, ByNameSpec)
+	check(lic, wire.DrugBaseInfo{PhysicName: "复方甘草片", DrugEntBaseInfoID: "D-X"}, MatchOther, ByDrugID)
+	// A pack on no line is not compared.
+	lic.Line = ""
+	if m := a.productMatch(b.ID, lic, wire.DrugBaseInfo{DrugEntBaseInfoID: "D-X"}); m.Result != "" {
+		t.Fatalf("a pack on no line: %+v", m)
+	}
+	a.online.mu.Lock()
+	learned := maps.Clone(a.online.learned)
+	a.online.mu.Unlock()
+	if len(learned) != 2 || learned["8101235"] != "D-AMOX" || learned["8829842"] != "D-LIC" {
+		t.Fatalf("learned %v", learned)
 	}
 }
