@@ -73,8 +73,8 @@ type CheckVerdict struct {
 	ApprovalNo string `json:"approval_no,omitempty"`
 	// Product is whether the pack is its sale line's product (same,
 	// other, unknown; absent for a pack on no line or not answered), and
-	// ProductBy the field that decided (approval_no, drug_id, name_spec);
-	// see online_product.go.
+	// ProductBy the field that decided (approval_no, drug_id, name_spec,
+	// name); see online_product.go.
 	Product   string `json:"product,omitempty"`
 	ProductBy string `json:"product_by,omitempty"`
 	// Message is for the clerk, in Chinese.
@@ -158,7 +158,8 @@ type onlineChecker struct {
 	alarms   []queue.Alarm
 	hooks    OnlineHooks
 	// learned maps a product key to the drug_ent_base_info_id the platform
-	// gave a pack of it that matched by another field (productMatch).
+	// gave a pack of it that matched by 批准文号 or name and strength
+	// (productMatch).
 	learned map[string]string
 	offline bool
 	nextID  uint64
