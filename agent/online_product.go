@@ -94,7 +94,7 @@ func matchProduct(p catalogue.Product, learned string, got wire.DrugBaseInfo) Pr
 	nameSame := strings.Contains(wantName, haveName) || strings.Contains(haveName, wantName)
 	strength := normText(string(got.PrepnSpec))
 	specKnown := strength != "" && p.Spec != ""
-	specSame := strength != "" && strings.Contains(normText(p.Spec)+normText(p.Name), strength)
+	specSame := strength != "" && (hasStrength(normText(p.Spec), strength) || hasStrength(normText(p.Name), strength))
 	switch {
 	case nameSame && specSame:
 		return decide(true, ByNameSpec)
@@ -191,6 +191,22 @@ func otherProductWords(m ProductMatch, got wire.DrugBaseInfo) string {
 		s += "；本单：" + m.Want
 	}
 	return s + "）"
+}
+
+// hasStrength tells whether s holds the strength w as a whole number:
+// "5mg" is in "5mg*10片" but not in "2.5mg*10片".
+func hasStrength(s, w string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], w)
+		if j < 0 {
+			return false
+		}
+		j += i
+		if j == 0 || !(unicode.IsDigit(rune(s[j-1])) || s[j-1] == '.') {
+			return true
+		}
+		i = j + 1
+	}
 }
 
 // normApproval keeps the letters and digits of a 批准文号 ("国药准字

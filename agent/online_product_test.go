@@ -46,6 +46,11 @@ func TestMatchProduct(t *testing.T) {
 		// Names alone never flag: a brand name against the generic one.
 		{"brand name, no spec", brand, "", drug("阿莫西林胶囊", "", "X1", "0.25g"), MatchUnknown, ""},
 		{"same name, other strength", bare, "", drug("阿莫西林胶囊", "", "X1", "0.5g"), MatchUnknown, ""},
+		// A strength matches as a whole number: 5mg is not in 2.5mg.
+		{"strength as a whole", catalogue.Product{Key: "8101235", Name: "华法林钠片", Spec: "2.5mg*60片"}, "",
+			drug("华法林钠片", "", "X1", "5mg"), MatchUnknown, ""},
+		{"strength in the name", catalogue.Product{Key: "8101235", Name: "华法林钠片 2.5mg"}, "",
+			drug("华法林钠片", "", "X1", "2.5mg"), MatchSame, ByNameSpec},
 		{"other name, same strength", bare, "", drug("头孢氨苄胶囊", "", "X1", "0.25g"), MatchUnknown, ""},
 		// Nothing comparable: unknown, not flagged.
 		{"name, no strength", bare, "", drug("阿莫西林胶囊", "", "X1", ""), MatchSame, ByName},
