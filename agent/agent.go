@@ -264,6 +264,7 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 		a.extra = append(a.extra, binding{src: b.Source, session: b.Session})
 	}
 	a.online.hooks.Excused = a.excusedByException
+	a.online.hooks.OtherProduct = a.productMatch
 	a.resumeChecks()
 	a.recheckOpenBills()
 	return a, nil

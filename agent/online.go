@@ -66,9 +66,17 @@ type CheckVerdict struct {
 	Problems []string `json:"problems,omitempty"`
 	// CodeStatus is the platform's code_status (A, I, O, C, E).
 	CodeStatus string `json:"code_status,omitempty"`
-	// Drug and Expiry are the platform's physic_name and expire_date.
-	Drug   string `json:"drug,omitempty"`
-	Expiry string `json:"expiry,omitempty"`
+	// Drug and Expiry are the platform's physic_name and expire_date;
+	// ApprovalNo its approval_licence_no (批准文号).
+	Drug       string `json:"drug,omitempty"`
+	Expiry     string `json:"expiry,omitempty"`
+	ApprovalNo string `json:"approval_no,omitempty"`
+	// Product is whether the pack is its sale line's product (same,
+	// other, unknown; absent for a pack on no line or not answered), and
+	// ProductBy the field that decided (approval_no, drug_id, name_spec,
+	// name); see online_product.go.
+	Product   string `json:"product,omitempty"`
+	ProductBy string `json:"product_by,omitempty"`
 	// Message is for the clerk, in Chinese.
 	Message   string    `json:"message"`
 	CheckedAt time.Time `json:"checked_at,omitzero"`
@@ -93,21 +101,26 @@ func (e *CheckFailedError) Error() string {
 // part in the checks without this file depending on them. Nil hooks are
 // skipped.
 type OnlineHooks struct {
-	// OtherProduct tells whether a scanned pack is of a product other
-	// than the one the sale's lines expect; drugID is the platform's
-	// drug_ent_base_info_id ("" if unknown).
-	OtherProduct func(session string, item queue.Item, drugID string) bool
+	// OtherProduct tells whether a scanned pack (on bill billID) is the
+	// product its sale line expects, given the drug the platform records
+	// for its code; asked only when the platform names one. Result other
+	// flags the pack (other_product); unknown and "" do not.
+	OtherProduct func(billID uint64, item queue.Item, drug wire.DrugBaseInfo) ProductMatch
 	// Excused tells whether an exception recorded on the session's bill
 	// covers the pack, so a bad verdict no longer blocks the finish.
 	Excused func(session string, code string) bool
 }
 
-// SetOnlineHooks installs the hooks (call before Run). Without an Excused
-// hook of its own the agent's stays: exceptions naming the pack
-// (AddException with a code).
+// SetOnlineHooks installs the hooks (call before Run). Without hooks of
+// their own the agent's stay: exceptions naming the pack (AddException
+// with a code), and the sale line's product through the catalogue
+// (productMatch).
 func (a *Agent) SetOnlineHooks(h OnlineHooks) {
 	if h.Excused == nil {
 		h.Excused = a.excusedByException
+	}
+	if h.OtherProduct == nil {
+		h.OtherProduct = a.productMatch
 	}
 	a.online.mu.Lock()
 	a.online.hooks = h
@@ -144,8 +157,12 @@ type onlineChecker struct {
 	cache    map[string]cachedAnswer
 	alarms   []queue.Alarm
 	hooks    OnlineHooks
-	offline  bool
-	nextID   uint64
+	// learned maps a product key to the drug_ent_base_info_id the platform
+	// gave a pack of it that matched by 批准文号 or name and strength
+	// (productMatch).
+	learned map[string]string
+	offline bool
+	nextID  uint64
 	// changed is closed and replaced whenever verdicts change (finish
 	// waits on it for the bill's pending checks).
 	changed chan struct{}
@@ -154,7 +171,7 @@ type onlineChecker struct {
 
 func newOnlineChecker() *onlineChecker {
 	return &onlineChecker{verdicts: map[uint64]map[string]*CheckVerdict{}, cache: map[string]cachedAnswer{},
-		changed: make(chan struct{}), wake: make(chan struct{}, 1)}
+		learned: map[string]string{}, changed: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
 // checkMode is the checks.online mode for a bill type.
@@ -462,7 +479,6 @@ var chinaZone = time.FixedZone("CST", 8*3600)
 func (a *Agent) judge(j checkJob, ans cachedAnswer, hooks OnlineHooks) CheckVerdict {
 	v := CheckVerdict{Code: j.code, Session: j.session, Bill: j.bill, Mode: j.mode, State: CheckOK, CheckedAt: ans.at}
 	var words []string
-	drugID := ""
 	if !ans.found {
 		v.Problems, words = append(v.Problems, ProblemNotFound), append(words, "码上放心查无此码")
 	} else {
@@ -471,7 +487,7 @@ func (a *Agent) judge(j checkJob, ans cachedAnswer, hooks OnlineHooks) CheckVerd
 			v.CodeStatus = strings.TrimSpace(string(in.Status.CodeStatus))
 		}
 		if in.Drug != nil {
-			v.Drug, drugID = string(in.Drug.PhysicName), string(in.Drug.DrugEntBaseInfoID)
+			v.Drug, v.ApprovalNo = string(in.Drug.PhysicName), strings.TrimSpace(string(in.Drug.ApprovalLicenceNo))
 		}
 		switch v.CodeStatus {
 		case wire.CodeSold:
@@ -488,8 +504,13 @@ func (a *Agent) judge(j checkJob, ans cachedAnswer, hooks OnlineHooks) CheckVerd
 			}
 		}
 	}
-	if hooks.OtherProduct != nil && hooks.OtherProduct(j.session, j.item, drugID) {
-		v.Problems, words = append(v.Problems, ProblemOtherProduct), append(words, "不是本单所售品种")
+	// A code the platform does not know names no drug to compare.
+	if ans.found && ans.info.Drug != nil && v.CodeStatus != wire.CodeNotExist && hooks.OtherProduct != nil {
+		m := hooks.OtherProduct(j.billID, j.item, *ans.info.Drug)
+		v.Product, v.ProductBy = m.Result, m.By
+		if m.Result == MatchOther {
+			v.Problems, words = append(v.Problems, ProblemOtherProduct), append(words, otherProductWords(m, *ans.info.Drug))
+		}
 	}
 	if len(v.Problems) > 0 {
 		v.State, v.Message = CheckBad, "验码异常："+strings.Join(words, "；")

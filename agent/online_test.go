@@ -26,8 +26,18 @@ func TestJudge(t *testing.T) {
 	}
 	j := checkJob{code: "81012350000000157474", session: "s", bill: "B", mode: configs.CheckRefuse}
 	var a Agent
-	other := OnlineHooks{OtherProduct: func(_ string, _ queue.Item, drugID string) bool { return drugID != "8101235" }}
-	wrong := OnlineHooks{OtherProduct: func(string, queue.Item, string) bool { return true }}
+	other := OnlineHooks{OtherProduct: func(_ uint64, _ queue.Item, d wire.DrugBaseInfo) ProductMatch {
+		if d.DrugEntBaseInfoID == "8101235" {
+			return ProductMatch{Result: MatchSame, By: ByDrugID}
+		}
+		return ProductMatch{Result: MatchOther, By: ByDrugID}
+	}}
+	wrong := OnlineHooks{OtherProduct: func(uint64, queue.Item, wire.DrugBaseInfo) ProductMatch {
+		return ProductMatch{Result: MatchOther, By: ByApprovalNo, Want: "布洛芬缓释胶囊"}
+	}}
+	unknown := OnlineHooks{OtherProduct: func(uint64, queue.Item, wire.DrugBaseInfo) ProductMatch {
+		return ProductMatch{Result: MatchUnknown}
+	}}
 	for _, tc := range []struct {
 		name  string
 		ans   cachedAnswer
@@ -44,6 +54,11 @@ func TestJudge(t *testing.T) {
 		{"expired", info("A", "2026-12-07"), other, []string{ProblemExpired}},
 		{"expires today", info("A", "2026-12-08 00:00:00"), other, nil},
 		{"other product", info("O", "2028-01-31"), wrong, []string{ProblemSold, ProblemOtherProduct}},
+		{"other product, active", info("A", "2028-01-31"), wrong, []string{ProblemOtherProduct}},
+		{"product unknown", info("A", "2028-01-31"), unknown, nil},
+		// A code the platform does not know names no drug to compare.
+		{"not exist, no comparison", info("E", ""), wrong, []string{ProblemNotFound}},
+		{"absent, no comparison", cachedAnswer{at: at}, wrong, []string{ProblemNotFound}},
 	} {
 		v := a.judge(j, tc.ans, tc.hooks)
 		if !slices.Equal(v.Problems, tc.want) || (len(tc.want) > 0) != (v.State == CheckBad) || v.Message == "" {

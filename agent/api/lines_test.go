@@ -15,10 +15,11 @@ import (
 )
 
 // Amoxicillin (by its 医保目录编码), ibuprofen (a key variety) and a
-// product sold by the unit (拆零, 10 a pack).
+// product sold by the unit (拆零, 10 a pack). The 批准文号 are the 码上放心
+// sandbox's: the online check compares them (other_product).
 const linesProducts = `key,name,med_list_codg,hilist_id,hilist_name,rx_flag,aprvno,maker,spec,units,key_variety
-8101235,阿莫西林胶囊,XJ01CAA040A001010100395,A0001,阿莫西林胶囊,1,国药准字H13023964,沙箱药业,0.25g*24粒,24,否
-8393331,布洛芬缓释胶囊,XN02BAA057E001010104128,A0002,布洛芬缓释胶囊,0,国药准字H10900089,沙箱药业,0.3g*20粒,20,是
+8101235,阿莫西林胶囊,XJ01CAA040A001010100395,A0001,阿莫西林胶囊,1,国药准字H00000001,沙箱药业,0.25g*24粒,24,否
+8393331,布洛芬缓释胶囊,XN02BAA057E001010104128,A0002,布洛芬缓释胶囊,0,国药准字H00000002,沙箱药业,0.3g*20粒,20,是
 8111111,阿奇霉素片,XJ01FAA105A001010103711,A0003,阿奇霉素片,1,国药准字H20000001,沙箱药业,0.25g*10片,10,否
 `
 

@@ -221,6 +221,11 @@
 //     01+GTIN+21+serial. An unregistered GTIN is key "1".
 //   - Status (codedetail): E not a code of a known product, C cancelled, O
 //     sold, I went through any inbound, else A.
+//   - A loose box may be recorded under another product
+//     (World.ReportAsProduct): codedetail then names that product's drug
+//     (name, approval_licence_no, drug_ent_base_info_id) whatever the
+//     code's own prefix says, as the platform would for a code copied onto
+//     a box of another drug.
 //
 // DefaultWorld (dated from DefaultReferenceDay; New with a nil World uses
 // DefaultWorldAt(Now())) holds the store DefaultStoreRefEntID (app

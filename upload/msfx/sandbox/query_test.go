@@ -408,3 +408,42 @@ func TestGetEntInfoList(t *testing.T) {
 		t.Errorf("foreign ref_ent_id: %s", a)
 	}
 }
+
+// A box recorded under another product: codedetail names that drug, the
+// code's own prefix notwithstanding; the world refuses what is not a loose
+// box or names no other registered product.
+func TestReportAsProduct(t *testing.T) {
+	s := newServer(t, sandbox.Options{})
+	w := s.World()
+	relabelled := sandbox.MakeCode(sandbox.ProductAmoxicillin, 4001)
+	own := sandbox.MakeCode(sandbox.ProductAmoxicillin, 4002)
+	for _, bad := range []struct {
+		prefix, code string
+	}{
+		{"8999999", relabelled},                              // no such product
+		{sandbox.ProductAmoxicillin, relabelled},             // its own product
+		{sandbox.ProductIbuprofen, "123"},                    // not a code
+		{sandbox.ProductIbuprofen, sandbox.DefaultCaseCode},  // a case
+		{sandbox.ProductIbuprofen, sandbox.DefaultCaseChild}, // a box inside a case
+		{sandbox.ProductIbuprofen, sandbox.GS1Code(sandbox.GTINAtorvastatin, "SBX0001")},
+	} {
+		if err := w.ReportAsProduct(bad.prefix, bad.code); err == nil {
+			t.Errorf("ReportAsProduct(%s, %s) accepted", bad.prefix, bad.code)
+		}
+	}
+	if m := codeDetail(t, s, relabelled); m[relabelled].Drug.PhysicName != "阿莫西林胶囊" {
+		t.Fatalf("a refused ReportAsProduct changed the world: %+v", m[relabelled].Drug)
+	}
+	if err := w.ReportAsProduct(sandbox.ProductIbuprofen, relabelled); err != nil {
+		t.Fatal(err)
+	}
+	m := codeDetail(t, s, relabelled, own)
+	r, o := m[relabelled], m[own]
+	if r.Drug == nil || r.Drug.PhysicName != "布洛芬缓释胶囊" || r.Drug.ApprovalLicenceNo != "国药准字H00000002" ||
+		r.Drug.DrugEntBaseInfoID != sandbox.ProductIbuprofen || r.Status.CodeStatus != "A" || r.PackageLevel != "1" {
+		t.Errorf("relabelled box = %+v %+v", r, r.Drug)
+	}
+	if o.Drug == nil || o.Drug.PhysicName != "阿莫西林胶囊" || o.Drug.ApprovalLicenceNo != "国药准字H00000001" {
+		t.Errorf("another box of the prefix = %+v", o.Drug)
+	}
+}

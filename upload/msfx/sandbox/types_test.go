@@ -292,6 +292,7 @@ type tCodeInfo struct {
 		PhysicTypeDesc    string `json:"physic_type_desc"`
 		DrugEntBaseInfoID string `json:"drug_ent_base_info_id"`
 		Exprie            string `json:"exprie"`
+		ApprovalLicenceNo string `json:"approval_licence_no"`
 	} `json:"drug_ent_base_d_t_o"`
 	Produce *struct {
 		List []struct {

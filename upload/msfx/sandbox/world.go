@@ -128,20 +128,24 @@ type World struct {
 	byCase    map[string]*Product // case prefix → product
 	byGTIN    map[string]*Product
 	cancelled map[string]bool // code key
-	upstream  []*UpstreamBill
-	outSeq    int
+	// recordedAs: box codes the platform records under another product
+	// (ReportAsProduct).
+	recordedAs map[string]*Product
+	upstream   []*UpstreamBill
+	outSeq     int
 }
 
 // NewWorld returns an empty world.
 func NewWorld() *World {
 	return &World{
-		byRef:     make(map[string]*Enterprise),
-		byEnt:     make(map[string]*Enterprise),
-		byApp:     make(map[string]*Enterprise),
-		byBox:     make(map[string]*Product),
-		byCase:    make(map[string]*Product),
-		byGTIN:    make(map[string]*Product),
-		cancelled: make(map[string]bool),
+		byRef:      make(map[string]*Enterprise),
+		byEnt:      make(map[string]*Enterprise),
+		byApp:      make(map[string]*Enterprise),
+		byBox:      make(map[string]*Product),
+		byCase:     make(map[string]*Product),
+		byGTIN:     make(map[string]*Product),
+		cancelled:  make(map[string]bool),
+		recordedAs: make(map[string]*Product),
 	}
 }
 
@@ -308,6 +312,37 @@ func (w *World) CancelCodes(codes ...string) error {
 	return nil
 }
 
+// ReportAsProduct makes the platform record box codes under the product of
+// another box prefix: a box whose printed code claims one drug while 码上放心
+// knows the code as another's (a code copied onto a box of another drug).
+// query.codedetail then names that product in drug_ent_base_d_t_o, and
+// uploads count the codes as its packs. Each code must be a loose box of a
+// registered product (not a case, not a box inside a case, not GS1), and
+// prefix a registered box prefix other than the code's own.
+func (w *World) ReportAsProduct(prefix string, codes ...string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	other := w.byBox[prefix]
+	if other == nil {
+		return fmt.Errorf("sandbox: %q is not a registered box prefix", prefix)
+	}
+	for _, c := range codes {
+		ci := w.codeLocked(c, false)
+		switch {
+		case ci.errKey != "" || ci.gs1 || ci.isCase || ci.product == nil:
+			return fmt.Errorf("sandbox: cannot record %q under %s: not a box code of a known product", c, prefix)
+		case ci.parent != "":
+			return fmt.Errorf("sandbox: cannot record %q under %s: it is a box inside case %s", c, prefix, ci.parent)
+		case c[:7] == prefix:
+			return fmt.Errorf("sandbox: %q already is a code of %s", c, prefix)
+		}
+	}
+	for _, c := range codes {
+		w.recordedAs[c] = other
+	}
+	return nil
+}
+
 // Enterprises returns every enterprise in registration order.
 func (w *World) Enterprises() []Enterprise {
 	w.mu.RLock()
@@ -456,6 +491,10 @@ func (w *World) msfxLocked(c string) codeInfo {
 	if p := w.byBox[pre]; p != nil {
 		ci.product = p
 		ci.cancelled = w.cancelled[c]
+		if q := w.recordedAs[c]; q != nil {
+			ci.product = q // a loose box (ReportAsProduct): no case
+			return ci
+		}
 		if p.CaseSize > 0 && serial[0] == '9' && c == MakeCode(pre, mustAtoi(serial)) {
 			cs := (mustAtoi(serial) - caseChildBase) / p.CaseSize
 			if (cs+1)*p.CaseSize <= caseChildSpan {
