@@ -39,6 +39,12 @@ const (
 	HeaderSignature = "X-PDA-Signature"
 )
 
+// HeaderPollToken carries the poll token: HQ sends one in every answer to
+// an SM2-verified GET of the bundle, and a device that sends it back with
+// an If-None-Match naming its current bundle gets its 304 without a
+// signature check (see package hq).
+const HeaderPollToken = "X-PDA-Poll-Token"
+
 // MaxSkew is how far X-PDA-Time may be from HQ's clock, either way.
 const MaxSkew = 5 * time.Minute
 
@@ -74,6 +80,10 @@ const (
 
 // BundlePath is the path a device polls.
 func BundlePath(device string) string { return "/v1/devices/" + device + "/bundle" }
+
+// CataloguePath is where HQ serves a signed catalogue object by its
+// address (hex SHA-256 of its bytes); no authentication, immutable.
+func CataloguePath(sha256 string) string { return "/v1/catalogues/" + sha256 }
 
 // ReportPath is the path a device reports to.
 func ReportPath(device string) string { return "/v1/devices/" + device + "/report" }
