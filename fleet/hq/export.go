@@ -18,11 +18,16 @@ type ExportResult struct {
 	Written   int
 	Unchanged int
 	Removed   int
+	// Catalogues is how many catalogue objects were written (those already
+	// there are left alone: an address names one content for ever).
+	Catalogues int
 	// NoBundle lists devices with nothing released (no file for them).
 	NoBundle []string
 }
 
-// Export writes, for static hosting, dir/devices/<id>.bundle: the bundle
+// Export writes, for static hosting, dir/catalogues/<sha256>.catalogue,
+// every signed catalogue object the stored bundles use (immutable: serve
+// them with a long Cache-Control), and dir/devices/<id>.bundle: the bundle
 // each device is served now — the same bytes Serve would answer, so a
 // staged wave not yet started is not exported either. A file whose bytes
 // did not change is left alone (its mtime, and so a web server's
@@ -41,8 +46,13 @@ func (s *Store) Export(dir string) (*ExportResult, error) {
 		data []byte
 	}
 	var items []item
+	var cats map[string][]byte
 	res := &ExportResult{}
 	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		if cats, err = allCatalogues(tx, nil); err != nil {
+			return err
+		}
 		devices, err := allDevices(tx)
 		if err != nil {
 			return err
@@ -67,6 +77,27 @@ func (s *Store) Export(dir string) (*ExportResult, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
+	}
+	// Catalogues first: a device that fetches a new bundle finds its
+	// catalogue already there.
+	if len(cats) > 0 {
+		cdir := filepath.Join(dir, "catalogues")
+		if err := os.MkdirAll(cdir, 0o755); err != nil {
+			return nil, fmt.Errorf("hq: export: %w", err)
+		}
+		for id, data := range cats {
+			path := filepath.Join(cdir, id+".catalogue")
+			if _, err := os.Stat(path); err == nil {
+				continue
+			}
+			if err := durable.WriteFile(path, data, 0o644); err != nil {
+				return res, fmt.Errorf("hq: export: %w", err)
+			}
+			res.Catalogues++
+		}
+		if err := durable.SyncDir(cdir); err != nil {
+			return res, fmt.Errorf("hq: export: %w", err)
+		}
 	}
 	out := filepath.Join(dir, "devices")
 	if err := os.MkdirAll(out, 0o755); err != nil {
