@@ -128,8 +128,9 @@ type State struct {
 	AppliedAt      time.Time `json:"applied_at,omitzero"`
 	// LastFailedHash and LastFailedError describe the last bundle refused or
 	// failed; the same bytes are not processed again.
-	LastFailedHash  string `json:"last_failed_hash,omitempty"`
-	LastFailedError string `json:"last_failed_error,omitempty"`
+	LastFailedHash  string    `json:"last_failed_hash,omitempty"`
+	LastFailedError string    `json:"last_failed_error,omitempty"`
+	LastFailedAt    time.Time `json:"last_failed_at,omitzero"`
 	// LastPoll is the last poll attempt, LastSuccess the last one HQ
 	// answered, LastError why the last poll failed ("" when it did not).
 	// They are saved only along with other changes, to spare the flash.

@@ -186,8 +186,9 @@ func (c *Client) failed(ctx context.Context, st persisted, o *bundle.Opened, d, 
 }
 
 func (c *Client) rememberFailure(d, etag, hash string, err error) {
+	now := c.cfg.Now()
 	c.update(func(s *persisted) {
-		s.LastFailedHash, s.LastFailedError, s.FailedDigest = hash, err.Error(), d
+		s.LastFailedHash, s.LastFailedError, s.FailedDigest, s.LastFailedAt = hash, err.Error(), d, now
 		s.ApplyingDigest, s.ApplyingTries = "", 0
 		if etag != "" {
 			s.ETag = etag
