@@ -142,7 +142,9 @@ func (h *e2eHQ) serve(t *testing.T) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- h.st.Serve(ctx, ln, hq.ServeOptions{Tick: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}) }()
+	go func() {
+		done <- h.st.Serve(ctx, ln, hq.ServeOptions{Tick: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
