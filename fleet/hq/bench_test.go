@@ -61,9 +61,10 @@ func BenchmarkFleetPoll(b *testing.B) {
 	defer stopFiles()
 
 	var rows []benchRow
-	// Hook: a variant is a base URL serving the device protocol for the
-	// same devices (another store behind pda-hq serve, several replicas
-	// behind a balancer); add it here with fb.pollHQ.
+	// Hook: another variant is a base URL (or several replicas' URLs)
+	// serving the device protocol for the same devices: enroll fb.ds in
+	// its store, publish any tree, serve, and add
+	// fb.pollHQ(b, "pda-hq serve, PostgreSQL, 2 replicas", urlA, urlB).
 	rows = append(rows, fb.pollHQ(b, "pda-hq serve, bbolt", "http://"+hqLn.Addr().String()))
 	rows = append(rows, fb.pollFiles(b, "net/http.FileServer", fileURL))
 	printRows(rows)
@@ -162,35 +163,45 @@ func (fb *fleetBench) startFileServer(b *testing.B) (string, func()) {
 	return "http://" + ln.Addr().String(), func() { fs.Close() }
 }
 
-// pollHQ is the hook for any server of the device protocol at base (no
-// trailing slash) that serves the bench's devices: one signed poll per
-// device fetches its poll token (not measured), then b.N token polls are
-// measured.
-func (fb *fleetBench) pollHQ(b *testing.B, name, base string) benchRow {
+// pollHQ is the hook for any server of the device protocol that has the
+// bench's devices enrolled (fb.ds, same keys) and a bundle released to
+// each: a pda-hq on another store, or several replicas (bases: request i
+// goes to bases[i%len(bases)], so each device's polls alternate between
+// them when there are two). Not measured: one signed GET per device,
+// which learns its ETag and poll token as an agent does. Measured: b.N
+// token polls naming that ETag, each of which must be answered 304.
+func (fb *fleetBench) pollHQ(b *testing.B, name string, bases ...string) benchRow {
 	b.Helper()
+	url := func(i int) string { return bases[i%len(bases)] + protocol.BundlePath(fb.ds[i%len(fb.ds)].ID) }
+	first := make([]http.Header, len(fb.ds))
+	for i, h := range fb.signed {
+		first[i] = h.Clone()
+		first[i].Del("If-None-Match")
+	}
 	headers := make([]http.Header, len(fb.ds))
 	var mu sync.Mutex
-	first := pollLoop(benchClients, len(fb.ds), len(fb.ds), func(i int) (string, http.Header) {
-		return base + protocol.BundlePath(fb.ds[i].ID), fb.signed[i]
+	res := pollLoop(benchClients, len(fb.ds), len(fb.ds), http.StatusOK, func(i int) (string, http.Header) {
+		return url(i), first[i]
 	}, func(i int, resp *http.Response) {
 		h := fb.signed[i].Clone()
+		h.Set("If-None-Match", resp.Header.Get("ETag"))
 		h.Set(protocol.HeaderPollToken, resp.Header.Get(protocol.HeaderPollToken))
 		mu.Lock()
 		headers[i] = h
 		mu.Unlock()
 	})
-	if first.bad > 0 {
-		b.Fatalf("%s: %d of %d signed polls were not 304 (first: %s)", name, first.bad, len(fb.ds), first.firstBad)
+	if res.bad > 0 {
+		b.Fatalf("%s: %d of %d signed polls were not 200 (first: %s)", name, res.bad, len(fb.ds), res.firstBad)
 	}
 	for i, h := range headers {
-		if h.Get(protocol.HeaderPollToken) == "" {
-			b.Fatalf("%s: device %s got no poll token", name, fb.ds[i].ID)
+		if h.Get(protocol.HeaderPollToken) == "" || h.Get("If-None-Match") == "" {
+			b.Fatalf("%s: device %s got no poll token or ETag", name, fb.ds[i].ID)
 		}
 	}
 	var row benchRow
 	b.Run(benchName(name), func(b *testing.B) {
-		res := pollLoop(benchClients, len(fb.ds), b.N, func(i int) (string, http.Header) {
-			return base + protocol.BundlePath(fb.ds[i].ID), headers[i]
+		res := pollLoop(benchClients, len(fb.ds), b.N, http.StatusNotModified, func(i int) (string, http.Header) {
+			return url(i), headers[i%len(fb.ds)]
 		}, nil)
 		row = res.report(b, name)
 	})
@@ -207,7 +218,8 @@ func (fb *fleetBench) pollFiles(b *testing.B, name, base string) benchRow {
 	}
 	var row benchRow
 	b.Run(benchName(name), func(b *testing.B) {
-		res := pollLoop(benchClients, len(fb.ds), b.N, func(i int) (string, http.Header) {
+		res := pollLoop(benchClients, len(fb.ds), b.N, http.StatusNotModified, func(i int) (string, http.Header) {
+			i %= len(fb.ds)
 			return base + "/devices/" + fb.ds[i].ID + ".bundle", headers[i]
 		}, nil)
 		row = res.report(b, name)
@@ -233,10 +245,10 @@ type loopResult struct {
 	lat      []time.Duration
 }
 
-// pollLoop sends n conditional GETs from clients goroutines over
-// keep-alive connections, device i%devices for the i-th; each answer must
-// be 304. seen, if not nil, gets every 304 answer.
-func pollLoop(clients, devices, n int, target func(i int) (string, http.Header), seen func(i int, resp *http.Response)) loopResult {
+// pollLoop sends n GETs from clients goroutines over keep-alive
+// connections, target(i) for the i-th (i < n); each answer must have
+// status want. seen, if not nil, gets every such answer with i%devices.
+func pollLoop(clients, devices, n, want int, target func(i int) (string, http.Header), seen func(i int, resp *http.Response)) loopResult {
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -254,7 +266,7 @@ func pollLoop(clients, devices, n int, target func(i int) (string, http.Header),
 				if i >= n {
 					return
 				}
-				url, h := target(i % devices)
+				url, h := target(i)
 				req, err := http.NewRequest(http.MethodGet, url, nil)
 				if err != nil {
 					bad.Add(1)
@@ -271,7 +283,7 @@ func pollLoop(clients, devices, n int, target func(i int) (string, http.Header),
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				lat[c] = append(lat[c], time.Since(t0))
-				if resp.StatusCode != http.StatusNotModified {
+				if resp.StatusCode != want {
 					bad.Add(1)
 					firstBad.CompareAndSwap(nil, resp.Status)
 				} else if seen != nil {
