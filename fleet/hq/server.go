@@ -364,7 +364,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1/devices/")
 	id, action, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 || id == "" || (action != "bundle" && action != "report") {
-		writeError(w, http.StatusNotFound, protocol.CodeNotFound, "no such path; the protocol has GET /v1/devices/{device}/bundle and POST /v1/devices/{device}/report")
+		writeError(w, http.StatusNotFound, protocol.CodeNotFound, "no such path; the protocol has GET /v1/devices/{device}/bundle, POST /v1/devices/{device}/report and GET /v1/catalogues/{sha256}")
 		return
 	}
 	want := http.MethodGet

@@ -15,6 +15,12 @@
 // body>" (a GET has no body: the hash of nothing). The path is the request
 // path exactly as HQ receives it, without the query, so a reverse proxy in
 // front of HQ must not rewrite it.
+//
+// A GET of the bundle may also carry X-PDA-Poll-Token, the token HQ sent
+// in its last answer to a verified GET: with it, and an If-None-Match
+// naming the current bundle, HQ answers 304 without checking the
+// signature (package hq documents what the token allows). Catalogue
+// objects (GET /v1/catalogues/{sha256}) need no authentication.
 package protocol
 
 import (
