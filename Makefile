@@ -18,6 +18,7 @@ test: lint systemd-tools unit faults-short fuzz-short cross repro-quick
 
 tools: $(TOOLS)/staticcheck
 	@scripts/install-chromium.sh || echo "the browser test will skip itself"
+	@scripts/install-postgres.sh || echo "the PostgreSQL tests will skip themselves (and fail under CI=true)"
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

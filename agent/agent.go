@@ -260,6 +260,8 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	for _, b := range o.Sources {
 		a.extra = append(a.extra, binding{src: b.Source, session: b.Session})
 	}
+	a.online.hooks.Excused = a.excusedByException
+	a.resumeChecks()
 	a.recheckOpenBills()
 	return a, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/pda-agent/pda-agent/billtype"
 	"github.com/pda-agent/pda-agent/pinhash"
 	"github.com/pda-agent/pda-agent/queue"
+	"github.com/pda-agent/pda-agent/tracecode"
 )
 
 // A sale opened with its lines (无码不结算): the POS says what the sale
@@ -108,9 +109,20 @@ var exceptionReasons = []string{
 	"other",           // anything else, said in the note
 }
 
-// ExceptionRequest records packs of a line sold without a code.
+// packReasons are why a pack 码上放心 reported as bad (验码) is sold
+// anyway: an exception naming the pack (ExceptionRequest.Code).
+var packReasons = []string{
+	"verified", // the clerk checked the pack and its papers: the platform's status is wrong or late
+	"other",    // anything else, said in the note
+}
+
+// ExceptionRequest records packs of a line sold without a code, or (Code)
+// why one scanned pack 码上放心 reported as bad is sold anyway.
 type ExceptionRequest struct {
-	Line string `json:"line"`
+	// Code names a pack on the bill (as scanned); then Line and Packs are
+	// not given, and the reason is one of packReasons.
+	Code string `json:"code,omitempty"`
+	Line string `json:"line,omitempty"`
 	// Packs counts packs, or units on a 拆零 line; Units is an alias there.
 	Packs         int    `json:"packs,omitempty"`
 	Units         int    `json:"units,omitempty"`
@@ -137,6 +149,9 @@ const (
 
 // AddException records an exception on the session's open sale.
 func (a *Agent) AddException(ctx context.Context, session string, r ExceptionRequest) (queue.Bill, error) {
+	if r.Code != "" {
+		return a.excusePack(ctx, session, r)
+	}
 	if r.Packs == 0 {
 		r.Packs = r.Units
 	}
@@ -288,12 +303,15 @@ type ExceptionCount struct {
 	Packs      int            `json:"packs"`
 	ByReason   map[string]int `json:"by_reason"`
 	Supervisor int            `json:"supervisor_approved"`
+	// Excused counts packs sold although 码上放心 reported them as bad,
+	// each with an exception naming it (Bill.Excused).
+	Excused int `json:"excused_packs"`
 }
 
 func (a *Agent) exceptionCount() (ExceptionCount, error) {
 	c := ExceptionCount{ByReason: map[string]int{}}
 	bills, err := a.store.RecentBills(0, 1<<30, func(b queue.Bill) bool {
-		return b.State == queue.BillFinished && len(b.Exceptions) > 0
+		return b.State == queue.BillFinished && len(b.Exceptions)+len(b.Excused) > 0
 	})
 	if err != nil {
 		return c, fmt.Errorf("exceptions: %w", err)
@@ -307,6 +325,66 @@ func (a *Agent) exceptionCount() (ExceptionCount, error) {
 				c.Supervisor += e.Packs
 			}
 		}
+		c.Excused += len(b.Excused)
 	}
 	return c, nil
+}
+
+// excusePack records why a pack 码上放心 reported as bad is sold anyway,
+// so it no longer blocks the finish under checks.online refuse.
+func (a *Agent) excusePack(ctx context.Context, session string, r ExceptionRequest) (queue.Bill, error) {
+	r.Note = strings.TrimSpace(r.Note)
+	switch {
+	case r.Line != "" || r.Packs != 0 || r.Units != 0:
+		return queue.Bill{}, fmt.Errorf("%w: an exception naming a pack (code) takes no line, packs or units", ErrBadRequest)
+	case !slices.Contains(packReasons, r.Reason):
+		return queue.Bill{}, fmt.Errorf("%w: reason %q for a pack: one of %s", ErrBadRequest, r.Reason, strings.Join(packReasons, ", "))
+	case r.Reason == "other" && r.Note == "":
+		return queue.Bill{}, fmt.Errorf("%w: reason other needs a note", ErrBadRequest)
+	case len(r.Note) > 200 || strings.ContainsFunc(r.Note, unicode.IsControl):
+		return queue.Bill{}, fmt.Errorf("%w: the note is up to 200 bytes without control characters", ErrBadRequest)
+	}
+	b, ok, err := a.store.OpenBill(session)
+	if err != nil {
+		return queue.Bill{}, err
+	}
+	if !ok {
+		return queue.Bill{}, fmt.Errorf("%w %q", queue.ErrNoSession, session)
+	}
+	items, err := a.store.Items(b.ID)
+	if err != nil {
+		return queue.Bill{}, err
+	}
+	names := []string{strings.TrimSpace(r.Code)}
+	if c, err := tracecode.Parse(names[0], a.rules()); err == nil {
+		names = append(names, c.Normalized, c.Key)
+	}
+	i := slices.IndexFunc(items, func(it queue.Item) bool { return slices.Contains(names, it.Code) || slices.Contains(names, it.Key) })
+	if i < 0 {
+		return queue.Bill{}, fmt.Errorf("%w: %s is not on bill %s", ErrNotInSession, names[0], b.Code)
+	}
+	it := items[i]
+	e := queue.Exception{Code: it.Code, Reason: r.Reason, Note: r.Note}
+	key := false
+	if l := slices.IndexFunc(b.Lines, func(l queue.SaleLine) bool { return l.Line == it.Line }); l >= 0 {
+		key = b.Lines[l].KeyVariety
+	} else if p, ok := a.Catalogue().Product(it.Product); ok {
+		key = p.KeyVariety
+	}
+	if key {
+		if err := a.checkSupervisor(session, r.SupervisorPIN); err != nil {
+			return queue.Bill{}, err
+		}
+		e.Supervisor = true
+	}
+	nb, err := a.store.ExcusePack(ctx, session, e)
+	if errors.Is(err, queue.ErrNotOnBill) {
+		return queue.Bill{}, fmt.Errorf("%w: %v", ErrNotInSession, err)
+	}
+	if err != nil {
+		return queue.Bill{}, err
+	}
+	a.publish(Event{Kind: "check", Session: session, Bill: nb.Code, Code: it.Code, Line: it.Line, Status: "excused",
+		Reason: r.Reason, Message: fmt.Sprintf("%s: sold with an exception (%s)", it.Code, r.Reason)})
+	return nb, nil
 }

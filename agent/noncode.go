@@ -7,6 +7,7 @@ import (
 
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/device"
+	"github.com/pda-agent/pda-agent/tracecode"
 )
 
 // Kinds of scans that are not packs. The counter gun that reads the boxes
@@ -23,14 +24,24 @@ const (
 // weixin-java-pay/src/main/java/com/github/binarywang/wxpay/bean/request/WxPayMicropayRequest.java),
 // 支付宝 "25~30开头的长度为16~24位的数字" (alipay.trade.pay auth_code;
 // alipay/alipay-sdk-java-all src/main/java/com/alipay/api/domain/AlipayTradePayModel.java).
-// The 医保电子凭证 QR is opaque (decoded online by the POS), so
-// codes.credentials has no default.
+//
+// The 医保电子凭证 QR is opaque (decoded online by the POS) and no public
+// specification of its content was found. The default codes.credentials,
+// '^[0-9]{28}$', follows the one public claim seen, unconfirmed: "电子凭证
+// 扫码 … 输出：28位二维码字符串" (a design note in the public code index,
+// file id 11599165882; see /work/shared/reference/field-2026.md §10). A
+// scan that is a valid trace code under the rules in force is a pack,
+// never a credential, whatever the pattern (a 28-digit GS1 string such as
+// 01<GTIN>21<serial> exists), so the default cannot take a pack away.
 
 // nonDrugRules are the compiled codes.credentials and codes.payment of one
 // config.
 type nonDrugRules struct {
 	cfg   *configs.Config
 	rules []nonDrugRule
+	// codes are the trace-code rules in force: a scan they accept is a
+	// pack, never a credential.
+	codes tracecode.Rules
 }
 
 type nonDrugRule struct {
@@ -40,7 +51,11 @@ type nonDrugRule struct {
 
 // compileNonDrug compiles the patterns; the config loader has checked them.
 func compileNonDrug(cfg *configs.Config) (*nonDrugRules, error) {
-	out := &nonDrugRules{cfg: cfg}
+	codes, err := Rules(cfg.Codes)
+	if err != nil {
+		return nil, fmt.Errorf("agent: codes: %w", err)
+	}
+	out := &nonDrugRules{cfg: cfg, codes: codes}
 	for _, l := range []struct {
 		kind, key string
 		pats      []string
@@ -95,7 +110,7 @@ func (n *nonDrugRules) match(s device.Scan) (kind, value string) {
 	}
 	for _, c := range candidates {
 		for _, r := range rules {
-			if r.re.MatchString(c) {
+			if r.re.MatchString(c) && (r.kind != KindPatientCredential || !n.isTraceCode(data, c)) {
 				return r.kind, c
 			}
 		}
@@ -123,4 +138,14 @@ func (a *Agent) handOver(session string, s device.Scan, kind, value string) devi
 func withoutData(s device.Scan) device.Scan {
 	s.Raw, s.Symbology = nil, ""
 	return s
+}
+
+// isTraceCode tells whether a scan parses as a trace code under the rules
+// in force (with or without its symbology identifier).
+func (n *nonDrugRules) isTraceCode(data, c string) bool {
+	if _, err := tracecode.Parse(data, n.codes); err == nil {
+		return true
+	}
+	_, err := tracecode.Parse(c, n.codes)
+	return err == nil
 }

@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"math/rand/v2"
+	"regexp"
 	"testing"
 
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/device"
+	"github.com/pda-agent/pda-agent/tracecode"
 )
 
 // The default patterns take the payment codes the wallets document and
@@ -36,9 +39,77 @@ func TestNonDrugDefaults(t *testing.T) {
 			t.Errorf("%q: %q %q, want %q %q", tc.raw, kind, value, tc.kind, tc.value)
 		}
 	}
-	// No default for the 电子凭证: its content is opaque.
-	if len(cfg.Codes.Credentials) != 0 {
-		t.Fatalf("credentials default %q", cfg.Codes.Credentials)
+	// The 电子凭证 default: 28 digits (unconfirmed; noncode.go).
+	for _, tc := range []struct{ raw, kind string }{
+		{"9876543210987654321098765432", KindPatientCredential},
+		{"]Q19876543210987654321098765432\r\n", KindPatientCredential},
+		{"987654321098765432109876543", ""},   // 27
+		{"98765432109876543210987654321", ""}, // 29
+	} {
+		if kind, _ := r.match(device.Scan{Raw: []byte(tc.raw)}); kind != tc.kind {
+			t.Errorf("%q: %q, want %q", tc.raw, kind, tc.kind)
+		}
+	}
+}
+
+// gs1Check is a GTIN's check digit over its first digits.
+func gs1Check(body string) byte {
+	sum := 0
+	for i := len(body) - 1; i >= 0; i-- {
+		d := int(body[i] - '0')
+		if (len(body)-1-i)%2 == 0 {
+			d *= 3
+		}
+		sum += d
+	}
+	return byte('0' + (10-sum%10)%10)
+}
+
+// The default credential pattern never takes a pack: every valid trace
+// code, of each kind and layout the parser accepts (28-digit GS1 strings
+// among them, which the pattern alone would match), is left to parsing.
+func TestDefaultCredentialNeverATraceCode(t *testing.T) {
+	cfg, err := configs.LoadBytes("test", nil, []string{"PDA_DEVICE_ID=T1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := compileNonDrug(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(13, 2026))
+	digits := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + rng.IntN(10))
+		}
+		return string(b)
+	}
+	matched28 := 0
+	for range 3000 {
+		body := "0" + digits(12)
+		gtin := body + string(gs1Check(body))
+		for _, code := range []string{
+			"8" + digits(19),                                 // 码上放心
+			"01" + gtin + "21" + digits(10),                  // 28 digits
+			"]d201" + gtin + "21" + digits(10),               // with its symbology id
+			"11" + "250601" + "01" + gtin + "21" + digits(2), // 28 digits, a date first
+			"(01)" + gtin + "(21)" + digits(10),
+			"01" + gtin + "17" + "271231" + "10" + digits(4) + "\x1d21" + digits(6),
+		} {
+			if _, err := tracecode.Parse(code, r.codes); err != nil {
+				continue // not a valid code after all: nothing to prove with it
+			}
+			if regexp.MustCompile(`^[0-9]{28}$`).MatchString(code) {
+				matched28++
+			}
+			if kind, _ := r.match(device.Scan{Raw: []byte(code)}); kind != "" {
+				t.Fatalf("trace code %q taken as %s", code, kind)
+			}
+		}
+	}
+	if matched28 == 0 {
+		t.Fatal("no valid 28-digit trace code was generated: the test proves nothing")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,13 +31,14 @@ import (
 // client does not expose.
 //
 // Offline or refused for rate (any failure of the query), the packs stay
-// queued in memory and are asked again with a backoff; a bad verdict that
-// arrives after its bill was finished raises an alarm naming the bill
-// (status alarms and problems, the alarm count in metrics, an "alarm"
-// event). The queue of pending checks is not durable: on a restart the
-// packs of open bills are queued again (New), those of finished bills not
-// yet checked are forgotten; the agent logs which bills they were on when
-// it stops.
+// queued and are asked again with a backoff; a bad verdict that arrives
+// after its bill was finished raises an alarm naming the bill (status
+// alarms and problems, the alarm count in metrics, an "alarm" event).
+// Pending checks are kept in the queue file too (queue.PendingCheck) until
+// answered: after a restart those of finished bills are asked again
+// (resumeChecks), and the packs of open bills are all checked again, their
+// verdicts living in memory (recheckOpenBills). A pack taken off its bill
+// (RemoveItem) takes its check with it (dropCheck).
 
 // Check states and problems.
 const (
@@ -100,8 +102,13 @@ type OnlineHooks struct {
 	Excused func(session string, code string) bool
 }
 
-// SetOnlineHooks installs the hooks (call before Run).
+// SetOnlineHooks installs the hooks (call before Run). Without an Excused
+// hook of its own the agent's stays: exceptions naming the pack
+// (AddException with a code).
 func (a *Agent) SetOnlineHooks(h OnlineHooks) {
+	if h.Excused == nil {
+		h.Excused = a.excusedByException
+	}
 	a.online.mu.Lock()
 	a.online.hooks = h
 	a.online.mu.Unlock()
@@ -109,6 +116,7 @@ func (a *Agent) SetOnlineHooks(h OnlineHooks) {
 
 // checkJob is one pack waiting for its verdict.
 type checkJob struct {
+	id      uint64 // unique in this run: the answered jobs leave by id
 	code    string
 	item    queue.Item
 	session string
@@ -137,6 +145,7 @@ type onlineChecker struct {
 	alarms   []queue.Alarm
 	hooks    OnlineHooks
 	offline  bool
+	nextID   uint64
 	// changed is closed and replaced whenever verdicts change (finish
 	// waits on it for the bill's pending checks).
 	changed chan struct{}
@@ -175,26 +184,102 @@ func (a *Agent) checkOnline(session string, b queue.Bill, it queue.Item) {
 	if mode == "" || a.msfxClient() == nil || it.Code == "" {
 		return
 	}
-	c := a.online
 	j := checkJob{code: it.Code, item: it, session: session, billID: b.ID, bill: b.Code, mode: mode}
+	c := a.online
 	c.mu.Lock()
-	v := &CheckVerdict{Code: it.Code, Session: session, Bill: b.Code, Mode: mode, State: CheckPending, Message: "验码中"}
-	if c.verdicts[b.ID] == nil {
-		c.verdicts[b.ID] = map[string]*CheckVerdict{}
-	}
-	c.verdicts[b.ID][it.Code] = v
 	ans, ok := c.cache[it.Code]
-	fresh := ok && a.now().Sub(ans.at) < cfg.Checks.CacheTTL
-	if !fresh {
-		c.pending = append(c.pending, j)
-	}
 	c.mu.Unlock()
-	if fresh {
-		a.applyVerdict(j, ans)
+	if ok && a.now().Sub(ans.at) < cfg.Checks.CacheTTL {
+		a.applyVerdict(a.queueCheck(j, false), ans)
 		return
 	}
+	// Kept in the file first: a check lost to a restart would let a bad
+	// pack of a finished bill pass without its alarm.
+	if err := a.store.AddPendingChecks(context.Background(), queue.PendingCheck{BillID: b.ID, BillCode: b.Code, Session: session,
+		Code: it.Code, Mode: mode, Item: it}); err != nil {
+		a.log.Error("online check: recording the pending check; it is checked in this run only", "bill", b.Code, "err", err)
+	}
+	a.queueCheck(j, true)
 	select {
 	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// queueCheck gives j its id and a pending verdict, and puts it on the
+// pending list (pend) to be asked.
+func (a *Agent) queueCheck(j checkJob, pend bool) checkJob {
+	c := a.online
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nextID++
+	j.id = c.nextID
+	if c.verdicts[j.billID] == nil {
+		c.verdicts[j.billID] = map[string]*CheckVerdict{}
+	}
+	c.verdicts[j.billID][j.code] = &CheckVerdict{Code: j.code, Session: j.session, Bill: j.bill, Mode: j.mode, State: CheckPending, Message: "验码中"}
+	if pend {
+		c.pending = append(c.pending, j)
+	}
+	return j
+}
+
+// dropCheck forgets the check of a pack taken off its bill: its verdict,
+// its pending job, its record in the file. An answer already on its way
+// finds no verdict to fill and is ignored (applyVerdict).
+func (a *Agent) dropCheck(billID uint64, code string) {
+	c := a.online
+	c.mu.Lock()
+	delete(c.verdicts[billID], code)
+	c.pending = slices.DeleteFunc(c.pending, func(j checkJob) bool { return j.billID == billID && j.code == code })
+	c.mu.Unlock()
+	if err := a.store.DonePendingChecks(context.Background(), queue.CheckRef{BillID: billID, Code: code}); err != nil {
+		a.log.Error("online check: forgetting the check of a removed pack", "code", code, "err", err)
+	}
+}
+
+// resumeChecks queues the checks the file kept from an earlier run for
+// bills no longer open (the packs of open bills are checked again by
+// recheckOpenBills): a bad verdict on a finished bill still alarms. Those
+// of cancelled or pruned bills are dropped: nothing was sold.
+func (a *Agent) resumeChecks() {
+	pend, err := a.store.PendingChecks()
+	if err != nil {
+		a.log.Error("online checks: reading the pending checks", "err", err)
+		return
+	}
+	if len(pend) == 0 {
+		return
+	}
+	if a.msfxClient() == nil {
+		a.log.Warn("online checks wait in the queue file, and 码上放心 is not enabled: they are made once it is", "pending", len(pend))
+		return
+	}
+	var drop []queue.CheckRef
+	bills := map[string]int{}
+	for _, p := range pend {
+		b, err := a.store.Bill(p.BillID)
+		switch {
+		case errors.Is(err, queue.ErrNotFound), err == nil && b.State == queue.BillCancelled:
+			drop = append(drop, queue.CheckRef{BillID: p.BillID, Code: p.Code})
+			continue
+		case err != nil:
+			a.log.Error("online checks: reading the bill of a pending check", "bill", p.BillCode, "err", err)
+			continue
+		case b.State == queue.BillOpen:
+			continue // recheckOpenBills
+		}
+		a.queueCheck(checkJob{code: p.Code, item: p.Item, session: p.Session, billID: p.BillID, bill: p.BillCode, mode: p.Mode}, true)
+		bills[p.BillCode]++
+	}
+	for b, n := range bills {
+		a.log.Info("online checks resumed from before the restart", "bill", b, "packs", n)
+	}
+	if err := a.store.DonePendingChecks(context.Background(), drop...); err != nil {
+		a.log.Error("online checks: dropping the checks of cancelled bills", "err", err)
+	}
+	select {
+	case a.online.wake <- struct{}{}:
 	default:
 	}
 }
@@ -259,7 +344,7 @@ const maxRecheckBills = 1000
 // recheckOpenBills queues the packs of the open bills of checked kinds:
 // verdicts live in memory, so after a restart an open bill is checked
 // again before it can be finished (a finished bill's pending checks are
-// not kept; see logUnchecked).
+// resumed from the file: resumeChecks).
 func (a *Agent) recheckOpenBills() {
 	cfg := a.config()
 	if !cfg.Checks.Online.Any() || a.msfxClient() == nil {
@@ -321,8 +406,18 @@ func (a *Agent) askBatch(ctx context.Context, batch []checkJob) error {
 		byCode[code] = ans
 	}
 	a.trimCache()
-	c.pending = c.pending[len(batch):]
+	asked := map[uint64]bool{}
+	refs := make([]queue.CheckRef, 0, len(batch))
+	for _, j := range batch {
+		asked[j.id] = true
+		refs = append(refs, queue.CheckRef{BillID: j.billID, Code: j.code})
+	}
+	c.pending = slices.DeleteFunc(c.pending, func(j checkJob) bool { return asked[j.id] })
 	c.mu.Unlock()
+	if err := a.store.DonePendingChecks(ctx, refs...); err != nil {
+		// Asked again after a restart: a repeated answer, not a lost one.
+		a.log.Error("online checks: forgetting answered checks", "err", err)
+	}
 	for _, j := range batch {
 		a.applyVerdict(j, byCode[j.code])
 	}
@@ -416,11 +511,15 @@ func (a *Agent) applyVerdict(j checkJob, ans cachedAnswer) {
 	c.mu.Unlock()
 	v := a.judge(j, ans, hooks)
 	c.mu.Lock()
-	if m := c.verdicts[j.billID]; m != nil {
-		if old := m[j.code]; old != nil && old.State == CheckPending {
-			cp := v
-			m[j.code] = &cp
-		}
+	old := c.verdicts[j.billID][j.code]
+	if old == nil {
+		// The pack left its bill (dropCheck) while it was being asked.
+		c.mu.Unlock()
+		return
+	}
+	if old.State == CheckPending {
+		cp := v
+		c.verdicts[j.billID][j.code] = &cp
 	}
 	close(c.changed)
 	c.changed = make(chan struct{})
@@ -591,7 +690,7 @@ func (a *Agent) forgetChecks() {
 }
 
 // logUnchecked says, when the agent stops, which bills had packs not yet
-// checked: the pending list is not kept across a restart.
+// checked (they are asked after the restart).
 func (a *Agent) logUnchecked() {
 	c := a.online
 	c.mu.Lock()
@@ -601,7 +700,7 @@ func (a *Agent) logUnchecked() {
 	}
 	c.mu.Unlock()
 	for b, n := range bills {
-		a.log.Warn("online check not done before stopping; it is not retried after a restart", "bill", b, "packs", n)
+		a.log.Warn("online check not done before stopping; it is made after the restart", "bill", b, "packs", n)
 	}
 }
 

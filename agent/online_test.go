@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +134,105 @@ func TestOnlineCheckOpenBillRecheckedAfterRestart(t *testing.T) {
 	var cf *CheckFailedError
 	if !errors.As(err, &cf) || len(cf.Packs) != 1 || cf.Packs[0].Code != bad || cf.Packs[0].Problems[0] != ProblemCancelled {
 		t.Fatalf("finish after restart: %v", err)
+	}
+}
+
+// Pending checks live in the queue file: a pack of a sale finished while
+// 码上放心 was down is checked after a restart, and its bad verdict raises
+// the alarm naming the bill.
+func TestPendingChecksResumedAfterRestart(t *testing.T) {
+	gw, err := sandbox.Start("127.0.0.1:0", sandbox.Options{World: sandbox.DefaultWorld(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	const bad, good = "81012350000000157474", "81012350000000266663"
+	if err := gw.World().CancelCodes(bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.SetDown(true); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := []string{"PDA_DEVICE_ID=AG1", "PDA_DATA_DIR=" + dir, "PDA_CHECKS_ONLINE_SALE=refuse", "PDA_CHECKS_WINDOW=0s",
+		"PDA_MSFX_ENABLED=true", "PDA_MSFX_GATEWAY=" + gw.URL(), "PDA_MSFX_APP_KEY=" + sandbox.DefaultStoreAppKey,
+		"PDA_MSFX_APP_SECRET=" + sandbox.DefaultStoreSecret, "PDA_MSFX_REF_ENT_ID=" + sandbox.DefaultStoreRefEntID,
+		"PDA_MSFX_ENT_ID=" + sandbox.DefaultStoreEntID, "PDA_MSFX_RATE=0", "PDA_UPLOAD_INITIAL_BACKOFF=100ms"}
+	cfg, err := configs.LoadBytes("test", nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() (*Agent, func()) {
+		a, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = a.Run(ctx)
+		}()
+		return a, func() {
+			cancel()
+			<-done
+			if err := a.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+
+	// Offline: the sale finishes with both packs unchecked.
+	a, stop := run()
+	scan(t, a, "till", "PDA:SALE", device.StatusCommand)
+	scan(t, a, "till", bad, device.StatusAccepted)
+	scan(t, a, "till", good, device.StatusAccepted)
+	b, err := a.Finish(context.Background(), "till", nil)
+	if err != nil {
+		t.Fatalf("offline finish: %v", err)
+	}
+	stop()
+
+	// The file holds them.
+	s, err := queue.Open(cfg.QueuePath(), queue.Options{BillPrefix: "AG1", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pend, err := s.PendingChecks()
+	s.Close()
+	if err != nil || len(pend) != 2 || pend[0].BillCode != b.Code || pend[0].Mode != configs.CheckRefuse {
+		t.Fatalf("pending checks in the file: %v %+v", err, pend)
+	}
+
+	// Online again, a new run: the bad pack alarms, naming the bill.
+	if err := gw.SetDown(false); err != nil {
+		t.Fatal(err)
+	}
+	a, stop = run()
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(a.CheckAlarms()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no alarm after the restart")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	al := a.CheckAlarms()
+	if len(al) != 1 || !strings.Contains(al[0].Message, b.Code) || !strings.Contains(al[0].Message, bad) || strings.Contains(al[0].Message, good) {
+		t.Fatalf("alarms: %+v", al)
+	}
+	// Answered, the checks leave the file.
+	for {
+		pend, err := a.store.PendingChecks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pend) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("checks still pending: %+v", pend)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -63,6 +63,9 @@ func (a *Agent) handle(ctx context.Context, session string, s device.Scan) devic
 		return a.command(ctx, session, strings.TrimPrefix(trimmed, prefix))
 	}
 	a.touch(session)
+	if a.takeRemove(session) {
+		return a.removeScanned(ctx, session, trimmed)
+	}
 	in := queue.ScanInput{Session: session, Source: s.Source, Raw: tracecode.Printable(raw), At: s.At}
 	rules := a.rules()
 	if s.GSReliable {
@@ -125,13 +128,18 @@ func errorFeedback(err error) device.Feedback {
 // Commands (after the prefix):
 //
 //	SALE | RECEIVE[:<ent_id>] | RETURN[:<original sale's bill_code>] | OPEN:<type>[:<ent_id>] | FINISH | CANCEL
+//	STOCKTAKE | CHANGE:<type>[:<reason>]  stock-take (盘存) and stock change bills (stock.go)
 //	SPLIT:<units>                  the next code sells that many units of its pack (拆零)
+//	REMOVE                         the next code is taken off the bill (移除)
 //	LOT:<lot>[:<manu>[:<expiry>]]  the following codes are of this lot (dates YYYY-MM-DD); LOT: clears it
 //	SET:<key>=<value>              sets an attribute of the open bill (e.g. nhsa.mdtrt_sn)
 func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedback {
 	a.touch(session)
 	verb, arg, _ := strings.Cut(strings.TrimSpace(cmd), ":")
 	switch strings.ToUpper(verb) {
+	case "REMOVE":
+		a.setRemove(session)
+		return device.Feedback{Status: device.StatusCommand, Message: "the next code is taken off the bill (移除)"}
 	case "SPLIT":
 		n, err := strconv.Atoi(arg)
 		if err != nil || n < 1 || n > 10000 {
@@ -160,11 +168,16 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 			return a.openReturn(ctx, session, arg)
 		}
 		return a.open(ctx, session, billtype.CustomerReturn, "")
+	case "STOCKTAKE", "CHANGE":
+		return a.stockCommand(ctx, session, strings.ToUpper(verb), arg)
 	case "OPEN":
 		typ, partner, _ := strings.Cut(arg, ":")
 		t, err := strconv.Atoi(typ)
 		if err != nil || !billtype.Known(t) {
 			return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: fmt.Sprintf("OPEN needs a known bill type, e.g. OPEN:102 or OPEN:202:<ent_id>; got %q", arg)}
+		}
+		if needsReason(t) {
+			return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: fmt.Sprintf("a %s bill needs its reason: CHANGE:%d:<reason>", billtype.Name(t), t)}
 		}
 		return a.open(ctx, session, t, partner)
 	case "FINISH":
@@ -182,7 +195,7 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 		if len(b.Destinations) > 0 {
 			to = "queued for " + strings.Join(b.Destinations, ", ")
 		}
-		return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("finished %s %s: %d codes, %s%s", b.Code, billtype.Name(b.Type), b.Items, to, a.heldWords(ctx, b))}
+		return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("finished %s %s: %d codes, %s%s%s", b.Code, billtype.Name(b.Type), b.Items, to, a.heldWords(ctx, b), a.stockGainWords(b))}
 	case "CANCEL":
 		b, err := a.store.Cancel(ctx, session, "cancelled by operator")
 		if err != nil {
@@ -193,7 +206,7 @@ func (a *Agent) command(ctx context.Context, session, cmd string) device.Feedbac
 		a.publish(Event{Kind: "bill", Session: session, Bill: b.Code, Status: "cancelled"})
 		return device.Feedback{Status: device.StatusCommand, Message: fmt.Sprintf("cancelled %s: %d codes released", b.Code, b.Items)}
 	}
-	return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: fmt.Sprintf("unknown command %q (SALE, RECEIVE, RETURN, OPEN, FINISH, CANCEL, SPLIT, LOT, SET)", cmd)}
+	return device.Feedback{Status: device.StatusRejected, Reason: "bad_command", Message: fmt.Sprintf("unknown command %q (SALE, RECEIVE, RETURN, OPEN, STOCKTAKE, CHANGE, FINISH, CANCEL, SPLIT, LOT, SET, REMOVE)", cmd)}
 }
 
 func (a *Agent) open(ctx context.Context, session string, t int, partner string) device.Feedback {

@@ -51,6 +51,9 @@ func (a *Agent) SubmitBill(ctx context.Context, r SubmitRequest) (queue.Bill, er
 	if err := validAttrs(r.Attrs); err != nil {
 		return queue.Bill{}, err
 	}
+	if err := checkStockAttrs(t, r.Attrs); err != nil {
+		return queue.Bill{}, err
+	}
 	if err := validPartner(r.Partner); err != nil {
 		return queue.Bill{}, err
 	}

@@ -15,6 +15,8 @@ import (
 type scanState struct {
 	units                 int
 	lot, produced, expiry string
+	// remove: the next code is taken off the bill (REMOVE, remove.go).
+	remove bool
 }
 
 var attrKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$`)

@@ -35,6 +35,13 @@ var kinds = map[string]int{
 	"transfer_in":     billtype.TransferIn,
 	"return":          billtype.CustomerReturn,
 	"supplier_return": billtype.SupplierReturn,
+	// Stock bills (stock.go).
+	"stocktake":    billtype.StockTake,
+	"stock_gain":   billtype.StockGain,
+	"stock_loss":   billtype.StockLoss,
+	"destroy":      billtype.Destroyed,
+	"damage":       billtype.Damaged,
+	"transfer_out": billtype.TransferOut,
 }
 
 // OpenRequest opens a session's bill, by kind or by bill type.
@@ -56,7 +63,7 @@ func (a *Agent) Open(ctx context.Context, r OpenRequest) (queue.Bill, bool, erro
 	if r.Kind != "" {
 		kt, ok := kinds[r.Kind]
 		if !ok {
-			return queue.Bill{}, false, fmt.Errorf("%w: kind %q (sale, receive, transfer_in, return, supplier_return)", ErrBadRequest, r.Kind)
+			return queue.Bill{}, false, fmt.Errorf("%w: kind %q (sale, receive, transfer_in, return, supplier_return, stocktake, stock_gain, stock_loss, destroy, damage, transfer_out)", ErrBadRequest, r.Kind)
 		}
 		if t != 0 && t != kt {
 			return queue.Bill{}, false, fmt.Errorf("%w: kind %s is type %d, not %d", ErrBadRequest, r.Kind, kt, t)
@@ -73,6 +80,9 @@ func (a *Agent) Open(ctx context.Context, r OpenRequest) (queue.Bill, bool, erro
 		return queue.Bill{}, false, err
 	}
 	if err := validAttrs(r.Attrs); err != nil {
+		return queue.Bill{}, false, err
+	}
+	if err := checkStockAttrs(t, r.Attrs); err != nil {
 		return queue.Bill{}, false, err
 	}
 	attrs, err := a.originalAttrs(r.Original, t, r.Attrs)
@@ -112,7 +122,7 @@ func (a *Agent) Finish(ctx context.Context, session string, attrs map[string]str
 	a.clearScanState(session)
 	a.forgetExpected(session)
 	a.publish(Event{Kind: "bill", Session: session, Bill: b.Code, Status: "finished",
-		Message: fmt.Sprintf("%s: %d codes, to %s", billtype.Name(b.Type), b.Items, strings.Join(b.Destinations, ", "))})
+		Message: fmt.Sprintf("%s: %d codes, to %s%s", billtype.Name(b.Type), b.Items, strings.Join(b.Destinations, ", "), a.stockGainWords(b))})
 	return b, nil
 }
 
@@ -188,6 +198,8 @@ type SessionView struct {
 	Lines []LineView `json:"lines,omitempty"`
 	// Checks are the 验码 verdicts of the bill's packs (online.go).
 	Checks []CheckVerdict `json:"checks,omitempty"`
+	// StockGains: a stock-take's packs the ledger did not know (盘盈).
+	StockGains []queue.Item `json:"stock_gains,omitempty"`
 }
 
 // ExpectedView compares a receiving with the supplier's outbound bill(s).
@@ -222,6 +234,9 @@ func (a *Agent) Session(session string) (SessionView, error) {
 		return v, err
 	}
 	v.Checks = a.sessionChecks(b.ID, v.Items)
+	if v.StockGains, err = a.StockGains(b); err != nil {
+		return v, err
+	}
 	exp, err := a.store.ExpectedOf(b.ID)
 	if err != nil || exp == nil {
 		return v, err

@@ -13,7 +13,10 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"time"
+
+	"github.com/pda-agent/pda-agent/billtype"
 )
 
 // Config is the whole agent configuration. Every key is documented in
@@ -405,6 +408,11 @@ type NHSA struct {
 	Verdicts []NHSAVerdict `mapstructure:"verdicts"`
 	// Query settles unknown outcomes by asking (off; unconfirmed fields).
 	Query NHSAQuery `mapstructure:"query"`
+	// StockChangeTypes maps a stock change bill type ("205" 销毁出库, "214"
+	// 盘亏出库 …) to the province's 3502 inv_chg_type code. No public code
+	// set exists (docs/nhsa-verdicts.md): a change bill whose type has no
+	// code is held back, naming this key. UNCONFIRMED per province.
+	StockChangeTypes map[string]string `mapstructure:"stock_change_types"`
 	// Defaults are store-wide values of the bill attrs nhsa.<field> that
 	// are the same for most bills (NHSADefaultField lists which); a bill's
 	// own attr overrides them.
@@ -417,8 +425,11 @@ type NHSA struct {
 type NHSAQuery struct {
 	Purchase string `mapstructure:"purchase"`
 	Sale     string `mapstructure:"sale"`
-	Node     string `mapstructure:"node"`
-	Field    string `mapstructure:"field"`
+	// Trace is the sale trace query reconciliation asks (e.g. 3513; empty:
+	// `pda-agent reconcile` cannot check 医保). Unconfirmed, single source.
+	Trace string `mapstructure:"trace"`
+	Node  string `mapstructure:"node"`
+	Field string `mapstructure:"field"`
 }
 
 // NHSAVerdict is one rule of nhsa.verdicts: a text containing every
@@ -502,7 +513,7 @@ func (c *Config) QueuePath() string {
 // Destinations lists the enabled destinations that take bills of type t.
 func (c *Config) Destinations(billType int) []string {
 	var out []string
-	if c.Msfx.Enabled && c.Msfx.Accepts(billType) {
+	if c.Msfx.Enabled && c.Msfx.Accepts(billType) && billtype.Msfx(billType) {
 		out = append(out, "msfx")
 	}
 	if c.NHSA.Enabled && c.NHSA.Accepts(billType) {
@@ -541,3 +552,15 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Format masks every fmt verb.
 func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
+
+// StockChangeCodes is nhsa.stock_change_types keyed by bill type; a key
+// that is not a number is left out (Validate names it).
+func (n NHSA) StockChangeCodes() map[int]string {
+	out := make(map[int]string, len(n.StockChangeTypes))
+	for k, v := range n.StockChangeTypes {
+		if t, err := strconv.Atoi(k); err == nil {
+			out[t] = v
+		}
+	}
+	return out
+}

@@ -6,8 +6,10 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -27,8 +29,8 @@ var (
 )
 
 // Validate checks every key and returns one problem per bad key. It never
-// touches the network or the disk, so `pda-agent validate` is safe as a
-// systemd ExecStartPre.
+// touches the network and reads the disk only to resolve device symlinks,
+// so `pda-agent validate` is safe as a systemd ExecStartPre.
 func (c *Config) Validate() []FieldError {
 	var p problems
 
@@ -75,6 +77,8 @@ func (c *Config) Validate() []FieldError {
 	c.validateSessions(&p)
 	c.validateChecks(&p)
 	c.validateScanners(&p)
+	c.validateListeners(&p)
+	c.validateDevicePaths(&p)
 
 	u := c.Upload
 	if u.Lease < 5*time.Second {
@@ -96,6 +100,11 @@ func (c *Config) Validate() []FieldError {
 	if c.Msfx.Enabled {
 		m := c.Msfx
 		validatePolicy(&p, "msfx", m.Policy)
+		for i, t := range m.BillTypes {
+			if billtype.Known(t) && !billtype.Msfx(t) {
+				p.add(fmt.Sprintf("msfx.bill_types[%d]", i), "%d %s is the agent's own bill (医保 only); 码上放心 has no such bill type", t, billtype.Name(t))
+			}
+		}
 		if u, err := url.Parse(m.Gateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.add("msfx.gateway", "must be an http:// or https:// URL with a host; got %q", m.Gateway)
 		}
@@ -147,11 +156,13 @@ func (c *Config) Validate() []FieldError {
 		}
 	}
 	if c.API.Enabled {
-		host, _, err := net.SplitHostPort(c.API.Listen)
+		host, port, err := net.SplitHostPort(c.API.Listen)
 		ip := net.ParseIP(host)
 		switch {
 		case err != nil:
 			p.add("api.listen", "must be host:port, e.g. 127.0.0.1:8700; got %q", c.API.Listen)
+		case !validPort(port):
+			p.add("api.listen", "port must be a number from 0 to 65535; got %q", c.API.Listen)
 		case !c.API.AllowRemote && host != "localhost" && (ip == nil || !ip.IsLoopback()):
 			p.add("api.listen", "%q is not a loopback address: set api.allow_remote to listen beyond this device", c.API.Listen)
 		}
@@ -214,8 +225,8 @@ func (c *Config) validateNHSA(p *problems) {
 	n := c.NHSA
 	validatePolicy(p, "nhsa", n.Policy)
 	for i, t := range n.BillTypes {
-		if t != 102 && t != 202 && t != 321 && t != 116 {
-			p.add(fmt.Sprintf("nhsa.bill_types[%d]", i), "the 医保 进销存 interfaces take 102 (3503), 202 (3504), 321 (3505) and 116 (3506); got %d", t)
+		if t != 102 && t != 202 && t != 321 && t != 116 && t != billtype.StockTake && !billtype.StockChange(t) {
+			p.add(fmt.Sprintf("nhsa.bill_types[%d]", i), "the 医保 进销存 interfaces take 102 (3503), 202 (3504), 321 (3505), 116 (3506), 901 盘存 (3501) and the stock changes 111, 112, 113, 104, 203, 205, 214, 215, 216, 217 (3502); got %d", t)
 		}
 	}
 	if !oneOf(n.Env, "test", "prod") {
@@ -303,7 +314,7 @@ func (c *Config) validateNHSA(p *problems) {
 	if len(n.Signtype) > 10 {
 		p.add("nhsa.signtype", "must be at most 10 characters (e.g. SM2, SM3); got %q", n.Signtype)
 	}
-	for _, q := range []struct{ key, v string }{{"nhsa.query.purchase", n.Query.Purchase}, {"nhsa.query.sale", n.Query.Sale}} {
+	for _, q := range []struct{ key, v string }{{"nhsa.query.purchase", n.Query.Purchase}, {"nhsa.query.sale", n.Query.Sale}, {"nhsa.query.trace", n.Query.Trace}} {
 		if q.v != "" && !infnoRE.MatchString(q.v) {
 			p.add(q.key, "must be empty or an infno such as 3510, 3511 or 3513; got %q", q.v)
 		}
@@ -314,6 +325,16 @@ func (c *Config) validateNHSA(p *problems) {
 // is off: a chain sets them once for the fleet (HQ bundles), and a bad
 // table must be refused at publish, not found when a store turns 医保 on.
 func (n NHSA) validateTables(p *problems) {
+	for _, k := range slices.Sorted(maps.Keys(n.StockChangeTypes)) {
+		key, v := "nhsa.stock_change_types."+k, n.StockChangeTypes[k]
+		t, err := strconv.Atoi(k)
+		switch {
+		case err != nil || !billtype.StockChange(t):
+			p.add(key, "not a stock change bill type (111, 112, 113, 104, 203, 205, 214, 215, 216, 217)")
+		case v == "" || len([]rune(v)) > 6 || strings.TrimSpace(v) != v:
+			p.add(key, "inv_chg_type must be 1-6 characters without spaces (the province's code); got %q", v)
+		}
+	}
 	for _, f := range slices.Sorted(maps.Keys(n.Defaults)) {
 		v, key := n.Defaults[f], "nhsa.defaults."+f
 		max, ok := NHSADefaultField(f)
@@ -461,6 +482,10 @@ func (c *Config) validateScanners(p *problems) {
 		case "tcp":
 			if sc.TCP.Listen == "" {
 				p.add(key+".tcp.listen", "needs host:port, e.g. 127.0.0.1:9100")
+			} else if _, port, err := net.SplitHostPort(sc.TCP.Listen); err != nil {
+				p.add(key+".tcp.listen", "must be host:port, e.g. 127.0.0.1:9100; got %q", sc.TCP.Listen)
+			} else if !validPort(port) {
+				p.add(key+".tcp.listen", "port must be a number from 0 to 65535; got %q", sc.TCP.Listen)
 			}
 		default:
 			p.add(key+".type", "must be serial, hid, camera, tcp, stdin or replay; got %q", sc.Type)
@@ -472,6 +497,122 @@ func (c *Config) validateScanners(p *problems) {
 			p.add(key+".echo", "only a stdin scanner echoes results")
 		}
 	}
+}
+
+// validPort is a TCP port number; 0 lets the system pick one.
+func validPort(port string) bool {
+	_, err := strconv.ParseUint(port, 10, 16)
+	return err == nil
+}
+
+// listener is a TCP listen address from the config and its key.
+type listener struct {
+	key  string
+	host string // "" for every address
+	port string
+}
+
+// validateListeners refuses two listeners on one port of one address. The
+// metrics are served on api.listen, so the API and TCP scanners are all
+// the listeners there are. A wildcard host (empty, 0.0.0.0, ::) takes the
+// port on every address (Go listens dual-stack), so it clashes with any
+// host on the same port; localhost is 127.0.0.1 and ::1.
+func (c *Config) validateListeners(p *problems) {
+	var ls []listener
+	add := func(key, addr string) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || !validPort(port) || port == "0" {
+			return // reported where the key is checked; port 0 never clashes
+		}
+		n, _ := strconv.Atoi(port)
+		ls = append(ls, listener{key: key, host: normalHost(host), port: strconv.Itoa(n)})
+	}
+	if c.API.Enabled {
+		add("api.listen", c.API.Listen)
+	}
+	for i, sc := range c.Scanners {
+		if sc.Type == "tcp" {
+			add(fmt.Sprintf("scanners[%d].tcp.listen", i), sc.TCP.Listen)
+		}
+	}
+	for i, l := range ls {
+		for _, prev := range ls[:i] {
+			if l.port == prev.port && hostsOverlap(l.host, prev.host) {
+				p.add(l.key, "clashes with %s: both listen on port %s of %s; give each its own port", prev.key, l.port, describeHosts(l.host, prev.host))
+				break
+			}
+		}
+	}
+}
+
+// normalHost puts a listen host in one spelling: "" for any address,
+// "localhost", an IP's canonical text, or a lower-case name.
+func normalHost(h string) string {
+	if ip := net.ParseIP(h); ip != nil {
+		if ip.IsUnspecified() {
+			return ""
+		}
+		return ip.String()
+	}
+	return strings.ToLower(h)
+}
+
+func hostsOverlap(a, b string) bool {
+	switch {
+	case a == "" || b == "" || a == b:
+		return true
+	case a == "localhost":
+		return b == "127.0.0.1" || b == "::1"
+	case b == "localhost":
+		return a == "127.0.0.1" || a == "::1"
+	}
+	return false
+}
+
+func describeHosts(a, b string) string {
+	if a == "" || b == "" {
+		return "every address"
+	}
+	if a != "localhost" {
+		return a
+	}
+	return b
+}
+
+// validateDevicePaths refuses two scanners on one device: the same serial
+// port or camera through any symlink (udev's /dev/serial/by-id links
+// included), or serial scanners selecting the same USB device. Two
+// sources on one port would split its codes between them.
+func (c *Config) validateDevicePaths(p *problems) {
+	seen := map[string]string{} // device → key of the first scanner on it
+	check := func(key, dev, what string) {
+		if prev, ok := seen[dev]; ok {
+			p.add(key, "%s is also %s: two scanners on one device would split its codes between them", what, prev)
+			return
+		}
+		seen[dev] = key
+	}
+	for i, sc := range c.Scanners {
+		key := fmt.Sprintf("scanners[%d]", i)
+		switch {
+		case sc.Type == "serial" && sc.Serial.Port != "":
+			check(key+".serial.port", "path:"+resolveDevice(sc.Serial.Port), fmt.Sprintf("%q", sc.Serial.Port))
+		case sc.Type == "serial" && sc.Serial.USBVID != "":
+			id := strings.ToLower(sc.Serial.USBVID + ":" + sc.Serial.USBPID + ":" + sc.Serial.USBSerial)
+			check(key+".serial.usb_vid", "usb:"+id, "USB device "+strings.TrimSuffix(id, ":"))
+		case sc.Type == "camera" && sc.Camera.Device != "":
+			check(key+".camera.device", "path:"+resolveDevice(sc.Camera.Device), fmt.Sprintf("%q", sc.Camera.Device))
+		}
+	}
+}
+
+// resolveDevice follows symlinks; a device not plugged in now is compared
+// by its cleaned path.
+func resolveDevice(path string) string {
+	if r, err := filepath.EvalSymlinks(path); err == nil {
+		return r
+	}
+	return filepath.Clean(path)
 }
 
 func validatePolicy(p *problems, prefix string, pol Policy) {

@@ -143,6 +143,18 @@ func (s *Store) Ack(ctx context.Context, billID uint64, dest string, a AckInfo) 
 		if d.State == DeliveryDone {
 			return nil, nil
 		}
+		redact, err := w.redactor(billID)
+		if err != nil {
+			return nil, err
+		}
+		a.Ref, a.Note = redact(a.Ref), redact(a.Note)
+		if len(a.CodeErrors) > 0 {
+			errs := make(map[string]string, len(a.CodeErrors))
+			for c, why := range a.CodeErrors {
+				errs[c] = redact(why)
+			}
+			a.CodeErrors = errs
+		}
 		if err := w.unindex(&d); err != nil {
 			return nil, err
 		}
@@ -273,9 +285,17 @@ func (s *Store) Nack(ctx context.Context, billID uint64, dest string, lease uint
 		if err := w.del(w.tx.Bucket(bktLeased), deliveryKey(billID, dest)); err != nil {
 			return nil, err
 		}
+		redact, err := w.redactor(billID)
+		if err != nil {
+			return nil, err
+		}
+		r.Error, r.Note = redact(r.Error), redact(r.Note)
 		d.Unsent = d.Unsent && attemptUnsent(d, r)
 		d.State, d.LastError, d.Note, d.Held, d.LastAt, d.Unknown = DeliveryPending, r.Error, r.Note, r.Held, w.now, r.MaybeApplied
 		d.Progress, d.Missing = r.Progress, cloneMissing(r.Missing)
+		for i := range d.Missing {
+			d.Missing[i].Detail = redact(d.Missing[i].Detail)
+		}
 		d.LeaseUntil = time.Time{}
 		if r.Error != "" && len(r.Missing) == 0 {
 			if d.Failures == 0 {
@@ -336,6 +356,8 @@ func (s *Store) Dead(ctx context.Context, billID uint64, dest string, lease uint
 		if err != nil {
 			return nil, abort(err)
 		}
+		w.s.openBill(&b)
+		reason = RedactPersonal(b, reason)
 		d.State, d.LastError, d.Result, d.LastAt, d.Unknown = DeliveryDead, reason, reason, w.now, false
 		d.Unsent, d.Missing = false, nil
 		if progress != "" {

@@ -15,6 +15,7 @@ const (
 	ActionSold     Action = "sold"     // retail (321/322/323): the pack left with a customer
 	ActionReturned Action = "returned" // customer return (116): back in stock
 	ActionOut      Action = "out"      // outbound (2xx): returned to supplier, moved, destroyed
+	ActionCounted  Action = "counted"  // stock-take (盘存): the pack was found on the shelf
 )
 
 // ActionFor maps a bill type to its ledger action.
@@ -30,6 +31,8 @@ func ActionFor(billType int) (Action, error) {
 		return ActionSold, nil
 	case billtype.ConsumerReturn:
 		return ActionReturned, nil
+	case billtype.Count:
+		return ActionCounted, nil
 	}
 	return ActionOut, nil
 }
@@ -139,11 +142,11 @@ func check(e *LedgerEntry, action Action, code string, units, packUnits int) (re
 		case ActionSold:
 			return ReasonAlreadySold, fmt.Sprintf("%s was already sold in %s: one pack, one sale", code, where)
 		case ActionOut:
-			return ReasonLeftStore, fmt.Sprintf("%s left the store in %s", code, where)
+			return ReasonLeftStore, fmt.Sprintf("%s left the store (%s) in %s: it cannot be sold", code, billtype.Name(last.BillType), where)
 		}
 	case ActionReceived:
 		switch last.Action {
-		case ActionReceived, ActionReturned:
+		case ActionReceived, ActionReturned, ActionCounted:
 			return ReasonAlreadyReceived, fmt.Sprintf("%s is already in stock: received in %s", code, where)
 		case ActionSold:
 			return ReasonAlreadySold, fmt.Sprintf("%s was sold in %s; a customer return is bill type 116", code, where)
@@ -157,4 +160,29 @@ func check(e *LedgerEntry, action Action, code string, units, packUnits int) (re
 		}
 	}
 	return "", ""
+}
+
+// NoteStockGain starts the message of a pack a stock-take found that the
+// ledger does not know (盘盈).
+const NoteStockGain = "盘盈"
+
+// countedNote is what a stock-take learns of a pack from its history
+// before the count: unknown here (盘盈), or recorded as gone although it
+// is on the shelf; "" when the ledger has it in stock.
+func countedNote(e *LedgerEntry) string {
+	last, ok := e.Last()
+	if !ok {
+		return NoteStockGain + ": the ledger does not know this pack"
+	}
+	switch last.Action {
+	case ActionSold, ActionOut:
+		return fmt.Sprintf("the ledger has this pack as gone (%s, bill %s); it is on the shelf", billtype.Name(last.BillType), last.BillCode)
+	}
+	return ""
+}
+
+// StockGain tells whether a pack counted by stock-take bill billID was
+// unknown to the ledger before it (盘盈): its first event is the count.
+func StockGain(e LedgerEntry, billID uint64) bool {
+	return len(e.Events) > 0 && e.Events[0].BillID == billID && e.Events[0].Action == ActionCounted
 }

@@ -64,6 +64,8 @@ type Exception struct {
 	Packs  int    `json:"packs"`
 	Reason string `json:"reason"`
 	Note   string `json:"note,omitempty"`
+	// Code names the pack of an excused bad verdict (Bill.Excused).
+	Code string `json:"code,omitempty"`
 	// Supervisor: a supervisor approved it (key varieties).
 	Supervisor bool      `json:"supervisor,omitempty"`
 	At         time.Time `json:"at"`

@@ -21,6 +21,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -151,7 +152,13 @@ func progressAAD(billCode, dest string) string { return "progress\x00" + billCod
 // agent always has a key).
 func (s *Store) sealBill(b Bill) (Bill, error) {
 	k := s.opts.PersonalKey
-	if k == nil || !slices.ContainsFunc(slices.Collect(maps.Keys(b.Attrs)), IsPersonal) {
+	if !slices.ContainsFunc(slices.Collect(maps.Keys(b.Attrs)), IsPersonal) {
+		return b, nil
+	}
+	if k == nil {
+		if s.opts.RefusePlainPersonal {
+			return Bill{}, fmt.Errorf("%w: bill %s: the key file is not readable here (run this where the agent's key is, or through the running agent)", ErrPersonalKeyNeeded, b.Code)
+		}
 		return b, nil
 	}
 	attrs := make(map[string]string, len(b.Attrs))
@@ -485,3 +492,41 @@ func (s *Store) sealLegacy() error {
 		return meta.Put(keyLegacySealed, []byte{1})
 	})
 }
+
+// RedactPersonal masks, in a text about bill b (a back end's error or
+// reason), every personal value b carries in Attrs: a back end that quotes
+// the patient's 证件号码 or name in its message must not have it kept or
+// logged in plain text. Values of one character are left (they would mask
+// half the text and identify no one).
+func RedactPersonal(b Bill, text string) string {
+	if text == "" {
+		return text
+	}
+	var vals []string
+	for key, v := range b.Attrs {
+		if IsPersonal(key) && len([]rune(v)) > 1 && strings.Contains(text, v) {
+			vals = append(vals, v)
+		}
+	}
+	// Longest first: a name inside a longer value is masked with it.
+	slices.SortFunc(vals, func(a, b string) int { return len(b) - len(a) })
+	for _, v := range vals {
+		text = strings.ReplaceAll(text, v, MaskValue(v))
+	}
+	return text
+}
+
+// redactor is RedactPersonal for the bill billID as the transaction sees
+// it (opened with the device's key).
+func (w *wtx) redactor(billID uint64) (func(string) string, error) {
+	b, err := getBill(w.tx, billID)
+	if err != nil {
+		return nil, abort(err)
+	}
+	w.s.openBill(&b)
+	return func(s string) string { return RedactPersonal(b, s) }, nil
+}
+
+// ErrPersonalKeyNeeded: a write would store personal data, and the store
+// was opened without the personal-data key under Options.RefusePlainPersonal.
+var ErrPersonalKeyNeeded = errors.New("personal data can only be written with the personal-data key")

@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -484,5 +485,81 @@ func TestPersonalKeyConcurrentUse(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Fatal(e)
+	}
+}
+
+// A back end that quotes the patient's data in its error: the delivery's
+// error, its dead letter, the code issues and the bill's history keep it
+// masked, never in plain text in the file.
+func TestBackendErrorTextRedacted(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "queue.db")
+	o := testOptions(newClock())
+	o.PersonalKey = newTestKey(t)
+	s := openTest(t, path, o)
+	code := personalSale(t, s, false)
+	b, err := s.BillByCode(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := func(dest string) Lease {
+		ls, err := s.Lease(ctx, dest, 1, time.Minute)
+		if err != nil || len(ls) != 1 {
+			t.Fatalf("%s lease: %v %v", dest, ls, err)
+		}
+		return ls[0]
+	}
+	quote := "人员" + testName + "(证件号" + testCertno + ")参保信息不符"
+	l := lease("nhsa")
+	if err := s.Nack(ctx, b.ID, "nhsa", l.Delivery.Lease, Retry{At: o.Now(), Error: "3505: " + quote, Note: testPsnNo}); err != nil {
+		t.Fatal(err)
+	}
+	l = lease("nhsa")
+	if err := s.Dead(ctx, b.ID, "nhsa", l.Delivery.Lease, "3505 refused: "+quote, ""); err != nil {
+		t.Fatal(err)
+	}
+	lease("msfx")
+	if err := s.Ack(ctx, b.ID, "msfx", AckInfo{Ref: "R-" + testTel, CodeErrors: map[string]string{msfx(1): quote}}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.Deliveries(b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nh := ds[slices.IndexFunc(ds, func(d Delivery) bool { return d.Dest == "nhsa" })]
+	if !strings.Contains(nh.LastError, MaskValue(testCertno)) || strings.Contains(nh.LastError, testCertno) || strings.Contains(nh.Result, testName) {
+		t.Fatalf("dead letter text: %q / %q", nh.LastError, nh.Result)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if found := rawContains(t, path, testCertno, testName, testPsnNo, testTel); len(found) > 0 {
+		t.Fatalf("raw queue file holds %v", found)
+	}
+	if found := rawContains(t, path, MaskValue(testCertno), "参保信息不符"); len(found) != 2 {
+		t.Fatalf("the redacted errors are not in the file (found %v): the search proves nothing", found)
+	}
+}
+
+// A store opened without the key under RefusePlainPersonal (a tool on the
+// agent's file) writes no personal value; other changes go through.
+func TestRefusePlainPersonal(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "queue.db")
+	o := testOptions(newClock())
+	o.RefusePlainPersonal = true
+	s := openTest(t, path, o)
+	mustOpenSession(t, s, "pos", 321)
+	if _, err := s.SetAttrs(ctx, "pos", map[string]string{"nhsa.certno": testCertno}); !errors.Is(err, ErrPersonalKeyNeeded) {
+		t.Fatalf("personal attr without the key: %v", err)
+	}
+	if _, err := s.SetAttrs(ctx, "pos", map[string]string{"nhsa.mdtrt_sn": "MD1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if found := rawContains(t, path, testCertno); len(found) > 0 {
+		t.Fatal("the certno is in the file")
 	}
 }

@@ -237,11 +237,20 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 
 	// Accepted: from here on every error aborts the batch.
 	bill.Items++
-	item := Item{Seq: bill.Items, Code: in.Code, Key: in.Key, Kind: in.Kind, Product: in.Product, Source: in.Source, ScannedAt: at,
+	seq := bill.Items
+	if bill.LastSeq > 0 {
+		// A pack was removed: number after the highest seq given.
+		seq = bill.LastSeq + 1
+		bill.LastSeq = seq
+	}
+	item := Item{Seq: seq, Code: in.Code, Key: in.Key, Kind: in.Kind, Product: in.Product, Source: in.Source, ScannedAt: at,
 		Lot: firstOf(in.Lot, entry.Lot), Expiry: firstOf(in.Expiry, entry.Expiry), Produced: firstOf(in.Produced, entry.Produced), Units: units,
 		Ref: refOf(&entry, action, orig)}
 	if lineIdx >= 0 {
 		item.Line = bill.Lines[lineIdx].Line
+		if units == 0 && lineAmount != 1 {
+			item.Counted = lineAmount
+		}
 	}
 	if units > 0 {
 		if !entry.opened() {
@@ -255,6 +264,10 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 	}
 	entry.Key, entry.Code = in.Key, in.Code
 	entry.Lot, entry.Expiry, entry.Produced = item.Lot, item.Expiry, item.Produced
+	countNote := ""
+	if action == ActionCounted {
+		countNote = countedNote(&entry)
+	}
 	entry.Events = append(entry.Events, LedgerEvent{BillID: bill.ID, BillCode: bill.Code, BillType: bill.Type, Action: action, At: at, Units: units})
 	if err := w.putJSON(ledger, []byte(in.Key), entry); err != nil {
 		return ScanResult{}, err
@@ -269,6 +282,9 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 	if lineIdx >= 0 {
 		l := bill.Lines[lineIdx]
 		msg += fmt.Sprintf("; line %s: %d of %d", l.Line, l.Collected, l.Needed())
+	}
+	if countNote != "" {
+		msg += "; " + countNote
 	}
 	return w.journal(in, at, ScanResult{Outcome: Accepted, Bill: bill, Item: item, Message: msg})
 }
@@ -601,26 +617,8 @@ func (s *Store) Cancel(ctx context.Context, session, why string) (Bill, error) {
 		if err != nil {
 			return nil, abort(err)
 		}
-		ledger := w.tx.Bucket(bktLedger)
 		for _, it := range items {
-			var e LedgerEntry
-			if _, err := getJSON(ledger, []byte(it.Key), &e); err != nil {
-				return nil, abort(err)
-			}
-			kept := e.Events[:0]
-			for _, ev := range e.Events {
-				if ev.BillID != b.ID {
-					kept = append(kept, ev)
-				}
-			}
-			e.Events = kept
-			e.recount()
-			if len(kept) == 0 {
-				err = w.del(ledger, []byte(it.Key))
-			} else {
-				err = w.putJSON(ledger, []byte(it.Key), e)
-			}
-			if err != nil {
+			if err := w.unledger(b.ID, it.Key); err != nil {
 				return nil, err
 			}
 		}

@@ -56,9 +56,11 @@ var (
 	bktIssues     = []byte("codeissues")
 	bktExpected   = []byte("expected")
 	bktUpstream   = []byte("upstream")
+	bktReconcile  = []byte("reconcile")
+	bktChecks     = []byte("checks")
 
 	allBuckets = [][]byte{bktMeta, bktBills, bktBillCodes, bktItems, bktSessions, bktLedger,
-		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream}
+		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream, bktReconcile, bktChecks}
 
 	keySchema = []byte("schema")
 )
@@ -116,6 +118,11 @@ type Options struct {
 	// progress in the file (personal.go); nil keeps them in plain text
 	// (tests and tools only: the agent always gives one).
 	PersonalKey *PersonalKey
+	// RefusePlainPersonal refuses, without a PersonalKey, every write that
+	// would put a personal value in the file in plain text
+	// (ErrPersonalKeyNeeded): a tool opening the agent's file without its
+	// key.
+	RefusePlainPersonal bool
 	// PersonalKeyFile names the key's file in the reason of a delivery
 	// held for data the key cannot decrypt.
 	PersonalKeyFile string

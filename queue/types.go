@@ -27,7 +27,10 @@ type Bill struct {
 	Operator string    `json:"operator,omitempty"`
 	Device   string    `json:"device,omitempty"`
 	// Items is the number of codes on the bill.
-	Items      int       `json:"items"`
+	Items int `json:"items"`
+	// LastSeq is the highest item seq given so far, once a pack was
+	// removed (RemoveItem): seqs are then not 1..Items any more.
+	LastSeq    int       `json:"last_seq,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Destinations are the back ends the bill is delivered to, fixed at finish.
@@ -46,7 +49,11 @@ type Bill struct {
 	// Exceptions the packs of them sold without a code.
 	Lines      []SaleLine  `json:"lines,omitempty"`
 	Exceptions []Exception `json:"exceptions,omitempty"`
-	History    []Event     `json:"history,omitempty"`
+	// Excused are packs on the bill that 码上放心 reported as bad (验码)
+	// and that are sold anyway, each with why (Exception.Code names the
+	// pack; it counts no packs on its line).
+	Excused []Exception `json:"excused,omitempty"`
+	History []Event     `json:"history,omitempty"`
 }
 
 // Event is one line of a bill's history.
@@ -81,8 +88,11 @@ type Item struct {
 	// Ref is the bill of this pack's previous ledger event: the sale a
 	// customer return undoes, the purchase a supplier return sends back.
 	Ref string `json:"ref,omitempty"`
-	// Line is the sale line the pack went to (sales opened with lines).
-	Line string `json:"line,omitempty"`
+	// Line is the sale line the pack went to (sales opened with lines);
+	// Counted what it counts for there when that is not one pack (a whole
+	// pack on a 拆零 line counts its units).
+	Line    string `json:"line,omitempty"`
+	Counted int    `json:"counted,omitempty"`
 }
 
 // DeliveryState is where one bill stands with one destination.

@@ -213,6 +213,9 @@ func (w *Worker) attempt(ctx context.Context, l queue.Lease) {
 	out := w.dest.Deliver(ctx, Job{Bill: l.Bill, Items: l.Items, Attempt: l.Delivery.Attempts, Unknown: l.Unknown,
 		Progress: l.Delivery.Progress, Checkpoint: checkpoint})
 	took := w.opts.Now().Sub(start)
+	// A back end may quote the patient's data in its answer: masked before
+	// it is logged, stored or shown.
+	out.Message = queue.RedactPersonal(l.Bill, out.Message)
 	var err error
 	switch out.Class {
 	case Done:

@@ -225,7 +225,7 @@ func TestSaleAndBills(t *testing.T) {
 	}
 	var b queue.Bill
 	e.ok("POST", "/v1/sessions/till1/attrs", map[string]any{"attrs": map[string]string{"nhsa.mdtrt_sn": "MD1"}}, &b)
-	if b.Attrs["nhsa.mdtrt_sn"] != "MD1" || b.Attrs["nhsa.psn_no"] != "P1" {
+	if b.Attrs["nhsa.mdtrt_sn"] != "MD1" || b.Attrs["nhsa.psn_no"] != queue.MaskValue("P1") {
 		t.Fatalf("attrs %+v", b.Attrs)
 	}
 	e.ok("POST", "/v1/sessions/till1/finish", map[string]any{"attrs": map[string]string{"nhsa.setl_id": "SE1"}}, &b)

@@ -132,13 +132,18 @@ func (s *Server) openSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Bill    queue.Bill `json:"bill"`
 		Created bool       `json:"created"`
-	}{b, created})
+	}{queue.MaskPersonal(b), created})
 }
 
-// view answers a session view with its lists as [] rather than null.
+// view answers a session view with its lists as [] rather than null and
+// the bill's personal data masked (queue.MaskPersonal).
 func view(v agent.SessionView) agent.SessionView {
 	if v.Items == nil {
 		v.Items = []queue.Item{}
+	}
+	if v.Bill != nil {
+		b := queue.MaskPersonal(*v.Bill)
+		v.Bill = &b
 	}
 	return v
 }
@@ -191,7 +196,7 @@ func (s *Server) setAttrs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, b)
+	writeJSON(w, http.StatusOK, queue.MaskPersonal(b))
 }
 
 func (s *Server) finish(w http.ResponseWriter, r *http.Request) {
@@ -247,7 +252,7 @@ func (s *Server) finished(r *http.Request, b queue.Bill) finishedBill {
 		s.log.Error("checking a finished bill", "bill", b.Code, "err", err)
 		out = []agent.DestOutlook{}
 	}
-	return finishedBill{Bill: b, Outlook: out}
+	return finishedBill{Bill: queue.MaskPersonal(b), Outlook: out}
 }
 
 // patchAttrs changes a bill's attrs by its code, also after it was

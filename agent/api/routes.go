@@ -49,6 +49,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/sessions/{session}/attrs", private, s.setAttrs)
 	handle("POST /v1/sessions/{session}/finish", private, s.finish)
 	handle("POST /v1/sessions/{session}/exceptions", private, s.addException)
+	handle("DELETE /v1/sessions/{session}/items/{code}", private, s.removeItem)
 	handle("POST /v1/sessions/{session}/cancel", private, s.cancel)
 	handle("POST /v1/sessions/{session}/confirm-all", private, s.confirmAll)
 	handle("GET /v1/upstream", private, s.upstream)

@@ -92,7 +92,8 @@ func badScanLines(rng *rand.Rand, random int) []string {
 		}
 		lines = append(lines, string(b))
 	}
-	// Blank and '#' lines get no answer (comments): leave them out.
+	// Blank and '#' lines are not scans (TCP answers them REJECTED
+	// empty/comment): leave them out so both entry points count the same lines.
 	var out []string
 	for _, l := range lines {
 		if trimmed := strings.TrimSpace(strings.TrimRight(l, "\r")); trimmed == "" || strings.HasPrefix(l, "#") {

@@ -63,6 +63,6 @@ traceability back ends, exactly once, whatever the network does.`,
 	})
 	root.AddCommand(newRunCmd(), newValidateCmd(), newCodeCmd(), newVersionCmd(), newDemoCmd(),
 		newQueueCmd(), newSandboxCmd(), newKeysCmd(), newFleetCmd(), newUICmd(), newStatusCmd(), newDiagnoseCmd(),
-		newServiceCmd(), newPINHashCmd())
+		newServiceCmd(), newPINHashCmd(), newReconcileCmd())
 	return root
 }

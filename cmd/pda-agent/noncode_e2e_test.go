@@ -26,14 +26,12 @@ feedback: {log: true}
 api: {listen: "127.0.0.1:%[2]s"}
 scanners:
   - {name: till, type: stdin, echo: true}
-codes:
-  credentials: ['^EC[0-9A-Z]{30}$']
 `
 
 // TestNonDrugCodesGoNowhere scans a patient's 医保电子凭证 and payment codes
-// through the real daemon, by the API and by the counter gun (stdin), in
-// the middle of a sale: the POS gets each as an event of its own kind, and
-// afterwards not one of them is in the data directory's files (the queue
+// (the default patterns) through the real daemon, by the API and by the
+// counter gun (stdin), in the middle of a sale: the POS gets each as an
+// event of its own kind, and afterwards not one of them is in the data directory's files (the queue
 // among them), the log, the scanner's echo, or a queue export. The sale's
 // own trace code is found in each of those places where it belongs, so the
 // search is shown to work.
@@ -58,11 +56,11 @@ func TestNonDrugCodesGoNowhere(t *testing.T) {
 
 	const (
 		drug    = "81012350000000157474"
-		credAPI = "EC0A1B2C3D4E5F6G7H8I9J0K1L2M3N4O"
-		credGun = "ECZZYYXXWWVVUUTTSSRRQQPP00112233"
-		wechat  = "134567890123456789"   // 18 digits from 13
-		alipay  = "28763443825664394123" // 20 digits from 28
-		aimQR   = "]Q1"                  // a gun set to send AIM identifiers
+		credAPI = "9876543210987654321098765432" // 医保电子凭证: the default
+		credGun = "5550001112223334445556667778" // codes.credentials, 28 digits
+		wechat  = "134567890123456789"           // 18 digits from 13
+		alipay  = "28763443825664394123"         // 20 digits from 28
+		aimQR   = "]Q1"                          // a gun set to send AIM identifiers
 	)
 	secrets := []string{credAPI, credGun, wechat, alipay}
 

@@ -74,6 +74,22 @@ func TestExportAndShowMaskPersonalData(t *testing.T) {
 	if strings.Contains(out, certno) || !strings.Contains(out, "CANNOT BE DECRYPTED") {
 		t.Errorf("show without the key:\n%s", out)
 	}
+
+	// Nor does it write personal data in plain text: a change that needs
+	// the key is refused, saying why; one of other attrs goes through.
+	const newName = "司马改名"
+	_, errOut, code := runCLI(t, "", "queue", "set", b.Code, "nhsa.psn_name="+newName, "--config", ra.cfg)
+	if code != exitConfig || !strings.Contains(errOut, "refused: personal data is only written encrypted") || !strings.Contains(errOut, "personal.key") {
+		t.Fatalf("set of a personal attr without the key: exit %d\n%s", code, errOut)
+	}
+	mustCLI(t, "queue", "set", b.Code, "pos.receipt=R-77", "--config", ra.cfg)
+	data, err := os.ReadFile(filepath.Join(dataDir, "queue.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), newName) || strings.Contains(string(data), certno) || !strings.Contains(string(data), "R-77") {
+		t.Fatal("the queue file after the refused change: a personal value in plain text, or the allowed change missing")
+	}
 }
 
 // deviceKey is the personal-data key the agent made in dataDir, for a

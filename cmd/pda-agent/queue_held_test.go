@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pda-agent/pda-agent/keyfile"
 	"github.com/pda-agent/pda-agent/queue"
 )
 
@@ -21,7 +22,17 @@ type heldSeed struct {
 func seedHeld(t *testing.T, dataDir string) heldSeed {
 	t.Helper()
 	ctx := context.Background()
-	s, err := queue.Open(filepath.Join(dataDir, "queue.db"), queue.Options{BillPrefix: "T1", Logger: slog.New(slog.DiscardHandler)})
+	// The agent's file comes with its personal-data key: without it a tool
+	// refuses to write a personal attr (the repair below sets one).
+	raw, _, err := keyfile.DataKey(filepath.Join(dataDir, "personal.key"), queue.PersonalKeySize, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := queue.NewPersonalKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := queue.Open(filepath.Join(dataDir, "queue.db"), queue.Options{BillPrefix: "T1", Logger: slog.New(slog.DiscardHandler), PersonalKey: k})
 	if err != nil {
 		t.Fatal(err)
 	}

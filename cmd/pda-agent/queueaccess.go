@@ -419,6 +419,8 @@ func (a *apiAccess) Export(ctx context.Context, fn func(r queue.BillRecord, tota
 
 type fileAccess struct {
 	s *queue.Store
+	// keyFile is the personal-data key's file, for the operator.
+	keyFile string
 }
 
 // openFile opens the queue file. A file that is not there is an error, not
@@ -437,11 +439,13 @@ func openFile(c *configs.Config) (*fileAccess, error) {
 		return nil, err
 	}
 	o.PersonalKey, o.PersonalKeyFile, o.UsesAttr = k, c.QueuePersonalKeyFile(), agent.BuiltinUsesAttr
+	// Without the key nothing personal is written: it would be in plain text.
+	o.RefusePlainPersonal = k == nil
 	s, err := queue.Open(path, o)
 	if err != nil {
 		return nil, err
 	}
-	return &fileAccess{s: s}, nil
+	return &fileAccess{s: s, keyFile: c.QueuePersonalKeyFile()}, nil
 }
 
 // queueOptions are the agent's own options for its file, minus what only
@@ -524,6 +528,10 @@ func (f *fileAccess) Drop(ctx context.Context, code, dest, reason string) error 
 // will do is checked when the agent starts (no outlook).
 func (f *fileAccess) SetAttrs(ctx context.Context, code string, changes map[string]*string) (agent.AttrsView, error) {
 	b, requeued, err := f.s.ChangeAttrs(ctx, code, changes, agent.BuiltinUsesAttr)
+	if errors.Is(err, queue.ErrPersonalKeyNeeded) {
+		return agent.AttrsView{}, &exitError{code: exitConfig, err: fmt.Errorf("refused: personal data is only written encrypted, and the personal-data key %s is not readable here; "+
+			"start the agent and run this again (it then goes through the agent), or run it as the agent's user: %w", f.keyFile, err)}
+	}
 	return agent.AttrsView{Bill: b, Requeued: requeued}, err
 }
 

@@ -91,3 +91,83 @@ scanners:
 		t.Fatalf("items %+v", items)
 	}
 }
+
+// TestSerialStopAndLockRunningAgents: two real agents configured for one
+// scanner port. The second is refused, naming the first's pid (both run
+// as root in CI, where TIOCEXCL alone lets both in); SIGTERM stops the
+// first within 2 s though its scanner is silent, and the second then
+// takes the port and stops as promptly.
+func TestSerialStopAndLockRunningAgents(t *testing.T) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	defer master.Close()
+	slavePath := slave.Name()
+	slave.Close()
+
+	agent := func(id string) (*agentProc, *lockedBuffer) {
+		dir := t.TempDir()
+		config := writeFile(t, dir, "config.yaml", fmt.Sprintf(`device: {id: %s}
+data_dir: %s
+log: {level: info}
+api: {enabled: false}
+scanners:
+  - name: gun
+    type: serial
+    session: counter
+    serial: {port: %s, suffix: CRLF, reconnect_min: 20ms, reconnect_max: 100ms}
+`, id, dir, slavePath))
+		var stderr lockedBuffer
+		p := startAgent(t, config, &stderr)
+		t.Cleanup(func() {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		})
+		return p, &stderr
+	}
+	waitLog := func(what string, stderr *lockedBuffer) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(stderr.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log:\n%s", what, stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	stop := func(p *agentProc, stderr *lockedBuffer) {
+		t.Helper()
+		began := time.Now()
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("agent still running 10 s after SIGTERM:\n%s", stderr.String())
+		}
+		// 2 s for the serial source, and a margin for a loaded machine.
+		d := time.Since(began)
+		if d > 3*time.Second {
+			t.Fatalf("agent took %v to stop after SIGTERM:\n%s", d, stderr.String())
+		}
+		t.Logf("stopped %v after SIGTERM", d)
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("exit %d:\n%s", code, stderr.String())
+		}
+	}
+
+	first, firstLog := agent("SER1")
+	waitLog("serial port open", firstLog)
+	second, secondLog := agent("SER2")
+	waitLog(fmt.Sprintf("%s is in use by pid %d (pda-agent), which holds its lock", slavePath, first.cmd.Process.Pid), secondLog)
+	if strings.Contains(secondLog.String(), "serial port open") {
+		t.Fatalf("the second agent opened the port too:\n%s", secondLog.String())
+	}
+
+	time.Sleep(200 * time.Millisecond) // silent: no byte arrives
+	stop(first, firstLog)
+	waitLog("serial port open", secondLog)
+	stop(second, secondLog)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -17,11 +19,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pda-agent/pda-agent/fleet/hq"
+	"github.com/pda-agent/pda-agent/fleet/hq/pgstore"
 	"github.com/pda-agent/pda-agent/gm"
 )
 
 func dbFlag(cmd *cobra.Command, db *string) {
-	cmd.Flags().StringVar(db, "db", "hq.db", "HQ database file")
+	cmd.Flags().StringVar(db, "db", "hq.db", "HQ database: a bbolt file, or postgres://… for PostgreSQL (run migrate first)")
 }
 
 // cliLogger is for the short commands: they print their own results, so
@@ -30,11 +33,37 @@ func cliLogger(cmd *cobra.Command) *slog.Logger {
 	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-func openStore(path string, create bool, log *slog.Logger) (*hq.Store, error) {
-	if path == "" {
+// isPostgres tells a PostgreSQL URL from a bbolt file name.
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// openStore opens --db: PostgreSQL for a postgres:// URL, else the bbolt
+// file (created if create). Close the Store when done.
+func openStore(ctx context.Context, db string, create bool, log *slog.Logger) (*hq.Store, error) {
+	if db == "" {
 		return nil, usageError("--db is required")
 	}
-	return hq.Open(path, hq.Options{Create: create, Logger: log})
+	if isPostgres(db) {
+		b, err := pgstore.Open(ctx, db, log)
+		if err != nil {
+			return nil, err
+		}
+		return hq.New(b, hq.Options{Logger: log}), nil
+	}
+	return hq.Open(db, hq.Options{Create: create, Logger: log})
+}
+
+// redactDB is --db for the log: no password.
+func redactDB(db string) string {
+	if !isPostgres(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "postgres://(unparsable)"
+	}
+	return u.Redacted()
 }
 
 func newEnrollCmd() *cobra.Command {
@@ -59,10 +88,11 @@ if missing.`,
 				return err
 			}
 			d.PublicKey = text
-			st, err := openStore(db, true, cliLogger(cmd))
+			st, err := openStore(cmd.Context(), db, true, cliLogger(cmd))
 			if err != nil {
 				return err
 			}
+			defer st.Close()
 			rs, err := st.Enroll(d)
 			if err != nil {
 				return err
@@ -132,10 +162,11 @@ rendered config is invalid (every bad key of every device is listed).`,
 				return err
 			}
 			o.Key = key
-			st, err := openStore(db, false, cliLogger(cmd))
+			st, err := openStore(cmd.Context(), db, false, cliLogger(cmd))
 			if err != nil {
 				return err
 			}
+			defer st.Close()
 			res, err := st.Publish(cmd.Context(), tree, o)
 			if err != nil {
 				return err
@@ -194,7 +225,9 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 		Long: `serve answers GET /v1/devices/{id}/bundle and POST /v1/devices/{id}/report
 for enrolled devices (SM2-signed requests), advances rollouts as reports
 arrive, and runs until SIGINT or SIGTERM. Other pda-hq commands keep working
-while it runs: it holds the database only for its short commits.`,
+while it runs: it holds the database only for its short commits. With
+--db postgres://… (after ` + "`pda-hq migrate`" + `) several serve processes may share
+the database behind any load balancer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (certFile == "") != (keyFile == "") {
@@ -213,10 +246,16 @@ while it runs: it holds the database only for its short commits.`,
 				}
 				o.PollKey = k
 			}
-			st, err := openStore(db, false, log)
+			if isPostgres(db) && !cmd.Flags().Changed("batch-wait") {
+				// A few ms of linger turns a burst of reports into a
+				// few transactions shared by every replica.
+				o.BatchWait = 10 * time.Millisecond
+			}
+			st, err := openStore(cmd.Context(), db, false, log)
 			if err != nil {
 				return err
 			}
+			defer st.Close()
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
@@ -229,7 +268,7 @@ while it runs: it holds the database only for its short commits.`,
 				}
 				ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 			}
-			log.Info("pda-hq serving", "listen", ln.Addr().String(), "db", db, "tls", certFile != "")
+			log.Info("pda-hq serving", "listen", ln.Addr().String(), "db", redactDB(db), "tls", certFile != "")
 			err = st.Serve(cmd.Context(), ln, o)
 			log.Info("pda-hq stopped")
 			return err
@@ -241,6 +280,8 @@ while it runs: it holds the database only for its short commits.`,
 	f.IntVar(&o.MaxInFlight, "max-inflight", 512, "requests handled at once; beyond, 503 with Retry-After")
 	f.DurationVar(&o.RetryAfter, "retry-after", 30*time.Second, "pause asked for in a 503 (plus up to as much again at random)")
 	f.DurationVar(&o.Tick, "tick", time.Second, "period of last-seen flushes, reloads and wave-timeout checks")
+	f.DurationVar(&o.BatchWait, "batch-wait", 0, "hold a report batch open this long (default 0 for a bbolt file, 10ms for PostgreSQL)")
+	f.IntVar(&o.BatchMax, "batch-max", 500, "commit a report batch early once it holds this many reports")
 	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM); default plain HTTP (e.g. behind a proxy)")
 	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
@@ -257,10 +298,11 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show devices (bundle, last report, silence) and recent rollouts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := openStore(db, false, cliLogger(cmd))
+			st, err := openStore(cmd.Context(), db, false, cliLogger(cmd))
 			if err != nil {
 				return err
 			}
+			defer st.Close()
 			s, err := st.Status(o)
 			if err != nil {
 				return err
@@ -346,26 +388,35 @@ func oneLine(s string, n int) string {
 }
 
 func newExportCmd() *cobra.Command {
-	var db, dir string
+	var db, dir, chain string
 	cmd := &cobra.Command{
-		Use:   "export --dir D",
-		Short: "Write D/devices/<id>.bundle for a static web server, object store or CDN",
-		Long: `export writes the bundle each device is served now to D/devices/<id>.bundle
+		Use:   "export --dir D | --chain FILE",
+		Short: "Write D/devices/<id>.bundle for a static web server, object store or CDN, or the whole chain to FILE",
+		Long: `export --dir writes the bundle each device is served now to D/devices/<id>.bundle
 (unchanged files are left alone, changed ones replaced atomically). Agents
 then fetch <url>/devices/<id>.bundle with If-None-Match against the web
 server's ETag, and <url>/catalogues/<sha256>.catalogue once per catalogue
 version (immutable: let the server cache it for a year). Anyone who can fetch a URL can read that device's config
 (not its secrets, which stay encrypted to the device): keep the bucket
 private or the URLs unguessable. Agents can only report if a report URL
-points at ` + "`pda-hq serve`" + `.`,
+points at ` + "`pda-hq serve`" + `.
+
+export --chain writes everything HQ holds (devices and keys, bundles,
+reports, rollouts, settings) as one JSON file for ` + "`pda-hq import`" + `, e.g. to
+move a chain from its bbolt file to PostgreSQL. Stop ` + "`pda-hq serve`" + ` first so
+no report arrives after the export.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dir == "" {
-				return usageError("export needs --dir")
+			if (dir == "") == (chain == "") {
+				return usageError("export needs --dir or --chain (one of them)")
 			}
-			st, err := openStore(db, false, cliLogger(cmd))
+			st, err := openStore(cmd.Context(), db, false, cliLogger(cmd))
 			if err != nil {
 				return err
+			}
+			defer st.Close()
+			if chain != "" {
+				return exportChain(cmd, st, chain)
 			}
 			res, err := st.Export(dir)
 			if err != nil {
@@ -377,7 +428,8 @@ points at ` + "`pda-hq serve`" + `.`,
 		},
 	}
 	dbFlag(cmd, &db)
-	cmd.Flags().StringVar(&dir, "dir", "", "directory to write")
+	cmd.Flags().StringVar(&dir, "dir", "", "directory to write the served bundles to")
+	cmd.Flags().StringVar(&chain, "chain", "", "file to write the whole chain to (for import)")
 	return cmd
 }
 
@@ -389,10 +441,11 @@ func newSettingsCmd() *cobra.Command {
 		Short: "Show or set the expected poll interval and the silent threshold",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := openStore(db, false, cliLogger(cmd))
+			st, err := openStore(cmd.Context(), db, false, cliLogger(cmd))
 			if err != nil {
 				return err
 			}
+			defer st.Close()
 			s, err := st.Settings()
 			if err != nil {
 				return err

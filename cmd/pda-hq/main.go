@@ -91,6 +91,6 @@ or writes them for a static web server (export).`,
 		return &exitError{code: exitUsage, err: err}
 	})
 	root.AddCommand(newKeysCmd(), newEnrollCmd(), newPublishCmd(stderr), newServeCmd(stderr),
-		newStatusCmd(), newExportCmd(), newSettingsCmd())
+		newStatusCmd(), newExportCmd(), newSettingsCmd(), newImportCmd(), newMigrateCmd())
 	return root
 }

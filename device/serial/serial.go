@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,12 +34,32 @@ type opener func(path string, mode *bugst.Mode) (port, error)
 // lister lists the serial ports with their USB details.
 type lister func() ([]*enumerator.PortDetails, error)
 
+// openPort locks path (see portLock) and opens it. Locking first means a
+// second agent is refused before it can touch the line settings.
 func openPort(path string, mode *bugst.Mode) (port, error) {
+	lk, err := lockPort(path)
+	if err != nil {
+		return nil, err
+	}
 	p, err := bugst.Open(path, mode)
 	if err != nil {
+		_ = lk.release()
 		return nil, err // not a typed nil in the interface
 	}
-	return p, nil
+	return &lockedPort{Port: p, lock: lk}, nil
+}
+
+// lockedPort is an open port and its lock, released when the port closes.
+type lockedPort struct {
+	bugst.Port
+	lock *portLock
+	once sync.Once
+}
+
+func (p *lockedPort) Close() error {
+	err := p.Port.Close()
+	p.once.Do(func() { _ = p.lock.release() })
+	return err
 }
 
 func listPorts() ([]*enumerator.PortDetails, error) { return enumerator.GetDetailedPortsList() }
@@ -124,7 +145,9 @@ func (s *Source) Run(ctx context.Context, h device.Handler) error {
 		s.log.Info("serial port open", "port", path, "line", s.cfg.lineSettings())
 
 		err = s.read(ctx, p, fr, h)
-		_ = p.Close() // may already be closed; the read error says why
+		if !closePort(p) {
+			s.log.Warn("serial port did not close in time; left open (is another program reading it?)", "port", path, "waited", closeWait)
+		}
 		partial := fr.Pending()
 		fr.Reset()
 		now := s.now()
@@ -166,14 +189,15 @@ func (s *Source) connect() (port, string, error) {
 }
 
 // read runs one connection: it reads until the port fails or ctx ends.
+// The Reads happen on a goroutine of their own so that a stop never waits
+// for one: go.bug.st/serial's Read can sit in read(2) after select said
+// the port was readable but another reader took the bytes, and then
+// nothing but new input ends it.
 func (s *Source) read(ctx context.Context, p port, fr *Framer, h device.Handler) error {
-	// Closing the port is what unblocks a pending Read at shutdown.
-	stop := context.AfterFunc(ctx, func() { _ = p.Close() })
-	defer stop()
+	rd := startReader(p)
+	defer rd.stop()
 
-	buf := make([]byte, 256)
-	var timeout time.Duration // 0: not set yet; never a wanted value
-	var last time.Time        // when the last byte came in
+	var last time.Time // when the last byte came in
 	for {
 		// Wait forever between codes and only IdleTimeout inside one, so
 		// an idle scanner costs no wakeups; a timed-out Read returns
@@ -182,19 +206,20 @@ func (s *Source) read(ctx context.Context, p port, fr *Framer, h device.Handler)
 		if fr.Pending() > 0 {
 			want = s.cfg.IdleTimeout
 		}
-		if want != timeout {
-			if err := p.SetReadTimeout(want); err != nil {
-				return fmt.Errorf("set read timeout: %w", err)
-			}
-			timeout = want
-		}
-		n, err := p.Read(buf)
-		if ctx.Err() != nil {
+		var r readResult
+		select {
+		case rd.req <- want:
+		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if n > 0 {
+		select {
+		case r = <-rd.res:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.n > 0 {
 			last = s.now()
-			frames, errs := fr.Feed(buf[:n])
+			frames, errs := fr.Feed(rd.buf[:r.n])
 			for _, e := range errs {
 				s.tooLong(e, last)
 			}
@@ -202,14 +227,78 @@ func (s *Source) read(ctx context.Context, p port, fr *Framer, h device.Handler)
 				s.deliver(ctx, h, f, last)
 			}
 		}
-		if err != nil {
-			return err
+		if r.err != nil {
+			return r.err
 		}
-		if n == 0 {
+		if r.n == 0 {
 			if f, ok := fr.Flush(); ok {
 				s.deliver(ctx, h, f, last)
 			}
 		}
+	}
+}
+
+// reader does a port's Reads, one per request, on its own goroutine. Only
+// it touches the read timeout (go.bug.st/serial does not lock it) and buf
+// between a request and its result.
+type reader struct {
+	p   port
+	buf []byte
+	req chan time.Duration
+	res chan readResult
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+func startReader(p port) *reader {
+	// res has room for the answer to a request abandoned at shutdown, so
+	// the goroutine can finish and see req closed.
+	r := &reader{p: p, buf: make([]byte, 256), req: make(chan time.Duration), res: make(chan readResult, 1)}
+	go r.loop()
+	return r
+}
+
+func (r *reader) loop() {
+	var timeout time.Duration // 0: not set yet; never a wanted value
+	for want := range r.req {
+		if want != timeout {
+			if err := r.p.SetReadTimeout(want); err != nil {
+				r.res <- readResult{err: fmt.Errorf("set read timeout: %w", err)}
+				continue
+			}
+			timeout = want
+		}
+		n, err := r.p.Read(r.buf)
+		r.res <- readResult{n: n, err: err}
+	}
+}
+
+// stop lets the goroutine end once its Read returns (the port's Close is
+// what makes it return).
+func (r *reader) stop() { close(r.req) }
+
+// closeWait bounds how long a stop waits for the port to close. Close
+// waits for a pending Read, which a read(2) stuck as above never ends;
+// the process is stopping anyway, so the port is left to the kernel.
+const closeWait = time.Second
+
+// closePort closes p, giving up after closeWait; false if it gave up.
+func closePort(p port) bool {
+	done := make(chan struct{})
+	go func() {
+		_ = p.Close() // may already be closed; the read error says why
+		close(done)
+	}()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 
@@ -286,7 +375,11 @@ func problemKey(err error) string {
 func (s *Source) openFailed(path string, err error) error {
 	var pe *bugst.PortError
 	isPE := errors.As(err, &pe)
+	var le *lockedError
 	switch {
+	case errors.As(err, &le):
+		return &openError{kind: kindBusy, err: err,
+			msg: fmt.Sprintf("%s is in use by %s, which holds its lock (another agent on the same port?); stop it or give each scanner its own port", path, describePid(le.pid))}
 	case isPE && pe.Code() == bugst.PortBusy || errors.Is(err, syscall.EBUSY):
 		return &openError{kind: kindBusy, err: err,
 			msg: fmt.Sprintf("%s is held by another program (is ModemManager or another agent using it?)", path)}

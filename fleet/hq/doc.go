@@ -117,9 +117,9 @@
 // # Reports and durability
 //
 // Report handlers queue their report and wait; one writer goroutine takes
-// everything queued into one bbolt transaction (group commit: one fsync pair
-// however many devices reported), then answers them all. A 204 therefore
-// means the report is on disk. Last-seen times are kept in memory and
+// everything queued into one transaction (group commit: with bbolt one
+// fsync pair however many devices reported), then answers them all. A 204
+// therefore means the report is committed. Last-seen times are kept in memory and
 // written on each writer cycle (every ServeOptions.Tick, default 1 s), so a
 // crash loses at most that much last-seen precision, never a report.
 //
@@ -144,9 +144,37 @@
 //
 // # Storage
 //
-// One bbolt file (fsync on), opened only for each operation so that the
-// CLI commands work while serve runs; see Store. Serve answers GETs from an
-// in-memory snapshot of every device's key and released bundle and of the
-// catalogue objects, so its memory is about the sum of the released
-// bundles plus the catalogues.
+// The state sits behind the Backend interface (store.go), with two
+// implementations that pass the same conformance suite (package
+// storetest): devices, settings, bundles, rollouts, reports, last-seen
+// times and the signed catalogue objects (each with the content key it
+// was sealed for, and each bundle with the address of the object it names).
+// A publish stores its new catalogue objects in the same transaction as
+// its bundles, and drops the objects no stored bundle names any more; an
+// export (`pda-hq export --chain`) carries them and `pda-hq import` loads
+// them, so a chain moves between the backends with its catalogues.
+//
+// bbolt (Open; the default, for a small chain: one process): one file,
+// fsync on, opened only for each operation so that the CLI commands work
+// while serve runs. One transaction per writer cycle carries the report
+// batch, the last-seen times and the rollout step.
+//
+// PostgreSQL (package pgstore; `--db postgres://…`, schema by `pda-hq
+// migrate`), for a big chain: several `pda-hq serve` replicas behind any
+// load balancer on one database, sharing one poll key (serve
+// --poll-key-file) so a poll token issued by one replica is honoured by
+// all of them. Each replica's writer commits its report batch and
+// last-seen times (one bulk upsert) in one transaction and only then
+// answers 204; the rollout step runs in its own transaction holding the
+// meta row lock and recounts the wave under it, so a wave is released (or
+// the rollout halted) once whichever replica commits the report that ends
+// it, and a replica killed between the two leaves the step to the next
+// tick of any replica.
+//
+// Serve answers GETs from an in-memory snapshot of every device's key and
+// released bundle and of the catalogue objects, so its memory is about the
+// sum of the released bundles plus the catalogues. Every replica re-reads
+// it within a tick of any change (a generation counter bumped by publish,
+// enroll and wave releases), reusing the bytes it already holds; polls
+// never touch the store.
 package hq

@@ -2,13 +2,12 @@ package hq
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/pda-agent/pda-agent/durable"
 )
@@ -46,51 +45,29 @@ func (s *Store) Export(dir string) (*ExportResult, error) {
 		data []byte
 	}
 	var items []item
-	var cats map[string][]byte
 	res := &ExportResult{}
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		if cats, err = allCatalogues(tx, nil); err != nil {
-			return err
-		}
-		devices, err := allDevices(tx)
-		if err != nil {
-			return err
-		}
-		for _, d := range devices {
-			sl, err := getSlot(tx, d.ID)
-			if err != nil {
-				return err
-			}
-			if sl.Released == nil {
-				res.NoBundle = append(res.NoBundle, d.ID)
-				items = append(items, item{id: d.ID})
-				continue
-			}
-			raw := tx.Bucket(bktBundles).Get(bundleKey(d.ID, sl.Released.Version))
-			if raw == nil {
-				return fmt.Errorf("device %s: released bundle version %d is missing from the file", d.ID, sl.Released.Version)
-			}
-			items = append(items, item{id: d.ID, data: bytes.Clone(raw)})
-		}
-		return nil
+	cdir := filepath.Join(dir, "catalogues")
+	catPath := func(addr string) string { return filepath.Join(cdir, addr+".catalogue") }
+	// An object already exported is not read again: its address names
+	// its bytes for ever.
+	view, err := s.b.Served(context.Background(), func(string, *BundleRef) bool { return true }, func(addr string) bool {
+		_, err := os.Stat(catPath(addr))
+		return err != nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	// Catalogues first: a device that fetches a new bundle finds its
 	// catalogue already there.
-	if len(cats) > 0 {
-		cdir := filepath.Join(dir, "catalogues")
+	if len(view.Catalogues) > 0 {
 		if err := os.MkdirAll(cdir, 0o755); err != nil {
 			return nil, fmt.Errorf("hq: export: %w", err)
 		}
-		for id, data := range cats {
-			path := filepath.Join(cdir, id+".catalogue")
-			if _, err := os.Stat(path); err == nil {
+		for _, c := range view.Catalogues {
+			if c.Data == nil {
 				continue
 			}
-			if err := durable.WriteFile(path, data, 0o644); err != nil {
+			if err := durable.WriteFile(catPath(c.Address), c.Data, 0o644); err != nil {
 				return res, fmt.Errorf("hq: export: %w", err)
 			}
 			res.Catalogues++
@@ -98,6 +75,12 @@ func (s *Store) Export(dir string) (*ExportResult, error) {
 		if err := durable.SyncDir(cdir); err != nil {
 			return res, fmt.Errorf("hq: export: %w", err)
 		}
+	}
+	for _, d := range view.Devices {
+		if d.Released == nil {
+			res.NoBundle = append(res.NoBundle, d.Device.ID)
+		}
+		items = append(items, item{id: d.Device.ID, data: d.Bundle})
 	}
 	out := filepath.Join(dir, "devices")
 	if err := os.MkdirAll(out, 0o755); err != nil {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/tjfoc/gmsm/sm2"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/pda-agent/pda-agent/fleet/bundle"
 	"github.com/pda-agent/pda-agent/fleet/hq/protocol"
@@ -116,19 +115,16 @@ func writeTree(t testing.TB, files map[string]string) string {
 // served returns the bundle bytes the store serves a device now.
 func served(t testing.TB, st *Store, id string) []byte {
 	t.Helper()
-	var out []byte
-	err := st.view(func(tx *bolt.Tx) error {
-		sl, err := getSlot(tx, id)
-		if err != nil || sl.Released == nil {
-			return err
-		}
-		out = bytes.Clone(tx.Bucket(bktBundles).Get(bundleKey(id, sl.Released.Version)))
-		return nil
-	})
+	v, err := st.b.Served(context.Background(), func(d string, _ *BundleRef) bool { return d == id }, func(string) bool { return false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	for _, d := range v.Devices {
+		if d.Device.ID == id {
+			return d.Bundle
+		}
+	}
+	return nil
 }
 
 // startServer runs a Server on loopback until the test ends.

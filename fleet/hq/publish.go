@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/tjfoc/gmsm/sm2"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/pda-agent/pda-agent/fleet/bundle"
 	"github.com/pda-agent/pda-agent/gm"
@@ -120,18 +119,15 @@ func (s *Store) Publish(ctx context.Context, tree string, o PublishOptions) (*Pu
 	}
 	hqKey := gm.Fingerprint(&o.Key.PublicKey)
 
-	var devices []Device
-	err := s.view(func(tx *bolt.Tx) error {
-		st, err := getSettings(tx)
-		if err != nil {
-			return err
-		}
-		if err := checkHQKey(st, hqKey, o.ReplaceHQKey); err != nil {
-			return err
-		}
-		devices, err = allDevices(tx)
-		return err
-	})
+	bctx := context.WithoutCancel(ctx)
+	st, err := s.b.Settings(bctx)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	if err := CheckHQKey(st, hqKey, o.ReplaceHQKey); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	devices, err := s.b.Devices(bctx)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
@@ -172,19 +168,15 @@ func (s *Store) Publish(ctx context.Context, tree string, o PublishOptions) (*Pu
 	// The version is taken before sealing (it is signed into each
 	// bundle) in its own commit: a publish that fails later leaves a gap,
 	// never a version used twice.
-	var version uint64
-	if err := s.update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bktMeta)
-		version = getU64(meta, keyVersion) + 1
-		return meta.Put(keyVersion, u64(version))
-	}); err != nil {
+	version, err := s.b.ReserveVersion(bctx)
+	if err != nil {
 		return nil, fmt.Errorf("publish: reserve a version: %w", err)
 	}
 
 	now := s.opts.Now().UTC()
 	cats := &catPlan{}
 	if o.BundleFormat == bundle.FormatV2 {
-		if cats, err = s.planCatalogues(rendered, o.Key, version, now); err != nil {
+		if cats, err = s.planCatalogues(bctx, rendered, o.Key, version, now); err != nil {
 			return nil, fmt.Errorf("hq: publish version %d: %w", version, err)
 		}
 	}
@@ -210,97 +202,26 @@ func (s *Store) Publish(ctx context.Context, tree string, o PublishOptions) (*Pu
 			waveOf[id] = w
 		}
 	}
-	err = s.update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bktMeta)
-		st, err := getSettings(tx)
-		if err != nil {
-			return err
+	stg := &Staging{Version: version, HQKey: hqKey, ReplaceHQKey: o.ReplaceHQKey, Now: now, Threshold: o.Threshold,
+		WaveTimeout: o.WaveTimeout, WaveStores: waves.stores, WaveDevices: waves.devices, Bundles: make([]SealedBundle, len(devices))}
+	for i, d := range devices {
+		stg.Bundles[i] = SealedBundle{Device: d, Wave: waveOf[d.ID], Data: sealed[i], Hash: hashes[i]}
+		if ref := cats.refs; ref != nil && ref[i] != nil {
+			stg.Bundles[i].Catalogue = ref[i].SHA256
 		}
-		if err := checkHQKey(st, hqKey, o.ReplaceHQKey); err != nil {
-			return err
-		}
-		rid := getU64(meta, keyRollout) + 1
-		if prev := getU64(meta, keyActive); prev != 0 {
-			r, err := getRollout(tx, prev)
-			if err != nil {
-				return err
-			}
-			if r.State == RolloutRunning {
-				r.State, r.Ended = RolloutHalted, now
-				r.Reason = fmt.Sprintf("superseded by rollout %d (version %d)", rid, version)
-				if err := putJSON(tx.Bucket(bktRollouts), rolloutKey(prev), r); err != nil {
-					return err
-				}
-			}
-		}
-		db := tx.Bucket(bktDevices)
-		for i, d := range devices {
-			var cur Device
-			found, err := getJSON(db, []byte(d.ID), &cur)
-			if err != nil {
-				return err
-			}
-			if !found || cur.PublicKey != d.PublicKey {
-				return fmt.Errorf("device %s was removed or re-enrolled with another key during the publish; publish again", d.ID)
-			}
-			w := waveOf[d.ID]
-			ref := &BundleRef{Version: version, Hash: hashes[i], Size: len(sealed[i]), StagedAt: now, Rollout: rid, Wave: w}
-			sl, err := getSlot(tx, d.ID)
-			if err != nil {
-				return err
-			}
-			sl.Staged = ref
-			if w == 0 {
-				rel := *ref
-				sl.Released = &rel
-			}
-			if err := tx.Bucket(bktBundles).Put(bundleKey(d.ID, version), sealed[i]); err != nil {
-				return err
-			}
-			if err := putJSON(tx.Bucket(bktSlots), []byte(d.ID), sl); err != nil {
-				return err
-			}
-			if err := gcBundles(tx, d.ID, sl); err != nil {
-				return err
-			}
-		}
-		if err := storeCatalogues(tx, cats, devices, version); err != nil {
-			return fmt.Errorf("catalogues: %w", err)
-		}
-		r := &Rollout{ID: rid, Version: version, Created: now, Threshold: o.Threshold, WaveTimeout: o.WaveTimeout, State: RolloutRunning}
-		for w, ids := range waves.devices {
-			wave := Wave{Stores: waves.stores[w], Devices: len(ids)}
-			if w == 0 {
-				wave.Started = now
-			}
-			r.Waves = append(r.Waves, wave)
-			if err := putJSON(tx.Bucket(bktWaves), waveKey(rid, w), ids); err != nil {
-				return err
-			}
-		}
-		if err := putJSON(tx.Bucket(bktRollouts), rolloutKey(rid), r); err != nil {
-			return err
-		}
-		st.HQKey = hqKey
-		if err := putJSON(meta, keySettings, st); err != nil {
-			return err
-		}
-		for k, v := range map[string]uint64{string(keyRollout): rid, string(keyActive): rid} {
-			if err := meta.Put([]byte(k), u64(v)); err != nil {
-				return err
-			}
-		}
-		res.Rollout, res.Waves = rid, r.Waves
-		return bumpGen(tx)
-	})
+	}
+	stg.Catalogues = cats.fresh
+	r, err := s.b.Stage(bctx, stg)
 	if err != nil {
 		return nil, fmt.Errorf("publish version %d: %w", version, err)
 	}
+	res.Rollout, res.Waves = r.ID, r.Waves
 	s.opts.Logger.Info("published", "rollout", res.Rollout, "version", version, "devices", len(devices), "waves", len(res.Waves))
 	return res, nil
 }
 
-func checkHQKey(st Settings, fp string, replace bool) error {
+// CheckHQKey refuses a signing key other than the fleet's unless replace.
+func CheckHQKey(st Settings, fp string, replace bool) error {
 	if st.HQKey != "" && st.HQKey != fp && !replace {
 		return fmt.Errorf("%w: fleet key %s, this key %s", ErrHQKeyChanged, st.HQKey, fp)
 	}

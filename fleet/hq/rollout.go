@@ -1,12 +1,8 @@
 package hq
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/pda-agent/pda-agent/fleet/hq/protocol"
 )
@@ -84,127 +80,45 @@ func stateCode(s string) byte {
 	return outNone
 }
 
-func rolloutKey(id uint64) []byte { return u64(id) }
-
-func waveKey(id uint64, wave int) []byte {
-	return binary.BigEndian.AppendUint32(u64(id), uint32(wave))
+// stateName is the protocol state of a stored outcome code.
+func stateName(code byte) string {
+	switch code {
+	case outApplying:
+		return protocol.StateApplying
+	case outApplied:
+		return protocol.StateApplied
+	case outFailed:
+		return protocol.StateFailed
+	}
+	return ""
 }
 
-func getRollout(tx *bolt.Tx, id uint64) (*Rollout, error) {
-	var r Rollout
-	found, err := getJSON(tx.Bucket(bktRollouts), rolloutKey(id), &r)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, fmt.Errorf("rollout %d: not found", id)
-	}
-	return &r, nil
-}
-
-func waveDevices(tx *bolt.Tx, id uint64, wave int) ([]string, error) {
-	var ids []string
-	if _, err := getJSON(tx.Bucket(bktWaves), waveKey(id, wave), &ids); err != nil {
-		return nil, err
-	}
-	return ids, nil
-}
-
-// countWave tallies what the wave's devices reported for version.
-func countWave(tx *bolt.Tx, ids []string, version uint64) WaveCounts {
-	out := tx.Bucket(bktOutcomes)
-	c := WaveCounts{Targets: len(ids)}
-	for _, id := range ids {
-		v := out.Get([]byte(id))
-		st := outNone
-		if len(v) == 9 && btou(v[:8]) == version {
-			st = v[8]
-		}
-		switch st {
-		case outApplying:
-			c.Applying++
-		case outApplied:
-			c.Applied++
-		case outFailed:
-			c.Failed++
-		default:
-			c.Pending++
-		}
-	}
+// Tally makes WaveCounts from the counts of a wave's outcomes (targets minus the counted
+// ones are pending).
+func Tally(targets, applying, applied, failed int) WaveCounts {
+	c := WaveCounts{Targets: targets, Applying: applying, Applied: applied, Failed: failed}
+	c.Pending = targets - applying - applied - failed
 	if n := c.Applied + c.Failed; n > 0 {
 		c.FailedRatio = float64(c.Failed) / float64(n)
 	}
 	return c
 }
 
-// release serves the staged bundles of a wave's devices.
-func release(tx *bolt.Tx, rollout uint64, ids []string) (int, error) {
-	n := 0
-	for _, id := range ids {
-		sl, err := getSlot(tx, id)
-		if err != nil {
-			return n, err
-		}
-		// A device re-enrolled since has no staged bundle of this rollout.
-		if sl.Staged == nil || sl.Staged.Rollout != rollout {
-			continue
-		}
-		ref := *sl.Staged
-		sl.Released = &ref
-		if err := putJSON(tx.Bucket(bktSlots), []byte(id), sl); err != nil {
-			return n, err
-		}
-		if err := gcBundles(tx, id, sl); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
+// WaveIsDue: every device of the running rollout's current wave reported
+// APPLIED or FAILED, or its timeout passed.
+func WaveIsDue(r *Rollout, c WaveCounts, now time.Time) bool {
+	return c.Applied+c.Failed >= c.Targets || now.Sub(r.Waves[r.Current].Started) >= r.WaveTimeout
 }
 
-// waveDue reads the running rollout and its current wave's counts, and
-// tells whether the wave has ended: every device reported APPLIED or FAILED
-// for the rollout's version, or the wave timeout passed. r is nil when no
-// rollout runs.
-func waveDue(tx *bolt.Tx, now time.Time) (r *Rollout, c WaveCounts, due bool, err error) {
-	id := getU64(tx.Bucket(bktMeta), keyActive)
-	if id == 0 {
-		return nil, c, false, nil
-	}
-	if r, err = getRollout(tx, id); err != nil {
-		return nil, c, false, err
-	}
-	if r.State != RolloutRunning {
-		return r, c, true, nil // stale pointer: evaluate clears it
-	}
-	ids, err := waveDevices(tx, id, r.Current)
-	if err != nil {
-		return nil, c, false, err
-	}
-	c = countWave(tx, ids, r.Version)
-	timedOut := now.Sub(r.Waves[r.Current].Started) >= r.WaveTimeout
-	return r, c, c.Applied+c.Failed >= c.Targets || timedOut, nil
-}
-
-// evaluate advances the running rollout once its current wave is due (see
-// waveDue): the rollout halts if the failed ratio exceeds the threshold
-// (or nobody reported), completes after the last wave, or releases the
-// next wave. It returns a description of what changed, "" if nothing did.
-func evaluate(tx *bolt.Tx, now time.Time) (string, error) {
-	r, c, due, err := waveDue(tx, now)
-	if err != nil || !due {
-		return "", err
-	}
-	meta := tx.Bucket(bktMeta)
-	id := r.ID
-	if r.State != RolloutRunning {
-		return "", meta.Put(keyActive, u64(0))
-	}
+// EndWave ends r's current wave with counts c: the rollout halts if the
+// failed ratio exceeds the threshold (or nobody reported), completes after
+// the last wave, or moves to the next wave (next true: the caller releases
+// its staged bundles, then calls WaveEvent). Both backends decide here.
+func EndWave(r *Rollout, c WaveCounts, now time.Time) (next bool) {
 	w := &r.Waves[r.Current]
 	w.Ended, w.Counts = now, &c
 	wave := r.Current + 1 // 1-based in messages
 	last := r.Current == len(r.Waves)-1
-	var event string
 	switch {
 	case c.Applied+c.Failed == 0 && !last:
 		r.State, r.Ended = RolloutHalted, now
@@ -222,32 +136,47 @@ func evaluate(tx *bolt.Tx, now time.Time) (string, error) {
 			r.Reason = fmt.Sprintf("all waves released; %d device(s) of the last wave had not reported when it timed out", c.Pending+c.Applying)
 		}
 	default:
-		next, err := waveDevices(tx, id, r.Current+1)
-		if err != nil {
-			return "", err
-		}
-		n, err := release(tx, id, next)
-		if err != nil {
-			return "", err
-		}
 		r.Current++
 		r.Waves[r.Current].Started = now
-		event = fmt.Sprintf("rollout %d: wave %d ended (%d applied, %d failed, %d silent); wave %d released to %d device(s)",
-			id, wave, c.Applied, c.Failed, c.Pending+c.Applying, wave+1, n)
-		if err := bumpGen(tx); err != nil {
-			return "", err
-		}
+		return true
 	}
+	return false
+}
+
+// WaveEvent describes what EndWave did; released is how many devices of
+// the next wave got their bundle.
+func WaveEvent(r *Rollout, c WaveCounts, released int) string {
+	if r.State == RolloutRunning {
+		return fmt.Sprintf("rollout %d: wave %d ended (%d applied, %d failed, %d silent); wave %d released to %d device(s)",
+			r.ID, r.Current, c.Applied, c.Failed, c.Pending+c.Applying, r.Current+1, released)
+	}
+	if r.Reason == "" {
+		return fmt.Sprintf("rollout %d %s", r.ID, r.State)
+	}
+	return fmt.Sprintf("rollout %d %s: %s", r.ID, r.State, r.Reason)
+}
+
+// NewRollout is the rollout a Staging creates (wave 0 started).
+func NewRollout(id uint64, s *Staging) *Rollout {
+	r := &Rollout{ID: id, Version: s.Version, Created: s.Now, Threshold: s.Threshold, WaveTimeout: s.WaveTimeout, State: RolloutRunning}
+	for w, ids := range s.WaveDevices {
+		wave := Wave{Stores: s.WaveStores[w], Devices: len(ids)}
+		if w == 0 {
+			wave.Started = s.Now
+		}
+		r.Waves = append(r.Waves, wave)
+	}
+	return r
+}
+
+// Supersede halts a running rollout for the new one.
+func Supersede(r *Rollout, next, version uint64, now time.Time) bool {
 	if r.State != RolloutRunning {
-		event = fmt.Sprintf("rollout %d %s: %s", id, r.State, r.Reason)
-		if r.Reason == "" {
-			event = fmt.Sprintf("rollout %d %s", id, r.State)
-		}
-		if err := meta.Put(keyActive, u64(0)); err != nil {
-			return "", err
-		}
+		return false
 	}
-	return event, putJSON(tx.Bucket(bktRollouts), rolloutKey(id), r)
+	r.State, r.Ended = RolloutHalted, now
+	r.Reason = fmt.Sprintf("superseded by rollout %d (version %d)", next, version)
+	return true
 }
 
 // Report is a device's last accepted report.
@@ -262,43 +191,22 @@ type Report struct {
 	SignedAt time.Time `json:"signed_at"`
 }
 
-// applyReport records a report. Reports are ordered by the time the device
-// signed: an older one (a replay, or one delayed behind a newer one) is
-// ignored, and a replayed APPLYING never hides the APPLIED or FAILED that
-// followed it. The outcome kept for rollouts is the newest version's: a
-// device that reports FAILED for the new version and then APPLIED for the
-// previous one it fell back to still counts as FAILED.
-func applyReport(tx *bolt.Tx, id string, rep Report) error {
-	rb := tx.Bucket(bktReports)
-	var old Report
-	// An unreadable old record is replaced rather than failing the whole
-	// batch (every report in it would be refused).
-	found, err := getJSON(rb, []byte(id), &old)
-	if err != nil {
-		found = false
-	}
+// MergeReport decides what a new report changes; both backends decide
+// here. Reports are ordered by the time the device signed: an older one
+// (a replay, or one delayed behind a newer one) is ignored, and a replayed
+// APPLYING never hides the APPLIED or FAILED that followed it. The outcome
+// kept for rollouts is the newest version's: a device that reports FAILED
+// for the new version and then APPLIED for the previous one it fell back
+// to still counts as FAILED. old is nil when the device has no (readable)
+// report, out nil when it has no outcome. keep: store rep as the report;
+// setOut: make its version and state the outcome.
+func MergeReport(old *Report, out *Outcome, rep Report) (keep, setOut bool) {
 	code := stateCode(rep.State)
 	regress := func(oldVersion uint64, oldState byte) bool {
 		return oldVersion == rep.Version && oldState != outApplying && oldState != outNone && code == outApplying
 	}
-	if found && (rep.SignedAt.Before(old.SignedAt) || rep.SignedAt.Equal(old.SignedAt) && regress(old.Version, stateCode(old.State))) {
-		return nil
+	if old != nil && (rep.SignedAt.Before(old.SignedAt) || rep.SignedAt.Equal(old.SignedAt) && regress(old.Version, stateCode(old.State))) {
+		return false, false
 	}
-	ob := tx.Bucket(bktOutcomes)
-	v := ob.Get([]byte(id))
-	var ov uint64
-	ost := outNone
-	if len(v) == 9 {
-		ov, ost = btou(v[:8]), v[8]
-	}
-	if len(v) != 9 || rep.Version > ov || rep.Version == ov && !regress(ov, ost) {
-		if err := ob.Put([]byte(id), append(u64(rep.Version), code)); err != nil {
-			return err
-		}
-	}
-	raw, err := json.Marshal(rep)
-	if err != nil {
-		return err
-	}
-	return rb.Put([]byte(id), raw)
+	return true, out == nil || rep.Version > out.Version || rep.Version == out.Version && !regress(out.Version, stateCode(out.State))
 }

@@ -1,7 +1,6 @@
 package hq
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	cryptorand "crypto/rand"
@@ -22,7 +21,6 @@ import (
 	"time"
 
 	"github.com/tjfoc/gmsm/sm2"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/pda-agent/pda-agent/fleet/hq/protocol"
 	"github.com/pda-agent/pda-agent/gm"
@@ -55,6 +53,13 @@ type ServeOptions struct {
 	// check. Default: random per process (one replica; after a restart
 	// each device pays one SM2 check to get a new token).
 	PollKey []byte
+	// BatchWait, when positive, holds a report batch open this long after
+	// its first report (or until BatchMax reports are queued) so that
+	// replicas on PostgreSQL commit fewer, larger transactions. 0 commits
+	// as soon as the previous commit is done (what a bbolt file wants).
+	BatchWait time.Duration
+	// BatchMax ends the BatchWait early. Default 500.
+	BatchMax int
 	// Now is the clock; default the Store's.
 	Now func() time.Time
 	// Logger; default the Store's.
@@ -85,6 +90,9 @@ func (o ServeOptions) withDefaults(st *Store) (ServeOptions, error) {
 	}
 	if o.ReportWait <= 0 {
 		o.ReportWait = 10 * time.Second
+	}
+	if o.BatchMax <= 0 {
+		o.BatchMax = 500
 	}
 	if o.Now == nil {
 		o.Now = st.opts.Now
@@ -153,41 +161,52 @@ func NewServer(st *Store, o ServeOptions) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{st: st, opts: o, log: o.Logger, kick: make(chan struct{}, 1)}
-	err = st.view(func(tx *bolt.Tx) error {
-		snap, err := buildSnapshot(tx, nil)
-		if err != nil {
-			return err
-		}
-		s.snap.Store(snap)
-		return nil
-	})
+	snap, err := buildSnapshot(context.Background(), st.b, nil)
 	if err != nil {
 		return nil, fmt.Errorf("serve: load: %w", err)
 	}
+	s.snap.Store(snap)
 	return s, nil
 }
 
 // buildSnapshot reads every device's key and released bundle, reusing
 // parsed keys and bundle bytes of old where unchanged.
-func buildSnapshot(tx *bolt.Tx, old *snapshot) (*snapshot, error) {
-	snap := &snapshot{gen: getU64(tx.Bucket(bktMeta), keyGen), devices: map[string]*entry{}}
-	devices, err := allDevices(tx)
-	if err != nil {
-		return nil, err
+func buildSnapshot(ctx context.Context, b Backend, old *snapshot) (*snapshot, error) {
+	prevOf := func(id string) *entry {
+		if old == nil {
+			return nil
+		}
+		return old.devices[id]
 	}
 	var oldCats map[string][]byte
 	if old != nil {
 		oldCats = old.catalogues
 	}
-	if snap.catalogues, err = allCatalogues(tx, oldCats); err != nil {
-		return nil, fmt.Errorf("catalogues: %w", err)
+	view, err := b.Served(ctx, func(id string, ref *BundleRef) bool {
+		prev := prevOf(id)
+		return prev == nil || prev.version != ref.Version || prev.etag != `"`+ref.Hash+`"`
+	}, func(addr string) bool {
+		_, have := oldCats[addr]
+		return !have
+	})
+	if err != nil {
+		return nil, err
 	}
-	for _, d := range devices {
-		e := &entry{id: d.ID, pubB64: d.PublicKey}
-		var prev *entry
-		if old != nil {
-			prev = old.devices[d.ID]
+	snap := &snapshot{gen: view.Gen, devices: make(map[string]*entry, len(view.Devices)),
+		catalogues: make(map[string][]byte, len(view.Catalogues))}
+	for _, c := range view.Catalogues {
+		if c.Data != nil {
+			snap.catalogues[c.Address] = c.Data
+		} else if data, ok := oldCats[c.Address]; ok {
+			snap.catalogues[c.Address] = data
+		} else {
+			return nil, fmt.Errorf("catalogue %s: not read", c.Address)
 		}
+	}
+	for _, sd := range view.Devices {
+		d := sd.Device
+		e := &entry{id: d.ID, pubB64: d.PublicKey}
+		prev := prevOf(d.ID)
 		if prev != nil && prev.pubB64 == d.PublicKey {
 			e.pub, e.live = prev.pub, prev.live
 		} else {
@@ -199,20 +218,12 @@ func buildSnapshot(tx *bolt.Tx, old *snapshot) (*snapshot, error) {
 				e.live = prev.live
 			}
 		}
-		sl, err := getSlot(tx, d.ID)
-		if err != nil {
-			return nil, err
-		}
-		if ref := sl.Released; ref != nil {
+		if ref := sd.Released; ref != nil {
 			e.version, e.etag = ref.Version, `"`+ref.Hash+`"`
-			if prev != nil && prev.version == ref.Version && prev.etag == e.etag {
-				e.bundle = prev.bundle
+			if sd.Bundle != nil {
+				e.bundle = sd.Bundle
 			} else {
-				raw := tx.Bucket(bktBundles).Get(bundleKey(d.ID, ref.Version))
-				if raw == nil {
-					return nil, fmt.Errorf("device %s: released bundle version %d is missing from the file", d.ID, ref.Version)
-				}
-				e.bundle = bytes.Clone(raw)
+				e.bundle = prev.bundle
 			}
 		}
 		snap.devices[d.ID] = e
@@ -243,9 +254,34 @@ func (s *Server) Run(ctx context.Context) error {
 			s.failPending(errors.New("hq is shutting down"))
 			return nil
 		case <-s.kick:
+			s.linger(ctx)
 		case <-t.C:
 		}
 		s.cycle()
+	}
+}
+
+// linger lets a report batch fill for BatchWait or up to BatchMax reports.
+func (s *Server) linger(ctx context.Context) {
+	if s.opts.BatchWait <= 0 {
+		return
+	}
+	timer := time.NewTimer(s.opts.BatchWait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.pending)
+		s.mu.Unlock()
+		if n >= s.opts.BatchMax {
+			return
+		}
+		select {
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-s.kick: // another report queued: count again
+		}
 	}
 }
 
@@ -269,65 +305,22 @@ func (s *Server) cycle() {
 		}
 	}
 	// The rollout is evaluated on every cycle: with each report batch,
-	// and on each tick for wave timeouts. A cycle with nothing to write
-	// and no wave due only reads, so an idle HQ does not fsync.
-	var events []string
-	var fresh *snapshot
-	work := func(tx *bolt.Tx) error {
-		for _, p := range batch {
-			if err := applyReport(tx, p.id, p.rep); err != nil {
-				return fmt.Errorf("report of %s: %w", p.id, err)
-			}
-		}
-		sb := tx.Bucket(bktSeen)
-		for _, x := range seen {
-			if err := sb.Put([]byte(x.e.id), u64(uint64(x.v))); err != nil {
-				return err
-			}
-		}
-		if tx.Writable() {
-			ev, err := evaluate(tx, now)
-			if err != nil {
-				return fmt.Errorf("rollout: %w", err)
-			}
-			if ev != "" {
-				events = append(events, ev)
-			}
-		}
-		if getU64(tx.Bucket(bktMeta), keyGen) != old.gen {
-			snap, err := buildSnapshot(tx, old)
-			if err != nil {
-				return fmt.Errorf("reload: %w", err)
-			}
-			fresh = snap
-		}
-		return nil
+	// and on each tick for wave timeouts (and, with several replicas, for
+	// waves another replica's reports completed).
+	b := Batch{Now: now, Reports: make([]DeviceReport, len(batch)), Seen: make([]LastSeen, len(seen))}
+	for i, p := range batch {
+		b.Reports[i] = DeviceReport{Device: p.id, Report: p.rep}
 	}
-	write := len(batch) > 0 || len(seen) > 0
-	var err error
-	if !write {
-		// Read first; write only when a wave is due.
-		var due bool
-		err = s.st.view(func(tx *bolt.Tx) error {
-			var err error
-			if _, _, due, err = waveDue(tx, now); err != nil || due {
-				return err
-			}
-			return work(tx)
-		})
-		write = due
+	for i, x := range seen {
+		b.Seen[i] = LastSeen{Device: x.e.id, At: x.v}
 	}
-	if write && err == nil {
-		err = s.st.update(work)
-	}
+	ctx := context.Background()
+	res, err := s.st.b.Commit(ctx, b)
 	if err == nil {
 		for _, x := range seen {
 			x.e.live.flushed = x.v
 		}
-		if fresh != nil {
-			s.snap.Store(fresh)
-		}
-		for _, ev := range events {
+		for _, ev := range res.Events {
 			s.log.Info(ev)
 		}
 	} else {
@@ -335,6 +328,15 @@ func (s *Server) cycle() {
 	}
 	for _, p := range batch {
 		p.done <- err
+	}
+	if err == nil && res.Gen != old.gen {
+		// Another command or replica changed what is served.
+		fresh, err := buildSnapshot(ctx, s.st.b, old)
+		if err != nil {
+			s.log.Error("hq: reloading the served bundles failed; retrying next cycle", "err", err)
+			return
+		}
+		s.snap.Store(fresh)
 	}
 }
 

@@ -1,11 +1,10 @@
 package hq
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Status is the fleet at a glance.
@@ -62,67 +61,21 @@ func (s *Store) Status(o StatusOptions) (*Status, error) {
 		o.Rollouts = 10
 	}
 	now := s.opts.Now()
-	st := &Status{At: now.UTC()}
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		if st.Settings, err = getSettings(tx); err != nil {
-			return err
-		}
-		silence := st.Settings.Silence()
-		if o.SilentAfter > 0 {
-			silence = o.SilentAfter
-		}
-		st.Version = getU64(tx.Bucket(bktMeta), keyVersion)
-		devices, err := allDevices(tx)
-		if err != nil {
-			return err
-		}
-		for _, d := range devices {
-			ds := DeviceStatus{ID: d.ID, Store: d.Store, Region: d.Region, Group: d.Group, Fingerprint: d.Fingerprint}
-			sl, err := getSlot(tx, d.ID)
-			if err != nil {
-				return err
-			}
-			ds.Staged, ds.Served = sl.Staged, sl.Released
-			var rep Report
-			found, err := getJSON(tx.Bucket(bktReports), []byte(d.ID), &rep)
-			if err != nil {
-				return err
-			}
-			if found {
-				ds.Report = &rep
-			}
-			if v := tx.Bucket(bktSeen).Get([]byte(d.ID)); len(v) == 8 {
-				ds.LastSeen = time.Unix(0, int64(btou(v))).UTC()
-			}
-			ds.Silent = ds.LastSeen.IsZero() || now.Sub(ds.LastSeen) > silence
-			if ds.Silent {
-				st.Silent++
-			}
-			st.Devices = append(st.Devices, ds)
-		}
-		c := tx.Bucket(bktRollouts).Cursor()
-		for k, _ := c.Last(); k != nil && len(st.Rollouts) < o.Rollouts; k, _ = c.Prev() {
-			r, err := getRollout(tx, btou(k))
-			if err != nil {
-				return err
-			}
-			rs := RolloutStatus{Rollout: *r}
-			if w := r.Waves[r.Current]; w.Counts != nil {
-				rs.Live = *w.Counts
-			} else {
-				ids, err := waveDevices(tx, r.ID, r.Current)
-				if err != nil {
-					return err
-				}
-				rs.Live = countWave(tx, ids, r.Version)
-			}
-			st.Rollouts = append(st.Rollouts, rs)
-		}
-		return nil
-	})
+	st, err := s.b.Status(context.Background(), o.Rollouts)
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
+	}
+	st.At = now.UTC()
+	silence := st.Settings.Silence()
+	if o.SilentAfter > 0 {
+		silence = o.SilentAfter
+	}
+	for i := range st.Devices {
+		ds := &st.Devices[i]
+		ds.Silent = ds.LastSeen.IsZero() || now.Sub(ds.LastSeen) > silence
+		if ds.Silent {
+			st.Silent++
+		}
 	}
 	sort.Slice(st.Devices, func(i, j int) bool { return st.Devices[i].ID < st.Devices[j].ID })
 	return st, nil

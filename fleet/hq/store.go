@@ -1,47 +1,168 @@
 package hq
 
 import (
-	"encoding/binary"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"regexp"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
-
+	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/gm"
 )
 
-// schemaVersion is bumped when the on-disk layout changes incompatibly.
-const schemaVersion = 1
+// Backend is where HQ keeps its state. Two implement it: the embedded
+// bbolt file (Open; one process, the default) and PostgreSQL (package
+// fleet/hq/pgstore; several `pda-hq serve` replicas on one database).
+//
+// Every method is one transaction. The rules all backends keep (the
+// conformance suite in fleet/hq/storetest checks them):
+//   - Stage and the rollout step in Commit are serialised against each
+//     other and against themselves across processes: a wave is released
+//     once, whichever process commits the report that ends it.
+//   - Commit stores the whole batch or nothing: a report is acknowledged
+//     only after Commit returned nil.
+//   - Served reads one consistent view (never a released ref without its
+//     bundle bytes, nor a bundle without the catalogue object it names).
+//   - Stage stores a publish's catalogue objects with its bundles, and
+//     drops the objects no stored bundle refers to any more.
+type Backend interface {
+	// Settings returns the stored settings.
+	Settings(ctx context.Context) (Settings, error)
+	// SetSettings changes the poll interval and silent threshold.
+	SetSettings(ctx context.Context, pollInterval, silentAfter time.Duration) (Settings, error)
+	// Enroll adds or updates checked devices (canonical keys and
+	// fingerprints filled in); a device whose key changed loses its
+	// bundles and its rollout outcome. now stamps EnrolledAt.
+	Enroll(ctx context.Context, now time.Time, devices []Device) ([]EnrollResult, error)
+	// Devices lists the enrolled devices in id order.
+	Devices(ctx context.Context) ([]Device, error)
+	// ReserveVersion takes the next bundle version in its own commit.
+	ReserveVersion(ctx context.Context) (uint64, error)
+	// Stage commits a publish (see Staging) and returns the new rollout.
+	Stage(ctx context.Context, s *Staging) (*Rollout, error)
+	// Catalogues returns the stored catalogue objects sealed for the
+	// given content keys (a key with none is absent), so a publish reuses
+	// an unchanged catalogue's object, address and the devices' copies.
+	Catalogues(ctx context.Context, contentKeys []string) (map[string]CatalogueObject, error)
+	// Served returns every device's released bundle ref, with its bytes
+	// where want says so, every stored catalogue object's address, with
+	// its bytes where wantCat says so, and the change counter the view is
+	// at.
+	Served(ctx context.Context, want func(id string, ref *BundleRef) bool, wantCat func(addr string) bool) (*ServedView, error)
+	// Commit stores a batch of reports and last-seen times, then ends
+	// the running rollout's current wave if it is due (every device
+	// reported, or the wave timeout passed at b.Now). An empty batch
+	// with no wave due writes nothing.
+	Commit(ctx context.Context, b Batch) (CommitResult, error)
+	// Status reads the fleet (Silent and At are left to the caller) with
+	// the newest `rollouts` rollouts.
+	Status(ctx context.Context, rollouts int) (*Status, error)
+	// Dump reads the whole chain; Load writes one into an empty store.
+	Dump(ctx context.Context) (*Chain, error)
+	Load(ctx context.Context, c *Chain) error
+	// Close releases the backend's resources.
+	Close() error
+}
 
-// Buckets of the HQ file.
-var (
-	bktMeta     = []byte("meta")     // schema, counters, settings
-	bktDevices  = []byte("devices")  // id → deviceRecord JSON
-	bktSlots    = []byte("slots")    // id → slot JSON (staged and released bundle refs)
-	bktBundles  = []byte("bundles")  // id 0x00 version → sealed bundle bytes
-	bktReports  = []byte("reports")  // id → Report JSON (last accepted report)
-	bktOutcomes = []byte("outcomes") // id → version(8) state(1): the newest version's result
-	bktSeen     = []byte("seen")     // id → unix nanos of the last authenticated request
-	bktRollouts = []byte("rollouts") // id(8) → Rollout JSON (without device lists)
-	bktWaves    = []byte("waves")    // rollout(8) wave(4) → JSON list of device ids
+// Staging is a publish ready to commit: a sealed bundle per device, the
+// catalogue objects they refer to that are not stored yet, and the wave
+// plan. Stage checks HQKey against the stored one (unless
+// ReplaceHQKey), that every device still has the key it was sealed for,
+// halts the running rollout, stages every bundle, releases wave 0's and
+// makes the new rollout the running one.
+type Staging struct {
+	Version      uint64
+	HQKey        string
+	ReplaceHQKey bool
+	Now          time.Time
+	Threshold    float64
+	WaveTimeout  time.Duration
+	// Waves lists each wave's stores and device ids (every device of
+	// Bundles in exactly one wave).
+	WaveStores  [][]string
+	WaveDevices [][]string
+	Bundles     []SealedBundle
+	// Catalogues are the new catalogue objects (an object already stored
+	// is referred to by address only).
+	Catalogues []CatalogueObject
+}
 
-	allBuckets = [][]byte{bktMeta, bktDevices, bktSlots, bktBundles, bktReports, bktOutcomes, bktSeen, bktRollouts, bktWaves}
+// CatalogueObject is a signed catalogue object (catalogue.Seal) as HQ
+// stores it.
+type CatalogueObject struct {
+	// Address is the SHA-256 of Data, hex: the name devices fetch it by.
+	Address string `json:"address"`
+	// ContentKey names what was sealed (signing key, scope, products,
+	// partners); a publish of the same content reuses the object.
+	ContentKey string `json:"content_key"`
+	Data       []byte `json:"data"`
+}
 
-	keySchema   = []byte("schema")
-	keyVersion  = []byte("version")  // last bundle version handed out
-	keyGen      = []byte("gen")      // bumped by every change Serve must reload
-	keyRollout  = []byte("rollout")  // last rollout id
-	keyActive   = []byte("active")   // the running rollout, 0 if none
-	keySettings = []byte("settings") // Settings JSON
-)
+// SealedBundle is one device's bundle of a publish.
+type SealedBundle struct {
+	Device Device // as read before sealing: its key must be unchanged
+	Wave   int
+	Data   []byte
+	Hash   string
+	// Catalogue is the address of the catalogue object the bundle refers
+	// to ("" for none: a v1 bundle or no products and partners).
+	Catalogue string
+}
+
+// ServedView is what the devices are served.
+type ServedView struct {
+	Gen     uint64
+	Devices []ServedDevice
+	// Catalogues are every stored catalogue object, with Data only where
+	// wantCat said so.
+	Catalogues []ServedCatalogue
+}
+
+// ServedCatalogue is a stored catalogue object's address and, when asked
+// for, its bytes.
+type ServedCatalogue struct {
+	Address string
+	Data    []byte
+}
+
+// ServedDevice is a device, its released bundle (nil if none) and that
+// bundle's bytes when asked for.
+type ServedDevice struct {
+	Device   Device
+	Released *BundleRef
+	Bundle   []byte
+}
+
+// Batch is one writer cycle's work.
+type Batch struct {
+	Reports []DeviceReport
+	Seen    []LastSeen
+	Now     time.Time
+}
+
+// DeviceReport is an accepted report of a device.
+type DeviceReport struct {
+	Device string
+	Report Report
+}
+
+// LastSeen is a device's last authenticated request, unix nanoseconds.
+type LastSeen struct {
+	Device string
+	At     int64
+}
+
+// CommitResult says what a Commit changed.
+type CommitResult struct {
+	// Events describe rollout changes ("" never).
+	Events []string
+	// Gen is the change counter after the commit: a Server reloads its
+	// snapshot when it differs from the one it serves.
+	Gen uint64
+}
 
 // Errors callers act on.
 var (
@@ -51,6 +172,8 @@ var (
 	ErrNotExist = errors.New("hq database does not exist (pda-hq enroll creates it)")
 	// ErrNewerSchema: the file was written by a newer pda-hq.
 	ErrNewerSchema = errors.New("hq database was written by a newer pda-hq")
+	// ErrNotEmpty: Load into a store that already holds a chain.
+	ErrNotEmpty = errors.New("hq database already holds devices or versions (import needs an empty one)")
 )
 
 // Options configure a Store.
@@ -79,107 +202,31 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Store is HQ's state: one bbolt file, fsync on every commit.
-//
-// A Store does not keep the file open between operations. bbolt admits one
-// process at a time, and the operator runs `pda-hq publish`, `enroll`,
-// `status` and `export` while `pda-hq serve` runs; so every operation opens
-// the file, runs its transaction and closes it, waiting up to LockTimeout
-// for the lock (opening costs tens of microseconds). Serve keeps what it
-// needs in memory and takes the lock only for its short group commits.
+// Store is HQ: publish, enroll, status and serve over a Backend.
 type Store struct {
+	b    Backend
 	path string
 	opts Options
 }
 
-// Open checks the file at path (creating it if o.Create) and returns the
-// Store. The file is not kept open.
-func Open(path string, o Options) (*Store, error) {
-	o = o.withDefaults()
-	s := &Store{path: path, opts: o}
-	if o.Create {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("hq: create directory of %s: %w", path, err)
-		}
-	}
-	err := s.with(o.Create, func(db *bolt.DB) error {
-		return db.Update(func(tx *bolt.Tx) error {
-			for _, name := range allBuckets {
-				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-					return fmt.Errorf("bucket %s: %w", name, err)
-				}
-			}
-			meta := tx.Bucket(bktMeta)
-			v := meta.Get(keySchema)
-			if v == nil {
-				if err := meta.Put(keySchema, u64(schemaVersion)); err != nil {
-					return err
-				}
-				return putJSON(meta, keySettings, Settings{PollInterval: DefaultPollInterval})
-			}
-			if len(v) != 8 {
-				return fmt.Errorf("schema key has %d bytes: not a pda-hq database?", len(v))
-			}
-			if got := btou(v); got > schemaVersion {
-				return fmt.Errorf("%w (file schema %d, this build %d)", ErrNewerSchema, got, schemaVersion)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+// New returns a Store over b (Create and LockTimeout of o are unused).
+func New(b Backend, o Options) *Store {
+	return &Store{b: b, opts: o.withDefaults()}
 }
 
-// Path is the database file.
+// Backend is the store's backend.
+func (s *Store) Backend() Backend { return s.b }
+
+// Close closes the backend.
+func (s *Store) Close() error { return s.b.Close() }
+
+// Path is the database file ("" for a backend other than bbolt).
 func (s *Store) Path() string { return s.path }
-
-// with opens the file, runs fn and closes it. A corrupt file is an error,
-// never replaced: HQ's file is the fleet's record of keys and versions.
-func (s *Store) with(create bool, fn func(db *bolt.DB) error) (err error) {
-	if !create {
-		if _, serr := os.Stat(s.path); errors.Is(serr, fs.ErrNotExist) {
-			return fmt.Errorf("hq: %s: %w", s.path, ErrNotExist)
-		}
-	}
-	var db *bolt.DB
-	defer func() {
-		if r := recover(); r != nil {
-			// bbolt panics on some damaged files; report, do not crash.
-			err = fmt.Errorf("hq: %s: panic while reading the file (damaged? restore a backup): %v", s.path, r)
-		}
-		if db != nil {
-			if cerr := db.Close(); cerr != nil && err == nil {
-				err = fmt.Errorf("hq: close %s: %w", s.path, cerr)
-			}
-		}
-	}()
-	db, err = bolt.Open(s.path, 0o600, &bolt.Options{Timeout: s.opts.LockTimeout, FreelistType: bolt.FreelistMapType})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return fmt.Errorf("hq: %s: %w", s.path, ErrLocked)
-		}
-		return fmt.Errorf("hq: open %s: %w", s.path, err)
-	}
-	if err := fn(db); err != nil {
-		return fmt.Errorf("hq: %s: %w", s.path, err)
-	}
-	return nil
-}
-
-func (s *Store) update(fn func(tx *bolt.Tx) error) error {
-	return s.with(false, func(db *bolt.DB) error { return db.Update(fn) })
-}
-
-func (s *Store) view(fn func(tx *bolt.Tx) error) error {
-	return s.with(false, func(db *bolt.DB) error { return db.View(fn) })
-}
 
 // DefaultPollInterval is the agents' expected poll interval until set.
 const DefaultPollInterval = time.Minute
 
-// Settings are HQ-wide settings kept in the file.
+// Settings are HQ-wide settings kept in the database.
 type Settings struct {
 	// HQKey is the fingerprint of the key bundles are signed with, fixed
 	// by the first publish: agents pin it (fleet.hq_key), so a publish
@@ -206,13 +253,7 @@ func (st Settings) Silence() time.Duration {
 
 // Settings returns the stored settings.
 func (s *Store) Settings() (Settings, error) {
-	var st Settings
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		st, err = getSettings(tx)
-		return err
-	})
-	return st, err
+	return s.b.Settings(context.Background())
 }
 
 // SetSettings changes the poll interval and silent threshold (HQKey is
@@ -221,26 +262,7 @@ func (s *Store) SetSettings(pollInterval, silentAfter time.Duration) (Settings, 
 	if pollInterval <= 0 || silentAfter < 0 {
 		return Settings{}, fmt.Errorf("hq: settings: poll interval must be positive and silent-after not negative; got %s and %s", pollInterval, silentAfter)
 	}
-	var st Settings
-	err := s.update(func(tx *bolt.Tx) error {
-		var err error
-		if st, err = getSettings(tx); err != nil {
-			return err
-		}
-		st.PollInterval, st.SilentAfter = pollInterval, silentAfter
-		return putJSON(tx.Bucket(bktMeta), keySettings, st)
-	})
-	return st, err
-}
-
-func getSettings(tx *bolt.Tx) (Settings, error) {
-	st := Settings{PollInterval: DefaultPollInterval}
-	if v := tx.Bucket(bktMeta).Get(keySettings); v != nil {
-		if err := json.Unmarshal(v, &st); err != nil {
-			return st, fmt.Errorf("settings: %w", err)
-		}
-	}
-	return st, nil
+	return s.b.SetSettings(context.Background(), pollInterval, silentAfter)
 }
 
 // Device is an enrolled device.
@@ -314,38 +336,7 @@ func (s *Store) Enroll(devices ...Device) ([]EnrollResult, error) {
 		d.Fingerprint = gm.Fingerprint(pub)
 		clean = append(clean, d)
 	}
-	out := make([]EnrollResult, 0, len(clean))
-	err := s.update(func(tx *bolt.Tx) error {
-		db := tx.Bucket(bktDevices)
-		for _, d := range clean {
-			r := EnrollResult{Device: d}
-			var old Device
-			found, err := getJSON(db, []byte(d.ID), &old)
-			if err != nil {
-				return err
-			}
-			switch {
-			case !found:
-				r.New = true
-				d.EnrolledAt = now
-			default:
-				d.EnrolledAt = old.EnrolledAt
-				if old.PublicKey != d.PublicKey {
-					r.KeyChanged = true
-					d.EnrolledAt = now
-					if err := dropBundles(tx, d.ID); err != nil {
-						return err
-					}
-				}
-			}
-			r.Device = d
-			if err := putJSON(db, []byte(d.ID), d); err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return bumpGen(tx)
-	})
+	out, err := s.b.Enroll(context.Background(), now, clean)
 	if err != nil {
 		return nil, fmt.Errorf("enroll: %w", err)
 	}
@@ -354,26 +345,7 @@ func (s *Store) Enroll(devices ...Device) ([]EnrollResult, error) {
 
 // Devices lists the enrolled devices in id order.
 func (s *Store) Devices() ([]Device, error) {
-	var out []Device
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		out, err = allDevices(tx)
-		return err
-	})
-	return out, err
-}
-
-func allDevices(tx *bolt.Tx) ([]Device, error) {
-	var out []Device
-	err := tx.Bucket(bktDevices).ForEach(func(k, v []byte) error {
-		var d Device
-		if err := json.Unmarshal(v, &d); err != nil {
-			return fmt.Errorf("device %s: %w", k, err)
-		}
-		out = append(out, d)
-		return nil
-	})
-	return out, err
+	return s.b.Devices(context.Background())
 }
 
 // BundleRef describes one sealed bundle of a device.
@@ -386,96 +358,117 @@ type BundleRef struct {
 	Wave     int       `json:"wave"` // 0-based index in the rollout
 }
 
-// slot is a device's bundles: the latest staged one and the one served.
-// They differ while the device's wave has not started (or its rollout was
-// halted before reaching it).
-type slot struct {
+// Chain is a whole HQ database in a backend-neutral form: what
+// `pda-hq export --chain` writes and `pda-hq import` loads.
+type Chain struct {
+	// Format is ChainFormat.
+	Format   int      `json:"format"`
+	Settings Settings `json:"settings"`
+	// Version is the last bundle version handed out, LastRollout the
+	// last rollout id, Active the running rollout (0: none).
+	Version     uint64         `json:"version"`
+	LastRollout uint64         `json:"last_rollout"`
+	Active      uint64         `json:"active"`
+	Devices     []ChainDevice  `json:"devices"`
+	Bundles     []ChainBundle  `json:"bundles"`
+	Rollouts    []ChainRollout `json:"rollouts"`
+	// Catalogues are the stored catalogue objects (format 2).
+	Catalogues []CatalogueObject `json:"catalogues,omitempty"`
+}
+
+// ChainFormat is the version of the Chain layout: 2 added the catalogue
+// objects. Load also reads format 1 (a chain without them).
+const ChainFormat = 2
+
+// ChainDevice is a device and everything HQ knows of it.
+type ChainDevice struct {
+	Device   Device     `json:"device"`
 	Staged   *BundleRef `json:"staged,omitempty"`
 	Released *BundleRef `json:"released,omitempty"`
+	Report   *Report    `json:"report,omitempty"`
+	// Outcome is the newest version's result the rollouts count.
+	Outcome *Outcome `json:"outcome,omitempty"`
+	// LastSeen is unix nanoseconds, 0 never.
+	LastSeen int64 `json:"last_seen,omitempty"`
 }
 
-func getSlot(tx *bolt.Tx, id string) (slot, error) {
-	var sl slot
-	_, err := getJSON(tx.Bucket(bktSlots), []byte(id), &sl)
-	return sl, err
+// Outcome is what a device reported for the newest version it reported.
+type Outcome struct {
+	Version uint64 `json:"version"`
+	State   string `json:"state"`
 }
 
-// dropBundles forgets everything HQ staged for a device.
-func dropBundles(tx *bolt.Tx, id string) error {
-	if err := tx.Bucket(bktSlots).Delete([]byte(id)); err != nil {
-		return err
-	}
-	if err := tx.Bucket(bktOutcomes).Delete([]byte(id)); err != nil {
-		return err
-	}
-	return gcBundles(tx, id, slot{})
+// ChainBundle is one stored sealed bundle.
+type ChainBundle struct {
+	Device  string `json:"device"`
+	Version uint64 `json:"version"`
+	Data    []byte `json:"data"`
+	// Catalogue is the address of the catalogue object it refers to.
+	Catalogue string `json:"catalogue,omitempty"`
 }
 
-// gcBundles deletes the device's bundle bytes its slot no longer refers to.
-func gcBundles(tx *bolt.Tx, id string, sl slot) error {
-	keep := map[uint64]bool{}
-	if sl.Staged != nil {
-		keep[sl.Staged.Version] = true
+// ChainRollout is a rollout with its waves' device ids.
+type ChainRollout struct {
+	Rollout     Rollout    `json:"rollout"`
+	WaveDevices [][]string `json:"wave_devices"`
+}
+
+// Check catches a Chain that would load inconsistent state.
+func (c *Chain) Check() error {
+	if c.Format != 1 && c.Format != ChainFormat {
+		return fmt.Errorf("chain format %d; this build reads 1 to %d", c.Format, ChainFormat)
 	}
-	if sl.Released != nil {
-		keep[sl.Released.Version] = true
-	}
-	prefix := append([]byte(id), 0)
-	b := tx.Bucket(bktBundles)
-	var del [][]byte
-	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
-		if !keep[btou(k[len(prefix):])] {
-			del = append(del, append([]byte(nil), k...))
+	cats := map[string]bool{}
+	for _, o := range c.Catalogues {
+		if cats[o.Address] {
+			return fmt.Errorf("catalogue object %s listed twice", o.Address)
 		}
+		if catalogue.ID(o.Data) != o.Address {
+			return fmt.Errorf("catalogue object %s: its bytes do not hash to its address", o.Address)
+		}
+		cats[o.Address] = true
 	}
-	for _, k := range del {
-		if err := b.Delete(k); err != nil {
-			return err
+	ids := map[string]bool{}
+	for _, d := range c.Devices {
+		if ids[d.Device.ID] {
+			return fmt.Errorf("device %s listed twice", d.Device.ID)
+		}
+		ids[d.Device.ID] = true
+	}
+	have := map[string]bool{}
+	for _, b := range c.Bundles {
+		if !ids[b.Device] {
+			return fmt.Errorf("bundle of unknown device %s", b.Device)
+		}
+		if b.Catalogue != "" && !cats[b.Catalogue] {
+			return fmt.Errorf("bundle %s/%d: catalogue object %s is missing", b.Device, b.Version, b.Catalogue)
+		}
+		have[fmt.Sprint(b.Device, "/", b.Version)] = true
+	}
+	for _, d := range c.Devices {
+		if r := d.Released; r != nil && !have[fmt.Sprint(d.Device.ID, "/", r.Version)] {
+			return fmt.Errorf("device %s: released version %d has no bundle", d.Device.ID, r.Version)
 		}
 	}
 	return nil
 }
 
-func bundleKey(id string, version uint64) []byte {
-	k := make([]byte, 0, len(id)+9)
-	k = append(k, id...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint64(k, version)
-}
-
-func bumpGen(tx *bolt.Tx) error {
-	meta := tx.Bucket(bktMeta)
-	return meta.Put(keyGen, u64(getU64(meta, keyGen)+1))
-}
-
-func getU64(b *bolt.Bucket, k []byte) uint64 {
-	v := b.Get(k)
-	if len(v) != 8 {
-		return 0
-	}
-	return btou(v)
-}
-
-func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
-
-func btou(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
-
-func putJSON(b *bolt.Bucket, k []byte, v any) error {
-	raw, err := json.Marshal(v)
+// Dump reads the whole chain.
+func (s *Store) Dump(ctx context.Context) (*Chain, error) {
+	c, err := s.b.Dump(ctx)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("hq: dump: %w", err)
 	}
-	return b.Put(k, raw)
+	return c, nil
 }
 
-func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
-	raw := b.Get(k)
-	if raw == nil {
-		return false, nil
+// Load writes a dumped chain into this (empty) store.
+func (s *Store) Load(ctx context.Context, c *Chain) error {
+	if err := c.Check(); err != nil {
+		return fmt.Errorf("hq: load: %w", err)
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return true, fmt.Errorf("decode record %q: %w", k, err)
+	if err := s.b.Load(ctx, c); err != nil {
+		return fmt.Errorf("hq: load: %w", err)
 	}
-	return true, nil
+	return nil
 }

@@ -191,7 +191,7 @@ func (c *Client) deliver(ctx context.Context, job upload.Job) upload.Outcome {
 	infno, ok := infnoOf(b.Type)
 	if !ok {
 		return upload.Outcome{Class: upload.Permanent, Progress: job.Progress,
-			Message: fmt.Sprintf("nhsa[%s]: bill %s: type %d %s is not a 医保 进销存 bill type (102 → 3503, 202 → 3504, 321 → 3505, 116 → 3506)",
+			Message: fmt.Sprintf("nhsa[%s]: bill %s: type %d %s is not a 医保 进销存 bill type (102 → 3503, 202 → 3504, 321 → 3505, 116 → 3506, 901 盘存 → 3501, stock changes → 3502)",
 				c.cfg.Env, b.Code, b.Type, billtype.Name(b.Type))}
 	}
 	head := fmt.Sprintf("nhsa[%s]: %s bill %s: ", c.cfg.Env, infno, b.Code)

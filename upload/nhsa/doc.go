@@ -24,6 +24,9 @@
 //	202 退货出库 (supplier) → 3504 商品采购退货    purcinfo + medins_prod_purc_no
 //	321 使用/零售出库       → 3505 商品销售        selinfo
 //	116 消费者退货入库      → 3506 商品销售退货    selinfo + medins_prod_sel_no
+//	901 盘存 (agent's own)  → 3501 商品盘存上传    invinfo (stock.go)
+//	111/214/205/215/203/104/112/216/113/217 stock changes
+//	                        → 3502 商品库存变更    invinfo, inv_chg_type from Config.StockChangeTypes
 //
 // Any other type is Permanent ("not a 医保 进销存 bill type"). A bill goes
 // in as few calls as its size allows: the input node holds the list of

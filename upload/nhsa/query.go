@@ -30,10 +30,13 @@ type Query struct {
 	// Node and Field name the input node and the row key's field
 	// (defaults "data" and "fixmedins_bchno").
 	Node, Field string
+	// Trace is the infno of the sale trace query used by reconciliation
+	// (e.g. "3513"; SaleTraces); empty: off.
+	Trace string
 }
 
 func (q Query) check() error {
-	for _, v := range []struct{ name, infno string }{{"query.purchase", q.Purchase}, {"query.sale", q.Sale}} {
+	for _, v := range []struct{ name, infno string }{{"query.purchase", q.Purchase}, {"query.sale", q.Sale}, {"query.trace", q.Trace}} {
 		if v.infno != "" {
 			if err := checkID(v.name, v.infno, 5); err != nil {
 				return err

@@ -115,7 +115,7 @@ func CheckOptionalFields(fields []string) error {
 		infno, field, ok := strings.Cut(f, ".")
 		req := requiredOf(infno)
 		if !ok || req == nil || !slices.Contains(req, field) {
-			return fmt.Errorf("optional field %q: want <infno>.<field> naming a required row field of 3503, 3504, 3505 or 3506", f)
+			return fmt.Errorf("optional field %q: want <infno>.<field> naming a required row field of 3501-3506", f)
 		}
 	}
 	return nil
@@ -132,6 +132,10 @@ func requiredOf(infno string) []string {
 		return fsi.RequiredSale()
 	case fsi.InfSaleReturn:
 		return fsi.RequiredSaleReturn()
+	case fsi.InfStockTake:
+		return fsi.RequiredStockTake()
+	case fsi.InfStockChange:
+		return fsi.RequiredStockChange()
 	}
 	return nil
 }
@@ -306,7 +310,7 @@ func (b *build) validate(row any, required []string, rc rowCheck) {
 				b.problem("%s: %s is empty", f, rc.whereOf(f))
 			}
 		case float64:
-			if v <= 0 {
+			if v < 0 || (v == 0 && f != "pric") { // a unit price may be 0 (a gift); a count may not
 				b.problem("%s: %s is %v, must be positive", f, rc.whereOf(f), v)
 			}
 		}
@@ -335,13 +339,15 @@ func maxLen(field string) int {
 		return 30
 	case "rx_flag", "trdn_flag", "rx_circ_flag", "prod_geay_flag":
 		return 3
+	case "inv_chg_type":
+		return 6
 	case "hi_feesetl_type", "mdtrt_setl_type", "psn_cert_type", "prsc_dr_cert_type", "phar_cert_type":
 		return 6
 	case "rxno", "rtal_docno", "stoout_no":
 		return 40
 	case "med_list_codg", "spler_pmtno", "dynt_no", "purc_invo_codg", "purc_invo_no", "certno", "psn_name",
 		"prsc_dr_certno", "prsc_dr_name", "phar_certno", "phar_name", "phar_prac_cert_no", "sel_retn_opter_name",
-		"purc_retn_opter_name", "medins_prod_sel_no", "medins_prod_purc_no":
+		"purc_retn_opter_name", "medins_prod_sel_no", "medins_prod_purc_no", "inv_chg_opter_name":
 		return 50
 	case "aprvno":
 		return 100

@@ -28,6 +28,11 @@ func infnoOf(t int) (string, bool) {
 		return fsi.InfSale, true
 	case billtype.CustomerReturn:
 		return fsi.InfSaleReturn, true
+	case billtype.StockTake:
+		return fsi.InfStockTake, true
+	}
+	if billtype.StockChange(t) {
+		return fsi.InfStockChange, true
 	}
 	return "", false
 }
@@ -328,6 +333,16 @@ func (c *Client) planStem(ctx context.Context, infno string, bill queue.Bill, it
 	case fsi.InfPurchase, fsi.InfPurchaseReturn:
 		node = fsi.NodePurchase
 		for _, r := range b.purchases(groups) {
+			rows = append(rows, r)
+		}
+	case fsi.InfStockTake:
+		node = fsi.NodeInventory
+		for _, r := range b.stockTakes(groups) {
+			rows = append(rows, r)
+		}
+	case fsi.InfStockChange:
+		node = fsi.NodeInventory
+		for _, r := range b.stockChanges(groups) {
 			rows = append(rows, r)
 		}
 	default:

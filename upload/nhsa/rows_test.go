@@ -290,7 +290,7 @@ func TestRows3504References(t *testing.T) {
 func TestNotAnNHSABillType(t *testing.T) {
 	g := newGW(t, AuthNone, EnvelopePlain)
 	c := mustNew(t, baseConfig(&fixture{}, g.srv.URL, testCatalogue(t)))
-	for _, typ := range []int{201, 104, 322, 999} {
+	for _, typ := range []int{201, 204, 322, 999} { // 104 调拨入库 is a 3502 stock change now
 		out := deliver(t, c, bill("PDA1-260127-00005", typ, nil), purchaseItems())
 		if out.Class != upload.Permanent || !strings.Contains(out.Message, "not a 医保 进销存 bill type") {
 			t.Errorf("type %d: %v %s", typ, out.Class, out.Message)

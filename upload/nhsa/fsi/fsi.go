@@ -24,6 +24,9 @@ const (
 	InfSale           = "3505" // 商品销售
 	InfSaleReturn     = "3506" // 商品销售退货
 	InfDelete         = "3507" // 商品信息删除
+	InfStockTake      = "3501" // 商品盘存上传
+	InfStockChange    = "3502" // 商品库存变更
+	InfTraceQuery     = "3513" // 商品销售追溯信息查询
 )
 
 // Layouts.
@@ -195,6 +198,78 @@ type Sale struct {
 	DrugTracInfo        []TracInfo `json:"drugtracinfo,omitempty"`
 }
 
+// StockTake is an invinfo row of 3501 商品盘存上传. Field names, types and
+// required flags: fengzaiqishi11/hsa-his
+// hsa-com/src/main/java/cn/hsa/module/insure/stock/entity/InsureInventoryCheck.java
+// and newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3501.cs (which
+// adds drugtracinfo, "溯源码节点信息"); nhsa.md §3.4. inv_cnt is 数值型 16,2;
+// openhis notes "按最小计价包装单位统计" (unconfirmed which unit a
+// pharmacy's province means; the client counts packs).
+type StockTake struct {
+	MedListCodg         string     `json:"med_list_codg"`
+	FixmedinsHilistID   string     `json:"fixmedins_hilist_id"`
+	FixmedinsHilistName string     `json:"fixmedins_hilist_name"`
+	RxFlag              string     `json:"rx_flag"`
+	Invdate             string     `json:"invdate"` // yyyy-MM-dd
+	InvCnt              float64    `json:"inv_cnt"`
+	ManuLotnum          string     `json:"manu_lotnum,omitempty"`
+	FixmedinsBchno      string     `json:"fixmedins_bchno"`
+	ManuDate            string     `json:"manu_date"`
+	ExpyEnd             string     `json:"expy_end"`
+	Memo                string     `json:"memo,omitempty"`
+	DrugTracInfo        []TracInfo `json:"drugtracinfo,omitempty"`
+}
+
+// StockChange is an invinfo row of 3502 商品库存变更: fengzaiqishi11/hsa-his
+// hsa-com/src/main/java/cn/hsa/module/insure/stock/entity/InsureInventoryStockUpdate.java
+// and newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3502.cs (both
+// mark inv_chg_type a code, 字符型 6, required; trdn_flag 字符型 2, required
+// in openhis; drugtracinfo in openhis); nhsa.md §3.4. The inv_chg_type
+// code set is not public: the client takes it from its config.
+type StockChange struct {
+	MedListCodg         string     `json:"med_list_codg"`
+	InvChgType          string     `json:"inv_chg_type"`
+	FixmedinsHilistID   string     `json:"fixmedins_hilist_id"`
+	FixmedinsHilistName string     `json:"fixmedins_hilist_name"`
+	FixmedinsBchno      string     `json:"fixmedins_bchno"`
+	Pric                float64    `json:"pric"` // 单价 16,6
+	Cnt                 float64    `json:"cnt"`  // 数量 16,4
+	RxFlag              string     `json:"rx_flag"`
+	InvChgTime          string     `json:"inv_chg_time"` // yyyy-MM-dd HH:mm:ss
+	InvChgOpterName     string     `json:"inv_chg_opter_name,omitempty"`
+	Memo                string     `json:"memo,omitempty"`
+	TrdnFlag            string     `json:"trdn_flag"`
+	DrugTracInfo        []TracInfo `json:"drugtracinfo,omitempty"`
+}
+
+// TraceQuery is the data node of 3513 商品销售追溯信息查询, as newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3513.cs declares it
+// (fixmedins_code 30 Y; the others N, dates yyyy-MM-dd). Single source:
+// UNCONFIRMED which provinces serve it and how they page long answers.
+type TraceQuery struct {
+	FixmedinsCode  string `json:"fixmedins_code"`
+	FixmedinsBchno string `json:"fixmedins_bchno,omitempty"`
+	Begndate       string `json:"begndate,omitempty"`
+	Enddate        string `json:"enddate,omitempty"`
+	MedListCodg    string `json:"med_list_codg,omitempty"`
+	DrugTracCodg   string `json:"drug_trac_codg,omitempty"`
+}
+
+// TraceRecord is one record of a 3513 answer: one trace code of one sale
+// row (newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Output/YiBao/Output_3513.cs, in
+// camelCase there: fixmedinsBchno, drugTracCodg, medListCodg, trdnFlag …).
+// The client reads records at any depth of output and accepts snake_case
+// names too (the layout of the list is not published).
+type TraceRecord struct {
+	FixmedinsBchno string
+	DrugTracCodg   string
+	MedListCodg    string
+	TrdnFlag       string
+}
+
 // Delete is the data node of 3507.
 type Delete struct {
 	FixmedinsBchno string `json:"fixmedins_bchno"`
@@ -211,9 +286,10 @@ const (
 
 // Input node names.
 const (
-	NodePurchase = "purcinfo"
-	NodeSale     = "selinfo"
-	NodeDelete   = "data"
+	NodeInventory = "invinfo" // 3501 and 3502
+	NodePurchase  = "purcinfo"
+	NodeSale      = "selinfo"
+	NodeDelete    = "data"
 )
 
 // Required fields (by JSON name) the sandbox enforces and the client must
@@ -249,6 +325,20 @@ func RequiredSaleReturn() []string {
 	return []string{"med_list_codg", "fixmedins_hilist_id", "fixmedins_hilist_name", "fixmedins_bchno",
 		"manu_lotnum", "manu_date", "rx_flag", "trdn_flag", "sel_retn_cnt", "sel_retn_time", "sel_retn_opter_name",
 		"medins_prod_sel_no", "mdtrt_sn"}
+}
+
+// RequiredStockTake are the required fields of a 3501 row (both sources'
+// "Y" columns; drugtracinfo: the agent's stock-take exists to report the
+// codes, so it never sends a row without them).
+func RequiredStockTake() []string {
+	return []string{"med_list_codg", "fixmedins_hilist_id", "fixmedins_hilist_name", "rx_flag", "invdate",
+		"inv_cnt", "fixmedins_bchno", "manu_date", "expy_end", "drugtracinfo"}
+}
+
+// RequiredStockChange are the required fields of a 3502 row.
+func RequiredStockChange() []string {
+	return []string{"med_list_codg", "inv_chg_type", "fixmedins_hilist_id", "fixmedins_hilist_name", "fixmedins_bchno",
+		"pric", "cnt", "rx_flag", "inv_chg_time", "trdn_flag", "drugtracinfo"}
 }
 
 // RequiredDelete are the required fields of the 3507 data node.

@@ -14,14 +14,18 @@ const (
 	infSale           = "3505" // 商品销售
 	infSaleReturn     = "3506" // 商品销售退货
 	infDelete         = "3507" // 商品信息删除
+	infStockTake      = "3501" // 商品盘存上传
+	infStockChange    = "3502" // 商品库存变更
+	infTraceQuery     = "3513" // 商品销售追溯信息查询 (answered from the ledger)
 )
 
 // Input node names: purcinfo (3503/3504), selinfo (3505/3506), data
 // (3507), as the spec pages and clients below name them.
 const (
-	nodePurchase = "purcinfo"
-	nodeSale     = "selinfo"
-	nodeDelete   = "data"
+	nodePurchase  = "purcinfo"
+	nodeSale      = "selinfo"
+	nodeDelete    = "data"
+	nodeInventory = "invinfo" // 3501, 3502 (nhsa.md §3.1)
 )
 
 // Layouts of the FSI date and time fields (nhsa.md §2.1, §3.2; the
@@ -254,6 +258,97 @@ func saleReturnRequired() []string {
 	return []string{"med_list_codg", "fixmedins_hilist_id", "fixmedins_hilist_name", "fixmedins_bchno",
 		"manu_lotnum", "manu_date", "rx_flag", "trdn_flag", "sel_retn_cnt", "sel_retn_time", "sel_retn_opter_name",
 		"medins_prod_sel_no", "mdtrt_sn"}
+}
+
+// stockTakeFields is the 3501 invinfo table, from the 是否必填 columns of
+// fengzaiqishi11/hsa-his
+// hsa-com/src/main/java/cn/hsa/module/insure/stock/entity/InsureInventoryCheck.java
+// (invdate 日期型, inv_cnt 数值型 16,2, manu_lotnum optional) and the "Y" of
+// newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3501.cs, whose
+// last field is drugtracinfo (溯源码节点信息). The sandbox requires the codes
+// (Options.Relax "3501.drugtracinfo" lifts it): a stock-take without them
+// proves nothing about the packs.
+func stockTakeFields() []field {
+	return []field{
+		{"med_list_codg", kindString, 50, true},
+		{"fixmedins_hilist_id", kindString, 30, true},
+		{"fixmedins_hilist_name", kindString, 200, true},
+		{"rx_flag", kindString, 3, true},
+		{"invdate", kindString, 0, true},
+		{"inv_cnt", kindNumber, 0, true},
+		{"manu_lotnum", kindString, 30, false},
+		{"fixmedins_bchno", kindString, 30, true},
+		{"manu_date", kindString, 0, true},
+		{"expy_end", kindString, 0, true},
+		{"memo", kindString, 500, false},
+		{"drugtracinfo", kindTrac, 0, true},
+	}
+}
+
+// stockChangeFields is the 3502 invinfo table: fengzaiqishi11/hsa-his
+// hsa-com/src/main/java/cn/hsa/module/insure/stock/entity/InsureInventoryStockUpdate.java
+// and newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3502.cs agree on
+// names, types and lengths (inv_chg_type 字符型 6 代码 Y 必填 Y; pric 16,6 Y;
+// cnt 16,4 Y; inv_chg_time 日期时间型 Y; inv_chg_opter_name 50; trdn_flag
+// 字符型 2, Y in openhis). drugtracinfo is in openhis; required here as
+// for 3501. The inv_chg_type code set is not public: Options.ChangeTypes
+// restricts it when a test names one.
+func stockChangeFields() []field {
+	return []field{
+		{"med_list_codg", kindString, 50, true},
+		{"inv_chg_type", kindString, 6, true},
+		{"fixmedins_hilist_id", kindString, 30, true},
+		{"fixmedins_hilist_name", kindString, 200, true},
+		{"fixmedins_bchno", kindString, 30, true},
+		{"pric", kindNumber, 0, true},
+		{"cnt", kindNumber, 0, true},
+		{"rx_flag", kindString, 3, true},
+		{"inv_chg_time", kindString, 0, true},
+		{"inv_chg_opter_name", kindString, 50, false},
+		{"memo", kindString, 500, false},
+		{"trdn_flag", kindString, 2, true},
+		{"drugtracinfo", kindTrac, 0, true},
+	}
+}
+
+// traceQueryFields is the 3513 data node: newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3513.cs
+// (fixmedins_code 30 Y; every other field N; drug_trac_codg 30 there). A
+// single source: the sandbox follows it and refuses what it does not name.
+func traceQueryFields() []field {
+	return []field{
+		{"fixmedins_code", kindString, 30, true},
+		{"medins_list_codg", kindString, 150, false},
+		{"fixmedins_bchno", kindString, 30, false},
+		{"begndate", kindString, 0, false},
+		{"enddate", kindString, 0, false},
+		{"med_list_codg", kindString, 50, false},
+		{"mdtrt_id", kindString, 30, false},
+		{"psn_no", kindString, 30, false},
+		{"psn_cert_type", kindString, 6, false},
+		{"certno", kindString, 600, false},
+		{"psn_name", kindString, 50, false},
+		{"drug_trac_codg", kindString, 30, false},
+	}
+}
+
+// traceRecord is one record of the 3513 answer, in the camelCase of
+// newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Output/YiBao/Output_3513.cs (the
+// fields the sandbox knows of a sale row). That C# reads output as one
+// object; a period holds many records, so the sandbox answers a list
+// (unconfirmed layout).
+type traceRecord struct {
+	FixmedinsCode  string `json:"fixmedinsCode"`
+	MedListCodg    string `json:"medListCodg"`
+	MedinsListCodg string `json:"medinsListCodg"`
+	MedinsListName string `json:"medinsListName"`
+	FixmedinsBchno string `json:"fixmedinsBchno"`
+	DrugTracCodg   string `json:"drugTracCodg"`
+	TrdnFlag       string `json:"trdnFlag"`
+	OptTime        string `json:"optTime"`
 }
 
 // deleteFields is the 3507 data node: fengzaiqishi11/hsa-his

@@ -1,5 +1,5 @@
 // Package sandbox is a strict stand-in for a provincial 医保 (NHSA) FSI
-// gateway serving the 进销存 interfaces 3503-3507. The real gateways are
+// gateway serving the 进销存 interfaces 3501-3507 and the 3513 query. The real gateways are
 // out of reach from development machines, so tests, the demo and
 // `pda-agent sandbox` talk to this one. It behaves like an unforgiving
 // platform rather than a stub: it checks the gateway headers, the SM2/SM4
@@ -34,10 +34,16 @@
 //   - output.invinfoErrDetail[]: a public C# client's Output_3502A
 //     (namespace NeiMengGuYiBaoApp.Models.Output.YiBao; its repository is
 //     not named by the index). Its use for 3503-3506 is unconfirmed.
-//   - The queries 3510 采购查询, 3511 销售查询 and 3513 销售追溯信息查询: no
-//     public field table was found, so the sandbox does not serve them
-//     (unknown_infno); nhsa.md §3.5 has only a camelCase outline of
-//     3512/3513 from one client [unconfirmed].
+//   - 3501/3502 invinfo: InsureInventoryCheck.java and
+//     InsureInventoryStockUpdate.java (the same folder), with
+//     newtouch-cloud/openhis
+//     WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3501.cs and
+//     Input_3502.cs (drugtracinfo). inv_chg_type's code set is not public:
+//     Options.ChangeTypes restricts it when given.
+//   - 3513 销售追溯信息查询: openhis Input_3513.cs and
+//     Models/Output/YiBao/Output_3513.cs (single source), answered from the
+//     ledger (trace.go). The queries 3510 采购查询 and 3511 销售查询 are not
+//     served (unknown_infno).
 //
 // Where provinces differ or the platform's behaviour is unconfirmed, the
 // sandbox takes the strict reading by default and offers a switch.
@@ -87,7 +93,7 @@
 //	wrong_type           -1   a contract field of the wrong JSON type (null counts as absent)
 //	missing_field        -1   a required header field or input field absent or empty
 //	too_long             -1   a field over its length (nhsa.md tables)
-//	unknown_infno        -1   infno not 3503-3507
+//	unknown_infno        -1   infno not 3501-3507 or 3513
 //	unknown_institution  -1   fixmedins_code not configured
 //	invalid_msgid        -1   msgid not fixmedins_code + yyyyMMddHHmmss + 4 digits
 //	institution_name     -1   fixmedins_name differs from the configured name
@@ -129,7 +135,7 @@
 //	return_mismatch      -1   a return that does not fit its original (see below)
 //	unknown_bchno        -1   3507 of a bchno never accepted
 //	already_deleted      -1   3507 of a bchno already deleted
-//	delete_type          -1   3507 inv_data_type is not the row's (3 purchase, 4 sale)
+//	delete_type          -1   3507 inv_data_type is not the row's (1 盘存, 2 库存变更, 3 purchase, 4 sale)
 //	delete_blocked       -1   3507 of a row with returns in force, or of a return whose
 //	                          codes were sold again meanwhile
 //	row_refused          -1   a row named by RefuseRows: fixmedins_bchno[…]: <msg>

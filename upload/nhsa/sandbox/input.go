@@ -44,12 +44,16 @@ func buildSchemas(require, relax []string) (map[string]schema, error) {
 	pk, pl, preq := tableOf(purchaseFields())
 	sk, sl, sreq := tableOf(saleFields())
 	dk, dl, dreq := tableOf(deleteFields())
+	tk, tl, treq := tableOf(stockTakeFields())
+	ck, cl, creq := tableOf(stockChangeFields())
 	out := map[string]schema{
 		infPurchase:       {node: nodePurchase, fields: pk, lens: pl, required: preq, list: true},
 		infPurchaseReturn: {node: nodePurchase, fields: pk, lens: pl, required: purchaseReturnRequired(), list: true},
 		infSale:           {node: nodeSale, fields: sk, lens: sl, required: sreq, list: true},
 		infSaleReturn:     {node: nodeSale, fields: sk, lens: sl, required: saleReturnRequired(), list: true},
 		infDelete:         {node: nodeDelete, fields: dk, lens: dl, required: dreq},
+		infStockTake:      {node: nodeInventory, fields: tk, lens: tl, required: treq, list: true},
+		infStockChange:    {node: nodeInventory, fields: ck, lens: cl, required: creq, list: true},
 	}
 	for _, e := range require {
 		infno, name, _ := strings.Cut(e, ".")
@@ -58,7 +62,7 @@ func buildSchemas(require, relax []string) (map[string]schema, error) {
 		}
 		sc, ok := out[infno]
 		if !ok || sc.fields[name] == kindNone {
-			return nil, fmt.Errorf("sandbox: Require %q: no such field (want infno.field of 3503-3507 or request.field)", e)
+			return nil, fmt.Errorf("sandbox: Require %q: no such field (want infno.field of 3501-3507 or request.field)", e)
 		}
 		if !slices.Contains(sc.required, name) {
 			sc.required = append(slices.Clone(sc.required), name)
@@ -72,7 +76,7 @@ func buildSchemas(require, relax []string) (map[string]schema, error) {
 		}
 		sc, ok := out[infno]
 		if !ok || sc.fields[name] == kindNone {
-			return nil, fmt.Errorf("sandbox: Relax %q: no such field (want infno.field of 3503-3507 or request.field)", e)
+			return nil, fmt.Errorf("sandbox: Relax %q: no such field (want infno.field of 3501-3507 or request.field)", e)
 		}
 		if name == "fixmedins_bchno" || (infno == infDelete) {
 			return nil, fmt.Errorf("sandbox: Relax %q: the sandbox cannot work without it", e)
@@ -134,8 +138,9 @@ type row struct {
 
 // Decimal places allowed: counts are num(16,4), prices num(16,6).
 const (
-	countScale = 4
-	priceScale = 6
+	countScale  = 4
+	priceScale  = 6
+	invCntScale = 2 // 3501 inv_cnt is num(16,2)
 )
 
 // parseInput checks the input node of a request against its interface.
@@ -295,6 +300,11 @@ func (s *Server) parseRow(infno string, sc schema, where string, raw json.RawMes
 
 	// Dates and times.
 	var manu, expy time.Time
+	if v, ok := strs["invdate"]; ok && v != "" {
+		if _, err := time.Parse(dateLayout, v); err != nil {
+			return nil, unknown, refuse(reasonInvalidDate, "%s.invdate[%s]格式错误: 应为yyyy-MM-dd", where, v)
+		}
+	}
 	for _, k := range []string{"manu_date", "expy_end"} {
 		v, ok := strs[k]
 		if !ok || v == "" {
@@ -313,7 +323,7 @@ func (s *Server) parseRow(infno string, sc schema, where string, raw json.RawMes
 	if !manu.IsZero() && !expy.IsZero() && expy.Before(manu) {
 		return nil, unknown, refuse(reasonExpiry, "%s有效期止[%s]早于生产日期[%s]", where, strs["expy_end"], strs["manu_date"])
 	}
-	for _, k := range []string{"sel_retn_time", "purc_retn_stoin_time"} {
+	for _, k := range []string{"sel_retn_time", "purc_retn_stoin_time", "inv_chg_time"} {
 		v, ok := strs[k]
 		if !ok || v == "" {
 			continue
@@ -328,25 +338,37 @@ func (s *Server) parseRow(infno string, sc schema, where string, raw json.RawMes
 	}
 
 	// Numbers.
-	for _, k := range []string{"purc_retn_cnt", "sel_retn_cnt"} {
+	for _, k := range []string{"purc_retn_cnt", "sel_retn_cnt", "inv_cnt", "cnt"} {
 		v, ok := nums[k]
 		if !ok {
 			continue
 		}
-		n, ok := parseDecimal(v, countScale)
+		scale := countScale
+		if k == "inv_cnt" {
+			scale = invCntScale
+		}
+		n, ok := parseDecimal(v, scale)
 		if !ok {
 			return nil, unknown, refuse(reasonInvalidNumber, "%s.%s[%s]应为最多%d位小数的数值", where, k, v, countScale)
 		}
 		if n <= 0 {
 			return nil, unknown, refuse(reasonInvalidCount, "%s.%s[%s]应大于0", where, k, v)
 		}
+		if k == "inv_cnt" {
+			n *= 100 // to units of 10^-4 like the other counts
+		}
 		r.count = n
 		r.countF, _ = strconv.ParseFloat(v, 64)
 	}
-	if v, ok := nums["finl_trns_pric"]; ok {
-		if n, ok := parseDecimal(v, priceScale); !ok || n < 0 {
-			return nil, unknown, refuse(reasonInvalidNumber, "%s.finl_trns_pric[%s]应为不小于0、最多%d位小数的数值", where, v, priceScale)
+	for _, k := range []string{"finl_trns_pric", "pric"} {
+		if v, ok := nums[k]; ok {
+			if n, ok := parseDecimal(v, priceScale); !ok || n < 0 {
+				return nil, unknown, refuse(reasonInvalidNumber, "%s.%s[%s]应为不小于0、最多%d位小数的数值", where, k, v, priceScale)
+			}
 		}
+	}
+	if v, ok := strs["inv_chg_type"]; ok && len(s.changeTypes) > 0 && !slices.Contains(s.changeTypes, v) {
+		return nil, unknown, refuse(reasonInvalidFlag, "%s.inv_chg_type[%s]不在本省库存变更类型代码中", where, v)
 	}
 
 	// Code lists.
@@ -399,6 +421,12 @@ func (s *Server) parseRow(infno string, sc schema, where string, raw json.RawMes
 		if len(r.codes) > 0 && r.count/10000 != int64(len(r.codes)) {
 			return nil, unknown, refuse(reasonCodeCount, "%s非拆零销售数量[%s]与追溯码个数[%d]不一致", where, nums["sel_retn_cnt"], len(r.codes))
 		}
+	}
+	// A whole-pack stock change moves one pack per code. (3501's inv_cnt
+	// may count the smallest pricing unit, openhis Input_3501.cs, so it
+	// is not held to the codes.)
+	if infno == infStockChange && r.trdn == "0" && len(r.codes) > 0 && r.count != int64(len(r.codes))*10000 {
+		return nil, unknown, refuse(reasonCodeCount, "%s非拆零库存变更数量[%s]与追溯码个数[%d]不一致", where, nums["cnt"], len(r.codes))
 	}
 	return r, unknown, nil
 }

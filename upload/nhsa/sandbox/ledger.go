@@ -239,8 +239,13 @@ func (s *Server) deleteLocked(req *fsiReq, d *row, ref string, now time.Time) *f
 		return refuse(reasonUnknownBchno, "记录不存在: fixmedins_bchno[%s]", d.bchno)
 	}
 	want := delPurchase
-	if e.infno == infSale || e.infno == infSaleReturn {
+	switch e.infno {
+	case infSale, infSaleReturn:
 		want = delSale
+	case infStockTake:
+		want = delInventory
+	case infStockChange:
+		want = delStock
 	}
 	if d.delType != want {
 		return refuse(reasonDeleteType, "inv_data_type[%s]与记录类型不符: fixmedins_bchno[%s]是%s记录(应为%s)",

@@ -57,6 +57,9 @@ func (s *Server) serveFSI(plain []byte, received time.Time, f Fault, shape Answe
 	if rec != nil {
 		return s.replay(req, received, rec)
 	}
+	if req.infno == infTraceQuery {
+		return s.serveTrace(req, received, now)
+	}
 	rows, rowErrs, unknown, callErr := s.parseInput(req, now)
 	s.noteUnknown(unknown)
 	unknown = append(req.unknown, unknown...)
@@ -262,7 +265,7 @@ func (s *Server) parseRequest(plain []byte, now time.Time) (*fsiReq, *fsiErr) {
 	}
 
 	infno := vals["infno"]
-	if _, ok := s.schemas[infno]; !ok {
+	if _, ok := s.schemas[infno]; !ok && infno != infTraceQuery {
 		return nil, refuse(reasonUnknownInfno, "交易编号[%s]不存在", infno)
 	}
 	s.mu.Lock()

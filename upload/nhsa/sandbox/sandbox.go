@@ -137,6 +137,10 @@ type Options struct {
 	// Answer is the answer shape of every request unless one is queued
 	// with InjectAnswers (AnswerInfcode if zero).
 	Answer Answer
+	// ChangeTypes, when set, are the only 3502 inv_chg_type codes
+	// accepted (the province's code set; no public one exists). Empty:
+	// any code of 1-6 characters.
+	ChangeTypes []string
 }
 
 // Input styles (Options.InputStyle).
@@ -309,6 +313,7 @@ type Server struct {
 	maxInput    int
 	uniqueBchno bool
 	answer      Answer
+	changeTypes []string // 3502 inv_chg_type codes accepted; empty: any
 
 	mu      sync.Mutex
 	faults  []Fault
@@ -456,6 +461,7 @@ func New(o Options) *Server {
 		maxInput:    o.MaxInput,
 		uniqueBchno: !o.AllowDuplicateBchno,
 		answer:      o.Answer,
+		changeTypes: slices.Clone(o.ChangeTypes),
 		refuse:      make(map[string]string),
 		insts:       make(map[string]*institution),
 		msgids:      make(map[string]*msgRecord),

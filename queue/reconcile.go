@@ -1,0 +1,74 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ReconcileRun is one reconciliation of a back end: what the platform
+// holds against what this device finished in a period. Runs are kept, so
+// the store can show when it was checked and what was found.
+type ReconcileRun struct {
+	Seq      uint64             `json:"seq"`
+	At       time.Time          `json:"at"`
+	Dest     string             `json:"dest"`
+	From     time.Time          `json:"from"`
+	To       time.Time          `json:"to"`
+	Bills    int                `json:"bills"`    // bills of the device compared
+	Records  int                `json:"records"`  // platform records read
+	Findings []ReconcileFinding `json:"findings"` // differences; none: the platform holds exactly what was sent
+	Skipped  []string           `json:"skipped,omitempty"`
+}
+
+// ReconcileFinding is one difference between the device and a platform.
+type ReconcileFinding struct {
+	Kind     string   `json:"kind"` // missing_on_platform, codes_differ, unknown_here
+	Bill     string   `json:"bill,omitempty"`
+	Row      string   `json:"row,omitempty"` // the platform's row key (医保 fixmedins_bchno)
+	Local    []string `json:"local,omitempty"`
+	Platform []string `json:"platform,omitempty"`
+	Detail   string   `json:"detail"`
+}
+
+// SaveReconcile keeps a run and returns it with its sequence number (and
+// At, if it was zero).
+func (s *Store) SaveReconcile(ctx context.Context, run ReconcileRun) (ReconcileRun, error) {
+	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		b := w.tx.Bucket(bktReconcile)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return nil, abort(err)
+		}
+		run.Seq = seq
+		if run.At.IsZero() {
+			run.At = w.now
+		}
+		return run, w.putJSON(b, u64(seq), run)
+	})
+	if err != nil {
+		return ReconcileRun{}, fmt.Errorf("saving the reconciliation of %s: %w", run.Dest, err)
+	}
+	return r.(ReconcileRun), nil
+}
+
+// ReconcileRuns returns the kept runs, newest first, at most limit (all
+// if limit ≤ 0).
+func (s *Store) ReconcileRuns(limit int) ([]ReconcileRun, error) {
+	var out []ReconcileRun
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktReconcile).Cursor()
+		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
+			var r ReconcileRun
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("%w: reconcile run %x: %v", errCorrupt, k, err)
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
