@@ -190,7 +190,7 @@ func TestPostgresCLI(t *testing.T) {
 	if _, _, code := pdaHQ(t, ctx, "migrate", "--db", bolt); code != exitUsage {
 		t.Errorf("migrate on a bbolt file: %d", code)
 	}
-	if out, errOut, code := pdaHQ(t, ctx, "migrate", "--db", dsn); code != 0 || !strings.Contains(out, "applied 0001_init.sql") {
+	if out, errOut, code := pdaHQ(t, ctx, "migrate", "--db", dsn); code != 0 || !strings.Contains(out, "applied 0001_init.sql") || !strings.Contains(out, "applied 0002_catalogues.sql") {
 		t.Fatalf("migrate: %d %s %s", code, out, errOut)
 	}
 	if out, _, code := pdaHQ(t, ctx, "migrate", "--db", dsn); code != 0 || !strings.Contains(out, "schema is current") {
@@ -226,7 +226,7 @@ func TestPostgresCLI(t *testing.T) {
 	if out, errOut, code := pdaHQ(t, ctx, "export", "--db", bolt, "--chain", chain); code != 0 || !strings.Contains(out, "20 device(s)") {
 		t.Fatalf("export --chain: %d %s %s", code, out, errOut)
 	}
-	if out, errOut, code := pdaHQ(t, ctx, "import", "--db", dsn, "--chain", chain); code != 0 || !strings.Contains(out, "imported 20 device(s)") {
+	if out, errOut, code := pdaHQ(t, ctx, "import", "--db", dsn, "--chain", chain); code != 0 || !strings.Contains(out, "imported 20 device(s), 20 bundle(s), 1 catalogue object(s)") {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
 	}
 	if _, errOut, code := pdaHQ(t, ctx, "import", "--db", dsn, "--chain", chain); code != 1 || !strings.Contains(errOut, "empty") {

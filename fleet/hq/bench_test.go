@@ -1,11 +1,13 @@
-package hq
+package hq_test
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,6 +18,9 @@ import (
 
 	"github.com/tjfoc/gmsm/sm2"
 
+	"github.com/pda-agent/pda-agent/fleet/hq"
+	"github.com/pda-agent/pda-agent/fleet/hq/pgstore"
+	"github.com/pda-agent/pda-agent/fleet/hq/pgstore/pgtest"
 	"github.com/pda-agent/pda-agent/fleet/hq/protocol"
 	"github.com/pda-agent/pda-agent/gm"
 )
@@ -31,8 +36,11 @@ const (
 )
 
 // BenchmarkFleetPoll: every device polls with If-None-Match naming its
-// current bundle (all answers 304), against pda-hq's Serve on bbolt and,
-// in the same run, against a plain net/http.FileServer serving the
+// current bundle (all answers 304), in one run: against pda-hq's Serve on
+// bbolt, against two pda-hq replicas on one PostgreSQL database (a
+// throw-away cluster holding the same chain, loaded from the bbolt file;
+// both replicas share the poll key, and each device's polls alternate
+// between them), and against a plain net/http.FileServer serving the
 // exported bundle files with an ETag wrapper. The hq clients behave as
 // agents do: each first makes one SM2-signed poll (which HQ verifies and
 // answers with a poll token), then polls with the token; the measured
@@ -45,36 +53,86 @@ func BenchmarkFleetPoll(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	hqLn, err := net.Listen("tcp", "127.0.0.1:0")
+	var rows []benchRow
+	boltURL := fb.serve(b, ctx, fb.st, nil)
+	rows = append(rows, fb.pollHQ(b, "pda-hq serve, bbolt", boltURL))
+
+	pollKey := []byte("bench poll key, shared by both replicas")
+	dsn := fb.loadPostgres(b)
+	var urls []string
+	for range 2 {
+		// Each replica its own pool, as separate processes would have.
+		pb, err := pgstore.Open(context.Background(), dsn, quietLogger())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { pb.Close() }) // after the replica stopped (cleanups run last first)
+		urls = append(urls, fb.serve(b, ctx, hq.New(pb, hq.Options{Logger: quietLogger()}), pollKey))
+	}
+	rows = append(rows, fb.pollHQ(b, "pda-hq serve, PostgreSQL, 2 replicas", urls...))
+
+	fileURL, stopFiles := fb.startFileServer(b)
+	defer stopFiles()
+	rows = append(rows, fb.pollFiles(b, "net/http.FileServer", fileURL))
+	printRows(rows)
+}
+
+// serve runs st's Serve on a loopback port until ctx ends.
+func (fb *fleetBench) serve(b *testing.B, ctx context.Context, st *hq.Store, pollKey []byte) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- fb.st.Serve(ctx, hqLn, ServeOptions{MaxInFlight: 4096, Logger: quietLogger()}) }()
-	defer func() {
-		cancel()
+	go func() {
+		served <- st.Serve(ctx, ln, hq.ServeOptions{MaxInFlight: 4096, Logger: quietLogger(), PollKey: pollKey})
+	}()
+	b.Cleanup(func() {
 		if err := <-served; err != nil {
 			b.Error(err)
 		}
-	}()
-	fileURL, stopFiles := fb.startFileServer(b)
-	defer stopFiles()
+	})
+	return "http://" + ln.Addr().String()
+}
 
-	var rows []benchRow
-	// Hook: another variant is a base URL (or several replicas' URLs)
-	// serving the device protocol for the same devices: enroll fb.ds in
-	// its store, publish any tree, serve, and add
-	// fb.pollHQ(b, "pda-hq serve, PostgreSQL, 2 replicas", urlA, urlB).
-	rows = append(rows, fb.pollHQ(b, "pda-hq serve, bbolt", "http://"+hqLn.Addr().String()))
-	rows = append(rows, fb.pollFiles(b, "net/http.FileServer", fileURL))
-	printRows(rows)
+// loadPostgres starts a throw-away cluster and loads the bench's chain
+// (devices, bundles, catalogue object, rollout) into a migrated database,
+// as `pda-hq export --chain` and `import` would.
+func (fb *fleetBench) loadPostgres(b *testing.B) string {
+	b.Helper()
+	t0 := time.Now()
+	dsn := pgtest.Start(b).NewDB(b)
+	pool, err := pgstore.Connect(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = pgstore.Migrate(context.Background(), pool)
+	pool.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	pb, err := pgstore.Open(context.Background(), dsn, quietLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pb.Close()
+	chain, err := fb.st.Dump(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := hq.New(pb, hq.Options{Logger: quietLogger()}).Load(context.Background(), chain); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("PostgreSQL cluster started and the chain loaded in %s", time.Since(t0).Round(time.Millisecond))
+	return dsn
 }
 
 // fleetBench holds the enrolled devices, their signed headers and the
 // exported bundles.
 type fleetBench struct {
-	st          *Store
-	ds          []Device
+	st          *hq.Store
+	ds          []hq.Device
 	signed      []http.Header // one SM2-signed GET per device (valid ±5 min)
 	etags       []string
 	www         string
@@ -85,7 +143,7 @@ type fleetBench struct {
 func setupFleetBench(b *testing.B) *fleetBench {
 	b.Helper()
 	setup := time.Now()
-	st, err := Open(filepath.Join(b.TempDir(), "hq.db"), Options{Create: true, Logger: quietLogger()})
+	st, err := hq.Open(filepath.Join(b.TempDir(), "hq.db"), hq.Options{Create: true, Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,21 +151,21 @@ func setupFleetBench(b *testing.B) *fleetBench {
 	for i := range priv {
 		priv[i] = genKey(b)
 	}
-	fb := &fleetBench{st: st, ds: make([]Device, benchDevices), signed: make([]http.Header, benchDevices),
+	fb := &fleetBench{st: st, ds: make([]hq.Device, benchDevices), signed: make([]http.Header, benchDevices),
 		etags: make([]string, benchDevices), staticETags: map[string]string{}}
 	for i := range fb.ds {
 		k := priv[i%benchKeys]
-		fb.ds[i] = Device{ID: fmt.Sprintf("D%05d", i), Store: fmt.Sprintf("S%04d", i%benchStores), PublicKey: gm.PublicKeyBase64(&k.PublicKey)}
+		fb.ds[i] = hq.Device{ID: fmt.Sprintf("D%05d", i), Store: fmt.Sprintf("S%04d", i%benchStores), PublicKey: gm.PublicKeyBase64(&k.PublicKey)}
 	}
 	if _, err := st.Enroll(fb.ds...); err != nil {
 		b.Fatal(err)
 	}
 	tree := writeTree(b, map[string]string{
-		"chain.yaml":             chainYAML + "msfx: {app_secret: bench-app-secret}\n",
+		"chain.yaml":             "log: {level: info}\nqueue: {max_batch: 100}\nmsfx: {app_secret: bench-app-secret}\n",
 		"catalogue/products.csv": strings.Repeat("6901234567890,阿莫西林胶囊 0.25g*24粒,盒\n", 50),
 	})
 	t0 := time.Now()
-	if _, err := st.Publish(context.Background(), tree, PublishOptions{Key: genKey(b)}); err != nil {
+	if _, err := st.Publish(context.Background(), tree, hq.PublishOptions{Key: genKey(b)}); err != nil {
 		b.Fatal(err)
 	}
 	publish := time.Since(t0)
@@ -115,7 +173,7 @@ func setupFleetBench(b *testing.B) *fleetBench {
 	if _, err := st.Export(fb.www); err != nil {
 		b.Fatal(err)
 	}
-	status, err := st.Status(StatusOptions{Rollouts: 1})
+	status, err := st.Status(hq.StatusOptions{Rollouts: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -124,18 +182,27 @@ func setupFleetBench(b *testing.B) *fleetBench {
 		byID[d.ID] = `"` + d.Served.Hash + `"`
 	}
 	fb.signedAt = time.Now()
-	if err := parallel(context.Background(), benchDevices, 4, func(i int) error {
-		id := fb.ds[i].ID
-		fb.etags[i] = byID[id]
-		req, _ := http.NewRequest(http.MethodGet, "http://x"+protocol.BundlePath(id), nil)
-		if err := protocol.Sign(req, id, priv[i%benchKeys], nil, fb.signedAt); err != nil {
-			return err
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < benchDevices && errs[w] == nil; i += 4 {
+				id := fb.ds[i].ID
+				fb.etags[i] = byID[id]
+				req, _ := http.NewRequest(http.MethodGet, "http://x"+protocol.BundlePath(id), nil)
+				errs[w] = protocol.Sign(req, id, priv[i%benchKeys], nil, fb.signedAt)
+				req.Header.Set("If-None-Match", fb.etags[i])
+				fb.signed[i] = req.Header
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
 		}
-		req.Header.Set("If-None-Match", fb.etags[i])
-		fb.signed[i] = req.Header
-		return nil
-	}); err != nil {
-		b.Fatal(err)
 	}
 	for i, d := range fb.ds {
 		fb.staticETags["/devices/"+d.ID+".bundle"] = fb.etags[i]
@@ -165,14 +232,16 @@ func (fb *fleetBench) startFileServer(b *testing.B) (string, func()) {
 
 // pollHQ is the hook for any server of the device protocol that has the
 // bench's devices enrolled (fb.ds, same keys) and a bundle released to
-// each: a pda-hq on another store, or several replicas (bases: request i
-// goes to bases[i%len(bases)], so each device's polls alternate between
-// them when there are two). Not measured: one signed GET per device,
+// each: a pda-hq on another store, or several replicas (bases: the r-th
+// poll of a device goes to bases[(device+r)%len(bases)], so each
+// device's polls alternate between two replicas, and the token it polls
+// with was handed out by the other one half of the time). Not measured: one signed GET per device,
 // which learns its ETag and poll token as an agent does. Measured: b.N
 // token polls naming that ETag, each of which must be answered 304.
 func (fb *fleetBench) pollHQ(b *testing.B, name string, bases ...string) benchRow {
 	b.Helper()
-	url := func(i int) string { return bases[i%len(bases)] + protocol.BundlePath(fb.ds[i%len(fb.ds)].ID) }
+	n := len(fb.ds)
+	url := func(i int) string { return bases[(i%n+i/n)%len(bases)] + protocol.BundlePath(fb.ds[i%n].ID) }
 	first := make([]http.Header, len(fb.ds))
 	for i, h := range fb.signed {
 		first[i] = h.Clone()
@@ -332,15 +401,41 @@ func printRows(rows []benchRow) {
 	base := rows[len(rows)-1]
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\n%d devices, %d keep-alive clients, all answers 304, %d polls each:\n", benchDevices, benchClients, base.n)
-	fmt.Fprintf(&sb, "  %-28s %10s %9s %9s %9s\n", "server", "req/s", "p50 ms", "p99 ms", "of base")
+	fmt.Fprintf(&sb, "  %-38s %10s %9s %9s %9s\n", "server", "req/s", "p50 ms", "p99 ms", "of base")
 	for _, r := range rows {
 		share := 0.0
 		if base.rps > 0 {
 			share = 100 * r.rps / base.rps
 		}
-		fmt.Fprintf(&sb, "  %-28s %10.0f %9.2f %9.2f %8.1f%%\n", r.name, r.rps, r.p50, r.p99, share)
+		fmt.Fprintf(&sb, "  %-38s %10.0f %9.2f %9.2f %8.1f%%\n", r.name, r.rps, r.p50, r.p99, share)
 	}
 	// Printed, not logged: go test shows a passing benchmark's log only
 	// with -v.
 	fmt.Print(sb.String())
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func genKey(b testing.TB) *sm2.PrivateKey {
+	b.Helper()
+	k, err := gm.GenerateKey(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
+}
+
+func writeTree(b testing.TB, files map[string]string) string {
+	b.Helper()
+	dir := b.TempDir()
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
 }
