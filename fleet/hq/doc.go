@@ -63,7 +63,12 @@
 // (no token, an old or foreign one, another ETag) takes the full path
 // above, whose answer it would have got anyway, and gets a fresh token; so
 // each device pays about one SM2 check a day. The poll key is
-// ServeOptions.PollKey (serve --poll-key-file); replicas must share it.
+// ServeOptions.PollKey (serve --poll-key-file; default random per
+// process). Replicas behind a load balancer must share it: a token is then
+// valid on every replica, so a device whose polls alternate between them
+// stays on the token path (the replica tests check that a token from
+// replica A gets a 304 on replica B); with separate keys every switch would
+// cost an SM2 check and a new token.
 //
 // What an attacker who captured a token (from a device's memory, or from
 // the wire without TLS) can do, for at most two days or until the device
@@ -84,7 +89,8 @@
 // The device → current bundle map lives in the Server's snapshot, which
 // the writer reloads from the store within a Tick (default 1 s) of any
 // publish, rollout step or enrolment made by any process (a generation
-// counter read each tick, not a read per poll). Until then a replica may
+// counter read each tick, not a read per poll; with PostgreSQL every
+// replica does so). Until then a replica may
 // still answer 304 for the previous bundle: the device gets the new one at
 // its next poll, exactly as if it had polled a moment earlier.
 //
@@ -160,7 +166,9 @@
 // batch, the last-seen times and the rollout step.
 //
 // PostgreSQL (package pgstore; `--db postgres://…`, schema by `pda-hq
-// migrate`), for a big chain: several `pda-hq serve` replicas behind any
+// migrate` from numbered migrations embedded in the binary; 0002 added the
+// catalogue objects, each bundle row naming its object by a foreign key),
+// for a big chain: several `pda-hq serve` replicas behind any
 // load balancer on one database, sharing one poll key (serve
 // --poll-key-file) so a poll token issued by one replica is honoured by
 // all of them. Each replica's writer commits its report batch and
@@ -172,9 +180,8 @@
 // tick of any replica.
 //
 // Serve answers GETs from an in-memory snapshot of every device's key and
-// released bundle and of the catalogue objects, so its memory is about the
-// sum of the released bundles plus the catalogues. Every replica re-reads
-// it within a tick of any change (a generation counter bumped by publish,
-// enroll and wave releases), reusing the bytes it already holds; polls
-// never touch the store.
+// released bundle and of the catalogue objects (see the poll token above
+// for when it is reloaded), so its memory is about the sum of the released
+// bundles plus the catalogues; a reload reads only the bundles and objects
+// it does not hold yet. Polls and catalogue fetches never touch the store.
 package hq
