@@ -322,6 +322,13 @@ func (s *boltBackend) Stage(_ context.Context, stg *Staging) (*Rollout, error) {
 		if err := putCatalogues(tx, stg.Catalogues); err != nil {
 			return err
 		}
+		// An object found by an earlier read may have been dropped by a
+		// publish in between (PostgreSQL's foreign key refuses the same).
+		for _, b := range stg.Bundles {
+			if b.Catalogue != "" && tx.Bucket(bktCatalogues).Get([]byte(b.Catalogue)) == nil {
+				return fmt.Errorf("catalogue object %s of device %s is not stored (removed by another publish?); publish again", b.Catalogue, b.Device.ID)
+			}
+		}
 		if err := gcCatalogues(tx); err != nil {
 			return fmt.Errorf("catalogues: %w", err)
 		}

@@ -502,6 +502,38 @@ func runCatalogues(t *testing.T, open Open) {
 			t.Fatalf("%s: catalogue %s after the load, want %s", d.Device.ID, got, second[d.Device.ID])
 		}
 	}
+	// A publish whose bundle names an object that is not stored (one
+	// another publish dropped after this one looked it up) is refused
+	// whole.
+	before := ChainJSON(t, to)
+	version, err := to.Backend().ReserveVersion(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs, err := to.Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := gm.Fingerprint(&f.HQ.PublicKey)
+	stg := &hq.Staging{Version: version, HQKey: fp, Now: f.Clk.Now(), Threshold: 0.2, WaveTimeout: time.Hour,
+		WaveStores: [][]string{{devs[0].Store}}, WaveDevices: [][]string{{devs[0].ID}},
+		Bundles: []hq.SealedBundle{{Device: devs[0], Data: []byte("{}"), Hash: strings.Repeat("1", 64), Catalogue: strings.Repeat("0", 64)}}}
+	if _, err := to.Backend().Stage(context.Background(), stg); err == nil {
+		t.Fatal("Stage accepted a bundle naming a catalogue object that is not stored")
+	}
+	// Only the reserved version moved.
+	var a, b hq.Chain
+	if err := json.Unmarshal(before, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(ChainJSON(t, to), &b); err != nil {
+		t.Fatal(err)
+	}
+	a.Version = b.Version
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("a refused Stage changed the store")
+	}
+
 	// A chain with a bundle naming a missing object is refused.
 	c.Catalogues = c.Catalogues[:1]
 	if err := open(t, f.Clk.Now).Load(context.Background(), c); err == nil || !strings.Contains(err.Error(), "missing") {
