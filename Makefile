@@ -54,7 +54,7 @@ bench:
 	GO=$(GO) scripts/camera-bench/run.sh
 	$(GO) test -run '^$$' -bench Backlog -benchtime 1x ./upload/msfx/
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./upload/msfx/sandbox/
-	$(GO) test -run '^$$' -bench FleetPoll -benchtime 20000x ./fleet/hq/
+	$(GO) test -run '^$$' -bench FleetPoll -benchtime 50000x -timeout 30m ./fleet/hq/
 
 ## faults: the long fault suite (PDA_CRASH_CYCLES SIGKILL cycles, then back-end
 ## faults, disk full, corrupt queue, bad input); `make test` runs its short form

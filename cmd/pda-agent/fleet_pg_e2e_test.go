@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/pda-agent/pda-agent/fleet/hq"
 	"github.com/pda-agent/pda-agent/fleet/hq/pgstore/pgtest"
+	"github.com/pda-agent/pda-agent/fleet/hq/protocol"
 )
 
 // roundRobin is a minimal load balancer: each request goes to the next
@@ -29,6 +32,32 @@ type roundRobin struct {
 	backends []string
 	next     atomic.Uint64
 	client   http.Client
+
+	mu     sync.Mutex
+	issuer map[string]string // poll token → the replica that first handed it out
+	// cross counts token polls answered 304 by a replica other than the
+	// one that issued the token.
+	cross atomic.Int64
+}
+
+// watchTokens notes who issued each poll token and which token polls
+// another replica answered 304.
+func (lb *roundRobin) watchTokens(backend string, r *http.Request, resp *http.Response) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	if lb.issuer == nil {
+		lb.issuer = map[string]string{}
+	}
+	if tok := r.Header.Get(protocol.HeaderPollToken); tok != "" && resp.StatusCode == http.StatusNotModified {
+		if from, ok := lb.issuer[tok]; ok && from != backend {
+			lb.cross.Add(1)
+		}
+	}
+	if tok := resp.Header.Get(protocol.HeaderPollToken); tok != "" {
+		if _, ok := lb.issuer[tok]; !ok {
+			lb.issuer[tok] = backend
+		}
+	}
 }
 
 func (lb *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +78,7 @@ func (lb *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			continue
 		}
+		lb.watchTokens(b, r, resp)
 		for k, v := range resp.Header {
 			w.Header()[k] = v
 		}
@@ -63,6 +93,7 @@ func (lb *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // hqReplica is one `pda-hq serve` process; each start logs to its own file.
 type hqReplica struct {
 	bin, dsn, addr, logs string
+	pollKey              string // --poll-key-file, shared by the replicas
 	n                    int
 	cmd                  *exec.Cmd
 	done                 chan struct{}
@@ -75,7 +106,7 @@ func (r *hqReplica) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.cmd = exec.Command(r.bin, "serve", "--db", r.dsn, "--listen", r.addr, "--tick", "200ms", "--retry-after", "1s")
+	r.cmd = exec.Command(r.bin, "serve", "--db", r.dsn, "--listen", r.addr, "--tick", "200ms", "--retry-after", "1s", "--poll-key-file", r.pollKey)
 	r.cmd.Stdout, r.cmd.Stderr = f, f
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -134,16 +165,25 @@ func TestFleetRolloutReplicas(t *testing.T) {
 	}
 
 	logs := t.TempDir()
+	pollKey := filepath.Join(dir, "poll.key")
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pollKey, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var replicas []*hqReplica
 	for range 2 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		replicas = append(replicas, &hqReplica{bin: hqBin, dsn: dsn, addr: l.Addr().String(), logs: logs})
+		replicas = append(replicas, &hqReplica{bin: hqBin, dsn: dsn, addr: l.Addr().String(), logs: logs, pollKey: pollKey})
 		l.Close()
 	}
-	lb := httptest.NewServer(&roundRobin{backends: []string{replicas[0].addr, replicas[1].addr}})
+	rr := &roundRobin{backends: []string{replicas[0].addr, replicas[1].addr}}
+	lb := httptest.NewServer(rr)
 	defer lb.Close()
 	lbAddr := strings.TrimPrefix(lb.URL, "http://")
 
@@ -320,6 +360,13 @@ func TestFleetRolloutReplicas(t *testing.T) {
 		case !wave1[ds.Store] && (ds.Served == nil || ds.Served.Version != v2):
 			t.Errorf("%s (wave 2) served %+v after the halt", ds.ID, ds.Served)
 		}
+	}
+	// The replicas share the poll key: an agent's token polls stay on the
+	// fast path whichever replica the balancer picks.
+	if n := rr.cross.Load(); n == 0 {
+		t.Errorf("no token poll was answered 304 by a replica other than the one that issued the token")
+	} else {
+		t.Logf("%d token polls answered 304 by the other replica", n)
 	}
 	t.Logf("20 agents, 2 replicas on PostgreSQL, each killed once: v%d…v%d in %s", v1, v3, time.Since(started).Round(time.Millisecond))
 }

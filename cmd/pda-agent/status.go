@@ -67,6 +67,10 @@ read.`,
 				}
 			} else {
 				printStatus(out, st, time.Now())
+				if c.Fleet.Enabled {
+					fs, err := client.ReadState(c.FleetDir())
+					printFleet(out, fs, err, time.Now())
+				}
 			}
 			if st.Health != agent.Healthy {
 				return &exitError{code: exitFailure, err: errors.New("")} // the output said why
@@ -264,6 +268,33 @@ func printStatus(w io.Writer, s agent.Status, now time.Time) {
 		for _, p := range s.Problems {
 			fmt.Fprintln(w, "  - "+p)
 		}
+	}
+}
+
+// printFleet adds what the fleet client last saw (its state file): a
+// refused bundle (an expired one from a stale mirror, say), an applied
+// bundle past its not_after, the catalogue in force.
+func printFleet(w io.Writer, st client.State, err error, now time.Time) {
+	if err != nil {
+		fmt.Fprintf(w, "fleet: %v\n", err)
+		return
+	}
+	if st.AppliedCatalogue != "" {
+		fmt.Fprintf(w, "fleet: catalogue v%d (%.12s)\n", st.AppliedCatalogueVersion, st.AppliedCatalogue)
+	}
+	if na := st.AppliedNotAfter; !na.IsZero() && now.After(na) {
+		fmt.Fprintf(w, "fleet: the applied bundle v%d EXPIRED at %s; it stays in force, but HQ must publish again\n",
+			st.AppliedVersion, agent.StoreTime(na))
+	}
+	if st.LastFailedError != "" {
+		at := ""
+		if !st.LastFailedAt.IsZero() {
+			at = " (" + agent.StoreTime(st.LastFailedAt) + ")"
+		}
+		fmt.Fprintf(w, "fleet: last bundle refused or failed%s: %s\n", at, st.LastFailedError)
+	}
+	if st.LastError != "" {
+		fmt.Fprintf(w, "fleet: last poll failed: %s\n", st.LastError)
 	}
 }
 

@@ -26,8 +26,8 @@ func exportChain(cmd *cobra.Command, st *hq.Store, path string) error {
 	if err := durable.WriteFile(path, raw, 0o600); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "exported the chain to %s: %d device(s), %d bundle(s), %d rollout(s), last version %d\n",
-		path, len(c.Devices), len(c.Bundles), len(c.Rollouts), c.Version)
+	fmt.Fprintf(cmd.OutOrStdout(), "exported the chain to %s: %d device(s), %d bundle(s), %d catalogue object(s), %d rollout(s), last version %d\n",
+		path, len(c.Devices), len(c.Bundles), len(c.Catalogues), len(c.Rollouts), c.Version)
 	return nil
 }
 
@@ -62,8 +62,8 @@ holds devices or versions is refused.`,
 			if err := st.Load(cmd.Context(), &c); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %d device(s), %d bundle(s), %d rollout(s) into %s\n",
-				len(c.Devices), len(c.Bundles), len(c.Rollouts), redactDB(db))
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d device(s), %d bundle(s), %d catalogue object(s), %d rollout(s) into %s\n",
+				len(c.Devices), len(c.Bundles), len(c.Catalogues), len(c.Rollouts), redactDB(db))
 			return nil
 		},
 	}

@@ -195,6 +195,8 @@ rendered config is invalid (every bad key of every device is listed).`,
 	f.Float64Var(&o.Threshold, "threshold", hq.DefaultThreshold, "halt when a wave's FAILED/(APPLIED+FAILED) exceeds this")
 	f.DurationVar(&o.WaveTimeout, "wave-timeout", hq.DefaultWaveTimeout, "end a wave after this long even if devices did not report")
 	f.BoolVar(&o.ReplaceHQKey, "replace-hq-key", false, "accept a new signing key (after every agent got the new fleet.hq_key)")
+	f.DurationVar(&o.Validity, "valid-for", hq.DefaultValidity, "bundles expire (not_after) this long after the publish; publish again before")
+	f.StringVar(&o.BundleFormat, "bundle-format", "v2", "v2 (catalogue as its own signed object, expiry) or v1 (catalogue inline, no expiry: agents older than v2)")
 	return cmd
 }
 
@@ -215,7 +217,7 @@ func readHQKey(path string, stderr io.Writer) (*gm.PrivateKey, error) {
 }
 
 func newServeCmd(stderr io.Writer) *cobra.Command {
-	var db, listen, certFile, keyFile, level string
+	var db, listen, certFile, keyFile, level, pollKeyFile string
 	var o hq.ServeOptions
 	cmd := &cobra.Command{
 		Use:   "serve --listen ADDR",
@@ -238,6 +240,13 @@ may share the database behind any load balancer.`,
 			}
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 			o.Logger = log
+			if pollKeyFile != "" {
+				k, err := os.ReadFile(pollKeyFile)
+				if err != nil {
+					return fmt.Errorf("--poll-key-file: %w", err)
+				}
+				o.PollKey = k
+			}
 			if isPostgres(db) && !cmd.Flags().Changed("batch-wait") {
 				// A few ms of linger turns a burst of reports into a
 				// few transactions shared by every replica.
@@ -283,6 +292,7 @@ may share the database behind any load balancer.`,
 	f.StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM); default plain HTTP (e.g. behind a proxy)")
 	f.StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&pollKeyFile, "poll-key-file", "", "file of at least 32 random bytes keying the poll tokens; the same file for every replica (default: random per process)")
 	return cmd
 }
 
@@ -431,7 +441,8 @@ func newExportCmd() *cobra.Command {
 		Long: `export --dir writes the bundle each device is served now to D/devices/<id>.bundle
 (unchanged files are left alone, changed ones replaced atomically). Agents
 then fetch <url>/devices/<id>.bundle with If-None-Match against the web
-server's ETag. Anyone who can fetch a URL can read that device's config
+server's ETag, and <url>/catalogues/<sha256>.catalogue once per catalogue
+version (immutable: let the server cache it for a year). Anyone who can fetch a URL can read that device's config
 (not its secrets, which stay encrypted to the device): keep the bucket
 private or the URLs unguessable. Agents can only report if a report URL
 points at ` + "`pda-hq serve`" + `.
@@ -457,8 +468,8 @@ no report arrives after the export.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "exported to %s: %d written, %d unchanged, %d removed, %d device(s) with no bundle\n",
-				dir, res.Written, res.Unchanged, res.Removed, len(res.NoBundle))
+			fmt.Fprintf(cmd.OutOrStdout(), "exported to %s: %d written, %d unchanged, %d removed, %d device(s) with no bundle, %d new catalogue object(s)\n",
+				dir, res.Written, res.Unchanged, res.Removed, len(res.NoBundle), res.Catalogues)
 			return nil
 		},
 	}

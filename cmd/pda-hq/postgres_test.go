@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/fleet/bundle"
 	"github.com/pda-agent/pda-agent/fleet/hq"
 	"github.com/pda-agent/pda-agent/fleet/hq/pgstore/pgtest"
@@ -36,13 +38,14 @@ func TestMain(m *testing.M) {
 
 // replica is one `pda-hq serve` process.
 type replica struct {
-	t    *testing.T
-	addr string
-	dsn  string
-	logs string // directory of its log files, one per start
-	n    int
-	cmd  *exec.Cmd
-	done chan struct{}
+	t       *testing.T
+	addr    string
+	dsn     string
+	pollKey string // --poll-key-file, the same for every replica
+	logs    string // directory of its log files, one per start
+	n       int
+	cmd     *exec.Cmd
+	done    chan struct{}
 }
 
 func (r *replica) start() {
@@ -52,7 +55,7 @@ func (r *replica) start() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.cmd = exec.Command(os.Args[0], "serve", "--db", r.dsn, "--listen", r.addr, "--tick", "20ms", "--retry-after", "1s")
+	r.cmd = exec.Command(os.Args[0], "serve", "--db", r.dsn, "--listen", r.addr, "--tick", "20ms", "--retry-after", "1s", "--poll-key-file", r.pollKey)
 	r.cmd.Env = append(os.Environ(), "PDA_HQ_AS_MAIN=1")
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
 	if err := r.cmd.Start(); err != nil {
@@ -105,10 +108,11 @@ func freeAddr(t *testing.T) string {
 // simDevice is a simulated agent: it speaks the real protocol (signed
 // requests, bundle verification) to whichever replica it is given.
 type simDevice struct {
-	id   string
-	key  *gm.PrivateKey
-	hq   *gm.PrivateKey
-	etag string
+	id    string
+	key   *gm.PrivateKey
+	hq    *gm.PrivateKey
+	etag  string
+	token string // the last poll token a replica handed out
 }
 
 func (d *simDevice) send(method, base, path string, body []byte, etag string) (int, http.Header, []byte) {
@@ -121,6 +125,9 @@ func (d *simDevice) send(method, base, path string, body []byte, etag string) (i
 	}
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
+	}
+	if d.token != "" && method == http.MethodGet {
+		req.Header.Set(protocol.HeaderPollToken, d.token)
 	}
 	c := http.Client{Timeout: 15 * time.Second}
 	resp, err := c.Do(req)
@@ -144,7 +151,7 @@ func (d *simDevice) has(t *testing.T, base string, version uint64) bool {
 		t.Errorf("device %s refuses its bundle: %v", d.id, err)
 		return false
 	}
-	d.etag = h.Get("ETag")
+	d.etag, d.token = h.Get("ETag"), h.Get(protocol.HeaderPollToken)
 	return o.Body.Version == version
 }
 
@@ -183,7 +190,7 @@ func TestPostgresCLI(t *testing.T) {
 	if _, _, code := pdaHQ(t, ctx, "migrate", "--db", bolt); code != exitUsage {
 		t.Errorf("migrate on a bbolt file: %d", code)
 	}
-	if out, errOut, code := pdaHQ(t, ctx, "migrate", "--db", dsn); code != 0 || !strings.Contains(out, "applied 0001_init.sql") {
+	if out, errOut, code := pdaHQ(t, ctx, "migrate", "--db", dsn); code != 0 || !strings.Contains(out, "applied 0001_init.sql") || !strings.Contains(out, "applied 0002_catalogues.sql") {
 		t.Fatalf("migrate: %d %s %s", code, out, errOut)
 	}
 	if out, _, code := pdaHQ(t, ctx, "migrate", "--db", dsn); code != 0 || !strings.Contains(out, "schema is current") {
@@ -211,6 +218,7 @@ func TestPostgresCLI(t *testing.T) {
 	}
 	tree := filepath.Join(dir, "tree")
 	write(t, filepath.Join(tree, "chain.yaml"), "log: {level: info}\n")
+	write(t, filepath.Join(tree, "catalogue", "products.csv"), "code,name\n8101235,chain\n")
 	if _, errOut, code := pdaHQ(t, ctx, "publish", "--db", bolt, "--key", keyFile, "--tree", tree, "--percent", "30", "--threshold", "0.2", "--wave-timeout", "1h"); code != 0 {
 		t.Fatalf("publish: %s", errOut)
 	}
@@ -218,7 +226,7 @@ func TestPostgresCLI(t *testing.T) {
 	if out, errOut, code := pdaHQ(t, ctx, "export", "--db", bolt, "--chain", chain); code != 0 || !strings.Contains(out, "20 device(s)") {
 		t.Fatalf("export --chain: %d %s %s", code, out, errOut)
 	}
-	if out, errOut, code := pdaHQ(t, ctx, "import", "--db", dsn, "--chain", chain); code != 0 || !strings.Contains(out, "imported 20 device(s)") {
+	if out, errOut, code := pdaHQ(t, ctx, "import", "--db", dsn, "--chain", chain); code != 0 || !strings.Contains(out, "imported 20 device(s), 20 bundle(s), 1 catalogue object(s)") {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
 	}
 	if _, errOut, code := pdaHQ(t, ctx, "import", "--db", dsn, "--chain", chain); code != 1 || !strings.Contains(errOut, "empty") {
@@ -252,8 +260,16 @@ func TestPostgresCLI(t *testing.T) {
 
 	// Two replicas on the database.
 	logs := t.TempDir()
-	a := &replica{t: t, addr: freeAddr(t), dsn: dsn, logs: logs}
-	b := &replica{t: t, addr: freeAddr(t), dsn: dsn, logs: logs}
+	pollKey := filepath.Join(dir, "poll.key")
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pollKey, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := &replica{t: t, addr: freeAddr(t), dsn: dsn, logs: logs, pollKey: pollKey}
+	b := &replica{t: t, addr: freeAddr(t), dsn: dsn, logs: logs, pollKey: pollKey}
 	a.start()
 	b.start()
 	t.Cleanup(func() { a.stop(); b.stop() })
@@ -339,6 +355,54 @@ func TestPostgresCLI(t *testing.T) {
 	}
 	if released != 1 || len(files) < 4 {
 		t.Fatalf("wave 2 released %d times over %d replica runs; logs:\n%s", released, len(files), all.String())
+	}
+	checkReplicaPolls(t, devices["D00"], a.addr, b.addr)
+}
+
+// checkReplicaPolls: the catalogue object moved with the chain is served
+// by a replica, and a poll token replica A handed out answers 304 on
+// replica B (which shares the poll key) without an SM2 check: the request's
+// signature is spoiled, so only the token path can answer 304.
+func checkReplicaPolls(t *testing.T, d *simDevice, a, b string) {
+	t.Helper()
+	d.etag, d.token = "", ""
+	code, h, body := d.send(http.MethodGet, a, protocol.BundlePath(d.id), nil, "")
+	if code != http.StatusOK {
+		t.Fatalf("replica A: %d", code)
+	}
+	o, err := bundle.Open(body, &d.hq.PublicKey, d.id, &d.key.PublicKey, 0)
+	if err != nil || o.Body.Catalogue == nil {
+		t.Fatalf("bundle from replica A: %v, catalogue %+v", err, o)
+	}
+	d.etag, d.token = h.Get("ETag"), h.Get(protocol.HeaderPollToken)
+	if code, _, cat := d.send(http.MethodGet, b, "/v1/catalogues/"+o.Body.Catalogue.SHA256, nil, ""); code != http.StatusOK || catalogue.ID(cat) != o.Body.Catalogue.SHA256 {
+		t.Fatalf("replica B serves the imported catalogue object: %d", code)
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+b+protocol.BundlePath(d.id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := protocol.Sign(req, d.id, d.key, nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(protocol.HeaderSignature, strings.Repeat("A", 86)+"==")
+	req.Header.Set("If-None-Match", d.etag)
+	req.Header.Set(protocol.HeaderPollToken, d.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("replica B on replica A's token: %d, want 304", resp.StatusCode)
+	}
+	req.Header.Del(protocol.HeaderPollToken)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the same spoiled poll without the token: %d, want 401", resp.StatusCode)
 	}
 }
 

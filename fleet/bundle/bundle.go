@@ -6,8 +6,15 @@
 //
 // Wire form (JSON):
 //
-//	{"format": "pda-agent/bundle/v1", "key": "<HQ key fingerprint>",
+//	{"format": "pda-agent/bundle/v2", "key": "<HQ key fingerprint>",
 //	 "body": "<base64 of the body JSON>", "signature": "<base64 raw r‖s>"}
+//
+// Formats: v2 (what pda-hq publishes by default) carries not_after and
+// refers to the catalogue by the SHA-256 of a separately signed catalogue
+// object (package catalogue, Signed); v1 carries the catalogue inline and
+// never expires. Agents before v2 decode bodies strictly and know only v1,
+// so a fleet that still runs them publishes v1 (pda-hq publish
+// --bundle-format v1) until they are upgraded. Open accepts both.
 //
 // The signature is SM3withSM2 (user id gm.DefaultUID) over the body bytes
 // exactly as they are carried: there is no re-serialisation, so there is no
@@ -32,8 +39,12 @@ import (
 	"github.com/pda-agent/pda-agent/gm"
 )
 
-// Format names this version of the bundle format.
-const Format = "pda-agent/bundle/v1"
+// Bundle formats. Format is the current one.
+const (
+	FormatV1 = "pda-agent/bundle/v1"
+	FormatV2 = "pda-agent/bundle/v2"
+	Format   = FormatV2
+)
 
 // MaxSize bounds a bundle (the catalogue of a big chain fits easily).
 const MaxSize = 16 << 20
@@ -59,6 +70,27 @@ type Body struct {
 	// DeviceKey is the fingerprint of the device key the secrets are for:
 	// a bundle for another device (or an old key) is refused.
 	DeviceKey string `json:"device_key"`
+	// NotAfter (v2) is when the bundle stops being acceptable: a device
+	// refuses to apply it afterwards, so a stale mirror cannot hand out an
+	// old config for ever. Zero: no expiry (v1).
+	NotAfter time.Time `json:"not_after,omitzero"`
+	// Catalogue (v2) names the signed catalogue object this config goes
+	// with; Products and Partners are then empty.
+	Catalogue *CatalogueRef `json:"catalogue,omitempty"`
+}
+
+// CatalogueRef points at a signed catalogue object (catalogue.Signed).
+type CatalogueRef struct {
+	// SHA256 is the lower-case hex SHA-256 of the object's bytes: its
+	// address (GET /v1/catalogues/{sha256}) and, being signed into the
+	// bundle, enough to trust the bytes fetched from anywhere.
+	SHA256 string `json:"sha256"`
+	// Version is the catalogue's own version (it changes only when the
+	// content does); Scope what it covers ("chain", "store:<id>").
+	Version uint64 `json:"version"`
+	Scope   string `json:"scope"`
+	// Size is the object's size in bytes, to bound the download.
+	Size int64 `json:"size"`
 }
 
 // Bundle is the signed wire form.
@@ -69,8 +101,17 @@ type Bundle struct {
 	Signature string `json:"signature"`
 }
 
-// Seal signs body with HQ's key and returns the bundle's bytes and hash.
+// Seal signs body with HQ's key in the current format and returns the
+// bundle's bytes and hash.
 func Seal(body Body, hq *sm2.PrivateKey) ([]byte, string, error) {
+	return SealFormat(Format, body, hq)
+}
+
+// SealFormat is Seal in a chosen format; v1 refuses the v2 members.
+func SealFormat(format string, body Body, hq *sm2.PrivateKey) ([]byte, string, error) {
+	if err := checkMembers(format, body); err != nil {
+		return nil, "", fmt.Errorf("bundle: %w", err)
+	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return nil, "", fmt.Errorf("bundle: encode body: %w", err)
@@ -79,7 +120,7 @@ func Seal(body Body, hq *sm2.PrivateKey) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("bundle: sign: %w", err)
 	}
-	b := Bundle{Format: Format, Key: gm.Fingerprint(&hq.PublicKey), Body: base64.StdEncoding.EncodeToString(raw),
+	b := Bundle{Format: format, Key: gm.Fingerprint(&hq.PublicKey), Body: base64.StdEncoding.EncodeToString(raw),
 		Signature: base64.StdEncoding.EncodeToString(sig)}
 	out, err := json.Marshal(b)
 	if err != nil {
@@ -103,7 +144,36 @@ var (
 	ErrSignature = errors.New("bundle signature does not verify with the HQ key")
 	ErrDevice    = errors.New("bundle is for another device")
 	ErrRollback  = errors.New("bundle version is not newer than the applied one")
+	ErrExpired   = errors.New("bundle has expired (its not_after is past)")
 )
+
+// checkMembers refuses a body that its format cannot carry.
+func checkMembers(format string, body Body) error {
+	switch format {
+	case FormatV2:
+		if body.Catalogue != nil && (body.Products != "" || body.Partners != "") {
+			return errors.New("a bundle refers to a catalogue or carries one, not both")
+		}
+		return nil
+	case FormatV1:
+		if !body.NotAfter.IsZero() || body.Catalogue != nil {
+			return errors.New("format v1 has neither not_after nor a catalogue reference")
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown format %q", format)
+}
+
+// CheckExpiry returns ErrExpired (wrapped, with the date) when the bundle's
+// not_after is before now. Open does not check it: an applied bundle stays
+// in force after it expires; only taking a new one is refused.
+func (o *Opened) CheckExpiry(now time.Time) error {
+	if na := o.Body.NotAfter; !na.IsZero() && now.After(na) {
+		return fmt.Errorf("%w: not_after %s, now %s (HQ must publish again; a mirror may be stale)",
+			ErrExpired, na.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
 
 // Opened is a verified bundle.
 type Opened struct {
@@ -130,8 +200,8 @@ func Open(data []byte, hq *sm2.PublicKey, device string, deviceKey *sm2.PublicKe
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: data after the bundle", ErrFormat)
 	}
-	if b.Format != Format {
-		return nil, fmt.Errorf("%w: format %q, want %q", ErrFormat, b.Format, Format)
+	if b.Format != FormatV1 && b.Format != FormatV2 {
+		return nil, fmt.Errorf("%w: format %q, want %q or %q", ErrFormat, b.Format, FormatV2, FormatV1)
 	}
 	raw, err := base64.StdEncoding.DecodeString(b.Body)
 	if err != nil {
@@ -150,6 +220,12 @@ func Open(data []byte, hq *sm2.PublicKey, device string, deviceKey *sm2.PublicKe
 	if err := bd.Decode(&body); err != nil {
 		return nil, fmt.Errorf("%w: body: %v", ErrFormat, err)
 	}
+	if err := checkMembers(b.Format, body); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if body.Catalogue != nil && !isHexSHA256(body.Catalogue.SHA256) {
+		return nil, fmt.Errorf("%w: catalogue sha256 %q is not 64 lower-case hex digits", ErrFormat, body.Catalogue.SHA256)
+	}
 	if body.Device != device {
 		return nil, fmt.Errorf("%w: it names device %q, this is %q", ErrDevice, body.Device, device)
 	}
@@ -160,6 +236,18 @@ func Open(data []byte, hq *sm2.PublicKey, device string, deviceKey *sm2.PublicKe
 		return nil, fmt.Errorf("%w: version %d, applied %d", ErrRollback, body.Version, applied)
 	}
 	return &Opened{Body: body, Hash: Hash(raw), Raw: data}, nil
+}
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // EncryptSecret encrypts one secret value to a device's public key.

@@ -130,3 +130,66 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestFormatsAndExpiry(t *testing.T) {
+	hq, dev := keys(t)
+	at := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	base := Body{Device: "PDA1", Version: 1, CreatedAt: at, Config: "queue: {max_batch: 100}\n", DeviceKey: gm.Fingerprint(&dev.PublicKey)}
+	ref := &CatalogueRef{SHA256: strings.Repeat("ab", 32), Version: 1, Scope: "chain", Size: 10}
+
+	v2 := base
+	v2.NotAfter, v2.Catalogue = at.Add(time.Hour), ref
+	data, _, err := Seal(v2, hq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(data, &hq.PublicKey, "PDA1", &dev.PublicKey, 0)
+	if err != nil || *o.Body.Catalogue != *ref || !o.Body.NotAfter.Equal(at.Add(time.Hour)) {
+		t.Fatalf("v2: %+v %v", o, err)
+	}
+	if err := o.CheckExpiry(at.Add(time.Hour)); err != nil {
+		t.Errorf("at not_after: %v", err)
+	}
+	if err := o.CheckExpiry(at.Add(time.Hour + time.Second)); !errors.Is(err, ErrExpired) {
+		t.Errorf("after not_after: %v", err)
+	}
+
+	// v1 carries the catalogue inline and never expires.
+	v1 := base
+	v1.Products = "key,name\n8101235,x\n"
+	data, _, err = SealFormat(FormatV1, v1, hq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := Open(data, &hq.PublicKey, "PDA1", &dev.PublicKey, 0); err != nil || o.Body.Products != v1.Products || o.CheckExpiry(at.AddDate(10, 0, 0)) != nil {
+		t.Fatalf("v1: %+v %v", o, err)
+	}
+	if _, _, err := SealFormat(FormatV1, v2, hq); err == nil {
+		t.Error("v1 sealed with not_after and a catalogue reference")
+	}
+	both := v2
+	both.Products = "x"
+	if _, _, err := Seal(both, hq); err == nil {
+		t.Error("a bundle with an inline catalogue and a reference was sealed")
+	}
+
+	// Open checks what the signer may not have: a v1 envelope around a
+	// v2 body, a malformed address.
+	forge := func(format string, body Body) []byte {
+		raw, _ := json.Marshal(body)
+		sig, err := gm.Sign(hq, raw, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := json.Marshal(Bundle{Format: format, Body: base64.StdEncoding.EncodeToString(raw), Signature: base64.StdEncoding.EncodeToString(sig)})
+		return out
+	}
+	if _, err := Open(forge(FormatV1, v2), &hq.PublicKey, "PDA1", &dev.PublicKey, 0); !errors.Is(err, ErrFormat) {
+		t.Errorf("v1 envelope with v2 members: %v", err)
+	}
+	bad := v2
+	bad.Catalogue = &CatalogueRef{SHA256: "../../etc/passwd"}
+	if _, err := Open(forge(FormatV2, bad), &hq.PublicKey, "PDA1", &dev.PublicKey, 0); !errors.Is(err, ErrFormat) {
+		t.Errorf("catalogue address that is not a hash: %v", err)
+	}
+}

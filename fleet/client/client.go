@@ -145,6 +145,13 @@ type State struct {
 	// ETag is the server's ETag of the last bundle processed (in static
 	// mode it is sent back in If-None-Match).
 	ETag string `json:"etag,omitempty"`
+	// AppliedNotAfter is when the applied bundle expires (zero: never). An
+	// expired applied bundle stays in force; only new ones are refused.
+	AppliedNotAfter time.Time `json:"applied_not_after,omitzero"`
+	// AppliedCatalogue names the applied bundle's catalogue object
+	// (SHA-256, version), empty when it carries the catalogue inline.
+	AppliedCatalogue        string `json:"applied_catalogue,omitempty"`
+	AppliedCatalogueVersion uint64 `json:"applied_catalogue_version,omitempty"`
 }
 
 // ErrAuth marks a poll or report HQ refused because of the device's
@@ -159,6 +166,7 @@ type Client struct {
 	log       *slog.Logger
 	http      *http.Client
 	devicePub *sm2.PublicKey
+	base      string // Config.URL without the trailing slash
 	bundleURL string
 	reportURL string // "" = no reports
 
@@ -169,9 +177,13 @@ type Client struct {
 
 	pollMu sync.Mutex // one poll (and so one apply, one writer of the files) at a time
 
-	mu            sync.Mutex // guards st and appliedDigest
+	mu            sync.Mutex // guards st, appliedDigest and pollToken
 	st            persisted
 	appliedDigest string // SHA-256 of current.bundle's bytes, to skip re-verifying them
+	// pollToken is HQ's last poll token: sent back with each poll so that
+	// HQ can answer 304 without checking an SM2 signature. In memory only:
+	// after a restart the first (signed) poll gets a new one.
+	pollToken string
 }
 
 // deviceIDRE is the configs package's device id rule (it also keeps the id
@@ -236,7 +248,7 @@ func New(c Config, apply Applier) (*Client, error) {
 	}
 	cl := &Client{
 		cfg: c, apply: apply, log: c.Logger.With("component", "fleet"), http: hc,
-		devicePub: &c.DeviceKey.PublicKey, sleep: sleepCtx, rand: rand.Float64, reportPause: defaultPause,
+		devicePub: &c.DeviceKey.PublicKey, base: base, sleep: sleepCtx, rand: rand.Float64, reportPause: defaultPause,
 	}
 	if c.Static {
 		cl.bundleURL = base + "/devices/" + c.Device + ".bundle"

@@ -35,7 +35,12 @@ func (c *Client) PollOnce(ctx context.Context) (Result, error) {
 	c.noteSuccess()
 	res, reported := c.handle(ctx, f)
 	if res.Status == "" {
-		return res, res.Err // interrupted by ctx
+		// Interrupted by ctx, or the bundle's catalogue could not be had:
+		// a failed poll, tried again after the backoff.
+		if ctx.Err() == nil {
+			c.noteFailure(res.Err)
+		}
+		return res, res.Err
 	}
 	// HQ is reachable again: resend what it missed, unless this poll
 	// already said something newer. Never on a failed poll: no chatter
@@ -125,6 +130,14 @@ func (c *Client) handle(ctx context.Context, f fetched) (Result, bool) {
 			return unchanged, false
 		}
 		return c.refuse(ctx, st, d, f.etag, ver, hash, fmt.Errorf("refused: %w", err)), true
+	}
+	if err := o.CheckExpiry(c.cfg.Now()); err != nil {
+		return c.refuse(ctx, st, d, f.etag, o.Body.Version, o.Hash, fmt.Errorf("refused: %w", err)), true
+	}
+	if err := c.resolveCatalogue(ctx, o); err != nil {
+		err = fmt.Errorf("bundle version %d not applied yet: %w", o.Body.Version, err)
+		c.log.Warn("fleet: the bundle's catalogue cannot be had; the config and catalogue in force stay", "err", err)
+		return Result{Err: err}, false
 	}
 	if d == st.ApplyingDigest && st.ApplyingTries >= maxApplyTries {
 		err := fmt.Errorf("applying it was interrupted %d times (the agent crashed or lost power inside the applier); not tried again", st.ApplyingTries)
@@ -242,8 +255,15 @@ func (c *Client) applyBundle(ctx context.Context, st persisted, o *bundle.Opened
 		rep.Error = fmt.Sprintf("in force, but not saved as the known-good config (%v); a restart returns to the previous one", err)
 	}
 	now := c.cfg.Now()
+	var prevCatalogue, newCatalogue string
+	var newCatalogueVersion uint64
+	if ref := o.Body.Catalogue; ref != nil {
+		newCatalogue, newCatalogueVersion = ref.SHA256, ref.Version
+	}
 	c.update(func(s *persisted) {
+		prevCatalogue = s.AppliedCatalogue
 		s.AppliedVersion, s.AppliedHash, s.AppliedAt = v, h, now
+		s.AppliedNotAfter, s.AppliedCatalogue, s.AppliedCatalogueVersion = o.Body.NotAfter, newCatalogue, newCatalogueVersion
 		s.ApplyingDigest, s.ApplyingTries = "", 0
 		if etag != "" {
 			s.ETag = etag
@@ -253,6 +273,9 @@ func (c *Client) applyBundle(ctx context.Context, st persisted, o *bundle.Opened
 	c.appliedDigest = d
 	c.mu.Unlock()
 	c.saveOrLog()
+	if err := pruneCatalogues(dir, newCatalogue, prevCatalogue); err != nil {
+		c.log.Warn("fleet: old catalogues not removed", "err", err)
+	}
 	c.log.Info("fleet: bundle applied", "version", v, "hash", h)
 	c.deliver(ctx, rep, reportAttempts)
 	return Result{Status: StatusApplied, Version: v, Hash: h}

@@ -76,6 +76,9 @@ func Current(stateDir string, hq *sm2.PublicKey, device string, deviceKey *sm2.P
 	if err != nil || o == nil {
 		return nil, nil, err
 	}
+	if err := fillCatalogue(stateDir, o, hq); err != nil {
+		return nil, nil, fmt.Errorf("fleet: current bundle version %d: %w", o.Body.Version, err)
+	}
 	sec, err := o.Secrets(deviceKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fleet: current bundle version %d: %w", o.Body.Version, err)
@@ -134,13 +137,19 @@ func (c *Client) load() error {
 		// forget the ETag, or a static server would answer 304).
 		c.log.Error("fleet: the saved bundle no longer verifies; waiting for a new one from HQ", "err", err)
 		c.st.AppliedVersion, c.st.AppliedHash, c.st.AppliedAt, c.st.ETag = 0, "", time.Time{}, ""
+		c.st.AppliedNotAfter, c.st.AppliedCatalogue, c.st.AppliedCatalogueVersion = time.Time{}, "", 0
 	case o == nil:
 		if c.st.AppliedHash != "" {
 			c.log.Warn("fleet: current.bundle is missing; waiting for a new one from HQ", "was_version", c.st.AppliedVersion)
 		}
 		c.st.AppliedVersion, c.st.AppliedHash, c.st.AppliedAt, c.st.ETag = 0, "", time.Time{}, ""
+		c.st.AppliedNotAfter, c.st.AppliedCatalogue, c.st.AppliedCatalogueVersion = time.Time{}, "", 0
 	default:
 		c.appliedDigest = digest(o.Raw)
+		c.st.AppliedNotAfter, c.st.AppliedCatalogue, c.st.AppliedCatalogueVersion = o.Body.NotAfter, "", 0
+		if ref := o.Body.Catalogue; ref != nil {
+			c.st.AppliedCatalogue, c.st.AppliedCatalogueVersion = ref.SHA256, ref.Version
+		}
 		if o.Hash != c.st.AppliedHash {
 			// Interrupted between renaming current.bundle and saving the
 			// state: the bundle on disk is what the agent runs.
@@ -164,6 +173,9 @@ func removeLeftovers(dir string) error {
 	if err != nil {
 		return fmt.Errorf("fleet client: list %s: %w", dir, err)
 	}
+	if err := removeCatalogueLeftovers(dir); err != nil {
+		return err
+	}
 	for _, e := range entries {
 		n := e.Name()
 		ours := n == nextFile
@@ -177,6 +189,45 @@ func removeLeftovers(dir string) error {
 		}
 	}
 	return nil
+}
+
+// removeCatalogueLeftovers deletes temp files a crash left in the
+// catalogue directory.
+func removeCatalogueLeftovers(stateDir string) error {
+	dir := filepath.Join(stateDir, catalogueDir)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fleet client: list %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), tmpInfix) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("fleet client: remove leftover %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// ReadState reads the state a client keeps in stateDir, for a status
+// command run beside (or instead of) the agent. A missing file is the
+// zero State.
+func ReadState(stateDir string) (State, error) {
+	data, err := os.ReadFile(filepath.Join(stateDir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return State{}, nil
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("fleet: read state: %w", err)
+	}
+	var p persisted
+	if err := json.Unmarshal(data, &p); err != nil {
+		return State{}, fmt.Errorf("fleet: state %s: %w", stateFile, err)
+	}
+	return p.State, nil
 }
 
 // save writes state.json atomically. Called with pollMu held (or from New).

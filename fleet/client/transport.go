@@ -31,6 +31,10 @@ const (
 	maxErrorBodyText = 200                    // characters of an HTTP error body quoted in errors
 )
 
+// pollTokenHeader is protocol.HeaderPollToken (the client does not link
+// the HQ packages).
+const pollTokenHeader = "X-PDA-Poll-Token"
+
 // fetched is an answer of the bundle URL that is not a failure.
 type fetched struct {
 	status int // 200, 304 or 404
@@ -79,11 +83,22 @@ func (c *Client) fetch(ctx context.Context, ifNoneMatch string) (fetched, error)
 	if err := c.sign(req, nil); err != nil {
 		return fetched{}, err
 	}
+	c.mu.Lock()
+	tok := c.pollToken
+	c.mu.Unlock()
+	if tok != "" && !c.cfg.Static {
+		req.Header.Set(pollTokenHeader, tok)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fetched{}, fmt.Errorf("fleet: GET bundle: %w", err)
 	}
 	defer resp.Body.Close()
+	if t := resp.Header.Get(pollTokenHeader); t != "" && !c.cfg.Static && len(t) <= 128 {
+		c.mu.Lock()
+		c.pollToken = t
+		c.mu.Unlock()
+	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 		data, err := io.ReadAll(io.LimitReader(resp.Body, bundle.MaxSize+1))

@@ -30,8 +30,14 @@ var (
 	bktSeen     = []byte("seen")     // id → unix nanos of the last authenticated request
 	bktRollouts = []byte("rollouts") // id(8) → Rollout JSON (without device lists)
 	bktWaves    = []byte("waves")    // rollout(8) wave(4) → JSON list of device ids
+	// Catalogue objects. Created on open like the others, so a file made
+	// before them needs no schema change.
+	bktCatalogues = []byte("catalogues")        // address → signed object bytes
+	bktCatContent = []byte("catalogue-content") // content key → address
+	bktCatRefs    = []byte("catalogue-refs")    // bundleKey(device, version) → address
 
-	allBuckets = [][]byte{bktMeta, bktDevices, bktSlots, bktBundles, bktReports, bktOutcomes, bktSeen, bktRollouts, bktWaves}
+	allBuckets = [][]byte{bktMeta, bktDevices, bktSlots, bktBundles, bktReports, bktOutcomes, bktSeen, bktRollouts, bktWaves,
+		bktCatalogues, bktCatContent, bktCatRefs}
 
 	keySchema   = []byte("schema")
 	keyVersion  = []byte("version")  // last bundle version handed out
@@ -301,12 +307,30 @@ func (s *boltBackend) Stage(_ context.Context, stg *Staging) (*Rollout, error) {
 			if err := tx.Bucket(bktBundles).Put(bundleKey(d.ID, stg.Version), b.Data); err != nil {
 				return err
 			}
+			if b.Catalogue != "" {
+				if err := tx.Bucket(bktCatRefs).Put(bundleKey(d.ID, stg.Version), []byte(b.Catalogue)); err != nil {
+					return err
+				}
+			}
 			if err := putJSON(tx.Bucket(bktSlots), []byte(d.ID), sl); err != nil {
 				return err
 			}
 			if err := gcBundles(tx, d.ID, sl); err != nil {
 				return err
 			}
+		}
+		if err := putCatalogues(tx, stg.Catalogues); err != nil {
+			return err
+		}
+		// An object found by an earlier read may have been dropped by a
+		// publish in between (PostgreSQL's foreign key refuses the same).
+		for _, b := range stg.Bundles {
+			if b.Catalogue != "" && tx.Bucket(bktCatalogues).Get([]byte(b.Catalogue)) == nil {
+				return fmt.Errorf("catalogue object %s of device %s is not stored (removed by another publish?); publish again", b.Catalogue, b.Device.ID)
+			}
+		}
+		if err := gcCatalogues(tx); err != nil {
+			return fmt.Errorf("catalogues: %w", err)
 		}
 		r = NewRollout(rid, stg)
 		for w, ids := range stg.WaveDevices {
@@ -331,10 +355,20 @@ func (s *boltBackend) Stage(_ context.Context, stg *Staging) (*Rollout, error) {
 	return r, err
 }
 
-func (s *boltBackend) Served(_ context.Context, want func(id string, ref *BundleRef) bool) (*ServedView, error) {
+func (s *boltBackend) Served(_ context.Context, want func(id string, ref *BundleRef) bool, wantCat func(addr string) bool) (*ServedView, error) {
 	v := &ServedView{}
 	err := s.view(func(tx *bolt.Tx) error {
 		v.Gen = getU64(tx.Bucket(bktMeta), keyGen)
+		if err := tx.Bucket(bktCatalogues).ForEach(func(k, data []byte) error {
+			c := ServedCatalogue{Address: string(k)}
+			if wantCat(c.Address) {
+				c.Data = bytes.Clone(data)
+			}
+			v.Catalogues = append(v.Catalogues, c)
+			return nil
+		}); err != nil {
+			return err
+		}
 		devices, err := allDevices(tx)
 		if err != nil {
 			return err
@@ -506,7 +540,21 @@ func (s *boltBackend) Dump(context.Context) (*Chain, error) {
 			if i < 0 || len(k) != i+9 {
 				return fmt.Errorf("bundle key %q: malformed", k)
 			}
-			c.Bundles = append(c.Bundles, ChainBundle{Device: string(k[:i]), Version: btou(k[i+1:]), Data: bytes.Clone(v)})
+			c.Bundles = append(c.Bundles, ChainBundle{Device: string(k[:i]), Version: btou(k[i+1:]), Data: bytes.Clone(v),
+				Catalogue: string(tx.Bucket(bktCatRefs).Get(k))})
+			return nil
+		}); err != nil {
+			return err
+		}
+		keyOf := map[string]string{}
+		if err := tx.Bucket(bktCatContent).ForEach(func(k, v []byte) error {
+			keyOf[string(v)] = string(k)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bktCatalogues).ForEach(func(k, v []byte) error {
+			c.Catalogues = append(c.Catalogues, CatalogueObject{Address: string(k), ContentKey: keyOf[string(k)], Data: bytes.Clone(v)})
 			return nil
 		}); err != nil {
 			return err
@@ -574,9 +622,17 @@ func (s *boltBackend) Load(_ context.Context, c *Chain) error {
 				}
 			}
 		}
+		if err := putCatalogues(tx, c.Catalogues); err != nil {
+			return err
+		}
 		for _, b := range c.Bundles {
 			if err := tx.Bucket(bktBundles).Put(bundleKey(b.Device, b.Version), b.Data); err != nil {
 				return err
+			}
+			if b.Catalogue != "" {
+				if err := tx.Bucket(bktCatRefs).Put(bundleKey(b.Device, b.Version), []byte(b.Catalogue)); err != nil {
+					return err
+				}
 			}
 		}
 		for _, r := range c.Rollouts {
@@ -638,6 +694,83 @@ func gcBundles(tx *bolt.Tx, id string, sl slot) error {
 	}
 	for _, k := range del {
 		if err := b.Delete(k); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bktCatRefs).Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *boltBackend) Catalogues(_ context.Context, contentKeys []string) (map[string]CatalogueObject, error) {
+	out := map[string]CatalogueObject{}
+	err := s.view(func(tx *bolt.Tx) error {
+		for _, ck := range contentKeys {
+			addr := tx.Bucket(bktCatContent).Get([]byte(ck))
+			if addr == nil {
+				continue
+			}
+			if data := tx.Bucket(bktCatalogues).Get(addr); data != nil {
+				out[ck] = CatalogueObject{Address: string(addr), ContentKey: ck, Data: bytes.Clone(data)}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// putCatalogues stores catalogue objects and their content keys.
+func putCatalogues(tx *bolt.Tx, objs []CatalogueObject) error {
+	for _, o := range objs {
+		if err := tx.Bucket(bktCatalogues).Put([]byte(o.Address), o.Data); err != nil {
+			return err
+		}
+		if o.ContentKey != "" {
+			if err := tx.Bucket(bktCatContent).Put([]byte(o.ContentKey), []byte(o.Address)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// gcCatalogues drops the catalogue objects (and their content keys) no
+// stored bundle refers to. gcBundles drops a bundle's reference with it.
+func gcCatalogues(tx *bolt.Tx) error {
+	live := map[string]bool{}
+	if err := tx.Bucket(bktCatRefs).ForEach(func(_, v []byte) error {
+		live[string(v)] = true
+		return nil
+	}); err != nil {
+		return err
+	}
+	// Collect first: bbolt cursors must not see deletes under them.
+	var deadObjs, deadContent [][]byte
+	cb, cc := tx.Bucket(bktCatalogues), tx.Bucket(bktCatContent)
+	if err := cb.ForEach(func(k, _ []byte) error {
+		if !live[string(k)] {
+			deadObjs = append(deadObjs, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := cc.ForEach(func(k, v []byte) error {
+		if !live[string(v)] {
+			deadContent = append(deadContent, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range deadObjs {
+		if err := cb.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, k := range deadContent {
+		if err := cc.Delete(k); err != nil {
 			return err
 		}
 	}

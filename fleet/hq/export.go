@@ -17,11 +17,16 @@ type ExportResult struct {
 	Written   int
 	Unchanged int
 	Removed   int
+	// Catalogues is how many catalogue objects were written (those already
+	// there are left alone: an address names one content for ever).
+	Catalogues int
 	// NoBundle lists devices with nothing released (no file for them).
 	NoBundle []string
 }
 
-// Export writes, for static hosting, dir/devices/<id>.bundle: the bundle
+// Export writes, for static hosting, dir/catalogues/<sha256>.catalogue,
+// every signed catalogue object the stored bundles use (immutable: serve
+// them with a long Cache-Control), and dir/devices/<id>.bundle: the bundle
 // each device is served now — the same bytes Serve would answer, so a
 // staged wave not yet started is not exported either. A file whose bytes
 // did not change is left alone (its mtime, and so a web server's
@@ -41,9 +46,35 @@ func (s *Store) Export(dir string) (*ExportResult, error) {
 	}
 	var items []item
 	res := &ExportResult{}
-	view, err := s.b.Served(context.Background(), func(string, *BundleRef) bool { return true })
+	cdir := filepath.Join(dir, "catalogues")
+	catPath := func(addr string) string { return filepath.Join(cdir, addr+".catalogue") }
+	// An object already exported is not read again: its address names
+	// its bytes for ever.
+	view, err := s.b.Served(context.Background(), func(string, *BundleRef) bool { return true }, func(addr string) bool {
+		_, err := os.Stat(catPath(addr))
+		return err != nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
+	}
+	// Catalogues first: a device that fetches a new bundle finds its
+	// catalogue already there.
+	if len(view.Catalogues) > 0 {
+		if err := os.MkdirAll(cdir, 0o755); err != nil {
+			return nil, fmt.Errorf("hq: export: %w", err)
+		}
+		for _, c := range view.Catalogues {
+			if c.Data == nil {
+				continue
+			}
+			if err := durable.WriteFile(catPath(c.Address), c.Data, 0o644); err != nil {
+				return res, fmt.Errorf("hq: export: %w", err)
+			}
+			res.Catalogues++
+		}
+		if err := durable.SyncDir(cdir); err != nil {
+			return res, fmt.Errorf("hq: export: %w", err)
+		}
 	}
 	for _, d := range view.Devices {
 		if d.Released == nil {

@@ -115,7 +115,7 @@ func writeTree(t testing.TB, files map[string]string) string {
 // served returns the bundle bytes the store serves a device now.
 func served(t testing.TB, st *Store, id string) []byte {
 	t.Helper()
-	v, err := st.b.Served(context.Background(), func(d string, _ *BundleRef) bool { return d == id })
+	v, err := st.b.Served(context.Background(), func(d string, _ *BundleRef) bool { return d == id }, func(string) bool { return false })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/tjfoc/gmsm/sm2"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/configs"
 	"github.com/pda-agent/pda-agent/fleet/bundle"
 	"github.com/pda-agent/pda-agent/fleet/hq/protocol"
@@ -601,8 +602,20 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := f.open(t, "P1", data, 0); o.Body.Products != "code,name\n1,x\n" || o.Body.Version != 1 {
-		t.Errorf("exported bundle %+v", o.Body)
+	o := f.open(t, "P1", data, 0)
+	if o.Body.Version != 1 || o.Body.Products != "" || o.Body.Catalogue == nil {
+		t.Fatalf("exported bundle %+v", o.Body)
+	}
+	// Its catalogue is exported beside it, under its address.
+	cat, err := os.ReadFile(filepath.Join(dir, "catalogues", o.Body.Catalogue.SHA256+".catalogue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, err := catalogue.OpenSigned(cat, &f.hq.PublicKey, o.Body.Catalogue.SHA256); err != nil || body.Products != "code,name\n1,x\n" {
+		t.Errorf("exported catalogue %+v %v", body, err)
+	}
+	if res.Catalogues != 1 {
+		t.Errorf("export %+v: want 1 catalogue", res)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "devices", "P2.bundle")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("wave-2 device exported before its wave: %v", err)

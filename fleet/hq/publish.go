@@ -24,6 +24,9 @@ import (
 const (
 	DefaultThreshold   = 0.2
 	DefaultWaveTimeout = 30 * time.Minute
+	// DefaultValidity is how long a bundle may be applied after its
+	// publish (its not_after); publish again before it runs out.
+	DefaultValidity = 30 * 24 * time.Hour
 )
 
 // ErrHQKeyChanged refuses a publish signed with another key than the one
@@ -51,6 +54,13 @@ type PublishOptions struct {
 	ReplaceHQKey bool
 	// Workers render and seal in parallel. Default GOMAXPROCS.
 	Workers int
+	// Validity sets each bundle's not_after (publish time + Validity).
+	// Default DefaultValidity.
+	Validity time.Duration
+	// BundleFormat is bundle.FormatV2 (default: the catalogue as its own
+	// signed object, not_after) or bundle.FormatV1 for fleets that still
+	// run agents without v2 (catalogue inline, no expiry).
+	BundleFormat string
 }
 
 // PublishResult says what a publish staged.
@@ -92,6 +102,20 @@ func (s *Store) Publish(ctx context.Context, tree string, o PublishOptions) (*Pu
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Validity < 0 {
+		return nil, fmt.Errorf("hq: publish: validity must not be negative; got %s", o.Validity)
+	}
+	if o.Validity == 0 {
+		o.Validity = DefaultValidity
+	}
+	switch o.BundleFormat {
+	case "", "v2", bundle.FormatV2:
+		o.BundleFormat = bundle.FormatV2
+	case "v1", bundle.FormatV1:
+		o.BundleFormat = bundle.FormatV1
+	default:
+		return nil, fmt.Errorf("hq: publish: bundle format %q: want v2 or v1", o.BundleFormat)
 	}
 	hqKey := gm.Fingerprint(&o.Key.PublicKey)
 
@@ -150,11 +174,22 @@ func (s *Store) Publish(ctx context.Context, tree string, o PublishOptions) (*Pu
 	}
 
 	now := s.opts.Now().UTC()
+	cats := &catPlan{}
+	if o.BundleFormat == bundle.FormatV2 {
+		if cats, err = s.planCatalogues(bctx, rendered, o.Key, version, now); err != nil {
+			return nil, fmt.Errorf("hq: publish version %d: %w", version, err)
+		}
+	}
 	sealed := make([][]byte, len(devices))
 	hashes := make([]string, len(devices))
 	if err := parallel(ctx, len(devices), o.Workers, func(i int) error {
+		sh := sealHow{format: o.BundleFormat}
+		if o.BundleFormat == bundle.FormatV2 {
+			sh.notAfter = now.Add(o.Validity)
+			sh.catalogue = cats.refs[i]
+		}
 		var err error
-		sealed[i], hashes[i], err = seal(devices[i], rendered[i], version, now, o.Key)
+		sealed[i], hashes[i], err = seal(devices[i], rendered[i], version, now, o.Key, sh)
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("hq: publish version %d: %w", version, err)
@@ -171,7 +206,11 @@ func (s *Store) Publish(ctx context.Context, tree string, o PublishOptions) (*Pu
 		WaveTimeout: o.WaveTimeout, WaveStores: waves.stores, WaveDevices: waves.devices, Bundles: make([]SealedBundle, len(devices))}
 	for i, d := range devices {
 		stg.Bundles[i] = SealedBundle{Device: d, Wave: waveOf[d.ID], Data: sealed[i], Hash: hashes[i]}
+		if ref := cats.refs; ref != nil && ref[i] != nil {
+			stg.Bundles[i].Catalogue = ref[i].SHA256
+		}
 	}
+	stg.Catalogues = cats.fresh
 	r, err := s.b.Stage(bctx, stg)
 	if err != nil {
 		return nil, fmt.Errorf("publish version %d: %w", version, err)
@@ -189,14 +228,24 @@ func CheckHQKey(st Settings, fp string, replace bool) error {
 	return nil
 }
 
+// sealHow is what differs between the bundle formats.
+type sealHow struct {
+	format    string
+	notAfter  time.Time
+	catalogue *bundle.CatalogueRef // v2: the catalogue by reference
+}
+
 // seal builds and signs one device's bundle.
-func seal(d Device, r *Rendered, version uint64, now time.Time, key *sm2.PrivateKey) ([]byte, string, error) {
+func seal(d Device, r *Rendered, version uint64, now time.Time, key *sm2.PrivateKey, how sealHow) ([]byte, string, error) {
 	pub, err := gm.ParsePublicKey(d.PublicKey)
 	if err != nil {
 		return nil, "", fmt.Errorf("device %s: enrolled key: %w", d.ID, err)
 	}
 	body := bundle.Body{Device: d.ID, Store: d.Store, Version: version, CreatedAt: now, Config: r.Config,
-		Products: r.Products, Partners: r.Partners, DeviceKey: gm.Fingerprint(pub)}
+		DeviceKey: gm.Fingerprint(pub), NotAfter: how.notAfter, Catalogue: how.catalogue}
+	if how.format == bundle.FormatV1 {
+		body.Products, body.Partners = r.Products, r.Partners
+	}
 	if len(r.Secrets) > 0 {
 		body.Secrets = make(map[string]string, len(r.Secrets))
 		for k, v := range r.Secrets {
@@ -207,7 +256,7 @@ func seal(d Device, r *Rendered, version uint64, now time.Time, key *sm2.Private
 			body.Secrets[k] = ct
 		}
 	}
-	data, hash, err := bundle.Seal(body, key)
+	data, hash, err := bundle.SealFormat(how.format, body, key)
 	if err != nil {
 		return nil, "", fmt.Errorf("device %s: %w", d.ID, err)
 	}

@@ -240,6 +240,9 @@ type Rendered struct {
 	Secrets map[string]string
 	// Products and Partners are the catalogue files, empty if none.
 	Products, Partners string
+	// CatalogueScope is what the catalogue covers: "chain", or
+	// "store:<id>" when the store has its own products file.
+	CatalogueScope string
 	// Sources are the tree files merged, in order.
 	Sources []string
 }
@@ -300,9 +303,9 @@ func (t *Tree) Render(d Device) (*Rendered, error) {
 	header := fmt.Sprintf("# Rendered by pda-hq for device %s from %s.\n# Secrets are not in this text: they travel encrypted to this device's key.\n",
 		d.ID, strings.Join(sources, ", "))
 	r := &Rendered{Device: d.ID, Config: header + string(body), Secrets: secrets, Partners: t.partners, Sources: sources}
-	r.Products = t.products
+	r.Products, r.CatalogueScope = t.products, "chain"
 	if p, ok := t.storeProducts[d.Store]; ok {
-		r.Products = p
+		r.Products, r.CatalogueScope = p, "store:"+d.Store
 		r.Sources = append(r.Sources, "stores/"+d.Store+".products.csv")
 	}
 	return r, nil

@@ -2,6 +2,10 @@ package hq
 
 import (
 	"context"
+	"crypto/hmac"
+	cryptorand "crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +47,12 @@ type ServeOptions struct {
 	// holding it; past it the device gets 503 and sends the report again.
 	// Default 10s.
 	ReportWait time.Duration
+	// PollKey (at least 32 bytes) keys the HMAC of the poll tokens. Every
+	// replica serving the same devices must share it, or a device whose
+	// polls alternate between replicas keeps falling back to the SM2
+	// check. Default: random per process (one replica; after a restart
+	// each device pays one SM2 check to get a new token).
+	PollKey []byte
 	// BatchWait, when positive, holds a report batch open this long after
 	// its first report (or until BatchMax reports are queued) so that
 	// replicas on PostgreSQL commit fewer, larger transactions. 0 commits
@@ -56,7 +66,16 @@ type ServeOptions struct {
 	Logger *slog.Logger
 }
 
-func (o ServeOptions) withDefaults(st *Store) ServeOptions {
+func (o ServeOptions) withDefaults(st *Store) (ServeOptions, error) {
+	switch {
+	case o.PollKey == nil:
+		o.PollKey = make([]byte, 32)
+		if _, err := cryptorand.Read(o.PollKey); err != nil {
+			return o, fmt.Errorf("serve: poll key: %w", err)
+		}
+	case len(o.PollKey) < 32:
+		return o, fmt.Errorf("serve: the poll key is %d bytes; it needs at least 32", len(o.PollKey))
+	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 512
 	}
@@ -81,7 +100,7 @@ func (o ServeOptions) withDefaults(st *Store) ServeOptions {
 	if o.Logger == nil {
 		o.Logger = st.opts.Logger
 	}
-	return o
+	return o, nil
 }
 
 // Server answers the device protocol (see the package documentation). GETs
@@ -107,6 +126,8 @@ type Server struct {
 type snapshot struct {
 	gen     uint64
 	devices map[string]*entry
+	// catalogues are the signed catalogue objects by address.
+	catalogues map[string][]byte
 }
 
 type entry struct {
@@ -135,7 +156,10 @@ type pendingReport struct {
 // NewServer loads the snapshot. Call Run for the writer and use the Server
 // as the http.Handler.
 func NewServer(st *Store, o ServeOptions) (*Server, error) {
-	o = o.withDefaults(st)
+	o, err := o.withDefaults(st)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{st: st, opts: o, log: o.Logger, kick: make(chan struct{}, 1)}
 	snap, err := buildSnapshot(context.Background(), st.b, nil)
 	if err != nil {
@@ -154,14 +178,31 @@ func buildSnapshot(ctx context.Context, b Backend, old *snapshot) (*snapshot, er
 		}
 		return old.devices[id]
 	}
+	var oldCats map[string][]byte
+	if old != nil {
+		oldCats = old.catalogues
+	}
 	view, err := b.Served(ctx, func(id string, ref *BundleRef) bool {
 		prev := prevOf(id)
 		return prev == nil || prev.version != ref.Version || prev.etag != `"`+ref.Hash+`"`
+	}, func(addr string) bool {
+		_, have := oldCats[addr]
+		return !have
 	})
 	if err != nil {
 		return nil, err
 	}
-	snap := &snapshot{gen: view.Gen, devices: make(map[string]*entry, len(view.Devices))}
+	snap := &snapshot{gen: view.Gen, devices: make(map[string]*entry, len(view.Devices)),
+		catalogues: make(map[string][]byte, len(view.Catalogues))}
+	for _, c := range view.Catalogues {
+		if c.Data != nil {
+			snap.catalogues[c.Address] = c.Data
+		} else if data, ok := oldCats[c.Address]; ok {
+			snap.catalogues[c.Address] = data
+		} else {
+			return nil, fmt.Errorf("catalogue %s: not read", c.Address)
+		}
+	}
 	for _, sd := range view.Devices {
 		d := sd.Device
 		e := &entry{id: d.ID, pubB64: d.PublicKey}
@@ -318,10 +359,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.inflight.Add(-1)
 
+	if sum, ok := strings.CutPrefix(r.URL.Path, "/v1/catalogues/"); ok {
+		s.serveCatalogue(w, r, sum)
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1/devices/")
 	id, action, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 || id == "" || (action != "bundle" && action != "report") {
-		writeError(w, http.StatusNotFound, protocol.CodeNotFound, "no such path; the protocol has GET /v1/devices/{device}/bundle and POST /v1/devices/{device}/report")
+		writeError(w, http.StatusNotFound, protocol.CodeNotFound, "no such path; the protocol has GET /v1/devices/{device}/bundle, POST /v1/devices/{device}/report and GET /v1/catalogues/{sha256}")
 		return
 	}
 	want := http.MethodGet
@@ -334,12 +379,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if action == "bundle" && s.fastPoll(w, r, id) {
+		return
+	}
 	e, signed, body, ok := s.authenticate(w, r, id)
 	if !ok {
 		return
 	}
-	e.live.seen.Store(s.opts.Now().UnixNano())
+	now := s.opts.Now()
+	e.live.seen.Store(now.UnixNano())
 	if action == "bundle" {
+		w.Header().Set(protocol.HeaderPollToken, s.pollToken(e, unixDay(now)))
 		s.serveBundle(w, r, e)
 		return
 	}
@@ -408,15 +458,112 @@ func (s *Server) serveBundle(w http.ResponseWriter, r *http.Request, e *entry) {
 	_, _ = w.Write(e.bundle)
 }
 
-// etagMatch implements If-None-Match's weak comparison over a list.
+// etagMatch implements If-None-Match's weak comparison over a list,
+// without allocating (it runs on every poll).
 func etagMatch(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
+	for header != "" {
+		var t string
+		t, header, _ = strings.Cut(header, ",")
 		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
 		if t == etag || t == "*" {
 			return true
 		}
 	}
 	return false
+}
+
+// fastPoll answers 304 to a poll that names the device's current bundle
+// in If-None-Match and carries a valid poll token: an HMAC check instead
+// of an SM2 verification, no store access, no log line. It reports false,
+// having written nothing, when the poll must take the full path (no or
+// stale token, another bundle, unknown device): that path answers exactly
+// as before and hands out a fresh token. See the package documentation
+// for what the token does and does not protect.
+func (s *Server) fastPoll(w http.ResponseWriter, r *http.Request, id string) bool {
+	tok := r.Header.Get(protocol.HeaderPollToken)
+	if tok == "" || r.Method != http.MethodGet || r.Header.Get(protocol.HeaderDevice) != id {
+		return false
+	}
+	e := s.snap.Load().devices[id]
+	if e == nil || e.bundle == nil || !etagMatch(r.Header.Get("If-None-Match"), e.etag) {
+		return false
+	}
+	now := s.opts.Now()
+	if !s.tokenValid(e, tok, unixDay(now)) {
+		return false
+	}
+	e.live.seen.Store(now.UnixNano())
+	h := w.Header()
+	h["Etag"] = []string{e.etag} // canonical key set directly: no allocation for canonicalisation
+	h["Cache-Control"] = noCache
+	w.WriteHeader(http.StatusNotModified)
+	return true
+}
+
+var noCache = []string{"no-cache"}
+
+// Poll tokens: "<day>.<Base64url HMAC-SHA256(PollKey, device, its enrolled
+// key, day)>", day being Unix days. A token is accepted on the day it was
+// issued and the next, so each device pays about one SM2 check a day;
+// it is bound to the enrolled key, so re-enrolling revokes it.
+const tokenDays = 2
+
+func unixDay(t time.Time) int64 { return t.Unix() / 86400 }
+
+func (s *Server) pollToken(e *entry, day int64) string {
+	return strconv.FormatInt(day, 10) + "." + base64.RawURLEncoding.EncodeToString(s.tokenMAC(e, day))
+}
+
+func (s *Server) tokenMAC(e *entry, day int64) []byte {
+	m := hmac.New(sha256.New, s.opts.PollKey)
+	m.Write([]byte("pda-hq poll token v1\n" + e.id + "\n" + e.pubB64 + "\n" + strconv.FormatInt(day, 10)))
+	return m.Sum(nil)
+}
+
+func (s *Server) tokenValid(e *entry, tok string, today int64) bool {
+	dayText, macText, ok := strings.Cut(tok, ".")
+	if !ok {
+		return false
+	}
+	day, err := strconv.ParseInt(dayText, 10, 64)
+	if err != nil || day > today || today-day >= tokenDays {
+		return false
+	}
+	var mac [sha256.Size]byte
+	if n, err := base64.RawURLEncoding.Decode(mac[:], []byte(macText)); err != nil || n != len(mac) {
+		return false
+	}
+	return hmac.Equal(mac[:], s.tokenMAC(e, day))
+}
+
+// serveCatalogue answers GET /v1/catalogues/{sha256}. No authentication:
+// the object is signed, holds no secret, and its address is only known
+// from a bundle; it never changes, so caches may keep it for ever.
+func (s *Server) serveCatalogue(w http.ResponseWriter, r *http.Request, sum string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, protocol.CodeMethod, "GET only")
+		return
+	}
+	data, ok := s.snap.Load().catalogues[sum]
+	if !ok {
+		writeError(w, http.StatusNotFound, protocol.CodeNotFound, "no catalogue "+sum)
+		return
+	}
+	etag := `"` + sum + `"`
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	if etagMatch(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(data)
+	}
 }
 
 func (s *Server) serveReport(w http.ResponseWriter, r *http.Request, e *entry, signed time.Time, body []byte) {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/pda-agent/pda-agent/catalogue"
 	"github.com/pda-agent/pda-agent/gm"
 )
 
@@ -24,7 +25,9 @@ import (
 //   - Commit stores the whole batch or nothing: a report is acknowledged
 //     only after Commit returned nil.
 //   - Served reads one consistent view (never a released ref without its
-//     bundle bytes).
+//     bundle bytes, nor a bundle without the catalogue object it names).
+//   - Stage stores a publish's catalogue objects with its bundles, and
+//     drops the objects no stored bundle refers to any more.
 type Backend interface {
 	// Settings returns the stored settings.
 	Settings(ctx context.Context) (Settings, error)
@@ -40,9 +43,15 @@ type Backend interface {
 	ReserveVersion(ctx context.Context) (uint64, error)
 	// Stage commits a publish (see Staging) and returns the new rollout.
 	Stage(ctx context.Context, s *Staging) (*Rollout, error)
+	// Catalogues returns the stored catalogue objects sealed for the
+	// given content keys (a key with none is absent), so a publish reuses
+	// an unchanged catalogue's object, address and the devices' copies.
+	Catalogues(ctx context.Context, contentKeys []string) (map[string]CatalogueObject, error)
 	// Served returns every device's released bundle ref, with its bytes
-	// where want says so, and the change counter the view is at.
-	Served(ctx context.Context, want func(id string, ref *BundleRef) bool) (*ServedView, error)
+	// where want says so, every stored catalogue object's address, with
+	// its bytes where wantCat says so, and the change counter the view is
+	// at.
+	Served(ctx context.Context, want func(id string, ref *BundleRef) bool, wantCat func(addr string) bool) (*ServedView, error)
 	// Commit stores a batch of reports and last-seen times, then ends
 	// the running rollout's current wave if it is due (every device
 	// reported, or the wave timeout passed at b.Now). An empty batch
@@ -58,8 +67,9 @@ type Backend interface {
 	Close() error
 }
 
-// Staging is a publish ready to commit: a sealed bundle per device and
-// the wave plan. Stage checks HQKey against the stored one (unless
+// Staging is a publish ready to commit: a sealed bundle per device, the
+// catalogue objects they refer to that are not stored yet, and the wave
+// plan. Stage checks HQKey against the stored one (unless
 // ReplaceHQKey), that every device still has the key it was sealed for,
 // halts the running rollout, stages every bundle, releases wave 0's and
 // makes the new rollout the running one.
@@ -75,6 +85,20 @@ type Staging struct {
 	WaveStores  [][]string
 	WaveDevices [][]string
 	Bundles     []SealedBundle
+	// Catalogues are the new catalogue objects (an object already stored
+	// is referred to by address only).
+	Catalogues []CatalogueObject
+}
+
+// CatalogueObject is a signed catalogue object (catalogue.Seal) as HQ
+// stores it.
+type CatalogueObject struct {
+	// Address is the SHA-256 of Data, hex: the name devices fetch it by.
+	Address string `json:"address"`
+	// ContentKey names what was sealed (signing key, scope, products,
+	// partners); a publish of the same content reuses the object.
+	ContentKey string `json:"content_key"`
+	Data       []byte `json:"data"`
 }
 
 // SealedBundle is one device's bundle of a publish.
@@ -83,12 +107,25 @@ type SealedBundle struct {
 	Wave   int
 	Data   []byte
 	Hash   string
+	// Catalogue is the address of the catalogue object the bundle refers
+	// to ("" for none: a v1 bundle or no products and partners).
+	Catalogue string
 }
 
 // ServedView is what the devices are served.
 type ServedView struct {
 	Gen     uint64
 	Devices []ServedDevice
+	// Catalogues are every stored catalogue object, with Data only where
+	// wantCat said so.
+	Catalogues []ServedCatalogue
+}
+
+// ServedCatalogue is a stored catalogue object's address and, when asked
+// for, its bytes.
+type ServedCatalogue struct {
+	Address string
+	Data    []byte
 }
 
 // ServedDevice is a device, its released bundle (nil if none) and that
@@ -335,10 +372,13 @@ type Chain struct {
 	Devices     []ChainDevice  `json:"devices"`
 	Bundles     []ChainBundle  `json:"bundles"`
 	Rollouts    []ChainRollout `json:"rollouts"`
+	// Catalogues are the stored catalogue objects (format 2).
+	Catalogues []CatalogueObject `json:"catalogues,omitempty"`
 }
 
-// ChainFormat is the version of the Chain layout.
-const ChainFormat = 1
+// ChainFormat is the version of the Chain layout: 2 added the catalogue
+// objects. Load also reads format 1 (a chain without them).
+const ChainFormat = 2
 
 // ChainDevice is a device and everything HQ knows of it.
 type ChainDevice struct {
@@ -363,6 +403,8 @@ type ChainBundle struct {
 	Device  string `json:"device"`
 	Version uint64 `json:"version"`
 	Data    []byte `json:"data"`
+	// Catalogue is the address of the catalogue object it refers to.
+	Catalogue string `json:"catalogue,omitempty"`
 }
 
 // ChainRollout is a rollout with its waves' device ids.
@@ -373,8 +415,18 @@ type ChainRollout struct {
 
 // Check catches a Chain that would load inconsistent state.
 func (c *Chain) Check() error {
-	if c.Format != ChainFormat {
-		return fmt.Errorf("chain format %d; this build reads %d", c.Format, ChainFormat)
+	if c.Format != 1 && c.Format != ChainFormat {
+		return fmt.Errorf("chain format %d; this build reads 1 to %d", c.Format, ChainFormat)
+	}
+	cats := map[string]bool{}
+	for _, o := range c.Catalogues {
+		if cats[o.Address] {
+			return fmt.Errorf("catalogue object %s listed twice", o.Address)
+		}
+		if catalogue.ID(o.Data) != o.Address {
+			return fmt.Errorf("catalogue object %s: its bytes do not hash to its address", o.Address)
+		}
+		cats[o.Address] = true
 	}
 	ids := map[string]bool{}
 	for _, d := range c.Devices {
@@ -387,6 +439,9 @@ func (c *Chain) Check() error {
 	for _, b := range c.Bundles {
 		if !ids[b.Device] {
 			return fmt.Errorf("bundle of unknown device %s", b.Device)
+		}
+		if b.Catalogue != "" && !cats[b.Catalogue] {
+			return fmt.Errorf("bundle %s/%d: catalogue object %s is missing", b.Device, b.Version, b.Catalogue)
 		}
 		have[fmt.Sprint(b.Device, "/", b.Version)] = true
 	}

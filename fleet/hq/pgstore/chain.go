@@ -58,15 +58,27 @@ func (b *Backend) Dump(ctx context.Context) (*hq.Chain, error) {
 		}); err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT device, version, data FROM bundles ORDER BY device, version`)
+		rows, err = tx.Query(ctx, `SELECT device, version, data, coalesce(catalogue, '') FROM bundles ORDER BY device, version`)
 		if err != nil {
 			return err
 		}
-		var dev string
+		var dev, cat string
 		var v int64
 		var data []byte
-		if _, err := pgx.ForEachRow(rows, []any{&dev, &v, &data}, func() error {
-			c.Bundles = append(c.Bundles, hq.ChainBundle{Device: dev, Version: uint64(v), Data: append([]byte(nil), data...)})
+		if _, err := pgx.ForEachRow(rows, []any{&dev, &v, &data, &cat}, func() error {
+			c.Bundles = append(c.Bundles, hq.ChainBundle{Device: dev, Version: uint64(v), Data: append([]byte(nil), data...), Catalogue: cat})
+			return nil
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT address, content_key, data FROM catalogues ORDER BY address`)
+		if err != nil {
+			return err
+		}
+		var o hq.CatalogueObject
+		if _, err := pgx.ForEachRow(rows, []any{&o.Address, &o.ContentKey, &o.Data}, func() error {
+			o.Data = append([]byte(nil), o.Data...)
+			c.Catalogues = append(c.Catalogues, o)
 			return nil
 		}); err != nil {
 			return err
@@ -175,8 +187,12 @@ func (b *Backend) Load(ctx context.Context, c *hq.Chain) error {
 				}
 			}
 		}
+		if err := putCatalogues(ctx, tx, c.Catalogues); err != nil {
+			return err
+		}
 		for _, bd := range c.Bundles {
-			if _, err := tx.Exec(ctx, `INSERT INTO bundles (device, version, data) VALUES ($1, $2, $3)`, bd.Device, int64(bd.Version), bd.Data); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO bundles (device, version, data, catalogue) VALUES ($1, $2, $3, NULLIF($4, ''))`,
+				bd.Device, int64(bd.Version), bd.Data, bd.Catalogue); err != nil {
 				return fmt.Errorf("bundle %s v%d: %w", bd.Device, bd.Version, err)
 			}
 		}

@@ -334,10 +334,14 @@ func (b *Backend) Stage(ctx context.Context, stg *hq.Staging) (*hq.Rollout, erro
 		if _, err := pgx.ForEachRow(rows, []any{&id, &key}, func() error { keys[id] = key; return nil }); err != nil {
 			return err
 		}
+		if err := putCatalogues(ctx, tx, stg.Catalogues); err != nil {
+			return err
+		}
 		for _, part := range chunks(stg.Bundles) {
 			var (
 				pids    []string
 				data    [][]byte
+				cats    []string
 				refs    []string
 				release []bool
 			)
@@ -351,10 +355,12 @@ func (b *Backend) Stage(ctx context.Context, stg *hq.Staging) (*hq.Rollout, erro
 					return err
 				}
 				pids, data, refs, release = append(pids, d.ID), append(data, sb.Data), append(refs, ref), append(release, sb.Wave == 0)
+				cats = append(cats, sb.Catalogue)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO bundles (device, version, data)
-				SELECT d, $2, x FROM unnest($1::text[], $3::bytea[]) AS t(d, x)
-				ON CONFLICT (device, version) DO UPDATE SET data = EXCLUDED.data`, pids, int64(stg.Version), data); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO bundles (device, version, data, catalogue)
+				SELECT d, $2, x, NULLIF(c, '') FROM unnest($1::text[], $3::bytea[], $4::text[]) AS t(d, x, c)
+				ON CONFLICT (device, version) DO UPDATE SET data = EXCLUDED.data, catalogue = EXCLUDED.catalogue`,
+				pids, int64(stg.Version), data, cats); err != nil {
 				return fmt.Errorf("store bundles: %w", err)
 			}
 			if _, err := tx.Exec(ctx, `UPDATE devices d SET staged = u.ref::jsonb,
@@ -365,6 +371,9 @@ func (b *Backend) Stage(ctx context.Context, stg *hq.Staging) (*hq.Rollout, erro
 			if err := gcBundles(ctx, tx, pids); err != nil {
 				return err
 			}
+		}
+		if err := gcCatalogues(ctx, tx); err != nil {
+			return err
 		}
 		r = hq.NewRollout(rid, stg)
 		if _, err := tx.Exec(ctx, `INSERT INTO rollouts (id, body) VALUES ($1, '{}')`, int64(rid)); err != nil {
@@ -404,6 +413,50 @@ func gcBundles(ctx context.Context, tx pgx.Tx, ids []string) error {
 	return nil
 }
 
+// putCatalogues stores catalogue objects (one already there is kept: its
+// address names its bytes).
+func putCatalogues(ctx context.Context, tx pgx.Tx, objs []hq.CatalogueObject) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	addrs, keys, data := make([]string, len(objs)), make([]string, len(objs)), make([][]byte, len(objs))
+	for i, o := range objs {
+		addrs[i], keys[i], data[i] = o.Address, o.ContentKey, o.Data
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO catalogues (address, content_key, data)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT (address) DO NOTHING`, addrs, keys, data); err != nil {
+		return fmt.Errorf("store catalogues: %w", err)
+	}
+	return nil
+}
+
+// gcCatalogues drops the catalogue objects no stored bundle refers to.
+func gcCatalogues(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM catalogues c WHERE NOT EXISTS (SELECT 1 FROM bundles b WHERE b.catalogue = c.address)`); err != nil {
+		return fmt.Errorf("drop unused catalogues: %w", err)
+	}
+	return nil
+}
+
+// Catalogues implements hq.Backend.
+func (b *Backend) Catalogues(ctx context.Context, contentKeys []string) (map[string]hq.CatalogueObject, error) {
+	rows, err := b.pool.Query(ctx, `SELECT DISTINCT ON (content_key) content_key, address, data FROM catalogues
+		WHERE content_key = ANY($1) ORDER BY content_key, address`, contentKeys)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: catalogues: %w", err)
+	}
+	out := map[string]hq.CatalogueObject{}
+	var o hq.CatalogueObject
+	if _, err := pgx.ForEachRow(rows, []any{&o.ContentKey, &o.Address, &o.Data}, func() error {
+		o.Data = slices.Clone(o.Data)
+		out[o.ContentKey] = o
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("pgstore: catalogues: %w", err)
+	}
+	return out, nil
+}
+
 func getRollout(ctx context.Context, tx pgx.Tx, id int64) (*hq.Rollout, error) {
 	var raw []byte
 	if err := tx.QueryRow(ctx, `SELECT body FROM rollouts WHERE id = $1`, id).Scan(&raw); err != nil {
@@ -426,7 +479,7 @@ func putRollout(ctx context.Context, tx pgx.Tx, r *hq.Rollout) error {
 }
 
 // Served implements hq.Backend in one REPEATABLE READ snapshot.
-func (b *Backend) Served(ctx context.Context, want func(id string, ref *hq.BundleRef) bool) (*hq.ServedView, error) {
+func (b *Backend) Served(ctx context.Context, want func(id string, ref *hq.BundleRef) bool, wantCat func(addr string) bool) (*hq.ServedView, error) {
 	var v *hq.ServedView
 	err := b.txOpts(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		v = &hq.ServedView{}
@@ -435,6 +488,9 @@ func (b *Backend) Served(ctx context.Context, want func(id string, ref *hq.Bundl
 			return err
 		}
 		v.Gen = uint64(gen)
+		if err := servedCatalogues(ctx, tx, v, wantCat); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `SELECT record, released FROM devices ORDER BY id`)
 		if err != nil {
 			return err
@@ -490,6 +546,42 @@ func (b *Backend) Served(ctx context.Context, want func(id string, ref *hq.Bundl
 		return nil, fmt.Errorf("pgstore: served: %w", err)
 	}
 	return v, nil
+}
+
+// servedCatalogues lists the stored objects, reading the bytes of those
+// wanted.
+func servedCatalogues(ctx context.Context, tx pgx.Tx, v *hq.ServedView, wantCat func(addr string) bool) error {
+	rows, err := tx.Query(ctx, `SELECT address FROM catalogues ORDER BY address`)
+	if err != nil {
+		return err
+	}
+	addrs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	var want []string
+	index := map[string]int{}
+	for i, a := range addrs {
+		v.Catalogues = append(v.Catalogues, hq.ServedCatalogue{Address: a})
+		if wantCat(a) {
+			want = append(want, a)
+			index[a] = i
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	rows, err = tx.Query(ctx, `SELECT address, data FROM catalogues WHERE address = ANY($1)`, want)
+	if err != nil {
+		return err
+	}
+	var a string
+	var data []byte
+	_, err = pgx.ForEachRow(rows, []any{&a, &data}, func() error {
+		v.Catalogues[index[a]].Data = slices.Clone(data)
+		return nil
+	})
+	return err
 }
 
 // Commit implements hq.Backend: the batch in one transaction, then the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -108,12 +109,22 @@ func TestPostgres(t *testing.T) {
 			}
 			return st
 		}, devices)
+		// A catalogue object moves with the chain.
+		if err := os.MkdirAll(filepath.Join(f.Tree, "catalogue"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(f.Tree, "catalogue", "products.csv"), []byte("code,name\n1,x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		res := f.Publish(t, hq.PublishOptions{Stores: []string{"S1"}})
 		f.Report(t, protocol.StateApplying, res.Version, "P1")
 		want := storetest.ChainJSON(t, f.St)
 		chain, err := f.St.Dump(context.Background())
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(chain.Catalogues) != 1 {
+			t.Fatalf("bbolt dump has %d catalogue objects, want 1", len(chain.Catalogues))
 		}
 		pg := openPG(t, migrated(t, c), f.Clk.Now)
 		if err := pg.Load(context.Background(), chain); err != nil {

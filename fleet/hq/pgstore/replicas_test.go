@@ -40,9 +40,10 @@ func (l *lockedBuffer) count(s string) int {
 
 // device is a simulated agent speaking the real protocol over HTTP.
 type device struct {
-	id   string
-	f    *storetest.Fleet
-	etag string
+	id    string
+	f     *storetest.Fleet
+	etag  string
+	token string // the last poll token a replica handed out
 }
 
 func (d *device) do(t *testing.T, base, method, path string, body []byte, edit func(*http.Request)) (*http.Response, []byte) {
@@ -76,10 +77,14 @@ func (d *device) poll(t *testing.T, base string, version uint64) bool {
 		if d.etag != "" {
 			r.Header.Set("If-None-Match", d.etag)
 		}
+		if d.token != "" {
+			r.Header.Set(protocol.HeaderPollToken, d.token)
+		}
 	})
 	if resp == nil || resp.StatusCode != http.StatusOK {
 		return false
 	}
+	d.token = resp.Header.Get(protocol.HeaderPollToken)
 	o, err := bundle.Open(body, &d.f.HQ.PublicKey, d.id, &d.f.Keys[d.id].PublicKey, 0)
 	if err != nil {
 		t.Errorf("device %s refuses its bundle: %v", d.id, err)
@@ -105,9 +110,9 @@ func (d *device) report(t *testing.T, bases []string, state string, version uint
 	}
 }
 
-func startReplica(t *testing.T, st *hq.Store, log *slog.Logger) string {
+func startReplica(t *testing.T, st *hq.Store, log *slog.Logger, pollKey []byte) string {
 	t.Helper()
-	srv, err := hq.NewServer(st, hq.ServeOptions{Tick: 20 * time.Millisecond, Logger: log, RetryAfter: time.Second})
+	srv, err := hq.NewServer(st, hq.ServeOptions{Tick: 20 * time.Millisecond, Logger: log, RetryAfter: time.Second, PollKey: pollKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +147,9 @@ func testReplicas(t *testing.T, c *pgtest.Cluster) {
 	// checked against it.
 	f.St = openPG(t, dsn, time.Now)
 	stB := openPG(t, dsn, time.Now)
-	bases := []string{startReplica(t, f.St, log), startReplica(t, stB, log)}
+	// One poll key for both, as `serve --poll-key-file` gives them.
+	pollKey := bytes.Repeat([]byte("replica poll key "), 2)
+	bases := []string{startReplica(t, f.St, log, pollKey), startReplica(t, stB, log, pollKey)}
 
 	run := func(version uint64, state string, ids []string) {
 		var wg sync.WaitGroup
@@ -185,6 +192,7 @@ func testReplicas(t *testing.T, c *pgtest.Cluster) {
 	if r := st.Rollouts[0]; r.Waves[0].Counts.Applied != r.Waves[0].Devices || r.Live.Applied != r.Waves[1].Devices {
 		t.Fatalf("counts %+v", r)
 	}
+	checkSharedToken(t, f, dsn, bases, res.Version)
 
 	// Rollout 2: wave 1 fails; the halt happens once and wave 2 keeps
 	// version 1.
@@ -203,6 +211,31 @@ func testReplicas(t *testing.T, c *pgtest.Cluster) {
 		if d.Served == nil || d.Served.Version != want {
 			t.Fatalf("device %s serves %+v after the halt; want version %d (wave 2: %v)", d.ID, d.Served, want, w2)
 		}
+	}
+}
+
+// checkSharedToken: a poll token replica A handed out answers 304 on
+// replica B with no SM2 check (the signature is spoiled, so only the token
+// path can say 304), while a replica with another poll key takes the
+// signed path and refuses it.
+func checkSharedToken(t *testing.T, f *storetest.Fleet, dsn string, bases []string, version uint64) {
+	t.Helper()
+	d := &device{id: "D00", f: f}
+	if !d.poll(t, bases[0], version) || d.token == "" {
+		t.Fatalf("replica A: no bundle of version %d or no poll token (token %q)", version, d.token)
+	}
+	spoiled := func(r *http.Request) {
+		r.Header.Set("If-None-Match", d.etag)
+		r.Header.Set(protocol.HeaderPollToken, d.token)
+		r.Header.Set(protocol.HeaderSignature, strings.Repeat("A", 86)+"==")
+	}
+	resp, _ := d.do(t, bases[1], http.MethodGet, protocol.BundlePath(d.id), nil, spoiled)
+	if resp == nil || resp.StatusCode != http.StatusNotModified || resp.Header.Get("ETag") != d.etag {
+		t.Fatalf("replica B on replica A's token: %v, want 304 with ETag %s", resp, d.etag)
+	}
+	other := startReplica(t, openPG(t, dsn, time.Now), slog.New(slog.DiscardHandler), bytes.Repeat([]byte("x"), 32))
+	if resp, _ := d.do(t, other, http.MethodGet, protocol.BundlePath(d.id), nil, spoiled); resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a replica with another poll key answered %v, want 401 (its token check must fail)", resp)
 	}
 }
 

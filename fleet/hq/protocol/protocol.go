@@ -15,6 +15,12 @@
 // body>" (a GET has no body: the hash of nothing). The path is the request
 // path exactly as HQ receives it, without the query, so a reverse proxy in
 // front of HQ must not rewrite it.
+//
+// A GET of the bundle may also carry X-PDA-Poll-Token, the token HQ sent
+// in its last answer to a verified GET: with it, and an If-None-Match
+// naming the current bundle, HQ answers 304 without checking the
+// signature (package hq documents what the token allows). Catalogue
+// objects (GET /v1/catalogues/{sha256}) need no authentication.
 package protocol
 
 import (
@@ -38,6 +44,12 @@ const (
 	HeaderTime      = "X-PDA-Time"
 	HeaderSignature = "X-PDA-Signature"
 )
+
+// HeaderPollToken carries the poll token: HQ sends one in every answer to
+// an SM2-verified GET of the bundle, and a device that sends it back with
+// an If-None-Match naming its current bundle gets its 304 without a
+// signature check (see package hq).
+const HeaderPollToken = "X-PDA-Poll-Token"
 
 // MaxSkew is how far X-PDA-Time may be from HQ's clock, either way.
 const MaxSkew = 5 * time.Minute
@@ -74,6 +86,10 @@ const (
 
 // BundlePath is the path a device polls.
 func BundlePath(device string) string { return "/v1/devices/" + device + "/bundle" }
+
+// CataloguePath is where HQ serves a signed catalogue object by its
+// address (hex SHA-256 of its bytes); no authentication, immutable.
+func CataloguePath(sha256 string) string { return "/v1/catalogues/" + sha256 }
 
 // ReportPath is the path a device reports to.
 func ReportPath(device string) string { return "/v1/devices/" + device + "/report" }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/tjfoc/gmsm/sm2"
 
+	"github.com/pda-agent/pda-agent/catalogue"
+	"github.com/pda-agent/pda-agent/fleet/bundle"
 	"github.com/pda-agent/pda-agent/fleet/hq"
 	"github.com/pda-agent/pda-agent/fleet/hq/protocol"
 	"github.com/pda-agent/pda-agent/gm"
@@ -117,7 +120,7 @@ func (f *Fleet) Report(t *testing.T, state string, version uint64, ids ...string
 // Served is each device's released version (0: none).
 func (f *Fleet) Served(t *testing.T) map[string]uint64 {
 	t.Helper()
-	v, err := f.St.Backend().Served(context.Background(), func(string, *hq.BundleRef) bool { return true })
+	v, err := f.St.Backend().Served(context.Background(), func(string, *hq.BundleRef) bool { return true }, func(string) bool { return false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,6 +340,8 @@ func Run(t *testing.T, open Open) {
 		}
 	})
 
+	t.Run("Catalogues", func(t *testing.T) { runCatalogues(t, open) })
+
 	t.Run("DumpLoad", func(t *testing.T) {
 		f := NewFleet(t, open, devices)
 		f.Publish(t, hq.PublishOptions{})
@@ -371,9 +376,174 @@ func Run(t *testing.T, open Open) {
 	})
 }
 
+// served reads the view with every catalogue object's bytes.
+func served(t *testing.T, st *hq.Store) *hq.ServedView {
+	t.Helper()
+	v, err := st.Backend().Served(context.Background(), func(string, *hq.BundleRef) bool { return true }, func(string) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// catalogueOf is the address the bundle's signed body names ("" none).
+func catalogueOf(t *testing.T, f *Fleet, id string, data []byte) string {
+	t.Helper()
+	b, err := bundle.Open(data, &f.HQ.PublicKey, id, &f.Keys[id].PublicKey, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Body.Catalogue == nil {
+		return ""
+	}
+	return b.Body.Catalogue.SHA256
+}
+
+// runCatalogues: the objects travel with the publish, are served, reused
+// for unchanged content, dropped when no bundle names them, and survive
+// Dump/Load.
+func runCatalogues(t *testing.T, open Open) {
+	f := NewFleet(t, open, map[string]string{"P1": "S1", "P2": "S2"})
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(f.Tree, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(f.Tree, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("catalogue/products.csv", "code,name\n1,chain\n")
+	write("stores/S1.products.csv", "code,name\n1,S1\n")
+	f.Publish(t, hq.PublishOptions{})
+	v := served(t, f.St)
+	objs := map[string][]byte{}
+	for _, c := range v.Catalogues {
+		if c.Data == nil || catalogue.ID(c.Data) != c.Address {
+			t.Fatalf("object %s: bytes %d, not its address", c.Address, len(c.Data))
+		}
+		objs[c.Address] = c.Data
+	}
+	if len(objs) != 2 {
+		t.Fatalf("%d objects after the first publish, want 2 (chain and S1)", len(objs))
+	}
+	first := map[string]string{}
+	for _, d := range v.Devices {
+		addr := catalogueOf(t, f, d.Device.ID, d.Bundle)
+		if objs[addr] == nil {
+			t.Fatalf("%s names catalogue %q, not served", d.Device.ID, addr)
+		}
+		first[d.Device.ID] = addr
+	}
+	if first["P1"] == first["P2"] {
+		t.Fatal("S1 has its own products: its object must differ")
+	}
+	// Only the chain's products change: S1's object is reused by address.
+	write("catalogue/products.csv", "code,name\n1,chain v2\n")
+	f.Publish(t, hq.PublishOptions{})
+	v = served(t, f.St)
+	second := map[string]string{}
+	for _, d := range v.Devices {
+		second[d.Device.ID] = catalogueOf(t, f, d.Device.ID, d.Bundle)
+	}
+	if second["P1"] != first["P1"] || second["P2"] == first["P2"] {
+		t.Fatalf("addresses %v then %v: S1's must stay, the chain's change", first, second)
+	}
+	var addrs []string
+	for _, c := range v.Catalogues {
+		addrs = append(addrs, c.Address)
+	}
+	sort.Strings(addrs)
+	want := []string{second["P1"], second["P2"]}
+	sort.Strings(want)
+	if !reflect.DeepEqual(addrs, want) {
+		t.Fatalf("stored objects %v, want %v (the old chain object is no bundle's any more)", addrs, want)
+	}
+	// Served hands out bytes only where asked.
+	lean, err := f.St.Backend().Served(context.Background(), func(string, *hq.BundleRef) bool { return false }, func(a string) bool { return a == second["P1"] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range lean.Catalogues {
+		if (c.Data != nil) != (c.Address == second["P1"]) {
+			t.Fatalf("object %s: bytes %d when wanted %v", c.Address, len(c.Data), c.Address == second["P1"])
+		}
+	}
+
+	c, err := f.St.Dump(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Catalogues) != 2 || c.Catalogues[0].ContentKey == "" {
+		t.Fatalf("dump: %d catalogue objects %+v", len(c.Catalogues), c.Catalogues)
+	}
+	for _, b := range c.Bundles {
+		if b.Catalogue != catalogueOf(t, f, b.Device, b.Data) {
+			t.Fatalf("dump: bundle %s/%d names %q, its ref says %q", b.Device, b.Version, catalogueOf(t, f, b.Device, b.Data), b.Catalogue)
+		}
+	}
+	to := open(t, f.Clk.Now)
+	if err := to.Load(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ChainJSON(t, to), ChainJSON(t, f.St); !bytes.Equal(got, want) {
+		t.Fatalf("round trip differs:\n%s\nwant\n%s", got, want)
+	}
+	// The loaded store reuses the objects it loaded: publishing the same
+	// content makes no new one.
+	g := &Fleet{St: to, Clk: f.Clk, HQ: f.HQ, Keys: f.Keys, Tree: f.Tree}
+	g.Publish(t, hq.PublishOptions{})
+	v = served(t, to)
+	if len(v.Catalogues) != 2 {
+		t.Fatalf("%d objects after publishing unchanged content on the loaded store", len(v.Catalogues))
+	}
+	for _, d := range v.Devices {
+		if got := catalogueOf(t, g, d.Device.ID, d.Bundle); got != second[d.Device.ID] {
+			t.Fatalf("%s: catalogue %s after the load, want %s", d.Device.ID, got, second[d.Device.ID])
+		}
+	}
+	// A publish whose bundle names an object that is not stored (one
+	// another publish dropped after this one looked it up) is refused
+	// whole.
+	before := ChainJSON(t, to)
+	version, err := to.Backend().ReserveVersion(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs, err := to.Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := gm.Fingerprint(&f.HQ.PublicKey)
+	stg := &hq.Staging{Version: version, HQKey: fp, Now: f.Clk.Now(), Threshold: 0.2, WaveTimeout: time.Hour,
+		WaveStores: [][]string{{devs[0].Store}}, WaveDevices: [][]string{{devs[0].ID}},
+		Bundles: []hq.SealedBundle{{Device: devs[0], Data: []byte("{}"), Hash: strings.Repeat("1", 64), Catalogue: strings.Repeat("0", 64)}}}
+	if _, err := to.Backend().Stage(context.Background(), stg); err == nil {
+		t.Fatal("Stage accepted a bundle naming a catalogue object that is not stored")
+	}
+	// Only the reserved version moved.
+	var a, b hq.Chain
+	if err := json.Unmarshal(before, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(ChainJSON(t, to), &b); err != nil {
+		t.Fatal(err)
+	}
+	a.Version = b.Version
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("a refused Stage changed the store")
+	}
+
+	// A chain with a bundle naming a missing object is refused.
+	c.Catalogues = c.Catalogues[:1]
+	if err := open(t, f.Clk.Now).Load(context.Background(), c); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("load without a named object: %v", err)
+	}
+}
+
 func servedGen(t *testing.T, st *hq.Store) uint64 {
 	t.Helper()
-	v, err := st.Backend().Served(context.Background(), func(string, *hq.BundleRef) bool { return false })
+	v, err := st.Backend().Served(context.Background(), func(string, *hq.BundleRef) bool { return false }, func(string) bool { return false })
 	if err != nil {
 		t.Fatal(err)
 	}

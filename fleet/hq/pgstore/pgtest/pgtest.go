@@ -48,6 +48,10 @@ func binDir() string {
 	return ""
 }
 
+// Available tells whether PostgreSQL's server binaries are installed
+// (Start skips the test without them).
+func Available() bool { return binDir() != "" }
+
 // Start initialises and starts a cluster, stopped and removed at cleanup.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
