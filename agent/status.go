@@ -67,6 +67,8 @@ type Status struct {
 	// PersonalKey says why deliveries are held for personal data the
 	// device's key cannot decrypt (the key file lost or replaced).
 	PersonalKey string `json:"personal_key,omitempty"`
+	// Msfx is the 码上放心 compliance figures (compliance_msfx.go), once asked.
+	Msfx *MsfxFigures `json:"msfx_compliance,omitempty"`
 }
 
 // ConfigInfo identifies the config in force: where it came from and a
@@ -154,6 +156,7 @@ func (a *Agent) Status() (Status, error) {
 		s.Destinations[name] = d
 	}
 	a.mu.Unlock()
+	s.Msfx, s.Alarms = a.msfxStatus(), append(s.Alarms, a.msfxAlarms()...)
 	if cs := a.clock.State(); cs.Measured {
 		s.Clock = &cs
 		if cs.Wrong {

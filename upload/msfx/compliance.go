@@ -250,3 +250,12 @@ func isDigits(s string) bool {
 	}
 	return s != ""
 }
+
+// Total is the sum over bill types.
+func (b BillCounts) Total() int {
+	n := 0
+	for _, c := range b {
+		n += c
+	}
+	return n
+}
