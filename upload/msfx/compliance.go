@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pda-agent/pda-agent/queue"
 	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
@@ -258,4 +259,32 @@ func (b BillCounts) Total() int {
 		n += c
 	}
 	return n
+}
+
+// AttrStockReason is the bill attribute holding why stock changed (the
+// agent's stock bills; the same name upload/nhsa sends as the 3502 memo).
+const AttrStockReason = "stock.reason"
+
+// billDestroyed is 205 销毁出库.
+const billDestroyed = 205
+
+// maxCancelReason bounds cancel_reason_des (no published length; kept
+// short like the other free-text fields).
+const maxCancelReason = 100
+
+// destructionParams fills cancel_reason_des of a 205 销毁出库 from the
+// bill's stock.reason ([SDK] ability2939/request/
+// AlibabaAlihealthDrugtraceTopLsydUploadinoutbillRequest.go declares
+// cancel_reason_code/_des, executer_*, superviser_*, all optional;
+// msfx.md §4.3: destruction only). cancel_reason_code has no public code
+// table, so it is not sent.
+func destructionParams(p map[string]string, b queue.Bill) {
+	if b.Type != billDestroyed {
+		return
+	}
+	r := []rune(strings.TrimSpace(b.Attrs[AttrStockReason]))
+	if len(r) == 0 {
+		return
+	}
+	p[wire.PCancelReasonDes] = string(r[:min(len(r), maxCancelReason)])
 }

@@ -27,6 +27,9 @@ const (
 	PLicenseToken  = "license_token"
 	PBeginOperDate = "begin_oper_date"
 	PEndOperDate   = "end_oper_date"
+	// [SDK] ability2939/request/AlibabaAlihealthDrugtraceTopLsydUploadinoutbillRequest.go
+	// (205 销毁出库 only, optional).
+	PCancelReasonDes = "cancel_reason_des"
 )
 
 // BillCountResult is query.billcount's and query.upoutbillcount's result
