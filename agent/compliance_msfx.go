@@ -466,8 +466,8 @@ func (a *Agent) msfxStatus() *MsfxFigures {
 	if f.RefreshedAt.IsZero() {
 		return nil
 	}
-	f.VerificationRate = nil
-	if r := a.comp.snapshot().VerificationRate; r != nil {
+	if r := f.VerificationRate; r != nil {
+		// status stays short: the bills are on the compliance view.
 		short := *r
 		short.PullingDown = nil
 		f.VerificationRate = &short
