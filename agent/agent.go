@@ -108,6 +108,7 @@ type Agent struct {
 	expected   map[string]*expectedSet // session → packs a receiving expects
 	dests      map[string]destState    // destination → what the workers saw
 	pinTries   map[string][]time.Time  // session → recent supervisor PIN failures (lines.go)
+	comp       msfxComp                // 码上放心 compliance figures (compliance_msfx.go)
 	started    time.Time
 }
 
@@ -506,13 +507,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.applyMu.Unlock()
 
-	checks := make(chan struct{})
+	checks, comp := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(checks)
 		a.runOnline(ctx)
 	}()
+	go func() {
+		defer close(comp)
+		a.runMsfxCompliance(ctx)
+	}()
 	a.housekeeping(ctx)
 	<-checks
+	<-comp
 
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()

@@ -42,6 +42,9 @@ type Diagnosis struct {
 	Platform PlatformAnswer `json:"platform"`
 	// Verdict is one line for a person.
 	Verdict string `json:"verdict"`
+	// UpstreamChanged are supplier bills of these receipts changed after
+	// receipt (compliance_msfx.go).
+	UpstreamChanged []ChangedUpstream `json:"upstream_changed,omitempty"`
 }
 
 // DiagBill is one bill a code is on.
@@ -96,7 +99,9 @@ func (a *Agent) Diagnose(ctx context.Context, code string, online bool) (Diagnos
 	if c := a.msfxClient(); c != nil {
 		src.msfx = func() (*msfx.Client, error) { return c, nil }
 	}
-	return diagnose(ctx, src, code, online)
+	d, err := diagnose(ctx, src, code, online)
+	d.UpstreamChanged = a.changedFor(d.Bills)
+	return d, err
 }
 
 func diagnose(ctx context.Context, src diagSource, input string, online bool) (Diagnosis, error) {

@@ -70,6 +70,8 @@ type Status struct {
 	// Fleet says why HQ's latest bundle is not in force (refused, or
 	// applied and reverted), until a good one applies.
 	Fleet string `json:"fleet,omitempty"`
+	// Msfx is the 码上放心 compliance figures (compliance_msfx.go), once asked.
+	Msfx *MsfxFigures `json:"msfx_compliance,omitempty"`
 }
 
 // ConfigInfo identifies the config in force: where it came from and a
@@ -157,6 +159,7 @@ func (a *Agent) Status() (Status, error) {
 		s.Destinations[name] = d
 	}
 	a.mu.Unlock()
+	s.Msfx, s.Alarms = a.msfxStatus(), append(s.Alarms, a.msfxAlarms()...)
 	if cs := a.clock.State(); cs.Measured {
 		s.Clock = &cs
 		if cs.Wrong {

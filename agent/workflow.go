@@ -491,7 +491,8 @@ func (a *Agent) special(product, code string) bool {
 		return true
 	}
 	p, ok := a.Catalogue().Product(product)
-	return ok && p.KeyVariety
+	// The official list wins; the catalogue can only add (compliance_msfx.go).
+	return ok && p.KeyVariety || a.comp.isKeyVariety(product)
 }
 
 // dateOnly reads the day of a platform date as yyyy-MM-dd: "2028-01-31",
@@ -593,6 +594,9 @@ type Compliance struct {
 	KeyVarietyGaps []KeyVarietyGap `json:"key_variety_gaps"`
 	// Exceptions counts the packs sold without a code (recent bills).
 	Exceptions ExceptionCount `json:"exceptions"`
+	// MsfxFigures are 验证率, service period, key-variety list and changed
+	// upstream bills from the last refresh (compliance_msfx.go).
+	MsfxFigures
 }
 
 // UpstreamRow is one unreceived supplier bill.
@@ -625,7 +629,7 @@ const maxUpstreamPages = 20
 
 // Compliance builds the compliance view.
 func (a *Agent) Compliance(ctx context.Context) (Compliance, error) {
-	c := Compliance{Pending: map[string]PendingSummary{}, KeyVarietyGaps: []KeyVarietyGap{}}
+	c := Compliance{Pending: map[string]PendingSummary{}, KeyVarietyGaps: []KeyVarietyGap{}, MsfxFigures: a.comp.snapshot()}
 	st, err := a.store.Stats()
 	if err != nil {
 		return c, err

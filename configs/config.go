@@ -395,6 +395,34 @@ type Msfx struct {
 	PollInterval      time.Duration `mapstructure:"poll_interval"`
 	OperICCode        string        `mapstructure:"oper_ic_code"`
 	OperICName        string        `mapstructure:"oper_ic_name"`
+	// Compliance is the 码上放心 compliance self-check (agent/compliance_msfx.go).
+	Compliance MsfxCompliance `mapstructure:"compliance"`
+}
+
+// MsfxCompliance schedules the 码上放心 compliance queries: 验证率, the
+// official key-variety list, the service end date and changed upstream
+// bills. Off (Refresh 0) or with 码上放心 disabled, nothing is asked.
+type MsfxCompliance struct {
+	// Refresh is how often the platform is asked (0 = never).
+	Refresh time.Duration `mapstructure:"refresh"`
+	// RateDays is the 验证率 window in days, ending today.
+	RateDays int `mapstructure:"rate_days"`
+	// RateFormula is pooled (received + uploaded over all bills) or mean
+	// (the average of the two shares). The guide's exact formula is not
+	// public: unconfirmed.
+	RateFormula string `mapstructure:"rate_formula"`
+	// KeyListColumn is the header of the product-key column of the
+	// key-variety file (format not public; the reader is tolerant).
+	KeyListColumn string `mapstructure:"key_list_column"`
+	// ServiceBusiness and ServiceService are service.getenddate's business
+	// (1 = 药) and service (11 = 基础版), per the SDK's comments.
+	ServiceBusiness int `mapstructure:"service_business"`
+	ServiceService  int `mapstructure:"service_service"`
+	// AlarmDays raises an alarm this many days before the service ends.
+	AlarmDays int `mapstructure:"alarm_days"`
+	// WESLicense is the WES license the change log (queryupoutbilllog)
+	// needs; empty = the change log is not asked.
+	WESLicense Secret `mapstructure:"wes_license"`
 }
 
 // NHSA is the medical-insurance (医保) institution interface: 进销存

@@ -135,6 +135,7 @@ func (c *Config) Validate() []FieldError {
 		if m.PollInterval < time.Second {
 			p.add("msfx.poll_interval", "must be at least 1s; got %s", m.PollInterval)
 		}
+		m.Compliance.validate(&p)
 	}
 	if c.NHSA.Enabled {
 		c.validateNHSA(&p)

@@ -221,6 +221,9 @@ func printStatus(w io.Writer, s agent.Status, now time.Time) {
 		}
 		line("clock", v)
 	}
+	if m := s.Msfx; m != nil {
+		line("码上放心", msfxComplianceLine(m)) // status_msfx.go
+	}
 	line("bills", countsLine(s.Bills, []string{"open", "finished", "cancelled"}))
 	line("scans", scansLine(s.Scans))
 	if len(s.PendingRestart) > 0 {

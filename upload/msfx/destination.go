@@ -417,6 +417,7 @@ func (c *Client) billParams(b queue.Bill) (string, map[string]string, error) {
 	if b.Type == 201 { // 销售出库 also names the distributor: ourselves.
 		p[wire.PDisEntID] = c.entID
 	}
+	destructionParams(p, b) // compliance.go
 	return wire.MethodUploadInOutBill, p, nil
 }
 

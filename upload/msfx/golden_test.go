@@ -232,6 +232,7 @@ func TestGoldenAnswers(t *testing.T) {
 			}
 		}},
 	}
+	cases = append(cases, complianceGoldenCases()...) // golden_compliance_test.go
 	dirs, err := os.ReadDir("testdata")
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"io/fs"
 )
 
-//go:embed index.html app.css app.js
+//go:embed index.html app.css app.js compliance.html compliance.css compliance.js
 var files embed.FS
 
 // FS returns the page's files: index.html, app.css and app.js.

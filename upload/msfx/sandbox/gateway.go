@@ -359,7 +359,7 @@ func lookupMethod(m string) (methodSpec, bool) {
 		// required, query_param optional.
 		return methodSpec{required: []string{pRefEntID}, optional: []string{pQueryParam}, run: (*Server).getEntInfoList}, true
 	}
-	return methodSpec{}, false
+	return complianceSpec(m)
 }
 
 // checkParams refuses missing required and unknown business parameters;

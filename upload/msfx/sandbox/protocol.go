@@ -56,9 +56,9 @@ const (
 
 // Methods lists the methods the sandbox serves, in a fixed order.
 func Methods() []string {
-	return []string{methodUploadInOutBill, methodUploadRetail, methodQueryUpBillCode, methodListUpOut,
+	return append([]string{methodUploadInOutBill, methodUploadRetail, methodQueryUpBillCode, methodListUpOut,
 		methodListUpOutDetail, methodQueryBillStatus, methodQueryUpBillDetail, methodQueryCodeDetail,
-		methodQueryRelation, methodListBillProcessPartSuccess, methodGetEntInfoList}
+		methodQueryRelation, methodListBillProcessPartSuccess, methodGetEntInfoList}, complianceMethods()...)
 }
 
 // responseKey is the classic TOP wrapper of a method's answer: the method

@@ -198,6 +198,8 @@ type Server struct {
 	inboundAny map[string]bool      // code keys that went through any inbound
 	queueSeq   int
 	stats      Stats
+
+	comp complianceState // compliance.go
 }
 
 // entState is one enterprise's uploads and stock movements.
