@@ -58,7 +58,7 @@ const (
 func Methods() []string {
 	return []string{methodUploadInOutBill, methodUploadRetail, methodQueryUpBillCode, methodListUpOut,
 		methodListUpOutDetail, methodQueryBillStatus, methodQueryUpBillDetail, methodQueryCodeDetail,
-		methodQueryRelation, methodListBillProcessPartSuccess, methodGetEntInfoList}
+		methodQueryRelation, methodListBillProcessPartSuccess, methodGetEntInfoList, methodSearchBill}
 }
 
 // responseKey is the classic TOP wrapper of a method's answer: the method

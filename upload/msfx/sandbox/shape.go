@@ -66,6 +66,7 @@ var listItems = map[string]map[string]string{
 		"base_info_list": "base_info_dto", "produce_info_list": "produce_info_dto"},
 	methodListBillProcessPartSuccess: {"result": "bill_process_part_success_excel_dto"}, // inferred
 	methodGetEntInfoList:             {"model": "top_ent_info_resp_dto"},                // inferred
+	methodSearchBill:                 {"result_list": "bill_chk_in_out_do"},             // inferred
 }
 
 // ListItemName is the XML item name under which a list field of a method
