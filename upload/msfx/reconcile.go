@@ -3,9 +3,12 @@ package msfx
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/pda-agent/pda-agent/queue"
+	"github.com/pda-agent/pda-agent/upload"
 	"github.com/pda-agent/pda-agent/upload/msfx/wire"
 )
 
@@ -76,4 +79,42 @@ func (c *Client) SearchBills(ctx context.Context, begin, end time.Time) ([]Searc
 		}
 	}
 	return nil, fmt.Errorf("listing own bills: more than %d pages of %d; shorten the period", maxSearchPages, searchPageSize)
+}
+
+// SentPart is one bill_code the client uploaded for a bill, with the
+// codes it carried (a bill over the method's code limit is split into
+// <bill_code>_1, _2, …).
+type SentPart struct {
+	BillCode string
+	Codes    []string
+}
+
+// SentParts rebuilds the parts a delivered bill was uploaded as, from its
+// items and the delivery's progress (which pins the split), so that
+// reconciliation asks the platform for exactly those bill codes.
+func (c *Client) SentParts(b queue.Bill, items []queue.Item, progress string) ([]SentPart, error) {
+	method, _, err := c.billParams(b)
+	if err != nil {
+		return nil, fmt.Errorf("bill %s: %w", b.Code, err)
+	}
+	_, parts, _, _, err := c.plan(upload.Job{Bill: b, Items: items, Progress: progress}, method)
+	if err != nil {
+		return nil, fmt.Errorf("bill %s: %w", b.Code, err)
+	}
+	out := make([]SentPart, len(parts))
+	for i, p := range parts {
+		out[i] = SentPart{BillCode: p.code, Codes: slices.Clone(p.codes)}
+	}
+	return out, nil
+}
+
+// DetailCodes lists every code of an uploaded bill's detail, in order.
+func DetailCodes(d *wire.BillDetail) []string {
+	var out []string
+	for _, l := range d.Lines {
+		for _, cp := range l.Codes {
+			out = append(out, string(cp.Code))
+		}
+	}
+	return out
 }
