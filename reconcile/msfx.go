@@ -128,4 +128,3 @@ func (m MSFX) Reconcile(ctx context.Context, from, to time.Time, bills []Bill) (
 	run.Findings = compareRows(sent, platform)
 	return run, nil
 }
-
