@@ -118,3 +118,25 @@ func DetailCodes(d *wire.BillDetail) []string {
 	}
 	return out
 }
+
+// ResendProgress is the progress a delivered bill is queued again with
+// when reconciliation finds that the platform lacks it (the one-click
+// resend of a finding). The split and its bill codes are kept, so the
+// platform, which keys bills by bill_code, sees the same bills; every
+// part is marked in doubt ("sending"), so the next attempt looks each up
+// first (query.upbilldetail) and uploads only those the platform does not
+// hold — a part it holds is never sent twice.
+func ResendProgress(delivered string) (string, error) {
+	p, ok, err := parseProgress(delivered)
+	if err != nil {
+		return "", fmt.Errorf("resending: %w", err)
+	}
+	if !ok || len(p.Parts) == 0 {
+		return "", fmt.Errorf("resending: the delivery has no recorded parts to send again")
+	}
+	for i := range p.Parts {
+		pp := &p.Parts[i]
+		*pp = partProgress{Code: pp.Code, N: pp.N, Sum: pp.Sum, State: stateSending}
+	}
+	return p.encode(), nil
+}
