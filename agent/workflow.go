@@ -589,6 +589,8 @@ type Compliance struct {
 	KeyVarietyGaps []KeyVarietyGap `json:"key_variety_gaps"`
 	// Exceptions counts the packs sold without a code (recent bills).
 	Exceptions ExceptionCount `json:"exceptions"`
+	// Reconcile is what the latest reconciliations found (reconcile.go).
+	Reconcile ReconcileSummary `json:"reconcile"`
 }
 
 // UpstreamRow is one unreceived supplier bill.
@@ -630,6 +632,9 @@ func (a *Agent) Compliance(ctx context.Context) (Compliance, error) {
 		c.Pending[name] = PendingSummary{Pending: d.Pending + d.Leased, Failing: d.Failing, Dead: d.Dead, OldestPending: d.OldestPending}
 	}
 	if c.Exceptions, err = a.exceptionCount(); err != nil {
+		return c, err
+	}
+	if c.Reconcile, err = a.reconcileSummary(); err != nil {
 		return c, err
 	}
 	received := map[string]bool{}

@@ -66,6 +66,9 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/deadletters/{bill_code}/{dest}/retry", private, s.retryDead)
 	handle("POST /v1/deadletters/{bill_code}/{dest}/drop", private, s.dropDead)
 	handle("GET /v1/compliance", private, s.compliance)
+	handle("GET /v1/reconcile", private, s.reconcileView)
+	handle("POST /v1/reconcile", private, s.reconcileNow)
+	handle("POST /v1/reconcile/findings/{id}/resend", private, s.resendFinding)
 	handle("GET /v1/partners", private, s.partners)
 	handle("GET /v1/events", private, s.events)
 	// Everything else, including a known path with another method, is a
