@@ -160,12 +160,14 @@ func diffWords(a, b []string) string {
 	return strings.Join(only, ", ")
 }
 
-// WriteCSV writes the run's findings, one per line, for the auditor.
-func WriteCSV(w io.Writer, run queue.ReconcileRun) error {
+// WriteCSV writes the runs' findings, one per line, for the auditor.
+func WriteCSV(w io.Writer, runs ...queue.ReconcileRun) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"dest", "kind", "bill", "row", "device_codes", "platform_codes", "detail"})
-	for _, f := range run.Findings {
-		_ = cw.Write([]string{run.Dest, f.Kind, f.Bill, f.Row, strings.Join(f.Local, " "), strings.Join(f.Platform, " "), f.Detail})
+	for _, run := range runs {
+		for _, f := range run.Findings {
+			_ = cw.Write([]string{run.Dest, f.Kind, f.Bill, f.Row, strings.Join(f.Local, " "), strings.Join(f.Platform, " "), f.Detail})
+		}
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
