@@ -351,7 +351,22 @@ func (a *Agent) resendable(dest string, f queue.ReconcileFinding) bool {
 		return false
 	}
 	i := slices.IndexFunc(ds, func(d queue.Delivery) bool { return d.Dest == dest })
-	return i >= 0 && ds[i].State == queue.DeliveryDone
+	return i >= 0 && ds[i].State == queue.DeliveryDone && erasedNeeded(dest, b) == nil
+}
+
+// ErrPersonalErased: the bill's personal fields, which its 医保 rows
+// carry, were erased once it was delivered; it cannot be rebuilt here.
+var ErrPersonalErased = errors.New("personal data erased")
+
+// erasedNeeded refuses a 医保 resend of a bill whose personal fields were
+// erased after delivery (the privacy rule): its 3505 rows cannot be built
+// again, and the back end's attrs are locked once sent.
+func erasedNeeded(dest string, b queue.Bill) error {
+	if dest == nhsa.DefaultName && !b.PersonalErased.IsZero() {
+		return fmt.Errorf("%w: bill %s: 医保 needs its personal fields (psn_no, psn_name …), erased on this device once it was delivered; record the sale again at the POS",
+			ErrPersonalErased, b.Code)
+	}
+	return nil
 }
 
 // ResendFinding queues the bill of a finding again for its back end, with
@@ -387,6 +402,9 @@ func (a *Agent) ResendFinding(ctx context.Context, id string) (string, error) {
 	j := slices.IndexFunc(ds, func(d queue.Delivery) bool { return d.Dest == run.Dest })
 	if j < 0 {
 		return "", fmt.Errorf("%w: bill %s has no delivery to %s", queue.ErrNotFound, b.Code, run.Dest)
+	}
+	if err := erasedNeeded(run.Dest, b); err != nil {
+		return "", err
 	}
 	var progress string
 	switch run.Dest {

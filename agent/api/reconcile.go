@@ -80,8 +80,11 @@ func (s *Server) resendFinding(w http.ResponseWriter, r *http.Request) {
 	}
 	code, err := s.agent.ResendFinding(r.Context(), r.PathValue("id"))
 	if err != nil {
-		if errors.Is(err, queue.ErrNotDone) {
+		switch {
+		case errors.Is(err, queue.ErrNotDone):
 			err = &apiError{http.StatusConflict, "not_done", err.Error()}
+		case errors.Is(err, agent.ErrPersonalErased):
+			err = &apiError{http.StatusConflict, "personal_erased", err.Error()}
 		}
 		s.fail(w, r, err)
 		return

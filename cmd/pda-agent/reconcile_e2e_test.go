@@ -57,11 +57,8 @@ func TestReconcileInTheRunningAgent(t *testing.T) {
 		for _, cd := range codes {
 			c.scan("till", cd, "accepted")
 		}
-		attrs := map[string]string{"nhsa.mdtrt_sn": fmt.Sprintf("MD-%d", i), "nhsa.setl_id": fmt.Sprintf("SE-%d", i), "nhsa.psn_no": "PSN001",
-			"nhsa.psn_cert_type": "01", "nhsa.psn_name": "张三", "nhsa.hi_feesetl_type": "1", "nhsa.mdtrt_setl_type": "1",
-			"nhsa.prsc_dr_name": "王医生", "nhsa.rx_circ_flag": "0"}
 		var sale queue.Bill
-		c.ok("POST", "/v1/sessions/till/finish", map[string]any{"attrs": attrs}, &sale)
+		c.ok("POST", "/v1/sessions/till/finish", map[string]any{"attrs": insured(i)}, &sale)
 		sales = append(sales, sale)
 	}
 	waitNothingPending(t, c, &stderr)
@@ -135,6 +132,12 @@ func TestReconcileInTheRunningAgent(t *testing.T) {
 	if st := c.do("POST", "/v1/reconcile/findings/"+found[key{"msfx", "unknown_here", ""}].ID+"/resend", nil, nil); st != 400 {
 		t.Errorf("resend of a foreign bill: %d", st)
 	}
+	// 医保's rows carry the buyer's personal fields, erased here once the
+	// sale was delivered: that bill cannot be rebuilt on this device.
+	nlost := found[key{"nhsa", "missing_on_platform", sales[0].Code}]
+	if nlost.Resendable || c.do("POST", "/v1/reconcile/findings/"+nlost.ID+"/resend", nil, nil) != 409 {
+		t.Errorf("医保 resend of an erased sale: %+v", nlost)
+	}
 	waitNothingPending(t, c, &stderr)
 	if b, ok := gw.Bill(ref, sales[0].Code); !ok || len(b.Codes) != 1 || b.Codes[0] != code(1) {
 		t.Fatalf("the resend did not reach 码上放心: %+v %v", b, ok)
@@ -158,6 +161,13 @@ func TestReconcileInTheRunningAgent(t *testing.T) {
 		!strings.Contains(out, "TILL2-0001") {
 		t.Errorf("reconcile via the API: exit %d\n%s\n%s", exit, out, errOut)
 	}
+}
+
+// insured are the 医保 attrs of sale i.
+func insured(i int) map[string]string {
+	return map[string]string{"nhsa.mdtrt_sn": fmt.Sprintf("MD-%d", i), "nhsa.setl_id": fmt.Sprintf("SE-%d", i), "nhsa.psn_no": "PSN001",
+		"nhsa.psn_cert_type": "01", "nhsa.psn_name": "张三", "nhsa.hi_feesetl_type": "1", "nhsa.mdtrt_setl_type": "1",
+		"nhsa.prsc_dr_name": "王医生", "nhsa.rx_circ_flag": "0"}
 }
 
 // waitNothingPending waits until no delivery is pending.
