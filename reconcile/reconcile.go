@@ -5,9 +5,10 @@
 // interfaces (Backend); the differences are kept in the queue
 // (queue.ReconcileRun) and printed as a report and CSV for the auditor.
 //
-// This first increment has the 医保 side for sales (3505 rows against
-// 3513 商品销售追溯信息查询); other bill types and 码上放心 are not compared
-// yet (their bills are listed as skipped).
+// 医保 (NHSA) compares the 3505 rows of sales against 3513 商品销售追溯信息查询
+// (other bill types are listed as skipped); 码上放心 (MSFX) looks every
+// uploaded bill up by its bill_code (query.upbilldetail) and lists the
+// store's own bills (drug.lsyd.searchbill) for those unknown here.
 package reconcile
 
 import (
