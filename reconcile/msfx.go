@@ -87,7 +87,7 @@ func (m MSFX) Reconcile(ctx context.Context, from, to time.Time, bills []Bill) (
 		}
 		run.Bills++
 		for _, p := range parts {
-			sent[p.BillCode] = sentRow{bill: b.Bill.Code, codes: p.Codes}
+			sent[p.BillCode] = sentRow{bill: b.Bill.Code, codes: p.Codes, refused: b.Refused}
 			if _, err := lookup(p.BillCode); err != nil {
 				return queue.ReconcileRun{}, fmt.Errorf("looking up %s (query.upbilldetail): %w", p.BillCode, err)
 			}
