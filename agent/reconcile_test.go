@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -68,5 +69,33 @@ func TestReconcileYieldsToChecks(t *testing.T) {
 	}
 	if _, err := a.ResendFinding(t.Context(), "x"); !errors.Is(err, ErrBadRequest) {
 		t.Errorf("bad id: %v", err)
+	}
+}
+
+// TestReconcilePause: a scheduled run stops when the quiet hours end; a
+// run asked for by hand does not; the rate spaces requests.
+func TestReconcilePause(t *testing.T) {
+	a := newTestAgent(t, "PDA_RECONCILE_QUIET_HOURS=01:00-05:00", "PDA_RECONCILE_RATE=5")
+	cst := time.FixedZone("UTC+8", 8*3600)
+	clock := time.Date(2026, 12, 7, 5, 1, 0, 0, cst)
+	a.now = func() time.Time { return clock }
+	cfg := a.config().Reconcile
+	if err := a.reconcilePause(cfg, true)(t.Context()); err == nil || !strings.Contains(err.Error(), "quiet hours ended") {
+		t.Errorf("scheduled after the quiet hours: %v", err)
+	}
+	manual := a.reconcilePause(cfg, false)
+	start := time.Now()
+	for range 3 {
+		if err := manual(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 5 per second: the second and third wait 200 ms each.
+	if d := time.Since(start); d < 350*time.Millisecond {
+		t.Errorf("3 requests at 5/s took %s", d)
+	}
+	clock = time.Date(2026, 12, 7, 4, 59, 0, 0, cst)
+	if err := a.reconcilePause(cfg, true)(t.Context()); err != nil {
+		t.Errorf("scheduled inside the quiet hours: %v", err)
 	}
 }
