@@ -73,6 +73,8 @@ type Agent struct {
 	events *hub
 	// online holds the 验码 checks (online.go).
 	online *onlineChecker
+	// recon is the daily reconciliation (reconcile.go).
+	recon *reconciler
 
 	// live is the config in force and what is derived from it; a new
 	// config is a new value swapped in whole (Apply), never edited.
@@ -190,7 +192,7 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{log: o.Logger, now: o.Now, opts: o, events: newHub(), online: newOnlineChecker(), srcs: map[string]*runningSource{},
+	a := &Agent{log: o.Logger, now: o.Now, opts: o, events: newHub(), online: newOnlineChecker(), recon: newReconciler(), srcs: map[string]*runningSource{},
 		lastScan: map[string]time.Time{}, suppressed: map[string]uint64{},
 		state: map[string]scanState{}, expected: map[string]*expectedSet{},
 		dests: map[string]destState{}, started: o.Now()}
@@ -516,9 +518,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer close(comp)
 		a.runMsfxCompliance(ctx)
 	}()
+	recon := make(chan struct{})
+	go func() {
+		defer close(recon)
+		a.runReconcile(ctx)
+	}()
 	a.housekeeping(ctx)
 	<-checks
 	<-comp
+	<-recon
 
 	a.applyMu.Lock()
 	defer a.applyMu.Unlock()

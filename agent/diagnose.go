@@ -38,6 +38,9 @@ type Diagnosis struct {
 	// otherwise took (partial success).
 	Issues      []queue.CodeIssue  `json:"code_issues,omitempty"`
 	DeadLetters []queue.DeadLetter `json:"dead_letters,omitempty"`
+	// Reconcile are the latest reconciliations' findings that name the
+	// code (reconcile.go).
+	Reconcile []queue.ReconcileFinding `json:"reconcile,omitempty"`
 	// Platform is what 码上放心 says about the code now.
 	Platform PlatformAnswer `json:"platform"`
 	// Verdict is one line for a person.
@@ -135,8 +138,14 @@ func diagnose(ctx context.Context, src diagSource, input string, online bool) (D
 	if err := d.readBills(src, parsed); err != nil {
 		return d, err
 	}
+	if err := d.readReconcile(src.store, input, d.Key); err != nil {
+		return d, err
+	}
 	d.Platform = askPlatform(ctx, src, d.Code, online)
 	d.Verdict = d.verdict(src.now)
+	for _, f := range d.Reconcile {
+		d.Verdict += "; " + f.Detail
+	}
 	return d, nil
 }
 

@@ -597,6 +597,8 @@ type Compliance struct {
 	// MsfxFigures are 验证率, service period, key-variety list and changed
 	// upstream bills from the last refresh (compliance_msfx.go).
 	MsfxFigures
+	// Reconcile is what the latest reconciliations found (reconcile.go).
+	Reconcile ReconcileSummary `json:"reconcile"`
 }
 
 // UpstreamRow is one unreceived supplier bill.
@@ -638,6 +640,9 @@ func (a *Agent) Compliance(ctx context.Context) (Compliance, error) {
 		c.Pending[name] = PendingSummary{Pending: d.Pending + d.Leased, Failing: d.Failing, Dead: d.Dead, OldestPending: d.OldestPending}
 	}
 	if c.Exceptions, err = a.exceptionCount(); err != nil {
+		return c, err
+	}
+	if c.Reconcile, err = a.reconcileSummary(); err != nil {
 		return c, err
 	}
 	received := map[string]bool{}

@@ -38,6 +38,7 @@ type Config struct {
 	API       API       `mapstructure:"api"`
 	Fleet     Fleet     `mapstructure:"fleet"`
 	Checks    Checks    `mapstructure:"checks"`
+	Reconcile Reconcile `mapstructure:"reconcile"`
 }
 
 // Fleet is the chain HQ channel: signed config bundles pulled from pda-hq

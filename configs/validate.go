@@ -76,6 +76,7 @@ func (c *Config) Validate() []FieldError {
 	c.validateCodes(&p)
 	c.validateSessions(&p)
 	c.validateChecks(&p)
+	c.validateReconcile(&p)
 	c.validateScanners(&p)
 	c.validateListeners(&p)
 	c.validateDevicePaths(&p)

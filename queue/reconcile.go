@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,4 +72,32 @@ func (s *Store) ReconcileRuns(limit int) ([]ReconcileRun, error) {
 		return nil
 	})
 	return out, err
+}
+
+// ErrNotDone: only a delivered bill can be sent again.
+var ErrNotDone = errors.New("the delivery is not done")
+
+// Resend queues a delivered bill again for dest, due now, with the
+// progress the destination gives for a resend (its own rules keep the
+// bill's identity at the back end, so the platform dedupes). It is the
+// one-click repair of a reconciliation finding; the bill's history says
+// why.
+func (s *Store) Resend(ctx context.Context, billID uint64, dest, progress, why string) error {
+	_, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		d, err := getDelivery(w.tx, billID, dest)
+		if err != nil {
+			return nil, err
+		}
+		if d.State != DeliveryDone {
+			return nil, fmt.Errorf("queue: delivery %s → %s is %s: %w", d.BillCode, dest, d.State, ErrNotDone)
+		}
+		d.State, d.Progress, d.Unknown, d.Failures, d.FailingSince = DeliveryPending, progress, false, 0, time.Time{}
+		d.DoneAt, d.Note, d.LastError = time.Time{}, "sent again: "+why, ""
+		if err := w.reschedule(&d, w.now); err != nil {
+			return nil, err
+		}
+		w.due[dest] = true
+		return nil, w.billEvent(billID, "resend", dest+": "+why)
+	})
+	return err
 }

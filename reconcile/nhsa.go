@@ -49,7 +49,7 @@ func (n NHSA) Reconcile(ctx context.Context, from, to time.Time, bills []Bill) (
 		}
 		run.Bills++
 		for _, r := range rows {
-			sent[r.Bchno] = sentRow{bill: b.Bill.Code, codes: r.Codes}
+			sent[r.Bchno] = sentRow{bill: b.Bill.Code, codes: r.Codes, refused: b.Refused}
 		}
 	}
 	run.Records = len(recs)

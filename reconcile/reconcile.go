@@ -5,9 +5,10 @@
 // interfaces (Backend); the differences are kept in the queue
 // (queue.ReconcileRun) and printed as a report and CSV for the auditor.
 //
-// This first increment has the 医保 side for sales (3505 rows against
-// 3513 商品销售追溯信息查询); other bill types and 码上放心 are not compared
-// yet (their bills are listed as skipped).
+// 医保 (NHSA) compares the 3505 rows of sales against 3513 商品销售追溯信息查询
+// (other bill types are listed as skipped); 码上放心 (MSFX) looks every
+// uploaded bill up by its bill_code (query.upbilldetail) and lists the
+// store's own bills (drug.lsyd.searchbill) for those unknown here.
 package reconcile
 
 import (
@@ -41,6 +42,10 @@ type Bill struct {
 	Items []queue.Item
 	// Delivery is the bill's delivery to the back end.
 	Delivery queue.Delivery
+	// Refused are the codes the back end refused when it took the bill
+	// (partial success, kept as code issues): the platform is not
+	// expected to hold them, and they are no finding.
+	Refused map[string]bool
 }
 
 // Backend reconciles one platform.
@@ -83,7 +88,12 @@ func Run(ctx context.Context, store *queue.Store, b Backend, from, to time.Time)
 			walkErr = fmt.Errorf("items of %s: %w", qb.Code, err)
 			return false
 		}
-		bills = append(bills, Bill{Bill: qb, Items: items, Delivery: ds[i]})
+		refused, err := refusedCodes(store, qb.ID, b.Name(), items)
+		if err != nil {
+			walkErr = fmt.Errorf("code issues of %s: %w", qb.Code, err)
+			return false
+		}
+		bills = append(bills, Bill{Bill: qb, Items: items, Delivery: ds[i], Refused: refused})
 		return true
 	})
 	if err == nil {
@@ -99,6 +109,28 @@ func Run(ctx context.Context, store *queue.Store, b Backend, from, to time.Time)
 	run.Dest, run.From, run.To = b.Name(), start, end.Add(-time.Second)
 	run.Skipped = append(skipped, run.Skipped...)
 	return store.SaveReconcile(ctx, run)
+}
+
+// refusedCodes lists the codes of a bill the back end refused at delivery.
+func refusedCodes(store *queue.Store, billID uint64, dest string, items []queue.Item) (map[string]bool, error) {
+	out := map[string]bool{}
+	seen := map[string]bool{}
+	for _, it := range items {
+		if seen[it.Key] {
+			continue
+		}
+		seen[it.Key] = true
+		issues, err := store.CodeIssues(it.Key)
+		if err != nil {
+			return nil, err
+		}
+		for _, is := range issues {
+			if is.BillID == billID && is.Dest == dest {
+				out[is.Code] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 // chinaTime is UTC+8: the platforms' days.
@@ -117,6 +149,20 @@ func compareRows(sent map[string]sentRow, platform map[string][]string) []queue.
 	for _, key := range slices.Sorted(maps.Keys(sent)) {
 		r := sent[key]
 		got, ok := platform[key]
+		if len(r.refused) > 0 {
+			// The platform refused these when it took the bill: the
+			// device knows, and they are not expected there.
+			var kept []string
+			for _, c := range r.codes {
+				if !r.refused[c] || slices.Contains(got, c) {
+					kept = append(kept, c)
+				}
+			}
+			if len(kept) == 0 && !ok {
+				continue
+			}
+			r.codes = kept
+		}
 		switch {
 		case !ok:
 			out = append(out, queue.ReconcileFinding{Kind: Missing, Bill: r.bill, Row: key, Local: r.codes,
@@ -136,8 +182,9 @@ func compareRows(sent map[string]sentRow, platform map[string][]string) []queue.
 }
 
 type sentRow struct {
-	bill  string
-	codes []string
+	bill    string
+	codes   []string
+	refused map[string]bool // codes the back end refused at delivery
 }
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
@@ -160,12 +207,14 @@ func diffWords(a, b []string) string {
 	return strings.Join(only, ", ")
 }
 
-// WriteCSV writes the run's findings, one per line, for the auditor.
-func WriteCSV(w io.Writer, run queue.ReconcileRun) error {
+// WriteCSV writes the runs' findings, one per line, for the auditor.
+func WriteCSV(w io.Writer, runs ...queue.ReconcileRun) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"dest", "kind", "bill", "row", "device_codes", "platform_codes", "detail"})
-	for _, f := range run.Findings {
-		_ = cw.Write([]string{run.Dest, f.Kind, f.Bill, f.Row, strings.Join(f.Local, " "), strings.Join(f.Platform, " "), f.Detail})
+	for _, run := range runs {
+		for _, f := range run.Findings {
+			_ = cw.Write([]string{run.Dest, f.Kind, f.Bill, f.Row, strings.Join(f.Local, " "), strings.Join(f.Platform, " "), f.Detail})
+		}
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -52,12 +52,16 @@ func TestCompareRows(t *testing.T) {
 }
 
 // fakeBackend records the bills it was given and finds nothing.
-type fakeBackend struct{ got []string }
+type fakeBackend struct {
+	got     []string
+	refused []map[string]bool
+}
 
 func (f *fakeBackend) Name() string { return "nhsa" }
 func (f *fakeBackend) Reconcile(_ context.Context, _, _ time.Time, bills []Bill) (queue.ReconcileRun, error) {
 	for _, b := range bills {
 		f.got = append(f.got, b.Bill.Code)
+		f.refused = append(f.refused, b.Refused)
 	}
 	return queue.ReconcileRun{Bills: len(bills), Findings: []queue.ReconcileFinding{{Kind: Missing, Bill: "x", Row: "r", Local: []string{"c"}, Detail: "d,\"q\""}}}, nil
 }
@@ -96,7 +100,7 @@ func TestRunSelectsDeliveredBillsOfThePeriod(t *testing.T) {
 	}
 	for _, l := range ls {
 		if l.Bill.ID == delivered.ID {
-			if err := s.Ack(ctx, l.Bill.ID, "nhsa", queue.AckInfo{Ref: "ok"}); err != nil {
+			if err := s.Ack(ctx, l.Bill.ID, "nhsa", queue.AckInfo{Ref: "ok", CodeErrors: map[string]string{"81012350000000000002": "不合格"}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -108,6 +112,9 @@ func TestRunSelectsDeliveredBillsOfThePeriod(t *testing.T) {
 	}
 	if !reflect.DeepEqual(f.got, []string{delivered.Code}) || len(run.Skipped) != 1 || !strings.Contains(run.Skipped[0], pending.Code) {
 		t.Fatalf("compared %v, skipped %v", f.got, run.Skipped)
+	}
+	if len(f.refused) != 1 || !f.refused[0]["81012350000000000002"] || len(f.refused[0]) != 1 {
+		t.Errorf("refused codes %v", f.refused)
 	}
 	if run.Seq != 1 || run.Dest != "nhsa" || run.From.Format("2006-01-02") != "2026-12-06" {
 		t.Errorf("run %+v", run)
@@ -127,5 +134,23 @@ func TestRunSelectsDeliveredBillsOfThePeriod(t *testing.T) {
 	_ = WriteReport(&buf, run)
 	if !strings.Contains(buf.String(), "1 difference(s)") || !strings.Contains(buf.String(), "skipped: "+pending.Code) {
 		t.Errorf("report:\n%s", buf.String())
+	}
+}
+
+// TestRefusedCodesAreNoFinding: codes the back end refused when it took
+// the bill are not expected on the platform; anything else still is.
+func TestRefusedCodesAreNoFinding(t *testing.T) {
+	refused := map[string]bool{"c2": true, "c5": true}
+	sent := map[string]sentRow{
+		"R1": {bill: "B1", codes: []string{"c1", "c2"}, refused: refused}, // the platform holds c1: as expected
+		"R2": {bill: "B1", codes: []string{"c5"}, refused: refused},       // wholly refused, not there: known
+		"R3": {bill: "B2", codes: []string{"c3"}, refused: refused},       // not refused, not there: missing
+		"R4": {bill: "B2", codes: []string{"c4", "c2"}, refused: refused}, // holds c9 instead of c4: differs
+	}
+	platform := map[string][]string{"R1": {"c1"}, "R4": {"c9"}}
+	got := compareRows(sent, platform)
+	if len(got) != 2 || got[0].Kind != Missing || got[0].Row != "R3" || got[1].Kind != CodesDiffer || got[1].Row != "R4" ||
+		strings.Join(got[1].Local, ",") != "c4" {
+		t.Errorf("findings %+v", got)
 	}
 }

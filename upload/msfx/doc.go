@@ -35,6 +35,8 @@
 //	                                (fields at the top level; model = domain/…PageInfoDTO.go {result[], pages, total_num, page_size, page})
 //	drug.lsyd.getentinfolist        request/AlibabaAlihealthDrugLsydGetentinfolistRequest.go (ref_ent_id required),
 //	                                domain/AlibabaAlihealthDrugLsydGetentinfolist{ResultModel,TopEntInfoRespDto}.go
+//	drug.lsyd.searchbill            request/AlibabaAlihealthDrugLsydSearchbillRequest.go (all required but the filters),
+//	                                domain/AlibabaAlihealthDrugLsydSearchbill{ResultModel,PageInfoDto,BillChkInOutDo}.go (reconcile.go)
 //
 // The per-method metadata of github.com/bububa/opentaobao
 // (metadata/assets/json/drugtrace/alibaba_alihealth_drugtrace_top_lsyd_*.json)

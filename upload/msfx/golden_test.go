@@ -158,6 +158,23 @@ func TestGoldenAnswers(t *testing.T) {
 				t.Errorf("line %+v", l)
 			}
 		}},
+		{method: MethodSearchBill, check: func(t *testing.T, c *Client, g *fakeGateway) {
+			day := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+			rows, err := c.SearchBills(context.Background(), day, day)
+			if err != nil || len(rows) != 2 {
+				t.Fatalf("rows %+v, %v", rows, err)
+			}
+			got := []any{rows[0].BillCode, rows[0].BillType, rows[0].BillTime, rows[0].SubProcessFlag, rows[1].BillCode, rows[1].BillType, rows[1].FromUserID}
+			want := []any{wire.Str("LS20261127001"), wire.Str("321"), wire.Str("2026-11-27 10:01:02"), wire.Str("51"),
+				wire.Str("RK20261127001"), wire.Str("102"), wire.Str("a1b2c3d4e5f60718293a4b5c6d7e8f90")}
+			if !slices.Equal(got, want) {
+				t.Errorf("rows\n got %v\nwant %v", got, want)
+			}
+			calls := g.CallsTo(MethodSearchBill)
+			if p := calls[len(calls)-1].Params; p["begin_date"] != "2026-11-27" || p["end_date"] != "2026-11-27" || p["bill_type"] != "A" || p["cur_page"] != "1" {
+				t.Errorf("params %v", p)
+			}
+		}},
 		{method: wire.MethodQueryCodeDetail, check: func(t *testing.T, c *Client, g *fakeGateway) {
 			infos, err := c.QueryCodeDetail(context.Background(), []string{"81012350000000157474", "81234560000000000011"})
 			if err != nil || len(infos) != 2 {

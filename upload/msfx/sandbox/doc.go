@@ -182,6 +182,11 @@
 //     (inferred).
 //   - query.upbilldetail lists the codes the platform took, grouped by
 //     product in bill_chk_in_out_detail_list_d_t_o_list[].code_and_parent_list.
+//   - drug.lsyd.searchbill lists the caller's own bills whose bill_time is
+//     in the days asked (bill_type A, AI inbound or AO outbound; cur_page,
+//     page_size), in upload order (reconcile.go). For reconciliation tests,
+//     LoseBill, ChangeCode and AddForeignBill change the ledger behind the
+//     uploader's back.
 //   - query.codedetail gives code_status_type_d_t_o.code_status and, for a
 //     known product, its lot and dates in
 //     code_produce_info_d_t_o.produce_info_list[] (batch_no,

@@ -358,6 +358,8 @@ func lookupMethod(m string) (methodSpec, bool) {
 		// AlibabaAlihealthDrugLsydGetentinfolistRequest.go: ref_ent_id
 		// required, query_param optional.
 		return methodSpec{required: []string{pRefEntID}, optional: []string{pQueryParam}, run: (*Server).getEntInfoList}, true
+	case methodSearchBill:
+		return searchBillSpec(), true
 	}
 	return complianceSpec(m)
 }

@@ -58,7 +58,7 @@ const (
 func Methods() []string {
 	return append([]string{methodUploadInOutBill, methodUploadRetail, methodQueryUpBillCode, methodListUpOut,
 		methodListUpOutDetail, methodQueryBillStatus, methodQueryUpBillDetail, methodQueryCodeDetail,
-		methodQueryRelation, methodListBillProcessPartSuccess, methodGetEntInfoList}, complianceMethods()...)
+		methodQueryRelation, methodListBillProcessPartSuccess, methodGetEntInfoList, methodSearchBill}, complianceMethods()...)
 }
 
 // responseKey is the classic TOP wrapper of a method's answer: the method

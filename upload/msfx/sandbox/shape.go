@@ -64,10 +64,12 @@ var listItems = map[string]map[string]string{
 	methodQueryCodeDetail: {"models": "code_full_info_dto", "produce_info_list": "produce_info_dto"},
 	methodQueryRelation: {"model_list": "code_relation_dto", "code_relation_list": "code_info", "code_list": "string",
 		"base_info_list": "base_info_dto", "produce_info_list": "produce_info_dto"},
-	methodListBillProcessPartSuccess: {"result": "bill_process_part_success_excel_dto"},                                                           // inferred
-	methodGetEntInfoList:             {"model": "top_ent_info_resp_dto"},                                                                          // inferred
-	methodQueryBillCount:             {"model_list": "bill_type_count_d_t_o"}, methodQueryUpOutBillCount: {"model_list": "bill_type_count_d_t_o"}, // inferred
-	methodQueryUpOutBillLog: {"result_list": "bill_up_out_log_d_t_o"}, // inferred
+	methodListBillProcessPartSuccess: {"result": "bill_process_part_success_excel_dto"}, // inferred
+	methodGetEntInfoList:             {"model": "top_ent_info_resp_dto"},                // inferred
+	methodSearchBill:                 {"result_list": "bill_chk_in_out_do"},             // inferred
+	methodQueryBillCount:             {"model_list": "bill_type_count_d_t_o"},           // inferred
+	methodQueryUpOutBillCount:        {"model_list": "bill_type_count_d_t_o"},           // inferred
+	methodQueryUpOutBillLog:          {"result_list": "bill_up_out_log_d_t_o"},          // inferred
 }
 
 // ListItemName is the XML item name under which a list field of a method
