@@ -109,6 +109,10 @@ type Decoder struct {
 	alt []byte
 	// noRetry skips the retries; only to measure the first pass.
 	noRetry bool
+	// step is what decoded the last frame: 0 the first pass, k the k-th
+	// retry step (see retry), -1 nothing; kept to measure each step's
+	// yield.
+	step int
 }
 
 // NewDecoder makes a decoder for c's symbologies, aiming region and tiles.
@@ -175,7 +179,9 @@ func (d *Decoder) Decode(img *image.Gray) (res Result, ok bool) {
 			res, ok = Result{}, false
 		}
 	}()
+	d.step = -1
 	if res, ok := d.pass(img.Pix, img.Stride, w, h, d.syms); ok {
+		d.step = 0
 		return res.moved(identity, b), true
 	}
 	if d.noRetry {

@@ -60,21 +60,33 @@ func (r Result) moved(m affine, b image.Rectangle) Result {
 	return r
 }
 
-// retry searches the frame again in altered forms, most often useful
-// first, until one decodes:
+// retryBudget bounds the pixels all retry steps of one frame may search
+// together, in frames' worth (w·h each): a step whose plane would take
+// the total over it is skipped. It is what bounds the worst case, a
+// frame with nothing in it, by a count rather than the clock, so a frame
+// yields the same on a busy processor: at 640×480 the first pass and
+// these retries stay under 33 ms of CPU (30 frames/s on one core;
+// scripts/camera-bench prints the slowest frame).
+const retryBudget = 6.0
+
+// retry searches the frame again in altered forms, in the order of how
+// many codes each found per pixel searched in scripts/camera-bench
+// (first-pass misses, two seeds), until one decodes or the next would
+// exceed retryBudget:
 //
-//  1. Turned 45° (and padded with paper): gozxing's Data Matrix detector
-//     does not find a code turned about 40°–65°, nor does the row scanner
-//     read a Code 128 at that angle.
-//  2. Padded with paper on every side: a code touching the frame's edge
-//     gets a whole tile around it and a quiet zone.
-//  3. On a noisy frame, strongly smoothed.
-//  4. Sharpened (unsharp mask): edges of a blurred code come back.
-//  5. At 1.5 times the size: modules of 2–2.5 pixels become 3–3.75 (twice
-//     the size finds a few more, for 4 instead of 2.25 times the pixels).
-//  6. Data Matrix only, in a finer grid of tiles that are not re-centred.
+//  1. Sharpened (unsharp mask): edges of a blurred code come back. On a
+//     very noisy frame (σ ≥ denoiseSigma) strongly smoothed instead,
+//     where sharpening would only raise the noise.
+//  2. At 1.5 times the size, padded with paper: modules of 2–2.5 pixels
+//     become 3–3.75, and a code touching the frame's edge gets a whole
+//     tile around it and a quiet zone.
+//  3. Turned 45°: gozxing's Data Matrix detector does not find a code
+//     turned about 40°–65°, nor does the row scanner read a Code 128 at
+//     that angle.
+//  4. Data Matrix only, in a finer grid of tiles that are not re-centred.
 //
-// Only 1 for frames larger than VGA.
+// Frames larger than VGA get only 3, shrunk to about their own pixel
+// count.
 func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
@@ -84,61 +96,69 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 	fill := paperLevel(img.Pix, img.Stride, w, h)
 	type attempt struct {
 		ok   bool
-		make func() (pix []byte, ow, oh int, m affine)
+		size func() (ow, oh int)
+		make func(ow, oh int) (pix []byte, m affine)
 	}
 	small := w*h <= fullRetryPixels
-	pad := max(16, min(w, h)/8)
-	noisy := noiseSigma(img.Pix, img.Stride, w, h)
+	const pad = 16
+	noisy := noiseSigma(img.Pix, img.Stride, w, h) >= denoiseSigma
+	// The whole frame turned 45° about its centre fits a square of side
+	// (w+h)/√2. Frames above VGA are also shrunk by √2, to about their own
+	// pixel count: their modules are larger.
+	turnK := 1.0
+	if !small {
+		turnK = math.Sqrt2
+	}
 	attempts := []attempt{
-		{true, func() ([]byte, int, int, affine) {
-			// The whole frame turned 45° about its centre fits a square of
-			// side (w+h)/√2. Frames above VGA are also shrunk by √2, to
-			// about their own pixel count: their modules are larger.
-			k := 1.0
-			if !small {
-				k = math.Sqrt2
+		{small, func() (int, int) { return w, h }, func(int, int) ([]byte, affine) {
+			if noisy {
+				return d.filtered(img, w, h, denoise), identity
 			}
-			side := int(math.Ceil(float64(w+h)/math.Sqrt2/k)) + 2*pad
-			c := k * math.Sqrt2 / 2
+			return d.filtered(img, w, h, sharpen), identity
+		}},
+		{small, func() (int, int) { return w*3/2 + 2*pad, h*3/2 + 2*pad }, func(ow, oh int) ([]byte, affine) {
+			// ×1.5: modules of 2 px become 3, for 2.25 times the pixels.
+			m := affine{a: 2.0 / 3, d: 2.0 / 3}
+			m.tx = -1.0/6 - m.a*pad
+			m.ty = -1.0/6 - m.d*pad
+			return d.warp(img, ow, oh, m, fill), m
+		}},
+		{true, func() (int, int) {
+			side := int(math.Ceil(float64(w+h)/math.Sqrt2/turnK)) + 2*pad
+			return side, side
+		}, func(side, _ int) ([]byte, affine) {
+			c := turnK * math.Sqrt2 / 2
 			cx, cy := float64(w)/2, float64(h)/2
 			o := float64(side) / 2
 			m := affine{a: c, b: -c, c: c, d: c}
 			m.tx = cx - (m.a*o + m.b*o)
 			m.ty = cy - (m.c*o + m.d*o)
-			return d.warp(img, side, side, m, fill), side, side, m
-		}},
-		{small, func() ([]byte, int, int, affine) {
-			m := affine{a: 1, d: 1, tx: -float64(pad), ty: -float64(pad)}
-			return d.warp(img, w+2*pad, h+2*pad, m, fill), w + 2*pad, h + 2*pad, m
-		}},
-		{small && noisy >= denoiseSigma, func() ([]byte, int, int, affine) {
-			return d.filtered(img, w, h, denoise), w, h, identity
-		}},
-		{small, func() ([]byte, int, int, affine) {
-			return d.filtered(img, w, h, sharpen), w, h, identity
-		}},
-		{small, func() ([]byte, int, int, affine) {
-			// ×1.5: modules of 2 px become 3, for 2.25 times the pixels.
-			ow, oh := w*3/2, h*3/2
-			m := affine{a: 2.0 / 3, d: 2.0 / 3, tx: -1.0 / 6, ty: -1.0 / 6}
-			return d.warp(img, ow, oh, m, fill), ow, oh, m
+			return d.warp(img, side, side, m, fill), m
 		}},
 	}
-	for _, at := range attempts {
+	budget := int(retryBudget * float64(w*h))
+	for i, at := range attempts {
 		if !at.ok {
 			continue
 		}
-		pix, ow, oh, m := at.make()
+		ow, oh := at.size()
+		if ow*oh > budget {
+			continue
+		}
+		budget -= ow * oh
+		pix, m := at.make(ow, oh)
 		if res, ok := d.pass(pix, ow, ow, oh, d.syms); ok {
+			d.step = i + 1
 			return res.moved(m, b), true
 		}
 	}
-	if small {
+	if small && w*h <= budget {
 		// Data Matrix in a finer grid of tiles left where they lie: print
 		// around a code pulls a tile's centroid off it.
 		defer func(tiles int) { d.recentreTiles, d.tiles = true, tiles }(d.tiles)
 		d.recentreTiles, d.tiles = false, d.tiles+2
 		if res, ok := d.pass(img.Pix, img.Stride, w, h, []Symbology{DataMatrix}); ok {
+			d.step = len(attempts) + 1
 			return res.moved(identity, b), true
 		}
 	}
