@@ -107,6 +107,8 @@ type Decoder struct {
 	smoothed []byte
 	// alt holds the altered frame a retry searches (see retry).
 	alt []byte
+	// cols holds a scaling warp's source columns (see scaled).
+	cols []int32
 	// noRetry skips the retries; only to measure the first pass.
 	noRetry bool
 	// step is what decoded the last frame: 0 the first pass, k the k-th

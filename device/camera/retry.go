@@ -96,6 +96,7 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 	fill := paperLevel(img.Pix, img.Stride, w, h)
 	type attempt struct {
 		ok   bool
+		syms []Symbology
 		size func() (ow, oh int)
 		make func(ow, oh int) (pix []byte, m affine)
 	}
@@ -110,20 +111,21 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 		turnK = math.Sqrt2
 	}
 	attempts := []attempt{
-		{small, func() (int, int) { return w, h }, func(int, int) ([]byte, affine) {
+		{small, d.syms, func() (int, int) { return w, h }, func(int, int) ([]byte, affine) {
 			if noisy {
 				return d.filtered(img, w, h, denoise), identity
 			}
 			return d.filtered(img, w, h, sharpen), identity
 		}},
-		{small, func() (int, int) { return w*3/2 + 2*pad, h*3/2 + 2*pad }, func(ow, oh int) ([]byte, affine) {
+		{small, d.syms, func() (int, int) { return w*3/2 + 2*pad, h*3/2 + 2*pad }, func(ow, oh int) ([]byte, affine) {
 			// ×1.5: modules of 2 px become 3, for 2.25 times the pixels.
 			m := affine{a: 2.0 / 3, d: 2.0 / 3}
 			m.tx = -1.0/6 - m.a*pad
 			m.ty = -1.0/6 - m.d*pad
 			return d.warp(img, ow, oh, m, fill), m
 		}},
-		{true, func() (int, int) {
+		// QR's finder patterns are found at any angle: not searched again.
+		{true, without(d.syms, QR), func() (int, int) {
 			side := int(math.Ceil(float64(w+h)/math.Sqrt2/turnK)) + 2*pad
 			return side, side
 		}, func(side, _ int) ([]byte, affine) {
@@ -146,8 +148,11 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 			continue
 		}
 		budget -= ow * oh
+		if len(at.syms) == 0 {
+			continue
+		}
 		pix, m := at.make(ow, oh)
-		if res, ok := d.pass(pix, ow, ow, oh, d.syms); ok {
+		if res, ok := d.pass(pix, ow, ow, oh, at.syms); ok {
 			d.step = i + 1
 			return res.moved(m, b), true
 		}
@@ -163,6 +168,17 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 		}
 	}
 	return Result{}, false
+}
+
+// without is syms less s, in a new slice.
+func without(syms []Symbology, s Symbology) []Symbology {
+	out := make([]Symbology, 0, len(syms))
+	for _, x := range syms {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // paperLevel is a bright level of the frame (the 90th percentile of a
@@ -187,32 +203,79 @@ func paperLevel(pix []byte, stride, w, h int) uint8 {
 
 // warp fills the decoder's retry buffer with an ow×oh plane whose pixel
 // (x', y') is the frame at m(x', y'), bilinear, fill outside the frame.
+// Positions are 16.16 fixed point (steps along a row are constant), the
+// interpolation weights 8 bits, so a pixel is a few 32-bit multiplies.
 func (d *Decoder) warp(img *image.Gray, ow, oh int, m affine, fill uint8) []byte {
 	out := d.retryBuf(ow * oh)
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	pix, stride := img.Pix, img.Stride
-	// 16.16 fixed point; steps along a row are constant.
 	const one = 1 << 16
 	ax, cx := int64(m.a*one), int64(m.c*one)
+	if cx == 0 && m.b == 0 {
+		return d.scaled(img, out, ow, oh, m, fill)
+	}
 	for y := range oh {
 		fx := int64((m.b*float64(y) + m.tx) * one)
 		fy := int64((m.d*float64(y) + m.ty) * one)
 		row := out[y*ow : (y+1)*ow]
 		for x := range row {
 			ix, iy := fx>>16, fy>>16
-			if ix < 0 || iy < 0 || ix >= int64(w-1) || iy >= int64(h-1) {
+			if uint64(ix) >= uint64(w-1) || uint64(iy) >= uint64(h-1) {
 				row[x] = fill
 			} else {
-				ux, uy := fx&(one-1), fy&(one-1)
+				ux, uy := uint32(fx>>8)&255, uint32(fy>>8)&255
 				i := int(iy)*stride + int(ix)
-				p00, p01 := int64(pix[i]), int64(pix[i+1])
-				p10, p11 := int64(pix[i+stride]), int64(pix[i+stride+1])
-				top := p00*(one-ux) + p01*ux
-				bot := p10*(one-ux) + p11*ux
-				row[x] = uint8((top>>16*(one-uy) + bot>>16*uy + one/2) >> 16)
+				top := uint32(pix[i])*(256-ux) + uint32(pix[i+1])*ux
+				bot := uint32(pix[i+stride])*(256-ux) + uint32(pix[i+stride+1])*ux
+				row[x] = uint8((top*(256-uy) + bot*uy + 1<<15) >> 16)
 			}
 			fx += ax
 			fy += cx
+		}
+	}
+	return out
+}
+
+// scaled is warp for a map without rotation or shear (x depends on x'
+// only, y on y'): the source column and weight of every output column
+// are worked out once for all rows.
+func (d *Decoder) scaled(img *image.Gray, out []byte, ow, oh int, m affine, fill uint8) []byte {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	pix, stride := img.Pix, img.Stride
+	if cap(d.cols) < ow {
+		d.cols = make([]int32, ow)
+	}
+	cols := d.cols[:ow]
+	for x := range cols {
+		f := int64((m.a*float64(x) + m.tx) * 256)
+		if ix := f >> 8; ix < 0 || ix >= int64(w-1) {
+			cols[x] = -1
+		} else {
+			cols[x] = int32(ix<<8 | f&255)
+		}
+	}
+	for y := range oh {
+		row := out[y*ow : (y+1)*ow]
+		f := int64((m.d*float64(y) + m.ty) * 256)
+		iy := f >> 8
+		if iy < 0 || iy >= int64(h-1) {
+			for x := range row {
+				row[x] = fill
+			}
+			continue
+		}
+		uy := uint32(f & 255)
+		r0 := pix[int(iy)*stride:]
+		r1 := pix[int(iy+1)*stride:]
+		for x, c := range cols {
+			if c < 0 {
+				row[x] = fill
+				continue
+			}
+			ix, ux := int(c>>8), uint32(c&255)
+			top := uint32(r0[ix])*(256-ux) + uint32(r0[ix+1])*ux
+			bot := uint32(r1[ix])*(256-ux) + uint32(r1[ix+1])*ux
+			row[x] = uint8((top*(256-uy) + bot*uy + 1<<15) >> 16)
 		}
 	}
 	return out
