@@ -332,22 +332,39 @@ func (d *Decoder) crop(black *gozxing.BitMatrix, a image.Rectangle) *gozxing.Bit
 }
 
 // scan128 reads Code 128 across rows of area a, then down its columns,
-// from the middle outwards, each in both directions. A read counts only
-// when a row half a step away reads the same: Code 128's check character
-// lets about one random bar pattern in a hundred through, and hundreds of
-// rows are tried in every frame.
+// from the middle outwards, each in both directions, with rows binarized
+// by one threshold per row (gozxing's global histogram binarizer); for an
+// area as wide as the frame, then across the rows of the frame's black
+// matrix too, whose threshold is local: a blurred code's narrow bars and
+// spaces do not reach a row-wide threshold, but do a local one. A read
+// counts only when a row half a step away reads the same: Code 128's
+// check character lets about one random bar pattern in a hundred
+// through, and hundreds of rows are tried in every frame.
 func (d *Decoder) scan128(f *frame, a image.Rectangle) (Result, bool) {
 	area := f.lum.sub(a.Min.X, a.Min.Y, a.Dx(), a.Dy())
-	for _, src := range []*plane{area, area.transpose()} {
-		width, height := src.GetWidth(), src.GetHeight()
-		bin := gozxing.NewGlobalHistgramBinarizer(src)
+	srcs := []*plane{area, area.transpose()}
+	local := a.Min.X == 0 && a.Dx() == f.w
+	if local {
+		srcs = append(srcs, nil)
+	}
+	for _, src := range srcs {
+		width, height, transposed := a.Dx(), a.Dy(), false
+		var getRow func(y int, row *gozxing.BitArray) (*gozxing.BitArray, error)
+		if src != nil {
+			width, height, transposed = src.GetWidth(), src.GetHeight(), src.transposed
+			getRow = gozxing.NewGlobalHistgramBinarizer(src).GetBlackRow
+		} else {
+			getRow = func(y int, row *gozxing.BitArray) (*gozxing.BitArray, error) {
+				return f.black.GetRow(a.Min.Y+y, row), nil
+			}
+		}
 		row := d.bin[width]
 		if row == nil {
 			row = gozxing.NewBitArray(width)
 			d.bin[width] = row
 		}
 		read := func(y int) (*gozxing.Result, bool) {
-			br, err := bin.GetBlackRow(y, row)
+			br, err := getRow(y, row)
 			if err != nil {
 				return nil, false
 			}
@@ -377,11 +394,11 @@ func (d *Decoder) scan128(f *frame, a image.Rectangle) (Result, bool) {
 			if r == nil || !confirmed(read, r.GetText(), y, half, height) {
 				continue
 			}
-			res := d.result(r, Code128, a, src.transposed)
+			res := d.result(r, Code128, a, transposed)
 			if reversed {
 				// The points were found on the reversed row.
 				for k, p := range r.GetResultPoints() {
-					res.Points[k] = d.point(float64(width-1)-p.GetX(), p.GetY(), a, src.transposed)
+					res.Points[k] = d.point(float64(width-1)-p.GetX(), p.GetY(), a, transposed)
 				}
 			}
 			return res, true
