@@ -107,8 +107,12 @@ type Decoder struct {
 	smoothed []byte
 	// alt holds the altered frame a retry searches (see retry).
 	alt []byte
+	// noLocalRows skips the Code 128 reads across locally thresholded
+	// rows; only to measure what they buy.
+	noLocalRows bool
 	// cols holds a scaling warp's source columns (see scaled).
 	cols []int32
+	vrow []uint16
 	// noRetry skips the retries; only to measure the first pass.
 	noRetry bool
 	// step is what decoded the last frame: 0 the first pass, k the k-th
@@ -343,7 +347,7 @@ func (d *Decoder) crop(black *gozxing.BitMatrix, a image.Rectangle) *gozxing.Bit
 func (d *Decoder) scan128(f *frame, a image.Rectangle) (Result, bool) {
 	area := f.lum.sub(a.Min.X, a.Min.Y, a.Dx(), a.Dy())
 	srcs := []*plane{area, area.transpose()}
-	local := a.Min.X == 0 && a.Dx() == f.w
+	local := a.Min.X == 0 && a.Dx() == f.w && !d.noLocalRows
 	if local {
 		srcs = append(srcs, nil)
 	}

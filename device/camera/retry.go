@@ -254,6 +254,10 @@ func (d *Decoder) scaled(img *image.Gray, out []byte, ow, oh int, m affine, fill
 			cols[x] = int32(ix<<8 | f&255)
 		}
 	}
+	if cap(d.vrow) < w {
+		d.vrow = make([]uint16, w)
+	}
+	v := d.vrow[:w]
 	for y := range oh {
 		row := out[y*ow : (y+1)*ow]
 		f := int64((m.d*float64(y) + m.ty) * 256)
@@ -264,18 +268,21 @@ func (d *Decoder) scaled(img *image.Gray, out []byte, ow, oh int, m affine, fill
 			}
 			continue
 		}
-		uy := uint32(f & 255)
-		r0 := pix[int(iy)*stride:]
-		r1 := pix[int(iy+1)*stride:]
+		// Between the two source rows first (8 bits of weight: v is the
+		// grey level times 256), then along the row.
+		uy := uint16(f & 255)
+		r0 := pix[int(iy)*stride : int(iy)*stride+w]
+		r1 := pix[int(iy+1)*stride : int(iy+1)*stride+w]
+		for x := range v {
+			v[x] = uint16(r0[x])*(256-uy) + uint16(r1[x])*uy
+		}
 		for x, c := range cols {
 			if c < 0 {
 				row[x] = fill
 				continue
 			}
 			ix, ux := int(c>>8), uint32(c&255)
-			top := uint32(r0[ix])*(256-ux) + uint32(r0[ix+1])*ux
-			bot := uint32(r1[ix])*(256-ux) + uint32(r1[ix+1])*ux
-			row[x] = uint8((top*(256-uy) + bot*uy + 1<<15) >> 16)
+			row[x] = uint8((uint32(v[ix])*(256-ux) + uint32(v[ix+1])*ux + 1<<15) >> 16)
 		}
 	}
 	return out
