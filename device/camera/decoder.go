@@ -63,7 +63,8 @@ type Result struct {
 //     a code that covers the centre of the area it is given.
 //     - QR: the whole frame; its finder-pattern search covers the image.
 //     - Code 128: rows across the whole frame, and columns for vertical
-//     codes, both directions.
+//     codes, both directions; then the rows of the frame's black matrix,
+//     whose threshold is local (a code blurred across its bars).
 //
 // The frame is binarized once (gozxing's hybrid binarizer); the areas
 // are cut from that black matrix without binarizing again. A noisy frame
@@ -73,9 +74,9 @@ type Result struct {
 // must be repeated on a neighbouring row.
 //
 // When all that finds nothing, the frame is searched again in altered
-// forms (turned 45°, padded, smoothed, sharpened, enlarged; see retry),
-// a fixed number of times, so even a frame with nothing in it stays above
-// 30 frames/s at 640×480 on one core.
+// forms (sharpened or smoothed, enlarged and padded, turned 45°; see
+// retry) up to a fixed budget of pixels, so even a frame with nothing in
+// it stays above 30 frames/s at 640×480 on one core.
 type Decoder struct {
 	roi   float64
 	tiles int

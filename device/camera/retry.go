@@ -7,20 +7,19 @@ import (
 
 // Retries: when the first pass over a frame finds nothing, the frame is
 // searched again in a few altered forms, each aimed at a case gozxing's
-// detectors miss. Their number is fixed by the frame's size, not by the
-// clock, so what a frame yields does not depend on how busy the processor
-// is: on a VGA frame they add about seven passes' worth of pixels, which
-// keeps a frame with nothing in it (the worst case) above 30 frames/s on
-// one core (BenchmarkDecode/640x480/nothing, cpu-frames/s); larger frames
-// get one, and frames above retryMaxPixels none. A frame with a code in the aiming
-// region never reaches them.
+// detectors miss. How many run is fixed by the frame's size (retryBudget),
+// not by the clock, so what a frame yields does not depend on how busy the
+// processor is; a frame with nothing in it (the worst case) stays above 30
+// frames/s on one core (BenchmarkDecode/*/nothing, cpu-frames/s). Frames
+// above VGA get one, frames above retryMaxPixels none. A frame with a code
+// in the aiming region never reaches them.
 const (
 	retryMaxPixels = 1280 * 720
 	// fullRetryPixels: frames up to VGA get every retry; larger ones only
 	// the turned search.
 	fullRetryPixels = 640 * 480
-	// denoiseSigma: frames at least this noisy are also searched after a
-	// stronger smoothing than the first pass's.
+	// denoiseSigma: frames at least this noisy are searched after a
+	// stronger smoothing than the first pass's instead of sharpened.
 	denoiseSigma = 9.0
 )
 
