@@ -63,7 +63,8 @@ type Result struct {
 //     a code that covers the centre of the area it is given.
 //     - QR: the whole frame; its finder-pattern search covers the image.
 //     - Code 128: rows across the whole frame, and columns for vertical
-//     codes, both directions.
+//     codes, both directions; then the rows of the frame's black matrix,
+//     whose threshold is local (a code blurred across its bars).
 //
 // The frame is binarized once (gozxing's hybrid binarizer); the areas
 // are cut from that black matrix without binarizing again. A noisy frame
@@ -73,9 +74,9 @@ type Result struct {
 // must be repeated on a neighbouring row.
 //
 // When all that finds nothing, the frame is searched again in altered
-// forms (turned 45°, padded, smoothed, sharpened, enlarged; see retry),
-// a fixed number of times, so even a frame with nothing in it stays above
-// 30 frames/s at 640×480 on one core.
+// forms (sharpened or smoothed, enlarged and padded, turned 45°; see
+// retry) up to a fixed budget of pixels, so even a frame with nothing in
+// it stays above 30 frames/s at 640×480 on one core.
 type Decoder struct {
 	roi   float64
 	tiles int
@@ -107,8 +108,18 @@ type Decoder struct {
 	smoothed []byte
 	// alt holds the altered frame a retry searches (see retry).
 	alt []byte
+	// noLocalRows skips the Code 128 reads across locally thresholded
+	// rows; only to measure what they buy.
+	noLocalRows bool
+	// cols holds a scaling warp's source columns (see scaled).
+	cols []int32
+	vrow []uint16
 	// noRetry skips the retries; only to measure the first pass.
 	noRetry bool
+	// step is what decoded the last frame: 0 the first pass, k the k-th
+	// retry step (see retry), -1 nothing; kept to measure each step's
+	// yield.
+	step int
 }
 
 // NewDecoder makes a decoder for c's symbologies, aiming region and tiles.
@@ -175,7 +186,9 @@ func (d *Decoder) Decode(img *image.Gray) (res Result, ok bool) {
 			res, ok = Result{}, false
 		}
 	}()
+	d.step = -1
 	if res, ok := d.pass(img.Pix, img.Stride, w, h, d.syms); ok {
+		d.step = 0
 		return res.moved(identity, b), true
 	}
 	if d.noRetry {
@@ -324,22 +337,39 @@ func (d *Decoder) crop(black *gozxing.BitMatrix, a image.Rectangle) *gozxing.Bit
 }
 
 // scan128 reads Code 128 across rows of area a, then down its columns,
-// from the middle outwards, each in both directions. A read counts only
-// when a row half a step away reads the same: Code 128's check character
-// lets about one random bar pattern in a hundred through, and hundreds of
-// rows are tried in every frame.
+// from the middle outwards, each in both directions, with rows binarized
+// by one threshold per row (gozxing's global histogram binarizer); for an
+// area as wide as the frame, then across the rows of the frame's black
+// matrix too, whose threshold is local: a blurred code's narrow bars and
+// spaces do not reach a row-wide threshold, but do a local one. A read
+// counts only when a row half a step away reads the same: Code 128's
+// check character lets about one random bar pattern in a hundred
+// through, and hundreds of rows are tried in every frame.
 func (d *Decoder) scan128(f *frame, a image.Rectangle) (Result, bool) {
 	area := f.lum.sub(a.Min.X, a.Min.Y, a.Dx(), a.Dy())
-	for _, src := range []*plane{area, area.transpose()} {
-		width, height := src.GetWidth(), src.GetHeight()
-		bin := gozxing.NewGlobalHistgramBinarizer(src)
+	srcs := []*plane{area, area.transpose()}
+	local := a.Min.X == 0 && a.Dx() == f.w && !d.noLocalRows
+	if local {
+		srcs = append(srcs, nil)
+	}
+	for _, src := range srcs {
+		width, height, transposed := a.Dx(), a.Dy(), false
+		var getRow func(y int, row *gozxing.BitArray) (*gozxing.BitArray, error)
+		if src != nil {
+			width, height, transposed = src.GetWidth(), src.GetHeight(), src.transposed
+			getRow = gozxing.NewGlobalHistgramBinarizer(src).GetBlackRow
+		} else {
+			getRow = func(y int, row *gozxing.BitArray) (*gozxing.BitArray, error) {
+				return f.black.GetRow(a.Min.Y+y, row), nil
+			}
+		}
 		row := d.bin[width]
 		if row == nil {
 			row = gozxing.NewBitArray(width)
 			d.bin[width] = row
 		}
 		read := func(y int) (*gozxing.Result, bool) {
-			br, err := bin.GetBlackRow(y, row)
+			br, err := getRow(y, row)
 			if err != nil {
 				return nil, false
 			}
@@ -369,11 +399,11 @@ func (d *Decoder) scan128(f *frame, a image.Rectangle) (Result, bool) {
 			if r == nil || !confirmed(read, r.GetText(), y, half, height) {
 				continue
 			}
-			res := d.result(r, Code128, a, src.transposed)
+			res := d.result(r, Code128, a, transposed)
 			if reversed {
 				// The points were found on the reversed row.
 				for k, p := range r.GetResultPoints() {
-					res.Points[k] = d.point(float64(width-1)-p.GetX(), p.GetY(), a, src.transposed)
+					res.Points[k] = d.point(float64(width-1)-p.GetX(), p.GetY(), a, transposed)
 				}
 			}
 			return res, true

@@ -533,3 +533,120 @@ func TestPlane(t *testing.T) {
 		t.Error("contiguous plane copied")
 	}
 }
+
+// TestDecodeCode128LocalRows: a Code 128 blurred along its rows (camera
+// moving across the bars) loses its narrow bars and spaces to a row-wide
+// threshold; the frame's locally thresholded rows still read it, with the
+// points on the code.
+func TestDecodeCode128LocalRows(t *testing.T) {
+	fx := fixtures(t)
+	cases := []struct {
+		fx     string
+		module float64
+		blur   int // pixels, horizontal box
+	}{
+		{"code128", 4, 5},
+		{"gs1-128", 3, 5},
+	}
+	for _, c := range cases {
+		t.Run(c.fx, func(t *testing.T) {
+			f := fx[c.fx]
+			p := place{sym: f.sym, cx: 0.5, cy: 0.5, module: c.module, bar: 30}
+			img := render(640, 480, 0, p)
+			blurRows(img, c.blur)
+			global := newTestDecoder(t, Config{})
+			global.noRetry, global.noLocalRows = true, true
+			if res, ok := global.Decode(img); ok {
+				t.Fatalf("the row-wide threshold read %q: find another case", res.Text)
+			}
+			d := newTestDecoder(t, Config{})
+			d.noRetry = true
+			res, ok := d.Decode(img)
+			check(t, res, ok, f.want)
+			if len(res.Points) != 2 {
+				t.Fatalf("points %v: want the two ends of the row read", res.Points)
+			}
+			half := int(float64(f.sym.m.GetWidth())*c.module/2) + 4
+			for _, q := range res.Points {
+				if dx, dy := q.X-320, q.Y-240; dx < -half || dx > half || dy < -int(c.module*15) || dy > int(c.module*15) {
+					t.Errorf("point %v is not on the code (centre 320,240, half width %d)", q, half)
+				}
+			}
+		})
+	}
+}
+
+// blurRows blurs img along its rows with a box of n pixels (motion blur).
+func blurRows(img *image.Gray, n int) {
+	w := img.Rect.Dx()
+	sum := make([]int, w)
+	for y := range img.Rect.Dy() {
+		r := img.Pix[y*img.Stride : y*img.Stride+w]
+		for x := range w {
+			s, c := 0, 0
+			for k := x - n/2; k < x-n/2+n; k++ {
+				if k >= 0 && k < w {
+					s, c = s+int(r[k]), c+1
+				}
+			}
+			sum[x] = s / c
+		}
+		for x, v := range sum {
+			r[x] = uint8(v)
+		}
+	}
+}
+
+// TestWarp: the retry planes (the separable scaling path and the general
+// one) match a floating-point bilinear sample of the frame, and are the
+// fill level outside it. The warp's weights are 8 bits, so on this noise
+// (neighbours up to 255 apart) a sample may be off by 255·2/256 plus
+// rounding: 2.5 grey levels.
+func TestWarp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	img := image.NewGray(image.Rect(0, 0, 64, 48))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rng.IntN(256))
+	}
+	ref := func(x, y float64) (float64, bool) {
+		ix, iy := math.Floor(x), math.Floor(y)
+		if ix < 0 || iy < 0 || ix >= 63 || iy >= 47 {
+			return 0, false
+		}
+		ux, uy := x-ix, y-iy
+		p := func(dx, dy int) float64 { return float64(img.GrayAt(int(ix)+dx, int(iy)+dy).Y) }
+		return (p(0, 0)*(1-ux)+p(1, 0)*ux)*(1-uy) + (p(0, 1)*(1-ux)+p(1, 1)*ux)*uy, true
+	}
+	c := math.Sqrt2 / 2
+	for name, m := range map[string]affine{
+		"scaled": {a: 2.0 / 3, d: 2.0 / 3, tx: -1.0/6 - 2.0/3*5, ty: -1.0/6 - 2.0/3*5},
+		"turned": {a: c, b: -c, c: c, d: c, tx: 10, ty: -20},
+	} {
+		d := newTestDecoder(t, Config{})
+		const ow, oh, fill = 110, 90, 201
+		out := d.warp(img, ow, oh, m, fill)
+		inside := 0
+		for y := range oh {
+			for x := range ow {
+				got := float64(out[y*ow+x])
+				sx, sy := m.apply(float64(x), float64(y))
+				want, ok := ref(sx, sy)
+				// Fixed point may put a sample on the frame's last column
+				// or row on either side of the border: skip those.
+				if math.Abs(sx-62.5) > 0.5-1e-3 && math.Abs(sx) > 1e-3 && math.Abs(sy-46.5) > 0.5-1e-3 && math.Abs(sy) > 1e-3 {
+					if !ok {
+						want = fill
+					} else {
+						inside++
+					}
+					if math.Abs(got-want) > 2.5 {
+						t.Fatalf("%s: (%d,%d) from (%.2f,%.2f) is %v, want %.1f", name, x, y, sx, sy, got, want)
+					}
+				}
+			}
+		}
+		if inside < 1000 {
+			t.Errorf("%s: only %d samples inside the frame", name, inside)
+		}
+	}
+}

@@ -47,6 +47,9 @@ func TestIndependentFrames(t *testing.T) {
 		// CPUMS is the decoding thread's CPU time: unlike MS it does not
 		// grow when other processes share the cores.
 		CPUMS float64 `json:"cpu_ms"`
+		// Step is what decoded it: 0 the first pass, k retry step k, -1
+		// nothing (Decoder.step).
+		Step int `json:"step"`
 	}
 	d := newTestDecoder(t, Config{})
 	runtime.LockOSThread() // for threadCPU
@@ -62,7 +65,7 @@ func TestIndependentFrames(t *testing.T) {
 		res, ok := d.Decode(img)
 		wall := time.Since(start)
 		cpu1, cpuOK := threadCPU()
-		r := result{File: f.File, MS: float64(wall.Microseconds()) / 1000, CPUMS: float64(wall.Microseconds()) / 1000}
+		r := result{File: f.File, MS: float64(wall.Microseconds()) / 1000, CPUMS: float64(wall.Microseconds()) / 1000, Step: d.step}
 		if cpuOK {
 			r.CPUMS = float64((cpu1 - cpu0).Microseconds()) / 1000
 		}

@@ -7,20 +7,19 @@ import (
 
 // Retries: when the first pass over a frame finds nothing, the frame is
 // searched again in a few altered forms, each aimed at a case gozxing's
-// detectors miss. Their number is fixed by the frame's size, not by the
-// clock, so what a frame yields does not depend on how busy the processor
-// is: on a VGA frame they add about seven passes' worth of pixels, which
-// keeps a frame with nothing in it (the worst case) above 30 frames/s on
-// one core (BenchmarkDecode/640x480/nothing, cpu-frames/s); larger frames
-// get one, and frames above retryMaxPixels none. A frame with a code in the aiming
-// region never reaches them.
+// detectors miss. How many run is fixed by the frame's size (retryBudget),
+// not by the clock, so what a frame yields does not depend on how busy the
+// processor is; a frame with nothing in it (the worst case) stays above 30
+// frames/s on one core (BenchmarkDecode/*/nothing, cpu-frames/s). Frames
+// above VGA get one, frames above retryMaxPixels none. A frame with a code
+// in the aiming region never reaches them.
 const (
 	retryMaxPixels = 1280 * 720
 	// fullRetryPixels: frames up to VGA get every retry; larger ones only
 	// the turned search.
 	fullRetryPixels = 640 * 480
-	// denoiseSigma: frames at least this noisy are also searched after a
-	// stronger smoothing than the first pass's.
+	// denoiseSigma: frames at least this noisy are searched after a
+	// stronger smoothing than the first pass's instead of sharpened.
 	denoiseSigma = 9.0
 )
 
@@ -60,21 +59,33 @@ func (r Result) moved(m affine, b image.Rectangle) Result {
 	return r
 }
 
-// retry searches the frame again in altered forms, most often useful
-// first, until one decodes:
+// retryBudget bounds the pixels all retry steps of one frame may search
+// together, in frames' worth (w·h each): a step whose plane would take
+// the total over it is skipped. It is what bounds the worst case, a
+// frame with nothing in it, by a count rather than the clock, so a frame
+// yields the same on a busy processor: at 640×480 the first pass and
+// these retries stay under 33 ms of CPU (30 frames/s on one core;
+// scripts/camera-bench prints the slowest frame).
+const retryBudget = 6.0
+
+// retry searches the frame again in altered forms, in the order of how
+// many codes each found per pixel searched in scripts/camera-bench
+// (first-pass misses, two seeds), until one decodes or the next would
+// exceed retryBudget:
 //
-//  1. Turned 45° (and padded with paper): gozxing's Data Matrix detector
-//     does not find a code turned about 40°–65°, nor does the row scanner
-//     read a Code 128 at that angle.
-//  2. Padded with paper on every side: a code touching the frame's edge
-//     gets a whole tile around it and a quiet zone.
-//  3. On a noisy frame, strongly smoothed.
-//  4. Sharpened (unsharp mask): edges of a blurred code come back.
-//  5. At 1.5 times the size: modules of 2–2.5 pixels become 3–3.75 (twice
-//     the size finds a few more, for 4 instead of 2.25 times the pixels).
-//  6. Data Matrix only, in a finer grid of tiles that are not re-centred.
+//  1. Sharpened (unsharp mask): edges of a blurred code come back. On a
+//     very noisy frame (σ ≥ denoiseSigma) strongly smoothed instead,
+//     where sharpening would only raise the noise.
+//  2. At 1.5 times the size, padded with paper: modules of 2–2.5 pixels
+//     become 3–3.75, and a code touching the frame's edge gets a whole
+//     tile around it and a quiet zone.
+//  3. Turned 45°: gozxing's Data Matrix detector does not find a code
+//     turned about 40°–65°, nor does the row scanner read a Code 128 at
+//     that angle.
+//  4. Data Matrix only, in a finer grid of tiles that are not re-centred.
 //
-// Only 1 for frames larger than VGA.
+// Frames larger than VGA get only 3, shrunk to about their own pixel
+// count.
 func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
@@ -84,65 +95,89 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 	fill := paperLevel(img.Pix, img.Stride, w, h)
 	type attempt struct {
 		ok   bool
-		make func() (pix []byte, ow, oh int, m affine)
+		syms []Symbology
+		size func() (ow, oh int)
+		make func(ow, oh int) (pix []byte, m affine)
 	}
 	small := w*h <= fullRetryPixels
-	pad := max(16, min(w, h)/8)
-	noisy := noiseSigma(img.Pix, img.Stride, w, h)
+	const pad = 16
+	noisy := noiseSigma(img.Pix, img.Stride, w, h) >= denoiseSigma
+	// The whole frame turned 45° about its centre fits a square of side
+	// (w+h)/√2. Frames above VGA are also shrunk by √2, to about their own
+	// pixel count: their modules are larger.
+	turnK := 1.0
+	if !small {
+		turnK = math.Sqrt2
+	}
 	attempts := []attempt{
-		{true, func() ([]byte, int, int, affine) {
-			// The whole frame turned 45° about its centre fits a square of
-			// side (w+h)/√2. Frames above VGA are also shrunk by √2, to
-			// about their own pixel count: their modules are larger.
-			k := 1.0
-			if !small {
-				k = math.Sqrt2
+		{small, d.syms, func() (int, int) { return w, h }, func(int, int) ([]byte, affine) {
+			if noisy {
+				return d.filtered(img, w, h, denoise), identity
 			}
-			side := int(math.Ceil(float64(w+h)/math.Sqrt2/k)) + 2*pad
-			c := k * math.Sqrt2 / 2
+			return d.filtered(img, w, h, sharpen), identity
+		}},
+		{small, d.syms, func() (int, int) { return w*3/2 + 2*pad, h*3/2 + 2*pad }, func(ow, oh int) ([]byte, affine) {
+			// ×1.5: modules of 2 px become 3, for 2.25 times the pixels.
+			m := affine{a: 2.0 / 3, d: 2.0 / 3}
+			m.tx = -1.0/6 - m.a*pad
+			m.ty = -1.0/6 - m.d*pad
+			return d.warp(img, ow, oh, m, fill), m
+		}},
+		// QR's finder patterns are found at any angle: not searched again.
+		{true, without(d.syms, QR), func() (int, int) {
+			side := int(math.Ceil(float64(w+h)/math.Sqrt2/turnK)) + 2*pad
+			return side, side
+		}, func(side, _ int) ([]byte, affine) {
+			c := turnK * math.Sqrt2 / 2
 			cx, cy := float64(w)/2, float64(h)/2
 			o := float64(side) / 2
 			m := affine{a: c, b: -c, c: c, d: c}
 			m.tx = cx - (m.a*o + m.b*o)
 			m.ty = cy - (m.c*o + m.d*o)
-			return d.warp(img, side, side, m, fill), side, side, m
-		}},
-		{small, func() ([]byte, int, int, affine) {
-			m := affine{a: 1, d: 1, tx: -float64(pad), ty: -float64(pad)}
-			return d.warp(img, w+2*pad, h+2*pad, m, fill), w + 2*pad, h + 2*pad, m
-		}},
-		{small && noisy >= denoiseSigma, func() ([]byte, int, int, affine) {
-			return d.filtered(img, w, h, denoise), w, h, identity
-		}},
-		{small, func() ([]byte, int, int, affine) {
-			return d.filtered(img, w, h, sharpen), w, h, identity
-		}},
-		{small, func() ([]byte, int, int, affine) {
-			// ×1.5: modules of 2 px become 3, for 2.25 times the pixels.
-			ow, oh := w*3/2, h*3/2
-			m := affine{a: 2.0 / 3, d: 2.0 / 3, tx: -1.0 / 6, ty: -1.0 / 6}
-			return d.warp(img, ow, oh, m, fill), ow, oh, m
+			return d.warp(img, side, side, m, fill), m
 		}},
 	}
-	for _, at := range attempts {
+	budget := int(retryBudget * float64(w*h))
+	for i, at := range attempts {
 		if !at.ok {
 			continue
 		}
-		pix, ow, oh, m := at.make()
-		if res, ok := d.pass(pix, ow, ow, oh, d.syms); ok {
+		ow, oh := at.size()
+		if ow*oh > budget {
+			continue
+		}
+		budget -= ow * oh
+		if len(at.syms) == 0 {
+			continue
+		}
+		pix, m := at.make(ow, oh)
+		if res, ok := d.pass(pix, ow, ow, oh, at.syms); ok {
+			d.step = i + 1
 			return res.moved(m, b), true
 		}
 	}
-	if small {
+	if small && w*h <= budget {
 		// Data Matrix in a finer grid of tiles left where they lie: print
 		// around a code pulls a tile's centroid off it.
 		defer func(tiles int) { d.recentreTiles, d.tiles = true, tiles }(d.tiles)
 		d.recentreTiles, d.tiles = false, d.tiles+2
 		if res, ok := d.pass(img.Pix, img.Stride, w, h, []Symbology{DataMatrix}); ok {
+			d.step = len(attempts) + 1
 			return res.moved(identity, b), true
 		}
 	}
 	return Result{}, false
+}
+
+// without is syms less s, in a new slice.
+func without(syms []Symbology, s Symbology) []Symbology {
+	out := make([]Symbology, 0, len(syms))
+	for _, x := range syms {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // paperLevel is a bright level of the frame (the 90th percentile of a
@@ -167,32 +202,86 @@ func paperLevel(pix []byte, stride, w, h int) uint8 {
 
 // warp fills the decoder's retry buffer with an ow×oh plane whose pixel
 // (x', y') is the frame at m(x', y'), bilinear, fill outside the frame.
+// Positions are 16.16 fixed point (steps along a row are constant), the
+// interpolation weights 8 bits, so a pixel is a few 32-bit multiplies.
 func (d *Decoder) warp(img *image.Gray, ow, oh int, m affine, fill uint8) []byte {
 	out := d.retryBuf(ow * oh)
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	pix, stride := img.Pix, img.Stride
-	// 16.16 fixed point; steps along a row are constant.
 	const one = 1 << 16
 	ax, cx := int64(m.a*one), int64(m.c*one)
+	if cx == 0 && m.b == 0 {
+		return d.scaled(img, out, ow, oh, m, fill)
+	}
 	for y := range oh {
 		fx := int64((m.b*float64(y) + m.tx) * one)
 		fy := int64((m.d*float64(y) + m.ty) * one)
 		row := out[y*ow : (y+1)*ow]
 		for x := range row {
 			ix, iy := fx>>16, fy>>16
-			if ix < 0 || iy < 0 || ix >= int64(w-1) || iy >= int64(h-1) {
+			if uint64(ix) >= uint64(w-1) || uint64(iy) >= uint64(h-1) {
 				row[x] = fill
 			} else {
-				ux, uy := fx&(one-1), fy&(one-1)
+				ux, uy := uint32(fx>>8)&255, uint32(fy>>8)&255
 				i := int(iy)*stride + int(ix)
-				p00, p01 := int64(pix[i]), int64(pix[i+1])
-				p10, p11 := int64(pix[i+stride]), int64(pix[i+stride+1])
-				top := p00*(one-ux) + p01*ux
-				bot := p10*(one-ux) + p11*ux
-				row[x] = uint8((top>>16*(one-uy) + bot>>16*uy + one/2) >> 16)
+				top := uint32(pix[i])*(256-ux) + uint32(pix[i+1])*ux
+				bot := uint32(pix[i+stride])*(256-ux) + uint32(pix[i+stride+1])*ux
+				row[x] = uint8((top*(256-uy) + bot*uy + 1<<15) >> 16)
 			}
 			fx += ax
 			fy += cx
+		}
+	}
+	return out
+}
+
+// scaled is warp for a map without rotation or shear (x depends on x'
+// only, y on y'): the source column and weight of every output column
+// are worked out once for all rows.
+func (d *Decoder) scaled(img *image.Gray, out []byte, ow, oh int, m affine, fill uint8) []byte {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	pix, stride := img.Pix, img.Stride
+	if cap(d.cols) < ow {
+		d.cols = make([]int32, ow)
+	}
+	cols := d.cols[:ow]
+	for x := range cols {
+		f := int64((m.a*float64(x) + m.tx) * 256)
+		if ix := f >> 8; ix < 0 || ix >= int64(w-1) {
+			cols[x] = -1
+		} else {
+			cols[x] = int32(ix<<8 | f&255)
+		}
+	}
+	if cap(d.vrow) < w {
+		d.vrow = make([]uint16, w)
+	}
+	v := d.vrow[:w]
+	for y := range oh {
+		row := out[y*ow : (y+1)*ow]
+		f := int64((m.d*float64(y) + m.ty) * 256)
+		iy := f >> 8
+		if iy < 0 || iy >= int64(h-1) {
+			for x := range row {
+				row[x] = fill
+			}
+			continue
+		}
+		// Between the two source rows first (8 bits of weight: v is the
+		// grey level times 256), then along the row.
+		uy := uint16(f & 255)
+		r0 := pix[int(iy)*stride : int(iy)*stride+w]
+		r1 := pix[int(iy+1)*stride : int(iy+1)*stride+w]
+		for x := range v {
+			v[x] = uint16(r0[x])*(256-uy) + uint16(r1[x])*uy
+		}
+		for x, c := range cols {
+			if c < 0 {
+				row[x] = fill
+				continue
+			}
+			ix, ux := int(c>>8), uint32(c&255)
+			row[x] = uint8((uint32(v[ix])*(256-ux) + uint32(v[ix+1])*ux + 1<<15) >> 16)
 		}
 	}
 	return out
