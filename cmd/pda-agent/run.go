@@ -63,11 +63,7 @@ func newRunCmd() *cobra.Command {
 					a.Close()
 					return err
 				}
-				a.SetFleetState(func() agent.FleetState {
-					st := fc.State()
-					return agent.FleetState{AppliedVersion: st.AppliedVersion, AppliedAt: st.AppliedAt,
-						FailedVersion: st.LastFailedVersion, FailedError: st.LastFailedError, FailedAt: st.LastFailedAt}
-				})
+				a.SetFleetState(func() agent.FleetState { return fleetState(fc.State()) })
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
