@@ -8,7 +8,9 @@ import (
 // api.lan is checked like the other listeners (under its own key) and its
 // certificate and key go together.
 func TestLANListenAndCertPair(t *testing.T) {
-	lan := func(fields string) string { return "api: {listen: \"127.0.0.1:8700\", lan: {enabled: true, " + fields + "}}\n" }
+	lan := func(fields string) string {
+		return "api: {listen: \"127.0.0.1:8700\", lan: {enabled: true, " + fields + "}}\n"
+	}
 	tcp := "scanners:\n  - {name: pos, type: tcp, tcp: {listen: \"0.0.0.0:8743\", allow_remote: true}}\n"
 	for _, tc := range []struct {
 		name string
