@@ -46,3 +46,15 @@ func TestLANListenAndCertPair(t *testing.T) {
 		}
 	}
 }
+
+func TestFleetReportInterval(t *testing.T) {
+	fleet := func(ri string) string {
+		return "fleet: {enabled: true, url: \"http://mirror.example/b\", static: true, report_url: \"http://hq.example\", hq_key: AAAA, report_interval: " + ri + "}\n"
+	}
+	for ri, want := range map[string]string{"0s": "", "5m": "", "1h": "", "-1s": "from 0 (every interval) to 1h", "2h": "from 0 (every interval) to 1h"} {
+		got := validateYAML(t, fleet(ri))
+		if want == "" && len(got) != 0 || want != "" && (len(got) != 1 || !strings.Contains(got["fleet.report_interval"], want)) {
+			t.Errorf("report_interval %s: %v, want %q", ri, got, want)
+		}
+	}
+}

@@ -153,6 +153,9 @@ func (c *Config) Validate() []FieldError {
 		if f.ReportURL != "" && !f.Static {
 			p.add("fleet.report_url", "is for static mode only (pda-hq takes reports itself)")
 		}
+		if f.ReportInterval < 0 || f.ReportInterval > time.Hour {
+			p.add("fleet.report_interval", "must be from 0 (every interval) to 1h: HQ marks a device SILENT after 3 × its poll interval; got %s", f.ReportInterval)
+		}
 		if f.Interval < 5*time.Second || f.Jitter < 0 || f.Jitter > 1 || f.MaxBackoff < f.Interval || f.Timeout <= 0 || f.HealthTimeout <= 0 {
 			p.add("fleet.interval", "interval ≥ 5s, jitter 0..1, max_backoff ≥ interval, timeout and health_timeout positive")
 		}

@@ -57,7 +57,7 @@ func newRunCmd() *cobra.Command {
 				fc, err := client.New(client.Config{URL: local.Fleet.URL, Static: local.Fleet.Static, ReportURL: local.Fleet.ReportURL,
 					Device: local.Device.ID, DeviceKey: keys.device, HQKey: keys.hq, StateDir: local.FleetDir(),
 					Interval: local.Fleet.Interval, Jitter: local.Fleet.Jitter, MaxBackoff: local.Fleet.MaxBackoff,
-					Timeout: local.Fleet.Timeout, Logger: log.With("component", "fleet")},
+					Timeout: local.Fleet.Timeout, ReportInterval: local.Fleet.ReportInterval, Logger: log.With("component", "fleet")},
 					a.FleetApplier(lc, local.FleetDir(), local.Fleet.HealthTimeout))
 				if err != nil {
 					a.Close()
