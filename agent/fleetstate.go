@@ -35,3 +35,16 @@ func (fs FleetState) problem() string {
 	}
 	return fmt.Sprintf("fleet: HQ bundle v%d refused or reverted at %s: %s; %s", fs.FailedVersion, StoreTime(fs.FailedAt), fs.FailedError, still)
 }
+
+// NoteFleet adds what the fleet client's state file says to a status read
+// without the agent (Inspector.Status): a bundle refused or reverted after
+// the last good one is a problem there too, with the same reason the
+// running agent gives.
+func (s *Status) NoteFleet(fs FleetState) {
+	if s.Fleet = fs.problem(); s.Fleet != "" {
+		s.Problems = append(s.Problems, s.Fleet)
+		if s.Health == Healthy {
+			s.Health = Degraded
+		}
+	}
+}

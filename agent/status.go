@@ -4,7 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/pda-agent/pda-agent/configs"
@@ -72,6 +77,51 @@ type Status struct {
 	Fleet string `json:"fleet,omitempty"`
 	// Msfx is the 码上放心 compliance figures (compliance_msfx.go), once asked.
 	Msfx *MsfxFigures `json:"msfx_compliance,omitempty"`
+	// LAN is the listener for paired handhelds (api.lan); absent when it
+	// is off. The running agent's API fills it in (it holds the listener).
+	LAN *LANStatus `json:"lan,omitempty"`
+}
+
+// LANStatus is the LAN listener as a handheld meets it: its address and
+// the certificate's fingerprint, which the clerk compares with what the
+// PDA's browser shows before trusting it.
+type LANStatus struct {
+	Listen string `json:"listen"`
+	// Fingerprint is the SHA-256 of the certificate (DER) in upper-case
+	// hex pairs joined by colons, as browsers show it.
+	Fingerprint string `json:"fingerprint_sha256"`
+}
+
+// CertFingerprint is the SHA-256 fingerprint of a DER certificate, as
+// LANStatus.Fingerprint gives it.
+func CertFingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	parts := make([]string, len(sum))
+	for i, b := range sum {
+		parts[i] = fmt.Sprintf("%02X", b)
+	}
+	return strings.Join(parts, ":")
+}
+
+// LANFromFile is the LAN listener a stopped agent would open with cfg: the
+// fingerprint of its kept certificate file. nil when api.lan is off, or
+// when no certificate was made yet (the first start makes it).
+func LANFromFile(cfg *configs.Config) (*LANStatus, error) {
+	if !cfg.API.Enabled || !cfg.API.LAN.Enabled {
+		return nil, nil
+	}
+	data, err := os.ReadFile(cfg.LANCertFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: LAN certificate: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("agent: LAN certificate %s: no PEM CERTIFICATE block", cfg.LANCertFile())
+	}
+	return &LANStatus{Listen: cfg.API.LAN.Listen, Fingerprint: CertFingerprint(block.Bytes)}, nil
 }
 
 // ConfigInfo identifies the config in force: where it came from and a

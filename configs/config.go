@@ -50,6 +50,11 @@ type Fleet struct {
 	// go to ReportURL if set.
 	Static    bool   `mapstructure:"static"`
 	ReportURL string `mapstructure:"report_url"`
+	// ReportInterval: a static device with a report_url sends its state
+	// again at a poll once this long has passed since its last report, so
+	// that HQ (which never sees its polls) does not mark it SILENT between
+	// rollouts; 0 = every interval.
+	ReportInterval time.Duration `mapstructure:"report_interval"`
 	// HQKey is HQ's SM2 public key (Base64 or PEM): only bundles it signed
 	// are applied.
 	HQKey string `mapstructure:"hq_key"`

@@ -153,6 +153,9 @@ func (c *Config) Validate() []FieldError {
 		if f.ReportURL != "" && !f.Static {
 			p.add("fleet.report_url", "is for static mode only (pda-hq takes reports itself)")
 		}
+		if f.ReportInterval < 0 || f.ReportInterval > time.Hour {
+			p.add("fleet.report_interval", "must be from 0 (every interval) to 1h: HQ marks a device SILENT after 3 × its poll interval; got %s", f.ReportInterval)
+		}
 		if f.Interval < 5*time.Second || f.Jitter < 0 || f.Jitter > 1 || f.MaxBackoff < f.Interval || f.Timeout <= 0 || f.HealthTimeout <= 0 {
 			p.add("fleet.interval", "interval ≥ 5s, jitter 0..1, max_backoff ≥ interval, timeout and health_timeout positive")
 		}
@@ -168,11 +171,15 @@ func (c *Config) Validate() []FieldError {
 		case !c.API.AllowRemote && host != "localhost" && (ip == nil || !ip.IsLoopback()):
 			p.add("api.listen", "%q is not a loopback address: set api.allow_remote to listen beyond this device", c.API.Listen)
 		}
+		c.validateLAN(&p)
 		if c.API.MetricsPublic && c.API.AllowRemote {
 			// Sales volumes and queue state are the chain's business, not
 			// the store network's.
 			p.add("api.metrics_public", "cannot be true with api.allow_remote: metrics would be readable by anyone on the network; scrape with the bearer token instead")
 		}
+	}
+	if c.API.LAN.Enabled && !c.API.Enabled {
+		p.add("api.lan.enabled", "needs api.enabled: the LAN listener serves the local API's page and API to handhelds")
 	}
 	if c.Webhook.Enabled {
 		w := c.Webhook
@@ -501,6 +508,29 @@ func (c *Config) validateScanners(p *problems) {
 	}
 }
 
+// validateLAN checks api.lan (served only with the API on): a host:port
+// to listen on, and the certificate and key as a pair, since a key without
+// its certificate (or the reverse) cannot serve TLS and the agent would
+// otherwise make a new pair over one of them.
+func (c *Config) validateLAN(p *problems) {
+	l := c.API.LAN
+	if !l.Enabled {
+		return
+	}
+	if _, port, err := net.SplitHostPort(l.Listen); err != nil {
+		p.add("api.lan.listen", "must be host:port, e.g. 0.0.0.0:8743 (every interface) or this device's Wi-Fi address; got %q", l.Listen)
+	} else if !validPort(port) {
+		p.add("api.lan.listen", "port must be a number from 0 to 65535; got %q", l.Listen)
+	}
+	if (l.CertFile == "") != (l.KeyFile == "") {
+		set, unset := "api.lan.cert_file", "api.lan.key_file"
+		if l.CertFile == "" {
+			set, unset = unset, set
+		}
+		p.add(unset, "must be set together with %s (a certificate and its key), or leave both empty for the agent's own pair in data_dir", set)
+	}
+}
+
 // validPort is a TCP port number; 0 lets the system pick one.
 func validPort(port string) bool {
 	_, err := strconv.ParseUint(port, 10, 16)
@@ -536,6 +566,10 @@ func (c *Config) validateListeners(p *problems) {
 		if sc.Type == "tcp" {
 			add(fmt.Sprintf("scanners[%d].tcp.listen", i), sc.TCP.Listen)
 		}
+	}
+	if c.API.Enabled && c.API.LAN.Enabled {
+		// Last, so that its clashes are reported under its own key.
+		add("api.lan.listen", c.API.LAN.Listen)
 	}
 	for i, l := range ls {
 		for _, prev := range ls[:i] {

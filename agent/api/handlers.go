@@ -48,6 +48,14 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if s.lan != nil {
+		// The listener this server holds, not the config's wish.
+		listen := s.lan.listen
+		if a := s.LANAddr(); a != nil {
+			listen = a.String()
+		}
+		st.LAN = &agent.LANStatus{Listen: listen, Fingerprint: s.lan.fingerprint}
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 

@@ -57,17 +57,13 @@ func newRunCmd() *cobra.Command {
 				fc, err := client.New(client.Config{URL: local.Fleet.URL, Static: local.Fleet.Static, ReportURL: local.Fleet.ReportURL,
 					Device: local.Device.ID, DeviceKey: keys.device, HQKey: keys.hq, StateDir: local.FleetDir(),
 					Interval: local.Fleet.Interval, Jitter: local.Fleet.Jitter, MaxBackoff: local.Fleet.MaxBackoff,
-					Timeout: local.Fleet.Timeout, Logger: log.With("component", "fleet")},
+					Timeout: local.Fleet.Timeout, ReportInterval: local.Fleet.ReportInterval, Logger: log.With("component", "fleet")},
 					a.FleetApplier(lc, local.FleetDir(), local.Fleet.HealthTimeout))
 				if err != nil {
 					a.Close()
 					return err
 				}
-				a.SetFleetState(func() agent.FleetState {
-					st := fc.State()
-					return agent.FleetState{AppliedVersion: st.AppliedVersion, AppliedAt: st.AppliedAt,
-						FailedVersion: st.LastFailedVersion, FailedError: st.LastFailedError, FailedAt: st.LastFailedAt}
-				})
+				a.SetFleetState(func() agent.FleetState { return fleetState(fc.State()) })
 				wg.Add(1)
 				go func() {
 					defer wg.Done()

@@ -54,8 +54,25 @@ read.`,
 				},
 				func(_ context.Context, in *agent.Inspector) error {
 					var err error
-					st, err = in.Status()
-					return err
+					if st, err = in.Status(); err != nil {
+						return err
+					}
+					// What the running agent reads from its fleet client,
+					// read from the client's state file: a refused or
+					// reverted bundle is a problem of the stopped agent too.
+					if c.Fleet.Enabled {
+						if fs, ferr := client.ReadState(c.FleetDir()); ferr == nil {
+							st.NoteFleet(fleetState(fs))
+						}
+					}
+					// The certificate a start would serve; its fingerprint is
+					// what paired handhelds were shown.
+					if lan, lerr := agent.LANFromFile(c); lerr != nil {
+						st.Problems = append(st.Problems, lerr.Error())
+					} else {
+						st.LAN = lan
+					}
+					return nil
 				})
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
@@ -81,6 +98,13 @@ read.`,
 	configFlag(cmd, &path)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON (as GET /v1/status)")
 	return cmd
+}
+
+// fleetState is the part of the fleet client's state the agent's status
+// needs.
+func fleetState(st client.State) agent.FleetState {
+	return agent.FleetState{AppliedVersion: st.AppliedVersion, AppliedAt: st.AppliedAt,
+		FailedVersion: st.LastFailedVersion, FailedError: st.LastFailedError, FailedAt: st.LastFailedAt}
 }
 
 // fromAgentOrFile asks the running agent through viaAPI (the local API,
@@ -176,6 +200,11 @@ func printStatus(w io.Writer, s agent.Status, now time.Time) {
 		head += " (store " + s.Store + ")"
 	}
 	head += "  " + strings.ToUpper(s.Health)
+	if s.Health == agent.Stopped && len(s.Problems) > 1 {
+		// Beyond "not running": what would make it degraded once started
+		// (dead letters, a refused HQ bundle…), listed under problems.
+		head += ", DEGRADED"
+	}
 	if s.Version != "" {
 		head += "  version " + s.Version
 	}
@@ -214,6 +243,9 @@ func printStatus(w io.Writer, s agent.Status, now time.Time) {
 		line(k, v)
 	}
 	line("disk", diskLine(s))
+	if l := s.LAN; l != nil {
+		line("LAN", fmt.Sprintf("%s (TLS), certificate SHA-256 %s", l.Listen, l.Fingerprint))
+	}
 	if c := s.Clock; c != nil {
 		v := "agrees with the back ends"
 		if c.Wrong {

@@ -73,6 +73,14 @@ type Config struct {
 	MaxBackoff time.Duration
 	// Timeout bounds each HTTP request, body included (default 30s).
 	Timeout time.Duration
+	// ReportInterval: in static mode with a ReportURL, the device's latest
+	// word (APPLIED, or FAILED for a bundle refused after the last good
+	// one) is sent again after a poll once this long has passed since the
+	// last report, so that HQ, which sees no polls of a static device,
+	// counts it as in contact between rollouts (HQ marks a device SILENT
+	// after 3 × its poll_interval). Default (0): Interval. Reports go with
+	// polls, so a value below Interval means every poll.
+	ReportInterval time.Duration
 	// HTTPClient is used for every request (default: a new http.Client).
 	HTTPClient *http.Client
 	// Now is the clock for request signatures, Retry-After dates and state
@@ -177,9 +185,14 @@ type Client struct {
 
 	pollMu sync.Mutex // one poll (and so one apply, one writer of the files) at a time
 
-	mu            sync.Mutex // guards st, appliedDigest and pollToken
+	mu            sync.Mutex // guards st, appliedDigest, lastReport, reReportFailing and pollToken
 	st            persisted
 	appliedDigest string // SHA-256 of current.bundle's bytes, to skip re-verifying them
+	// lastReport is when a report last reached HQ (in memory: after a
+	// restart the first poll reports again, which tells HQ it is back).
+	lastReport time.Time
+	// reReportFailing keeps a report server that stays down to one warning.
+	reReportFailing bool
 	// pollToken is HQ's last poll token: sent back with each poll so that
 	// HQ can answer 304 without checking an SM2 signature. In memory only:
 	// after a restart the first (signed) poll gets a new one.
@@ -228,9 +241,12 @@ func New(c Config, apply Applier) (*Client, error) {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.ReportInterval == 0 {
+		c.ReportInterval = c.Interval
+	}
 	switch {
-	case c.Interval < 0, c.MaxBackoff < 0, c.Timeout < 0:
-		return nil, errors.New("fleet client: interval, max_backoff and timeout must be positive")
+	case c.Interval < 0, c.MaxBackoff < 0, c.Timeout < 0, c.ReportInterval < 0:
+		return nil, errors.New("fleet client: interval, max_backoff, timeout and report_interval must be positive")
 	case c.Jitter < 0 || c.Jitter > 1:
 		return nil, fmt.Errorf("fleet client: jitter %g: want 0..1", c.Jitter)
 	case c.MaxBackoff < c.Interval:

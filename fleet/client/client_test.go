@@ -505,6 +505,7 @@ func TestStaticMode(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, ks, srv.URL+"/cdn/", dir, &logBuf{})
 	cfg.Static, cfg.ReportURL = true, reportSrv.URL
+	cfg.ReportInterval = time.Hour // no periodic re-report within the test, but after a restart
 	rec := &recorder{}
 	c := newClient(t, cfg, rec)
 
@@ -543,6 +544,12 @@ func TestStaticMode(t *testing.T) {
 		t.Fatalf("state rebuilt from current.bundle: %+v", st)
 	}
 	mustPoll(t, c, StatusUnchanged)
+	// The restarted client tells HQ once what is in force (a static
+	// device's periodic re-report starts with its first poll).
+	want = append(want, wireReport{"APPLIED", 2, h2, ""})
+	if got := reports.gotReports(); !equalReports(got, want) {
+		t.Fatalf("reports after a restart %+v", got)
+	}
 	// The same body signed again (other bytes, same hash and version) is
 	// the applied bundle too, not a rollback to refuse.
 	again, h2again := seal(t, b2, ks.hq)
@@ -551,7 +558,7 @@ func TestStaticMode(t *testing.T) {
 	}
 	files.put(again, "")
 	mustPoll(t, c, StatusUnchanged)
-	if rec.count() != 2 || len(reports.gotReports()) != 4 {
+	if rec.count() != 2 || len(reports.gotReports()) != 5 {
 		t.Fatal("the applied bundle was processed again")
 	}
 }

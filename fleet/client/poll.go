@@ -47,8 +47,66 @@ func (c *Client) PollOnce(ctx context.Context) (Result, error) {
 	// while the network is down.
 	if p := c.snapshot().Pending; p != nil && !reported {
 		c.deliver(ctx, *p, reportAttempts)
+		reported = true
+	}
+	if !reported && c.cfg.Static {
+		c.reReport(ctx)
 	}
 	return res, nil
+}
+
+// reReport sends a static device's latest word again when ReportInterval
+// has passed since its last report: HQ sees no polls of a static device,
+// and a device whose state does not change would otherwise look SILENT
+// between rollouts. One try per poll, signed like every report; a failure
+// is not kept as pending (the next poll tries again anyway).
+func (c *Client) reReport(ctx context.Context) {
+	if c.reportURL == "" {
+		return
+	}
+	now := c.cfg.Now()
+	c.mu.Lock()
+	due := c.lastReport.IsZero() || now.Sub(c.lastReport) >= c.cfg.ReportInterval
+	c.mu.Unlock()
+	if !due {
+		return
+	}
+	r, ok := latestReport(c.snapshot())
+	if !ok {
+		return // nothing applied or refused yet: nothing to say
+	}
+	r.Error = truncate(r.Error, maxReportError)
+	err := c.postReport(ctx, r)
+	c.mu.Lock()
+	first := err != nil && !c.reReportFailing
+	c.reReportFailing = err != nil
+	if err == nil {
+		c.lastReport = now
+	}
+	c.mu.Unlock()
+	switch {
+	case err == nil:
+		c.log.Debug("fleet: state re-reported", "state", r.State, "version", r.Version)
+	case first:
+		c.log.Warn("fleet: periodic report not delivered; HQ may show this device SILENT until one is", "err", err)
+	default:
+		c.log.Debug("fleet: periodic report not delivered", "err", err)
+	}
+}
+
+// latestReport is what the device last told HQ, rebuilt from its state:
+// FAILED for a bundle refused or reverted after the last good one (a
+// staged rollout counts it; re-reporting the old bundle as APPLIED would
+// bury it), else APPLIED for the bundle in force. false when no bundle was
+// ever applied or refused.
+func latestReport(st persisted) (report, bool) {
+	switch {
+	case !st.LastFailedAt.IsZero() && st.LastFailedAt.After(st.AppliedAt):
+		return report{State: reportFailed, Version: st.LastFailedVersion, Hash: st.LastFailedHash, Error: st.LastFailedError + stillOn(st)}, true
+	case st.AppliedHash != "":
+		return report{State: reportApplied, Version: st.AppliedVersion, Hash: st.AppliedHash}, true
+	}
+	return report{}, false
 }
 
 // ifNoneMatch is the validator for the GET: in HQ mode the applied bundle's

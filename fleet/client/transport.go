@@ -227,6 +227,9 @@ func (c *Client) deliver(ctx context.Context, r report, attempts int) {
 	var next *report
 	switch {
 	case err == nil:
+		c.mu.Lock()
+		c.lastReport = c.cfg.Now()
+		c.mu.Unlock()
 		c.log.Debug("fleet report sent", "state", r.State, "version", r.Version, "hash", r.Hash)
 	case isPermanent(err):
 		c.log.Error("fleet report rejected by the server; dropped", "state", r.State, "version", r.Version, "err", err)
