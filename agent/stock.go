@@ -38,6 +38,9 @@ func needsReason(t int) bool {
 
 // checkStockAttrs refuses a change bill without its reason.
 func checkStockAttrs(t int, attrs map[string]string) error {
+	if err := checkScope(t, attrs); err != nil {
+		return err
+	}
 	if needsReason(t) && strings.TrimSpace(attrs[AttrStockReason]) == "" {
 		return fmt.Errorf("%w: a %s bill needs its reason: attribute %s (e.g. 过期, 破损)", ErrBadRequest, billtype.Name(t), AttrStockReason)
 	}
