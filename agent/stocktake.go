@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pda-agent/pda-agent/billtype"
+	"github.com/pda-agent/pda-agent/device"
 	"github.com/pda-agent/pda-agent/queue"
 )
 
@@ -272,4 +273,47 @@ func (a *Agent) BookShortfall(ctx context.Context, code string, r BookShortfallR
 		return queue.Bill{}, fmt.Errorf("booking 盘亏 of %s: %w", code, err)
 	}
 	return out, nil
+}
+
+// stockGainWords says on the scanner and in events what a finished
+// stock-take found (盘盈) and missed (盘亏); "" for other bills.
+func (a *Agent) stockGainWords(b queue.Bill) string {
+	if b.Type != billtype.StockTake {
+		return ""
+	}
+	out := a.gainWords(b)
+	sf, err := a.StockShortfall(b)
+	if err != nil {
+		a.log.Warn("stock shortfall", "bill", b.Code, "err", err)
+		return out
+	}
+	if sf.Total > 0 {
+		out += fmt.Sprintf("; 盘亏: %d pack(s) in stock not found (GET /v1/stocktakes/%s/shortfall; book them with POST …/shortfall/book)", sf.Total, b.Code)
+	}
+	return out
+}
+
+// openStockTake is the scanner's STOCKTAKE[:ALL].
+func (a *Agent) openStockTake(ctx context.Context, session, arg string) device.Feedback {
+	if arg == "" {
+		return a.open(ctx, session, billtype.StockTake, "")
+	}
+	if !strings.EqualFold(arg, "ALL") {
+		return device.Feedback{Status: device.StatusRejected, Reason: "bad_command",
+			Message: fmt.Sprintf("STOCKTAKE takes nothing or ALL (the whole store); got %q", arg)}
+	}
+	b, created, err := a.store.OpenSession(ctx, queue.SessionSpec{Session: session, Type: billtype.StockTake,
+		Operator: a.config().Device.Operator, Device: a.config().Device.ID, Attrs: map[string]string{AttrStockScope: ScopeAll}})
+	if err != nil {
+		return commandError(err)
+	}
+	verb := "opened"
+	if !created {
+		verb = "continuing"
+	}
+	msg := fmt.Sprintf("%s %s %s", verb, b.Code, billtype.Name(billtype.StockTake))
+	if b.Attrs[AttrStockScope] == ScopeAll {
+		msg += " of the whole store"
+	}
+	return device.Feedback{Status: device.StatusCommand, Message: msg}
 }

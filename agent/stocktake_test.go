@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pda-agent/pda-agent/billtype"
@@ -149,5 +150,35 @@ func TestKeyPrefix(t *testing.T) {
 		if got := keyPrefix(key); got != want {
 			t.Errorf("keyPrefix(%q) = %q, want %q", key, got, want)
 		}
+	}
+}
+
+// On the scanner: STOCKTAKE:ALL counts the whole store, and the finish
+// says how many packs were not found.
+func TestStockTakeScannerScopeAndWords(t *testing.T) {
+	a := newTestAgent(t)
+	a1, b1 := stockCode("7701"), otherCode("7701")
+	scan(t, a, "c", "PDA:RECEIVE:5069452c34b94a778abaa26c2b40b305", device.StatusCommand)
+	scan(t, a, "c", a1, device.StatusAccepted)
+	scan(t, a, "c", b1, device.StatusAccepted)
+	scan(t, a, "c", "PDA:FINISH", device.StatusCommand)
+
+	if fb := scan(t, a, "c", "PDA:STOCKTAKE:SHELF", device.StatusRejected); fb.Reason != "bad_command" {
+		t.Errorf("STOCKTAKE:SHELF: %+v", fb)
+	}
+	if fb := scan(t, a, "c", "PDA:STOCKTAKE:ALL", device.StatusCommand); !strings.Contains(fb.Message, "whole store") {
+		t.Errorf("STOCKTAKE:ALL: %s", fb.Message)
+	}
+	scan(t, a, "c", a1, device.StatusAccepted)
+	fb := scan(t, a, "c", "PDA:FINISH", device.StatusCommand)
+	if !strings.Contains(fb.Message, "盘亏: 1 pack(s)") {
+		t.Errorf("finish of a whole-store count: %s", fb.Message)
+	}
+
+	// A count of the products seen finds everything: no 盘亏 words.
+	scan(t, a, "c", "PDA:STOCKTAKE", device.StatusCommand)
+	scan(t, a, "c", a1, device.StatusAccepted)
+	if fb := scan(t, a, "c", "PDA:FINISH", device.StatusCommand); strings.Contains(fb.Message, "盘亏") {
+		t.Errorf("finish of a complete count: %s", fb.Message)
 	}
 }
