@@ -94,7 +94,7 @@ func TestStockTakePage(t *testing.T) {
 		t.Fatalf("盘亏 list %q", s)
 	}
 	ph.noOverflow("with the 盘亏 list")
-	stockShot(t, ph.ctx, "#stock", "stocktake")
+	stockShot(t, ph.ctx, "#stk", "stocktake")
 
 	ph.do("登记盘亏", chromedp.SetValue(chromedp.ID("stk-reason"), "not_found"), chromedp.Click(chromedp.ID("btn-book")))
 	ph.waitFor("the booking", `() => document.getElementById('stk-booked').textContent.startsWith('已登记盘亏') && document.getElementById('stk-book').hidden`)
