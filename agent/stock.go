@@ -38,6 +38,9 @@ func needsReason(t int) bool {
 
 // checkStockAttrs refuses a change bill without its reason.
 func checkStockAttrs(t int, attrs map[string]string) error {
+	if err := checkScope(t, attrs); err != nil {
+		return err
+	}
 	if needsReason(t) && strings.TrimSpace(attrs[AttrStockReason]) == "" {
 		return fmt.Errorf("%w: a %s bill needs its reason: attribute %s (e.g. 过期, 破损)", ErrBadRequest, billtype.Name(t), AttrStockReason)
 	}
@@ -67,9 +70,9 @@ func (a *Agent) StockGains(b queue.Bill) ([]queue.Item, error) {
 	return out, nil
 }
 
-// stockGainWords says on the scanner and in events how many packs a
-// finished stock-take found that the ledger did not know; "" if none.
-func (a *Agent) stockGainWords(b queue.Bill) string {
+// gainWords says on the scanner and in events how many packs a finished
+// stock-take found that the ledger did not know; "" if none.
+func (a *Agent) gainWords(b queue.Bill) string {
 	gains, err := a.StockGains(b)
 	if err != nil {
 		a.log.Warn("stock gains", "bill", b.Code, "err", err)
@@ -91,13 +94,14 @@ func (a *Agent) stockGainWords(b queue.Bill) string {
 
 // stockCommand runs the scanner's stock commands:
 //
-//	STOCKTAKE                 opens a stock-take (盘存)
+//	STOCKTAKE[:ALL]           opens a stock-take (盘存); ALL: of the whole
+//	                          store (stock.scope all, stocktake.go)
 //	CHANGE:<type>[:<reason>]  opens a stock change of that bill type, with
 //	                          its reason where one is needed (e.g.
 //	                          CHANGE:205:过期销毁)
 func (a *Agent) stockCommand(ctx context.Context, session, verb, arg string) device.Feedback {
 	if verb == "STOCKTAKE" {
-		return a.open(ctx, session, billtype.StockTake, "")
+		return a.openStockTake(ctx, session, arg)
 	}
 	typ, reason, _ := strings.Cut(arg, ":")
 	t, err := strconv.Atoi(typ)

@@ -200,6 +200,9 @@ type SessionView struct {
 	Checks []CheckVerdict `json:"checks,omitempty"`
 	// StockGains: a stock-take's packs the ledger did not know (盘盈).
 	StockGains []queue.Item `json:"stock_gains,omitempty"`
+	// Shortfall: a stock-take's packs in stock not counted yet (盘亏 if
+	// the count ends so; stocktake.go), at most 200 of them listed.
+	Shortfall *Shortfall `json:"shortfall,omitempty"`
 }
 
 // ExpectedView compares a receiving with the supplier's outbound bill(s).
@@ -240,6 +243,14 @@ func (a *Agent) Session(session string) (SessionView, error) {
 	v.Checks = a.sessionChecks(b.ID, v.Items)
 	if v.StockGains, err = a.StockGains(b); err != nil {
 		return v, err
+	}
+	if b.Type == billtype.StockTake {
+		sf, err := a.StockShortfall(b)
+		if err != nil {
+			return v, err
+		}
+		sf = sf.capped(sessionShortfallCap)
+		v.Shortfall = &sf
 	}
 	exp, err := a.store.ExpectedOf(b.ID)
 	if err != nil || exp == nil {

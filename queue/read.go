@@ -99,6 +99,28 @@ func (s *Store) Ledger(key string) (LedgerEntry, bool, error) {
 	return e, ok, err
 }
 
+// LedgerPrefix calls fn for every pack whose ledger key starts with
+// prefix ("" is every pack), in key order, until fn returns false. Keys
+// of 码上放心 codes start with the product's 7 digits and GS1 keys with
+// "01" and the GTIN, so a product's packs are one range (stock-take
+// shortfall, agent/stocktake.go).
+func (s *Store) LedgerPrefix(prefix string, fn func(LedgerEntry) bool) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktLedger).Cursor()
+		p := []byte(prefix)
+		for k, v := c.Seek(p); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
+			var e LedgerEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("%w: ledger %x: %v", errCorrupt, k, err)
+			}
+			if !fn(e) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
 // CodeIssues returns what back ends refused about the pack with this key.
 func (s *Store) CodeIssues(key string) ([]CodeIssue, error) {
 	var out []CodeIssue

@@ -266,6 +266,9 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) {
 type finishedBill struct {
 	queue.Bill
 	Outlook []agent.DestOutlook `json:"outlook"`
+	// A stock-take's 盘盈 packs and 盘亏 list (stocktake.go).
+	StockGains []queue.Item     `json:"stock_gains,omitempty"`
+	Shortfall  *agent.Shortfall `json:"shortfall,omitempty"`
 }
 
 // finished adds the outlook to a finished bill. The bill is finished
@@ -277,7 +280,8 @@ func (s *Server) finished(r *http.Request, b queue.Bill) finishedBill {
 		s.log.Error("checking a finished bill", "bill", b.Code, "err", err)
 		out = []agent.DestOutlook{}
 	}
-	return finishedBill{Bill: queue.MaskPersonal(b), Outlook: out}
+	gains, sf := s.stockTakeResult(b)
+	return finishedBill{Bill: queue.MaskPersonal(b), Outlook: out, StockGains: gains, Shortfall: sf}
 }
 
 // patchAttrs changes a bill's attrs by its code, also after it was

@@ -72,6 +72,8 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/deadletters", private, s.deadLetters)
 	handle("POST /v1/deadletters/{bill_code}/{dest}/retry", private, s.retryDead)
 	handle("POST /v1/deadletters/{bill_code}/{dest}/drop", private, s.dropDead)
+	handle("GET /v1/stocktakes/{bill_code}/shortfall", private, s.shortfall)
+	handle("POST /v1/stocktakes/{bill_code}/shortfall/book", private, s.idempotent(s.bookShortfall))
 	handle("GET /v1/compliance", private, s.compliance)
 	handle("GET /v1/reconcile", private, s.reconcileView)
 	handle("POST /v1/reconcile", private, s.reconcileNow)

@@ -45,6 +45,14 @@
     not_held: '该单没有被暂扣', partly_sent: '该单已部分上传，不能再改', bill_cancelled: '该单已取消',
     attempt_in_flight: '该单正在上传，请稍后再试', already_sent: '该单已上传，不能再改', lan_off: '未启用手持终端（api.lan）',
     not_in_session: '该码不在本单', finished: '单据已完成，不能再改',
+    nothing_to_book: '没有要登记的盘亏：都已找到，或已经登记过', running: '对账正在进行，请稍候',
+    not_done: '该单还没有上传完成，暂不能重发', personal_erased: '该单的个人信息已删除，不能重发',
+    // Reconciliation findings (GET /v1/reconcile open[].kind).
+    finding_missing_on_platform: '平台缺失', finding_codes_differ: '追溯码不一致', finding_unknown_here: '本机未知',
+    // Reasons of stock changes (attr stock.reason): what the clerk picks.
+    reason_expired: '过期销毁', reason_quality: '质量问题销毁', reason_recall: '召回销毁', reason_broken: '破损',
+    reason_damp: '受潮污染', reason_not_found: '盘点未找到', reason_lost: '丢失', reason_found: '盘点多出',
+    reason_transfer: '门店间调拨', reason_other: '其他（须填写说明）',
     // Alarms (status alarms[].kind).
     alarm_queue_full: '存储已满：扫码已停止，请清理磁盘', alarm_quarantine: '队列文件损坏，已隔离并新建：请联系技术支持',
     alarm_check: '验码异常：有已售出或注销的码', alarm_clock: '本机时钟与平台时间相差过大：请校准时间',
@@ -56,7 +64,12 @@
   // zh is the Chinese text of a reason (with an optional catalogue prefix).
   const zh = (code, prefix) => MSG[(prefix || '') + code] || (code ? '出错（代码 ' + code + '）' : '出错');
   const VERDICT = { accepted: '已接收', duplicate: '重复', rejected: '拒绝', command: '命令', error: '未记录', check: '验码异常' };
-  const TYPES = { 102: '采购入库', 104: '调拨入库', 116: '消费者退货入库', 201: '销售出库', 202: '退货出库', 203: '调拨出库', 321: '使用出库' };
+  const TYPES = { 102: '采购入库', 104: '调拨入库', 111: '盘盈入库', 112: '报废入库', 113: '其他入库', 116: '消费者退货入库',
+    201: '销售出库', 202: '退货出库', 203: '调拨出库', 205: '销毁出库', 214: '盘亏出库', 215: '损坏出库', 216: '报废出库',
+    217: '其他出库', 321: '使用出库', 901: '盘点' };
+  // The reasons offered per kind of stock change (keys of MSG reason_…).
+  const REASONS = { destroy: ['expired', 'quality', 'recall', 'other'], damage: ['broken', 'damp', 'other'],
+    stock_loss: ['not_found', 'lost', 'other'], stock_gain: ['found', 'other'], transfer_out: ['transfer', 'other'] };
   const DESTS = { msfx: '码上放心', nhsa: '医保', webhook: 'Webhook' };
   // The store's time zone: pharmacies under 码上放心 and 医保 keep China time.
   const ZONE = 'Asia/Shanghai';
@@ -224,6 +237,7 @@
     }));
     renderExpected(v.expected);
     renderLines(v);
+    renderStock(v);
   }
 
   // The cashier view (收银): a sale opened by the POS with its lines shows
@@ -466,8 +480,8 @@
     });
   }
 
-  async function open(kind, partner, original) {
-    const r = await api('POST', '/v1/sessions', { session: state.session, kind, partner: partner || undefined, original });
+  async function open(kind, partner, original, attrs) {
+    const r = await api('POST', '/v1/sessions', { session: state.session, kind, partner: partner || undefined, original, attrs });
     return `${r.created ? '已开始' : '继续'} ${TYPES[r.bill.bill_type] || ''} ${r.bill.bill_code}`;
   }
 
@@ -543,8 +557,13 @@
         throw e;
       }
       if (b.bill_type === 321) showReceipt(b.bill_code);
+      let done = `已完成 ${b.bill_code}：${b.items} 码`;
+      if (b.bill_type === 901) {
+        state.stResult = b;
+        done = `盘点完成 ${b.bill_code}：盘盈 ${(b.stock_gains || []).length} 盒，盘亏 ${b.shortfall ? b.shortfall.total : 0} 盒`;
+      }
       const held = (b.outlook || []).filter((o) => o.will === 'hold');
-      if (held.length === 0) return `已完成 ${b.bill_code}：${b.items} 码`;
+      if (held.length === 0) return done;
       showHeld(b, held);
       return null;
     });
@@ -804,6 +823,7 @@
     $('log').replaceChildren();
     $('confirm-result').replaceChildren();
     $('receipt').hidden = true;
+    state.stResult = null;
     show('idle', '等待扫码', '', '');
     refreshSession();
   }
@@ -880,7 +900,174 @@
     for (const kind of ['delivery', 'alarm']) es.addEventListener(kind, () => later('status', 500, refreshStatus));
   }
 
+  // Stock-taking (盘点): the open count shows what it found the ledger did
+  // not know (盘盈) and what it has not found yet; a finished one (kept
+  // until closed) its 盘亏, which one tap books as a 盘亏出库 bill.
+  function fillReasons(sel, kind) {
+    sel.replaceChildren(...REASONS[kind].map((r) => {
+      const o = el('option', null, MSG['reason_' + r]);
+      o.value = r;
+      return o;
+    }));
+  }
+  // reasonOf is the reason the bill keeps: the picked one with the note,
+  // or the note alone for 其他 ('' if none).
+  function reasonOf(sel, note) {
+    const n = note.value.trim();
+    if (sel.value === 'other') return n;
+    return MSG['reason_' + sel.value] + (n ? '：' + n : '');
+  }
+  const shortLine = (p) => el('li', '', p.code, el('span', 'sub', [p.lot && '批号 ' + p.lot, p.expiry && '有效期至 ' + p.expiry,
+    '账上最后记录：' + (TYPES[p.last_type] || p.last_type) + ' ' + p.last_bill].filter(Boolean).join(' · ')));
+  function scopeText(sf, live) {
+    if (sf.scope === 'all') return '盘点范围：全店（所有在库的盒）';
+    return '盘点范围：本次扫到的品种' + (sf.products && sf.products.length ? `（${sf.products.length} 个）` : '') +
+      (live ? '；整店盘点请先勾选“全店盘点”再开始' : '');
+  }
+  function renderStock(v) {
+    const b = v && v.bill;
+    const live = b && b.bill_type === 901;
+    const r = live ? null : state.stResult;
+    $('stk').hidden = !live && !r;
+    if (!live && !r) return;
+    const gains = (live ? v.stock_gains : r.stock_gains) || [];
+    const sf = (live ? v.shortfall : r.shortfall) || { packs: [], total: 0, scope: 'products' };
+    $('stk-head').textContent = live
+      ? `盘点中 ${b.bill_code}：已盘 ${v.items.length} 盒 · 盘盈 ${gains.length} · 未找到 ${sf.total}`
+      : `盘点完成 ${r.bill_code}：共 ${r.items} 盒 · 盘盈 ${gains.length} · 盘亏 ${sf.total}`;
+    $('stk-scope').textContent = scopeText(sf, live);
+    $('stk-short-title').firstChild.textContent = live ? '未找到（完成时算盘亏） ' : '盘亏：账上有、盘点未找到 ';
+    fill('stk-gains', gains, itemLine);
+    fill('stk-short', sf.packs, shortLine);
+    if (sf.total > sf.packs.length) $('stk-short').append(el('li', 'muted', `… 共 ${sf.total} 盒`));
+    $('stk-book').hidden = live || sf.total === 0;
+    const booked = (sf.booked || []);
+    $('stk-booked').textContent = live ? '' : booked.length ? '已登记盘亏：' + booked.join('、') : sf.total === 0 ? '没有盘亏' : '';
+    $('btn-stk-close').hidden = live;
+  }
+  fillReasons($('stk-reason'), 'stock_loss');
+  $('btn-stocktake').onclick = () => {
+    state.stResult = null;
+    act(() => open('stocktake', '', undefined, $('stock-all').checked ? { 'stock.scope': 'all' } : undefined));
+  };
+  $('btn-stk-close').onclick = () => { state.stResult = null; renderStock(state.view); focusScan(); };
+  $('stk-book').onsubmit = (ev) => {
+    ev.preventDefault();
+    const r = state.stResult;
+    const reason = reasonOf($('stk-reason'), $('stk-note'));
+    if (!reason) { show('rejected', '请填写盘亏原因', '', MSG.reason_other); return; }
+    act(async () => {
+      const path = '/v1/stocktakes/' + encodeURIComponent(r.bill_code) + '/shortfall';
+      const loss = await api('POST', path + '/book', { reason });
+      r.shortfall = await api('GET', path);
+      $('stk-note').value = '';
+      renderStock(state.view);
+      const held = (loss.outlook || []).filter((o) => o.will === 'hold');
+      if (held.length) { showHeld(loss, held); return null; }
+      return `已登记盘亏 ${loss.bill_code}：${loss.items} 盒（${reason}）`;
+    });
+  };
+
+  // A stock change (库存变更): a kind with its reason (调拨出库 with the
+  // store it goes to), then the packs are scanned and 完成 as any bill.
+  const changeKind = $('change-kind');
+  changeKind.onchange = () => {
+    fillReasons($('change-reason'), changeKind.value);
+    $('change-partner-row').hidden = changeKind.value !== 'transfer_out';
+  };
+  $('btn-change').onclick = async () => {
+    changeKind.onchange();
+    $('change-note').value = '';
+    $('change-error').textContent = '';
+    const sel = $('change-partner');
+    sel.replaceChildren(el('option', null, '（不指定）'));
+    sel.firstChild.value = '';
+    for (const p of await loadPartners()) {
+      const o = el('option', null, p.name);
+      o.value = p.ent_id;
+      sel.append(o);
+    }
+    $('change-dialog').showModal();
+  };
+  $('change-cancel').onclick = () => { $('change-dialog').close(); focusScan(); };
+  $('change-form').onsubmit = (ev) => {
+    ev.preventDefault();
+    const kind = changeKind.value;
+    const reason = reasonOf($('change-reason'), $('change-note'));
+    if (!reason) { $('change-error').textContent = '请填写原因说明'; return; }
+    $('change-dialog').close();
+    state.stResult = null;
+    act(() => open(kind, kind === 'transfer_out' ? $('change-partner').value : '', undefined, { 'stock.reason': reason }));
+  };
+
+  // Reconciliation (对账): the last run per platform, the open findings
+  // with 重发 for the device's own bills, and 立即对账.
+  const pick = (a, n) => a.slice(0, n).join('、') + (a.length > n ? ` 等 ${a.length} 个` : '');
+  function findingText(f) {
+    const local = f.local || [], plat = f.platform || [];
+    if (f.kind === 'missing_on_platform') return `本机已上传 ${local.length} 码，平台上没有这张单`;
+    if (f.kind === 'unknown_here') return `平台上有 ${plat.length} 码，本机没有这张单（别的收银台，或不是本店的记录）`;
+    if (f.kind === 'codes_differ') {
+      const onlyLocal = local.filter((c) => !plat.includes(c)), onlyPlat = plat.filter((c) => !local.includes(c));
+      return [onlyLocal.length && '只在本机：' + pick(onlyLocal, 2), onlyPlat.length && '只在平台：' + pick(onlyPlat, 2)].filter(Boolean).join('；') ||
+        `本机 ${local.length} 码，平台 ${plat.length} 码`;
+    }
+    return '';
+  }
+  function renderRecon(v) {
+    $('recon-meta').textContent = v.running ? '对账进行中…' : v.enabled ? `每天在 ${v.quiet_hours || '夜间'} 自动对账` : '未开启每日自动对账（可点“立即对账”）';
+    const last = {};
+    for (const r of v.runs || []) if (!last[r.dest] || r.seq > last[r.dest].seq) last[r.dest] = r;
+    const rows = Object.keys(last).sort().map((d) => {
+      const r = last[d];
+      return el('li', '', el('b', '', DESTS[d] || d), ' ' + dateTime(r.at),
+        el('span', 'sub', `核对 ${r.bills} 单 · 平台记录 ${r.records} 条 · 差异 ${(r.findings || []).length}` +
+          ((r.skipped || []).length ? ` · 未核对 ${r.skipped.length} 类单据` : '')));
+    });
+    for (const [d, f] of Object.entries(v.failures || {})) {
+      console.warn('reconcile', d, f.error);
+      rows.push(el('li', 'must', `${DESTS[d] || d} ${dateTime(f.at)} 对账失败，稍后自动重试`));
+    }
+    $('recon-runs').replaceChildren(...(rows.length ? rows : [el('li', 'muted', '还没有对账记录')]));
+    const open = v.open || [];
+    $('n-findings').textContent = `（${open.length}）`;
+    $('recon-findings').replaceChildren(...(open.length ? open.map((f) => {
+      if (f.detail) console.info('finding', f.id, f.detail);
+      const li = el('li', 'finding', el('span', 'tag bad', zh(f.kind, 'finding_')), el('span', '', DESTS[f.dest] || f.dest),
+        el('b', 'code', f.bill || f.row || ''), el('span', 'sub', findingText(f)));
+      li.dataset.finding = f.id;
+      if (f.resendable) {
+        const b = el('button', 'small', '一键重发');
+        b.type = 'button';
+        b.onclick = () => act(async () => {
+          const r = await api('POST', '/v1/reconcile/findings/' + encodeURIComponent(f.id) + '/resend');
+          b.disabled = true;
+          return `已重新排队上传 ${r.bill}（${DESTS[f.dest] || f.dest}）`;
+        });
+        li.append(b);
+      }
+      return li;
+    }) : [el('li', 'muted', '没有差异')]));
+    $('btn-reconcile').disabled = !!v.running;
+    if (v.running) later('recon', 2000, refreshRecon);
+  }
+  async function refreshRecon() {
+    try {
+      renderRecon(await api('GET', '/v1/reconcile?limit=50'));
+    } catch (e) {
+      $('recon-meta').textContent = '读取对账结果失败：' + e.message;
+    }
+  }
+  $('btn-reconcile').onclick = () => act(async () => {
+    await api('POST', '/v1/reconcile', {});
+    $('btn-reconcile').disabled = true;
+    later('recon', 1000, refreshRecon);
+    return '已开始对账';
+  });
+
   loadPartners().then(() => { if (state.view) renderSession(state.view); });
+  refreshRecon();
+  setInterval(refreshRecon, 60000);
   // The session is known once whoami answered (a handheld's own).
   whoami().then(() => { connect(); refreshSession(); });
   refreshStatus();
