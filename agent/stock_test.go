@@ -41,6 +41,20 @@ func TestStockTakeChangeAndLedger(t *testing.T) {
 		t.Errorf("finish stock-take: %s", fb.Message)
 	}
 
+	// The 盘盈 is booked with a 111 盘盈入库: the pack the count found
+	// unknown goes on it, once; a pack the ledger had in stock does not.
+	scan(t, a, "c", "PDA:CHANGE:111:盘点发现", device.StatusCommand)
+	scan(t, a, "c", a9, device.StatusAccepted)
+	if fb := scan(t, a, "c", a1, device.StatusRejected); fb.Reason != queue.ReasonAlreadyReceived {
+		t.Errorf("盘盈入库 of a pack in stock before the count: %+v", fb)
+	}
+	scan(t, a, "c", "PDA:FINISH", device.StatusCommand)
+	scan(t, a, "c", "PDA:CHANGE:111:再次登记", device.StatusCommand)
+	if fb := scan(t, a, "c", a9, device.StatusRejected); fb.Reason != queue.ReasonAlreadyReceived {
+		t.Errorf("second 盘盈入库 of the same pack: %+v", fb)
+	}
+	scan(t, a, "c", "PDA:CANCEL", device.StatusCommand)
+
 	// A destruction needs its reason, on the scanner as through the API.
 	for _, cmd := range []string{"PDA:OPEN:205", "PDA:CHANGE:205", "PDA:CHANGE:321:x", "PDA:CHANGE:abc"} {
 		if fb := scan(t, a, "c", cmd, device.StatusRejected); fb.Reason != "bad_command" {

@@ -113,7 +113,11 @@ const (
 // A split sale (units > 0, 拆零) opens a pack of packUnits units; later
 // split sales take units from it until none are left; a whole-pack sale or
 // return of an opened pack is refused.
-func check(e *LedgerEntry, action Action, code string, units, packUnits int) (reason, msg string) {
+//
+// A 盘盈入库 (111) may book a pack whose only history is the stock-take
+// that found it unknown here: the count put it in stock, the 111 records
+// the gain for the platforms.
+func check(e *LedgerEntry, action Action, billType int, code string, units, packUnits int) (reason, msg string) {
 	if action == ActionSold && units > 0 {
 		if packUnits <= 0 && !e.opened() {
 			return ReasonNotSplittable, fmt.Sprintf("%s cannot be sold split: its product has no units per pack in the catalogue", code)
@@ -146,7 +150,12 @@ func check(e *LedgerEntry, action Action, code string, units, packUnits int) (re
 		}
 	case ActionReceived:
 		switch last.Action {
-		case ActionReceived, ActionReturned, ActionCounted:
+		case ActionCounted:
+			if billType == billtype.StockGain && StockGain(*e, last.BillID) {
+				return "", ""
+			}
+			return ReasonAlreadyReceived, fmt.Sprintf("%s is already in stock: counted in %s", code, where)
+		case ActionReceived, ActionReturned:
 			return ReasonAlreadyReceived, fmt.Sprintf("%s is already in stock: received in %s", code, where)
 		case ActionSold:
 			return ReasonAlreadySold, fmt.Sprintf("%s was sold in %s; a customer return is bill type 116", code, where)

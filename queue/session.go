@@ -216,7 +216,7 @@ func (w *wtx) scan(in ScanInput) (ScanResult, error) {
 	if action == ActionSold {
 		units = in.Units
 	}
-	reason, msg := check(&entry, action, in.Code, units, in.PackUnits)
+	reason, msg := check(&entry, action, bill.Type, in.Code, units, in.PackUnits)
 	var orig origin
 	if reason == "" && action == ActionReturned {
 		if orig, err = loadOrigin(w.tx, bill.Attrs); err != nil {
@@ -544,7 +544,7 @@ func submitChecks(tx *bolt.Tx, spec SessionSpec, codes []ScanInput, action Actio
 		if action == ActionSold {
 			units = in.Units
 		}
-		reason, msg := check(&entries[i], action, in.Code, units, in.PackUnits)
+		reason, msg := check(&entries[i], action, spec.Type, in.Code, units, in.PackUnits)
 		if reason == "" && action == ActionReturned {
 			reason, msg = checkReturn(&entries[i], orig, spec.Attrs, in.Code, in.Key)
 		}
