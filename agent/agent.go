@@ -255,6 +255,10 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 		return nil, err
 	}
 	a.dset.Store(ds)
+	if err := a.loadMsfxCompliance(); err != nil {
+		// Unreadable figures are asked again at the next refresh.
+		o.Logger.Warn("码上放心 compliance figures of the last run not loaded", "err", err)
+	}
 	for _, sc := range cfg.Scanners {
 		rs, err := a.newSource(sc)
 		if err != nil {

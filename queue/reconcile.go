@@ -101,3 +101,38 @@ func (s *Store) Resend(ctx context.Context, billID uint64, dest, progress, why s
 	})
 	return err
 }
+
+// PruneReconcile drops the kept runs made before cutoff and returns how
+// many went (reconcile.keep). The newest run of each back end stays
+// whatever its age: it holds the open findings and the resend needs it.
+func (s *Store) PruneReconcile(ctx context.Context, cutoff time.Time) (int, error) {
+	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		b := w.tx.Bucket(bktReconcile)
+		newest := map[string]bool{}
+		var drop [][]byte
+		c := b.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			var run ReconcileRun
+			if err := json.Unmarshal(v, &run); err != nil {
+				return nil, abort(fmt.Errorf("%w: reconcile run %x: %v", errCorrupt, k, err))
+			}
+			if !newest[run.Dest] {
+				newest[run.Dest] = true
+				continue
+			}
+			if run.At.Before(cutoff) {
+				drop = append(drop, append([]byte(nil), k...))
+			}
+		}
+		for _, k := range drop {
+			if err := b.Delete(k); err != nil {
+				return nil, abort(err)
+			}
+		}
+		return len(drop), nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pruning reconciliation runs: %w", err)
+	}
+	return r.(int), nil
+}

@@ -59,9 +59,10 @@ var (
 	bktReconcile  = []byte("reconcile")
 	bktChecks     = []byte("checks")
 	bktIdem       = []byte("idempotency")
+	bktCompliance = []byte("compliance")
 
 	allBuckets = [][]byte{bktMeta, bktBills, bktBillCodes, bktItems, bktSessions, bktLedger,
-		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream, bktReconcile, bktChecks, bktIdem}
+		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream, bktReconcile, bktChecks, bktIdem, bktCompliance}
 
 	keySchema = []byte("schema")
 )
