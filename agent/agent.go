@@ -227,6 +227,7 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	retain, retainFor := PersonalRetention(cfg)
 	a.store, err = queue.Open(cfg.QueuePath(), queue.Options{
 		PersonalKey:      pkey,
 		PersonalKeyFile:  cfg.QueuePersonalKeyFile(),
@@ -245,6 +246,9 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 			o.Logger.Error("ALARM", "kind", al.Kind, "message", al.Message)
 			a.publish(Event{Kind: "alarm", Status: al.Kind, Message: al.Message})
 		},
+		// Personal data kept for a repair (agent/reconcile.go).
+		PersonalRetention: retain,
+		RetainPersonalFor: retainFor,
 	})
 	if err != nil {
 		return nil, err

@@ -23,6 +23,10 @@ type ReconcileRun struct {
 	Records  int                `json:"records"`  // platform records read
 	Findings []ReconcileFinding `json:"findings"` // differences; none: the platform holds exactly what was sent
 	Skipped  []string           `json:"skipped,omitempty"`
+	// Compared are the codes of the bills the back end compared (set by
+	// reconcile's back ends for reconcile.Run, which notes the bills found
+	// as sent: MarkReconciled); not kept.
+	Compared []string `json:"-"`
 }
 
 // ReconcileFinding is one difference between the device and a platform.
