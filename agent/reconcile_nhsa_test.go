@@ -43,10 +43,14 @@ func nhsaReconcileAgent(t *testing.T, retention string, skew *atomic.Int64) (*Ag
 	if err := os.WriteFile(filepath.Join(dir, "products.csv"), []byte(products), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	partners := "ent_id,name,license_no\n5069452c34b94a778abaa26c2b40b305,国药控股青岛有限公司,苏AA0250001\n"
+	if err := os.WriteFile(filepath.Join(dir, "partners.csv"), []byte(partners), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	yaml := fmt.Sprintf(`device: {id: RC1}
 data_dir: %[1]s
 upload: {lease: 5s, initial_backoff: 50ms, max_backoff: 500ms}
-catalogue: {products: %[1]s/products.csv}
+catalogue: {products: %[1]s/products.csv, partners: %[1]s/partners.csv}
 queue: {personal_retention: %[3]s}
 reconcile: {enabled: true, quiet_hours: "01:00-05:00", lookback: 48h, rate: 10}
 nhsa:
@@ -173,4 +177,41 @@ func TestNHSAResendAfterRetention(t *testing.T) {
 			t.Fatalf("resend of an erased sale: %v", err)
 		}
 	})
+}
+
+// TestNHSAReconcileReceiving: a receiving reaches 医保 (3503); 3510 finds
+// its row; once the sandbox loses it, the reconciliation reports it
+// missing and the resend puts it back.
+func TestNHSAReconcileReceiving(t *testing.T) {
+	a, nh, ctx := nhsaReconcileAgent(t, "0s", new(atomic.Int64))
+	scan(t, a, "dock", "PDA:RECEIVE:5069452c34b94a778abaa26c2b40b305", device.StatusCommand)
+	scan(t, a, "dock", "PDA:LOT:B0001:2025-06-01:2027-05-31", device.StatusCommand)
+	scan(t, a, "dock", fmt.Sprintf("8101235%013d", 660001), device.StatusAccepted)
+	b, err := a.Finish(ctx, "dock", map[string]string{"nhsa.dynt_no": "SH-1", "nhsa.purc_invo_no": "INV-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDelivery(t, a, b.Code, queue.DeliveryDone)
+	if open := reconcileFindings(t, a, ctx); len(open) != 0 {
+		t.Fatalf("findings for a receiving 医保 holds: %+v", open)
+	}
+	v, _ := a.Reconciliation(1)
+	if len(v.Runs) != 1 || v.Runs[0].Bills != 1 || v.Runs[0].Records != 1 {
+		t.Fatalf("run %+v", v.Runs)
+	}
+	rows := nh.Rows()
+	if len(rows) != 1 || rows[0].Infno != "3503" || !nh.LoseRow(rows[0].Bchno) {
+		t.Fatalf("sandbox rows %+v", rows)
+	}
+	open := reconcileFindings(t, a, ctx)
+	if len(open) != 1 || open[0].Kind != reconcile.Missing || open[0].Bill != b.Code || !open[0].Resendable {
+		t.Fatalf("findings %+v", open)
+	}
+	if _, err := a.ResendFinding(ctx, open[0].ID); err != nil {
+		t.Fatalf("resend: %v", err)
+	}
+	waitDelivery(t, a, b.Code, queue.DeliveryDone)
+	if open := reconcileFindings(t, a, ctx); len(open) != 0 {
+		t.Fatalf("after the resend: %+v", open)
+	}
 }
