@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -474,6 +475,38 @@ type ReconcileLast struct {
 	At       time.Time `json:"at"`
 	Bills    int       `json:"bills"`
 	Findings int       `json:"findings"`
+}
+
+// reconcileLasts sums up each back end's latest kept run (nil: none).
+func reconcileLasts(store *queue.Store) (map[string]ReconcileLast, error) {
+	runs, err := store.ReconcileRuns(0)
+	if err != nil || len(runs) == 0 {
+		return nil, err
+	}
+	out := map[string]ReconcileLast{}
+	for _, r := range runs {
+		if _, ok := out[r.Dest]; !ok {
+			out[r.Dest] = ReconcileLast{Run: r.Seq, At: r.At, Bills: r.Bills, Findings: len(r.Findings)}
+		}
+	}
+	return out, nil
+}
+
+// ReconcileStatusLine is the status line of the latest reconciliations,
+// "" when none ran.
+func ReconcileStatusLine(last map[string]ReconcileLast, now time.Time) string {
+	var parts []string
+	for _, dest := range slices.Sorted(maps.Keys(last)) {
+		l := last[dest]
+		v := fmt.Sprintf("%s #%d %s: %d bill(s), ", DestLabel(dest), l.Run, Clock(l.At, now), l.Bills)
+		if l.Findings == 0 {
+			v += "as sent"
+		} else {
+			v += fmt.Sprintf("%d DIFFERENCE(S) (pda-agent reconcile, /v1/compliance)", l.Findings)
+		}
+		parts = append(parts, v)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // reconcileSummary builds the compliance section.

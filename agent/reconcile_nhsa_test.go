@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -183,7 +184,8 @@ func TestNHSAResendAfterRetention(t *testing.T) {
 // its row; once the sandbox loses it, the reconciliation reports it
 // missing and the resend puts it back.
 func TestNHSAReconcileReceiving(t *testing.T) {
-	a, nh, ctx := nhsaReconcileAgent(t, "0s", new(atomic.Int64))
+	var skew atomic.Int64
+	a, nh, ctx := nhsaReconcileAgent(t, "0s", &skew)
 	scan(t, a, "dock", "PDA:RECEIVE:5069452c34b94a778abaa26c2b40b305", device.StatusCommand)
 	scan(t, a, "dock", "PDA:LOT:B0001:2025-06-01:2027-05-31", device.StatusCommand)
 	scan(t, a, "dock", fmt.Sprintf("8101235%013d", 660001), device.StatusAccepted)
@@ -213,5 +215,23 @@ func TestNHSAReconcileReceiving(t *testing.T) {
 	waitDelivery(t, a, b.Code, queue.DeliveryDone)
 	if open := reconcileFindings(t, a, ctx); len(open) != 0 {
 		t.Fatalf("after the resend: %+v", open)
+	}
+
+	// status has a line of it; reconcile.keep drops the older runs, never
+	// a back end's latest.
+	st, err := a.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := st.Reconcile["nhsa"]; l.Run != 3 || l.Bills != 1 || l.Findings != 0 {
+		t.Errorf("status reconcile %+v", st.Reconcile)
+	}
+	if line := ReconcileStatusLine(st.Reconcile, time.Now()); !strings.Contains(line, "#3") || !strings.Contains(line, "as sent") {
+		t.Errorf("status line %q", line)
+	}
+	skew.Store(int64(a.config().Reconcile.Keep + time.Hour))
+	a.reconcileHousekeeping(ctx)
+	if runs, _ := a.Store().ReconcileRuns(0); len(runs) != 1 || runs[0].Seq != 3 {
+		t.Errorf("after reconcile.keep: %+v", runs)
 	}
 }

@@ -72,6 +72,8 @@ type Status struct {
 	Fleet string `json:"fleet,omitempty"`
 	// Msfx is the 码上放心 compliance figures (compliance_msfx.go), once asked.
 	Msfx *MsfxFigures `json:"msfx_compliance,omitempty"`
+	// Reconcile is each back end's latest reconciliation (reconcile.go).
+	Reconcile map[string]ReconcileLast `json:"reconcile,omitempty"`
 }
 
 // ConfigInfo identifies the config in force: where it came from and a
@@ -214,6 +216,9 @@ func queueStatus(store *queue.Store, cfg *configs.Config, dests []string, now ti
 	}
 	if free, err := store.DiskFree(); err == nil {
 		s.DiskFree = &free
+	}
+	if s.Reconcile, err = reconcileLasts(store); err != nil {
+		return Status{}, fmt.Errorf("agent: status: %w", err)
 	}
 	if st.KeyHeld > 0 {
 		s.PersonalKey = fmt.Sprintf("%d deliveries held: personal data of their bills cannot be decrypted — the personal-data key file %s is missing or not the key the queue was written with; restore that file, then pda-agent queue retry BILL DEST (or wait: held deliveries are looked at again every few minutes)",
