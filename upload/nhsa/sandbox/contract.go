@@ -427,10 +427,9 @@ type envelopeAnswer struct {
 // WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3510.cs declares
 // it (single source): fixmedins_code, begndate and enddate Y; one of
 // medins_list_codg and fixmedins_bchno must be given ("必须传其中一个字段").
-// The table also marks rx_flag, list_sp_item_flag and vali_flag Y, as the
-// 3503 row table it repeats does; as query conditions they would filter
-// the answer, so the sandbox takes them as filters and does not require
-// them (documented in docs/protocol-fields.md).
+// The table also marks rx_flag, list_sp_item_flag and vali_flag Y: code-
+// list fields, read as 代码标识 as in the row tables, so they are not
+// required (docs/protocol-fields.md).
 func purchaseQueryFields() []field {
 	return queryFields(
 		"fixmedins_code", 30, "medins_list_codg", 150, "fixmedins_bchno", 30, "begndate", 0, "enddate", 0,
