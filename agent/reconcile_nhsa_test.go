@@ -68,7 +68,7 @@ nhsa:
   opter_name: 张药师
   phar_name: 李药师
   phar_prac_cert_no: "0000000001"
-  query: {trace: "3513", purchase: "3510"}
+  query: {trace: "3513", purchase: "3510", sale: "3511"}
 `, dir, "http://"+ln.Addr().String()+nhsasb.DefaultPath, retention, nhsasb.TestRecerSysCode, nhsasb.TestFixmedinsCode,
 		nhsasb.TestFixmedinsName, nhsasb.TestAdmdvs)
 	cfg, err := configs.LoadBytes("test", []byte(yaml), nil)
@@ -233,5 +233,37 @@ func TestNHSAReconcileReceiving(t *testing.T) {
 	a.reconcileHousekeeping(ctx)
 	if runs, _ := a.Store().ReconcileRuns(0); len(runs) != 1 || runs[0].Seq != 3 {
 		t.Errorf("after reconcile.keep: %+v", runs)
+	}
+}
+
+// TestNHSAReconcileSaleReturn: a sale return (3506) is asked for by 3511
+// row by row; one the sandbox lost is reported missing.
+func TestNHSAReconcileSaleReturn(t *testing.T) {
+	a, nh, ctx := nhsaReconcileAgent(t, "0s", new(atomic.Int64))
+	c := fmt.Sprintf("8101235%013d", 550001)
+	sale := nhsaSale(t, a, ctx, c)
+	scan(t, a, "till", "PDA:RETURN:"+sale.Code, device.StatusCommand)
+	scan(t, a, "till", c, device.StatusAccepted)
+	ret, err := a.Finish(ctx, "till", map[string]string{"nhsa.mdtrt_sn": "MD-1", "nhsa.setl_id": "SE-1", "nhsa.psn_no": "PSN001",
+		"nhsa.psn_cert_type": "01", "nhsa.psn_name": "张三"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDelivery(t, a, ret.Code, queue.DeliveryDone)
+	if open := reconcileFindings(t, a, ctx); len(open) != 0 {
+		t.Fatalf("findings while 医保 holds both: %+v", open)
+	}
+	var retRow string
+	for _, r := range nh.Rows() {
+		if r.Infno == "3506" {
+			retRow = r.Bchno
+		}
+	}
+	if retRow == "" || !nh.LoseRow(retRow) {
+		t.Fatalf("sandbox rows %+v", nh.Rows())
+	}
+	open := reconcileFindings(t, a, ctx)
+	if len(open) != 1 || open[0].Kind != reconcile.Missing || open[0].Bill != ret.Code || open[0].Row != retRow {
+		t.Fatalf("findings %+v", open)
 	}
 }
