@@ -227,6 +227,7 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	retain, retainFor := PersonalRetention(cfg)
 	a.store, err = queue.Open(cfg.QueuePath(), queue.Options{
 		PersonalKey:      pkey,
 		PersonalKeyFile:  cfg.QueuePersonalKeyFile(),
@@ -245,6 +246,9 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 			o.Logger.Error("ALARM", "kind", al.Kind, "message", al.Message)
 			a.publish(Event{Kind: "alarm", Status: al.Kind, Message: al.Message})
 		},
+		// Personal data kept for a repair (agent/reconcile.go).
+		PersonalRetention: retain,
+		RetainPersonalFor: retainFor,
 	})
 	if err != nil {
 		return nil, err
@@ -255,6 +259,10 @@ func New(cfg *configs.Config, o Options) (*Agent, error) {
 		return nil, err
 	}
 	a.dset.Store(ds)
+	if err := a.loadMsfxCompliance(); err != nil {
+		// Unreadable figures are asked again at the next refresh.
+		o.Logger.Warn("码上放心 compliance figures of the last run not loaded", "err", err)
+	}
 	for _, sc := range cfg.Scanners {
 		rs, err := a.newSource(sc)
 		if err != nil {

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -16,8 +18,10 @@ import (
 // The 码上放心 compliance self-check: the 验证率 a store is judged by, the
 // official key-variety list, the service end date and the upstream bills
 // changed after receipt (issue 16). The platform is asked on the schedule
-// of msfx.compliance.refresh (RefreshMsfxCompliance); the figures are kept
-// in memory and shown by Compliance and Status.
+// of msfx.compliance.refresh (RefreshMsfxCompliance); the last refresh is
+// kept in the queue file (queue.ComplianceRecord), loaded at start, so
+// Compliance, Status and diagnose — a stopped agent's too — show it and
+// receiving keeps the official key varieties until the next refresh.
 //
 // 验证率: the 码上放心 retail-store guide defines it as the share of the
 // upstream bills the store received and of its own bills it uploaded
@@ -216,6 +220,62 @@ func (a *Agent) RefreshMsfxCompliance(ctx context.Context) error {
 	if keys != nil {
 		a.comp.keys = keys
 	}
+	rec, err := msfxRecord(figs, a.comp.keys)
+	a.comp.mu.Unlock()
+	if err == nil {
+		err = a.store.SaveCompliance(ctx, rec)
+	}
+	if err != nil {
+		// The figures stand in memory; only a restart loses them.
+		return fmt.Errorf("agent: keeping the 码上放心 compliance figures: %w", err)
+	}
+	return nil
+}
+
+// msfxDest names the compliance record of 码上放心 in the queue.
+const msfxDest = "msfx"
+
+// msfxRecord is the queue's record of a refresh: the figures and the key
+// varieties in force.
+func msfxRecord(figs MsfxFigures, keys map[string]bool) (queue.ComplianceRecord, error) {
+	raw, err := json.Marshal(figs)
+	if err != nil {
+		return queue.ComplianceRecord{}, err
+	}
+	rec := queue.ComplianceRecord{Dest: msfxDest, At: figs.RefreshedAt, Figs: raw,
+		KeyVarieties: slices.Sorted(maps.Keys(keys))}
+	if figs.KeyVarietyList != nil {
+		rec.KeyVersion = figs.KeyVarietyList.Version
+	}
+	return rec, nil
+}
+
+// storedMsfx reads the last refresh kept in the queue; ok is false when
+// there was none.
+func storedMsfx(store *queue.Store) (figs MsfxFigures, keys map[string]bool, ok bool, err error) {
+	rec, ok, err := store.Compliance(msfxDest)
+	if err != nil || !ok {
+		return MsfxFigures{}, nil, false, err
+	}
+	if err := json.Unmarshal(rec.Figs, &figs); err != nil {
+		return MsfxFigures{}, nil, false, fmt.Errorf("agent: the kept 码上放心 compliance figures: %w", err)
+	}
+	keys = map[string]bool{}
+	for _, k := range rec.KeyVarieties {
+		keys[k] = true
+	}
+	return figs, keys, true, nil
+}
+
+// loadMsfxCompliance takes the last refresh kept in the queue (at start).
+// The next refresh is not hurried by it: its schedule starts afresh.
+func (a *Agent) loadMsfxCompliance() error {
+	figs, keys, ok, err := storedMsfx(a.store)
+	if err != nil || !ok {
+		return err
+	}
+	a.comp.mu.Lock()
+	a.comp.figs, a.comp.keys = figs, keys
 	a.comp.mu.Unlock()
 	return nil
 }
@@ -445,9 +505,10 @@ func (a *Agent) changedUpstream(ctx context.Context, c *msfx.Client, license str
 }
 
 // msfxAlarms are the standing alarms of the compliance figures (not kept
-// in the queue: they stand while the condition does).
-func (a *Agent) msfxAlarms() []queue.Alarm {
-	f := a.comp.snapshot()
+// as alarms in the queue: they stand while the condition does).
+func (a *Agent) msfxAlarms() []queue.Alarm { return msfxAlarmsOf(a.comp.snapshot()) }
+
+func msfxAlarmsOf(f MsfxFigures) []queue.Alarm {
 	var out []queue.Alarm
 	if s := f.Service; s != nil && s.Alarm {
 		out = append(out, queue.Alarm{At: f.RefreshedAt, Kind: "msfx_service",
@@ -461,8 +522,9 @@ func (a *Agent) msfxAlarms() []queue.Alarm {
 }
 
 // msfxStatus is the figures for Status (nil before the first refresh).
-func (a *Agent) msfxStatus() *MsfxFigures {
-	f := a.comp.snapshot()
+func (a *Agent) msfxStatus() *MsfxFigures { return msfxStatusOf(a.comp.snapshot()) }
+
+func msfxStatusOf(f MsfxFigures) *MsfxFigures {
 	if f.RefreshedAt.IsZero() {
 		return nil
 	}
@@ -478,8 +540,12 @@ func (a *Agent) msfxStatus() *MsfxFigures {
 // changedFor lists the changed upstream bills among a code's bills (for
 // diagnose).
 func (a *Agent) changedFor(bills []DiagBill) []ChangedUpstream {
+	return changedIn(a.comp.snapshot().ChangedUpstream, bills)
+}
+
+func changedIn(changed []ChangedUpstream, bills []DiagBill) []ChangedUpstream {
 	var out []ChangedUpstream
-	for _, ch := range a.comp.snapshot().ChangedUpstream {
+	for _, ch := range changed {
 		for _, b := range bills {
 			if b.Bill.Code == ch.ReceivedIn {
 				out = append(out, ch)
@@ -488,4 +554,23 @@ func (a *Agent) changedFor(bills []DiagBill) []ChangedUpstream {
 		}
 	}
 	return out
+}
+
+// inspectMsfx adds the kept 码上放心 figures to a stopped agent's status.
+func inspectMsfx(store *queue.Store, s *Status) error {
+	figs, _, ok, err := storedMsfx(store)
+	if err != nil || !ok {
+		return err
+	}
+	s.Msfx, s.Alarms = msfxStatusOf(figs), append(s.Alarms, msfxAlarmsOf(figs)...)
+	return nil
+}
+
+// inspectChanged is changedFor on a stopped agent's queue file.
+func inspectChanged(store *queue.Store, bills []DiagBill) ([]ChangedUpstream, error) {
+	figs, _, ok, err := storedMsfx(store)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return changedIn(figs.ChangedUpstream, bills), nil
 }

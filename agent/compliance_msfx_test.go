@@ -70,7 +70,16 @@ func TestMsfxComplianceScriptedMonth(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; a.Close() })
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+			a.Close()
+		}
+	}
+	t.Cleanup(stop)
 
 	supplier := UpstreamRef{BillType: 201, FromRef: sandbox.DefaultSupplierRefEntID, FromEntID: sandbox.DefaultSupplierEntID}
 	receive := func(bill string, codes ...string) string {
@@ -196,6 +205,55 @@ func TestMsfxComplianceScriptedMonth(t *testing.T) {
 	if len(d.UpstreamChanged) != 1 || d.UpstreamChanged[0].BillCode != "M1" {
 		t.Errorf("diagnose of a pack of M1: upstream_changed %+v", d.UpstreamChanged)
 	}
+	// The figures outlive the agent: a stopped agent's status and diagnose
+	// read them from the queue file, and a restarted one — never refreshed
+	// (msfx.compliance.refresh 0) — still merges the official list into
+	// receiving.
+	stop()
+	in, err := OpenInspector(cfg, InspectOptions{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ist, err := in.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds = nil
+	for _, al := range ist.Alarms {
+		kinds = append(kinds, al.Kind)
+	}
+	if ist.Msfx == nil || ist.Msfx.VerificationRate == nil || math.Abs(ist.Msfx.VerificationRate.Rate-5.0/9) > 1e-9 ||
+		ist.Msfx.Service == nil || ist.Msfx.Service.DaysLeft != 20 || !slices.Contains(kinds, "msfx_upstream_changed") {
+		t.Errorf("stopped agent's status: msfx %+v alarms %v", ist.Msfx, kinds)
+	}
+	idg, err := in.Diagnose(ctx, lic(4101), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(idg.UpstreamChanged) != 1 || idg.UpstreamChanged[0].BillCode != "M1" {
+		t.Errorf("stopped agent's diagnose: upstream_changed %+v", idg.UpstreamChanged)
+	}
+	in.Close()
+	b, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c2, err := b.Compliance(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gapOf(c2, recvB1); !slices.Equal(got, []string{ibu(2001), ibu(2002), ibu(2003)}) {
+		t.Errorf("after a restart, receiving %s misses key varieties %v, want the 3 ibuprofen boxes", recvB1, got)
+	}
+	if c2.KeyVarietyList == nil || c2.KeyVarietyList.Version != c.KeyVarietyList.Version || len(c2.ChangedUpstream) != 1 ||
+		c2.VerificationRate == nil || c2.VerificationRate.UpstreamBills != 5 {
+		t.Errorf("after a restart: list %+v changed %+v rate %+v", c2.KeyVarietyList, c2.ChangedUpstream, c2.VerificationRate)
+	}
+	if !b.comp.isKeyVariety(sandbox.ProductIbuprofen) {
+		t.Error("after a restart the official key variety is gone from receiving")
+	}
+
 }
 
 func TestRateOf(t *testing.T) {
@@ -213,4 +271,5 @@ func TestRateOf(t *testing.T) {
 			t.Errorf("%+v: %v", tc, got)
 		}
 	}
+
 }

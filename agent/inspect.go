@@ -99,6 +99,9 @@ func (in *Inspector) Status() (Status, error) {
 		return Status{}, err
 	}
 	s.Source, s.Version = FromQueueFile, in.version
+	if err := inspectMsfx(in.store, &s); err != nil {
+		return Status{}, err
+	}
 	info := in.info
 	info.Hash = s.Config.Hash
 	s.Config = info
@@ -115,7 +118,12 @@ func (in *Inspector) Diagnose(ctx context.Context, code string, online bool) (Di
 	if in.cfg.Msfx.Enabled {
 		src.msfx = in.msfxClient
 	}
-	return diagnose(ctx, src, code, online)
+	d, err := diagnose(ctx, src, code, online)
+	if err != nil {
+		return d, err
+	}
+	d.UpstreamChanged, err = inspectChanged(in.store, d.Bills)
+	return d, err
 }
 
 // msfxClient is built on first use: offline diagnoses never need it.

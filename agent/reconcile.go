@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,6 +92,7 @@ type ReconcileView struct {
 func (a *Agent) runReconcile(ctx context.Context) {
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
+	var swept time.Time
 	for {
 		var req *ReconcileRequest
 		select {
@@ -99,6 +101,10 @@ func (a *Agent) runReconcile(ctx context.Context) {
 		case r := <-a.recon.wake:
 			req = &r
 		case <-tick.C:
+		}
+		if time.Since(swept) >= time.Hour {
+			swept = time.Now()
+			a.reconcileHousekeeping(ctx)
 		}
 		if req == nil {
 			if !a.reconcileDue(a.now()) {
@@ -137,7 +143,7 @@ func (a *Agent) reconcileDue(now time.Time) bool {
 // RequestReconcile asks the job to run now (POST /v1/reconcile).
 func (a *Agent) RequestReconcile(r ReconcileRequest) error {
 	if len(a.reconcileBackends()) == 0 {
-		return fmt.Errorf("%w: neither 医保 (nhsa.enabled with nhsa.query.trace) nor 码上放心 is enabled: nothing to reconcile", ErrBadRequest)
+		return fmt.Errorf("%w: neither 医保 (nhsa.enabled with nhsa.query.trace, .purchase or .sale) nor 码上放心 is enabled: nothing to reconcile", ErrBadRequest)
 	}
 	if !r.From.IsZero() && !r.To.IsZero() && r.To.Before(r.From) {
 		return fmt.Errorf("%w: until is before since", ErrBadRequest)
@@ -164,8 +170,10 @@ func (a *Agent) reconcileBackends() []reconcile.Backend {
 	if ds == nil {
 		return nil
 	}
-	if d, ok := ds.byName[nhsa.DefaultName].(*nhsaDest); ok && strings.TrimSpace(a.config().NHSA.Query.Trace) != "" {
-		out = append(out, reconcile.NHSA{Client: d.Client})
+	if q := a.config().NHSA.Query; q.Trace != "" || q.Purchase != "" || q.Sale != "" {
+		if d, ok := ds.byName[nhsa.DefaultName].(*nhsaDest); ok {
+			out = append(out, reconcile.NHSA{Client: d.Client})
+		}
 	}
 	if ds.msfx != nil {
 		out = append(out, reconcile.MSFX{Platform: ds.msfx, Known: a.knownBill})
@@ -209,12 +217,8 @@ func (a *Agent) reconcileAll(ctx context.Context, req ReconcileRequest) bool {
 			be.Pause = pause
 			b = be
 		case reconcile.NHSA:
-			// One request for the whole period: wait once before it.
-			if err := pause(ctx); err != nil {
-				a.reconcileFailed(b.Name(), err)
-				ok = false
-				continue
-			}
+			be.Pause = pause
+			b = be
 		}
 		run, err := reconcile.Run(ctx, a.store, b, from, to)
 		if err != nil {
@@ -236,7 +240,36 @@ func (a *Agent) reconcileAll(ctx context.Context, req ReconcileRequest) bool {
 		a.publish(Event{Kind: "reconcile", Dest: run.Dest, Status: status,
 			Message: fmt.Sprintf("reconciliation #%d: %d bill(s), %d difference(s)", run.Seq, run.Bills, len(run.Findings))})
 	}
+	a.reconcileHousekeeping(ctx)
 	return ok
+}
+
+// reconcileHousekeeping drops the runs older than reconcile.keep and
+// erases the personal data kept for a repair whose time has come
+// (queue.personal_retention). It runs after every reconciliation and
+// hourly besides, so retention ends even while reconciliation is off.
+func (a *Agent) reconcileHousekeeping(ctx context.Context) {
+	cfg := a.config().Reconcile
+	if n, err := a.store.PruneReconcile(ctx, a.now().Add(-cfg.Keep)); err != nil {
+		a.log.Warn("pruning reconciliation runs", "err", err)
+	} else if n > 0 {
+		a.log.Info("reconciliation runs pruned", "runs", n, "keep", cfg.Keep)
+	}
+	if n, err := a.store.ErasePersonalDue(ctx, cfg.Lookback); err != nil {
+		a.log.Warn("erasing personal data kept for a repair", "err", err)
+	} else if n > 0 {
+		a.log.Info("personal data kept for a repair erased", "bills", n)
+	}
+}
+
+// PersonalRetention is the queue's keeping of personal data for a repair:
+// queue.personal_retention for 医保 while reconciliation is enabled, none
+// otherwise (queue.Options.PersonalRetention, RetainPersonalFor).
+func PersonalRetention(cfg *configs.Config) (time.Duration, []string) {
+	if !cfg.Reconcile.Enabled || !cfg.NHSA.Enabled || cfg.Queue.PersonalRetention <= 0 {
+		return 0, nil
+	}
+	return cfg.Queue.PersonalRetention, []string{nhsa.DefaultName}
 }
 
 func (a *Agent) reconcileFailed(dest string, err error) {
@@ -442,6 +475,38 @@ type ReconcileLast struct {
 	At       time.Time `json:"at"`
 	Bills    int       `json:"bills"`
 	Findings int       `json:"findings"`
+}
+
+// reconcileLasts sums up each back end's latest kept run (nil: none).
+func reconcileLasts(store *queue.Store) (map[string]ReconcileLast, error) {
+	runs, err := store.ReconcileRuns(0)
+	if err != nil || len(runs) == 0 {
+		return nil, err
+	}
+	out := map[string]ReconcileLast{}
+	for _, r := range runs {
+		if _, ok := out[r.Dest]; !ok {
+			out[r.Dest] = ReconcileLast{Run: r.Seq, At: r.At, Bills: r.Bills, Findings: len(r.Findings)}
+		}
+	}
+	return out, nil
+}
+
+// ReconcileStatusLine is the status line of the latest reconciliations,
+// "" when none ran.
+func ReconcileStatusLine(last map[string]ReconcileLast, now time.Time) string {
+	var parts []string
+	for _, dest := range slices.Sorted(maps.Keys(last)) {
+		l := last[dest]
+		v := fmt.Sprintf("%s #%d %s: %d bill(s), ", DestLabel(dest), l.Run, Clock(l.At, now), l.Bills)
+		if l.Findings == 0 {
+			v += "as sent"
+		} else {
+			v += fmt.Sprintf("%d DIFFERENCE(S) (pda-agent reconcile, /v1/compliance)", l.Findings)
+		}
+		parts = append(parts, v)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // reconcileSummary builds the compliance section.

@@ -80,6 +80,8 @@ type Status struct {
 	// LAN is the listener for paired handhelds (api.lan); absent when it
 	// is off. The running agent's API fills it in (it holds the listener).
 	LAN *LANStatus `json:"lan,omitempty"`
+	// Reconcile is each back end's latest reconciliation (reconcile.go).
+	Reconcile map[string]ReconcileLast `json:"reconcile,omitempty"`
 }
 
 // LANStatus is the LAN listener as a handheld meets it: its address and
@@ -264,6 +266,9 @@ func queueStatus(store *queue.Store, cfg *configs.Config, dests []string, now ti
 	}
 	if free, err := store.DiskFree(); err == nil {
 		s.DiskFree = &free
+	}
+	if s.Reconcile, err = reconcileLasts(store); err != nil {
+		return Status{}, fmt.Errorf("agent: status: %w", err)
 	}
 	if st.KeyHeld > 0 {
 		s.PersonalKey = fmt.Sprintf("%d deliveries held: personal data of their bills cannot be decrypted — the personal-data key file %s is missing or not the key the queue was written with; restore that file, then pda-agent queue retry BILL DEST (or wait: held deliveries are looked at again every few minutes)",

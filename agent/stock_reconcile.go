@@ -39,11 +39,11 @@ func MSFXClient(cfg *configs.Config) (*msfx.Client, error) {
 }
 
 // ReconcileBackends are the back ends `pda-agent reconcile` compares on a
-// stopped agent's queue: 医保 when nhsa.query.trace is set, 码上放心 when
-// enabled.
+// stopped agent's queue: 医保 when nhsa.query.trace, .purchase or .sale
+// is set, 码上放心 when enabled.
 func ReconcileBackends(cfg *configs.Config, store *queue.Store) ([]reconcile.Backend, error) {
 	var out []reconcile.Backend
-	if cfg.NHSA.Enabled && cfg.NHSA.Query.Trace != "" {
+	if q := cfg.NHSA.Query; cfg.NHSA.Enabled && (q.Trace != "" || q.Purchase != "" || q.Sale != "") {
 		c, err := NHSAClient(cfg, store)
 		if err != nil {
 			return nil, err
@@ -61,7 +61,7 @@ func ReconcileBackends(cfg *configs.Config, store *queue.Store) ([]reconcile.Bac
 		}})
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("nothing to reconcile: enable 医保 with nhsa.query.trace, or 码上放心")
+		return nil, fmt.Errorf("nothing to reconcile: enable 医保 with nhsa.query.trace (or .purchase/.sale), or 码上放心")
 	}
 	return out, nil
 }

@@ -204,6 +204,12 @@ type Queue struct {
 	// default <data_dir>/personal.key. Keep it outside the queue file's
 	// backups; an HQ bundle may point it at a key it provisions.
 	PersonalKeyFile string `mapstructure:"personal_key_file"`
+	// PersonalRetention keeps, while reconciliation is enabled, the sealed
+	// personal fields of a delivered 医保 bill until its reconciliation
+	// found it present and reconcile.lookback passed, or this long after
+	// delivery at most, so that a sale the platform lost can be resent; 0
+	// erases them once every destination has the bill.
+	PersonalRetention time.Duration `mapstructure:"personal_retention"`
 }
 
 // QueuePersonalKeyFile is the personal-data key file path.

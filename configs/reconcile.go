@@ -19,6 +19,9 @@ type Reconcile struct {
 	// Rate bounds reconciliation's platform requests (per second), on
 	// top of each client's own limit.
 	Rate float64 `mapstructure:"rate"`
+	// Keep is how long kept runs stay in the queue file; each back end's
+	// latest run stays whatever its age (it holds the open findings).
+	Keep time.Duration `mapstructure:"keep"`
 }
 
 // QuietWindow is a daily window of minutes after midnight; End may be
@@ -86,6 +89,9 @@ func (c *Config) validateReconcile(p *problems) {
 	}
 	if r.Lookback < time.Hour || r.Lookback > 31*24*time.Hour {
 		p.add("reconcile.lookback", "must be between 1h and 744h (31 days); got %s", r.Lookback)
+	}
+	if r.Keep < 24*time.Hour {
+		p.add("reconcile.keep", "must be at least 24h; got %s", r.Keep)
 	}
 	if r.Rate <= 0 || r.Rate > 10 {
 		p.add("reconcile.rate", "must be above 0 and at most 10 requests per second; got %g", r.Rate)

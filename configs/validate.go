@@ -69,6 +69,9 @@ func (c *Config) Validate() []FieldError {
 	if q.RetainLedger < q.RetainBills {
 		p.add("queue.retain_ledger", "must be at least queue.retain_bills (%s): the ledger refuses re-sales; got %s", q.RetainBills, q.RetainLedger)
 	}
+	if q.PersonalRetention < 0 || q.PersonalRetention > q.RetainBills {
+		p.add("queue.personal_retention", "must be between 0 (erase when delivered) and queue.retain_bills (%s); got %s", q.RetainBills, q.PersonalRetention)
+	}
 	if q.PruneInterval < time.Minute {
 		p.add("queue.prune_interval", "must be at least 1m; got %s", q.PruneInterval)
 	}

@@ -302,7 +302,12 @@ func (w *wtx) holdForKey(d Delivery, missing []Missing) error {
 // destination keeps in its progress (the "request" member of a JSON
 // progress, as 医保's): nothing is needed from them any more. The bill
 // keeps a note of it.
-func (w *wtx) erasePersonal(billID uint64) error {
+func (w *wtx) erasePersonal(billID uint64) error { return w.erasePersonalIf(billID, false) }
+
+// erasePersonalIf is erasePersonal; unless force, a bill kept by
+// Options.PersonalRetention keeps its personal attrs (ErasePersonalDue
+// forces it later).
+func (w *wtx) erasePersonalIf(billID uint64, force bool) error {
 	b, err := getBill(w.tx, billID)
 	if err != nil {
 		return abort(err)
@@ -318,6 +323,9 @@ func (w *wtx) erasePersonal(billID uint64) error {
 		if d.State != DeliveryDone && d.State != DeliveryDropped {
 			return nil
 		}
+	}
+	if !force && w.s.retains(ds) {
+		return nil
 	}
 	var gone []string
 	for key := range b.Attrs {

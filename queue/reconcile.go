@@ -23,6 +23,10 @@ type ReconcileRun struct {
 	Records  int                `json:"records"`  // platform records read
 	Findings []ReconcileFinding `json:"findings"` // differences; none: the platform holds exactly what was sent
 	Skipped  []string           `json:"skipped,omitempty"`
+	// Compared are the codes of the bills the back end compared (set by
+	// reconcile's back ends for reconcile.Run, which notes the bills found
+	// as sent: MarkReconciled); not kept.
+	Compared []string `json:"-"`
 }
 
 // ReconcileFinding is one difference between the device and a platform.
@@ -100,4 +104,39 @@ func (s *Store) Resend(ctx context.Context, billID uint64, dest, progress, why s
 		return nil, w.billEvent(billID, "resend", dest+": "+why)
 	})
 	return err
+}
+
+// PruneReconcile drops the kept runs made before cutoff and returns how
+// many went (reconcile.keep). The newest run of each back end stays
+// whatever its age: it holds the open findings and the resend needs it.
+func (s *Store) PruneReconcile(ctx context.Context, cutoff time.Time) (int, error) {
+	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
+		b := w.tx.Bucket(bktReconcile)
+		newest := map[string]bool{}
+		var drop [][]byte
+		c := b.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			var run ReconcileRun
+			if err := json.Unmarshal(v, &run); err != nil {
+				return nil, abort(fmt.Errorf("%w: reconcile run %x: %v", errCorrupt, k, err))
+			}
+			if !newest[run.Dest] {
+				newest[run.Dest] = true
+				continue
+			}
+			if run.At.Before(cutoff) {
+				drop = append(drop, append([]byte(nil), k...))
+			}
+		}
+		for _, k := range drop {
+			if err := b.Delete(k); err != nil {
+				return nil, abort(err)
+			}
+		}
+		return len(drop), nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pruning reconciliation runs: %w", err)
+	}
+	return r.(int), nil
 }

@@ -59,9 +59,10 @@ var (
 	bktReconcile  = []byte("reconcile")
 	bktChecks     = []byte("checks")
 	bktIdem       = []byte("idempotency")
+	bktCompliance = []byte("compliance")
 
 	allBuckets = [][]byte{bktMeta, bktBills, bktBillCodes, bktItems, bktSessions, bktLedger,
-		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream, bktReconcile, bktChecks, bktIdem}
+		bktScans, bktDeliveries, bktDue, bktLeased, bktDead, bktAlarms, bktIssues, bktExpected, bktUpstream, bktReconcile, bktChecks, bktIdem, bktCompliance}
 
 	keySchema = []byte("schema")
 )
@@ -131,6 +132,13 @@ type Options struct {
 	// destination every attr): a delivery is held for an undecryptable
 	// personal attr only when its destination uses it.
 	UsesAttr func(dest, key string) bool
+	// PersonalRetention keeps the personal attrs (sealed, as always) of a
+	// delivered bill that went to one of RetainPersonalFor, so that a
+	// reconciliation finding can still be repaired by a resend; 0 erases
+	// them once every destination has the bill. ErasePersonalDue erases
+	// them later (retention.go).
+	PersonalRetention time.Duration
+	RetainPersonalFor []string
 }
 
 // chinaTime is UTC+8, the zone of bill times on both platforms.

@@ -45,6 +45,10 @@ type Bill struct {
 	// PersonalErased is when the personal attrs were erased, every
 	// destination having the bill.
 	PersonalErased time.Time `json:"personal_erased_at,omitzero"`
+	// Reconciled is, by destination, when a reconciliation last found the
+	// bill on the platform exactly as sent (MarkReconciled); with
+	// Options.PersonalRetention it lets the personal attrs go early.
+	Reconciled map[string]time.Time `json:"reconciled,omitempty"`
 	// Lines are what a sale should contain, as the POS gave them (lines.go);
 	// Exceptions the packs of them sold without a code.
 	Lines      []SaleLine  `json:"lines,omitempty"`

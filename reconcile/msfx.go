@@ -86,6 +86,7 @@ func (m MSFX) Reconcile(ctx context.Context, from, to time.Time, bills []Bill) (
 			continue
 		}
 		run.Bills++
+		run.Compared = append(run.Compared, b.Bill.Code)
 		for _, p := range parts {
 			sent[p.BillCode] = sentRow{bill: b.Bill.Code, codes: p.Codes, refused: b.Refused}
 			if _, err := lookup(p.BillCode); err != nil {

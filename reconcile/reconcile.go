@@ -5,8 +5,8 @@
 // interfaces (Backend); the differences are kept in the queue
 // (queue.ReconcileRun) and printed as a report and CSV for the auditor.
 //
-// 医保 (NHSA) compares the 3505 rows of sales against 3513 商品销售追溯信息查询
-// (other bill types are listed as skipped); 码上放心 (MSFX) looks every
+// 医保 (NHSA) compares the 3505 rows of sales against 3513 商品销售追溯信息查询,
+// and the rows of receiving and returns by 3510/3511 (nhsa.go); 码上放心 (MSFX) looks every
 // uploaded bill up by its bill_code (query.upbilldetail) and lists the
 // store's own bills (drug.lsyd.searchbill) for those unknown here.
 package reconcile
@@ -108,7 +108,26 @@ func Run(ctx context.Context, store *queue.Store, b Backend, from, to time.Time)
 	}
 	run.Dest, run.From, run.To = b.Name(), start, end.Add(-time.Second)
 	run.Skipped = append(skipped, run.Skipped...)
-	return store.SaveReconcile(ctx, run)
+	saved, err := store.SaveReconcile(ctx, run)
+	if err != nil {
+		return saved, err
+	}
+	// The bills compared without a finding are on the platform as sent
+	// (queue.Options.PersonalRetention may now let their personal data go).
+	differs := map[string]bool{}
+	for _, f := range run.Findings {
+		differs[f.Bill] = true
+	}
+	var present []uint64
+	for _, bl := range bills {
+		if !differs[bl.Bill.Code] && slices.Contains(run.Compared, bl.Bill.Code) {
+			present = append(present, bl.Bill.ID)
+		}
+	}
+	if err := store.MarkReconciled(ctx, b.Name(), present); err != nil {
+		return saved, fmt.Errorf("reconcile %s: %w", b.Name(), err)
+	}
+	return saved, nil
 }
 
 // refusedCodes lists the codes of a bill the back end refused at delivery.

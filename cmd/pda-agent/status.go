@@ -256,6 +256,9 @@ func printStatus(w io.Writer, s agent.Status, now time.Time) {
 	if m := s.Msfx; m != nil {
 		line("码上放心", msfxComplianceLine(m)) // status_msfx.go
 	}
+	if v := agent.ReconcileStatusLine(s.Reconcile, now); v != "" {
+		line("reconcile", v)
+	}
 	line("bills", countsLine(s.Bills, []string{"open", "finished", "cancelled"}))
 	line("scans", scansLine(s.Scans))
 	if len(s.PendingRestart) > 0 {

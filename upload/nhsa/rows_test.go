@@ -258,6 +258,16 @@ func TestRows3506References(t *testing.T) {
 			t.Errorf("row %d: 3506 fields %+v", i+1, r)
 		}
 	}
+	// Reconciliation rebuilds the same keys and codes from the items.
+	rebuilt, err := c.SentRows(context.Background(), bill("PDA1-260127-00003", billtype.CustomerReturn, nil), items, false)
+	if err != nil || len(rebuilt) != len(rows) {
+		t.Fatalf("rebuilt %+v %v", rebuilt, err)
+	}
+	for i, r := range rebuilt {
+		if r.Bchno != rows[i].FixmedinsBchno || !reflect.DeepEqual(r.Codes, codesOf(rows[i].DrugTracInfo)) {
+			t.Errorf("rebuilt row %d: %+v, sent %s %v", i+1, r, rows[i].FixmedinsBchno, codesOf(rows[i].DrugTracInfo))
+		}
+	}
 }
 
 func TestRows3504References(t *testing.T) {

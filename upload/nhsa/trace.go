@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pda-agent/pda-agent/queue"
@@ -88,20 +89,84 @@ type SentRow struct {
 // nhsa.LegacyProgress of its delivery. Only the keys and codes are
 // rebuilt: the rest of a row (personal data among it) may be gone once
 // the bill was delivered. Returns (3504, 3506) group by their originals'
-// rows and are not rebuilt here.
-func (c *Client) SentRows(b queue.Bill, items []queue.Item, legacy bool) ([]SentRow, error) {
+// rows, looked up as Deliver does (Config.Items, Config.RefState).
+func (c *Client) SentRows(ctx context.Context, b queue.Bill, items []queue.Item, legacy bool) ([]SentRow, error) {
 	infno, ok := infnoOf(b.Type)
-	switch {
-	case !ok:
+	if !ok {
 		return nil, fmt.Errorf("bill %s: type %d is not a 医保 进销存 bill type", b.Code, b.Type)
-	case infno == fsi.InfSaleReturn || infno == fsi.InfPurchaseReturn:
-		return nil, fmt.Errorf("bill %s: the rows of a return (%s) are not rebuilt for reconciliation yet", b.Code, infno)
 	}
 	stem := stemOf(b.Code, legacy)
-	groups := groupItems(items, nil)
+	var refs []string
+	if infno == fsi.InfSaleReturn || infno == fsi.InfPurchaseReturn {
+		var err error
+		if items, err = c.sentReturnItems(ctx, b, items); err != nil {
+			return nil, err
+		}
+		bd := &build{c: c, ctx: ctx, bill: b, infno: infno, prefix: stem, seen: map[string]bool{}}
+		if refs, _, err = bd.references(items); err != nil {
+			return nil, fmt.Errorf("bill %s: %w", b.Code, err)
+		}
+		if len(bd.problems) > 0 {
+			return nil, fmt.Errorf("bill %s: its rows cannot be rebuilt here: %s", b.Code, strings.Join(bd.problems, "; "))
+		}
+	}
+	groups := groupItems(items, refs)
 	out := make([]SentRow, len(groups))
 	for i, g := range groups {
 		out[i] = SentRow{Bchno: rowBchno(stem, i+1), Codes: g.codes()}
 	}
 	return out, nil
+}
+
+// sentReturnItems are the items of a return that went to 医保: those whose
+// original bill never did are left out, as awaitOriginals leaves them.
+func (c *Client) sentReturnItems(ctx context.Context, b queue.Bill, items []queue.Item) ([]queue.Item, error) {
+	if c.cfg.RefState == nil {
+		return items, nil
+	}
+	states := map[string]RefState{}
+	var keep []queue.Item
+	for _, it := range items {
+		st, seen := states[it.Ref]
+		if !seen && it.Ref != "" {
+			var err error
+			if st, err = c.cfg.RefState(ctx, it.Ref); err != nil {
+				return nil, fmt.Errorf("bill %s: looking up the original bill %s: %w", b.Code, it.Ref, err)
+			}
+			states[it.Ref] = st
+		}
+		if st != RefNotSent {
+			keep = append(keep, it)
+		}
+	}
+	return keep, nil
+}
+
+// SaleTraceQuery is nhsa.query.trace ("" when off).
+func (c *Client) SaleTraceQuery() string { return c.cfg.Query.Trace }
+
+// RowQuery is the query interface reconciliation asks about the rows of a
+// bill of type t: nhsa.query.purchase for 3503/3504 (3510 商品采购查询),
+// nhsa.query.sale for 3506 (3511 商品销售查询); "" when not configured or
+// not such a bill (3505 sales go to SaleTraces).
+func (c *Client) RowQuery(t int) string {
+	infno, ok := infnoOf(t)
+	if !ok || infno == fsi.InfSale {
+		return ""
+	}
+	return c.cfg.Query.infnoFor(infno)
+}
+
+// HoldsRow asks the query interface qinf (RowQuery) whether the platform
+// holds the row bchno, accepted between the days of from and to (UTC+8):
+// {"data": fsi.RowQuery}. The declared answers (3510/3511) carry no trace
+// code: only the row's presence is known.
+func (c *Client) HoldsRow(ctx context.Context, qinf, bchno string, from, to time.Time) (bool, error) {
+	q := fsi.RowQuery{FixmedinsCode: c.cfg.FixmedinsCode, FixmedinsBchno: bchno,
+		Begndate: from.In(c.zone).Format(fsi.DateLayout), Enddate: to.In(c.zone).Format(fsi.DateLayout)}
+	resp, err := c.Call(ctx, qinf, map[string]any{fsi.NodeDelete: q})
+	if err != nil {
+		return false, fmt.Errorf("nhsa[%s]: %s row %s: %w", c.cfg.Env, qinf, bchno, err)
+	}
+	return holdsBchno(resp.Output, bchno), nil
 }

@@ -56,7 +56,7 @@ func TestSentRowsAreTheRowsSent(t *testing.T) {
 		t.Fatalf("%v %s", out.Class, out.Message)
 	}
 	sent := sentSales(t, g.requests()[0])
-	rows, err := c.SentRows(b, items, false)
+	rows, err := c.SentRows(context.Background(), b, items, false)
 	if err != nil || len(rows) != len(sent) {
 		t.Fatalf("rows %+v %v", rows, err)
 	}
@@ -68,10 +68,48 @@ func TestSentRowsAreTheRowsSent(t *testing.T) {
 	// Personal data erased after delivery does not matter: keys and codes
 	// come from the items.
 	b.Attrs = nil
-	if again, err := c.SentRows(b, items, false); err != nil || !reflect.DeepEqual(again, rows) {
+	if again, err := c.SentRows(context.Background(), b, items, false); err != nil || !reflect.DeepEqual(again, rows) {
 		t.Errorf("without attrs: %+v %v", again, err)
 	}
-	if _, err := c.SentRows(bill("PDA1-260127-00008", billtype.CustomerReturn, nil), items, false); err == nil {
+	if _, err := c.SentRows(context.Background(), bill("PDA1-260127-00008", billtype.CustomerReturn, nil), items, false); err == nil {
 		t.Error("a return's rows were rebuilt without its originals")
 	}
+}
+
+// TestHoldsRow: 3510/3511 are asked per row with the fields OH's
+// Input_3510.cs declares Y, and the row counts as held when the answer
+// names its fixmedinsBchno.
+func TestHoldsRow(t *testing.T) {
+	g := newGW(t, AuthNone, EnvelopePlain)
+	cfg := baseConfig(&fixture{}, g.srv.URL, testCatalogue(t))
+	c := mustNew(t, cfg)
+	if q := c.RowQuery(billtype.Purchase); q != "" {
+		t.Fatalf("off by default: %q", q)
+	}
+	cfg.Query.Purchase, cfg.Query.Sale = "3510", "3511"
+	c = mustNew(t, cfg)
+	for typ, want := range map[int]string{billtype.Purchase: "3510", billtype.SupplierReturn: "3510", billtype.CustomerReturn: "3511", billtype.RetailSale: ""} {
+		if got := c.RowQuery(typ); got != want {
+			t.Errorf("RowQuery(%d) = %q, want %q", typ, got, want)
+		}
+	}
+	g.setScript(func(_ int, r fsi.Request) reply {
+		out := json.RawMessage(`[]`)
+		if strings.Contains(string(r.Input), `"B01"`) {
+			out = json.RawMessage(`[{"fixmedinsBchno":"B01","prodRetnFlag":"0","valiFlag":"1"}]`)
+		}
+		return reply{Resp: &fsi.Response{Infcode: 0, InfRefmsgid: "r1", Output: out}}
+	})
+	from := time.Date(2026, 1, 25, 17, 0, 0, 0, time.UTC)
+	if ok, err := c.HoldsRow(context.Background(), "3510", "B01", from, tNow); !ok || err != nil {
+		t.Fatalf("held: %v %v", ok, err)
+	}
+	if ok, err := c.HoldsRow(context.Background(), "3510", "B02", from, tNow); ok || err != nil {
+		t.Fatalf("not held: %v %v", ok, err)
+	}
+	req := g.requests()[0]
+	if req.FSI.Infno != "3510" {
+		t.Fatalf("infno %s", req.FSI.Infno)
+	}
+	sameJSON(t, req.FSI.Input, `{"data":{"fixmedins_code":"P37020304446","fixmedins_bchno":"B01","begndate":"2026-01-26","enddate":"2026-01-27"}}`)
 }

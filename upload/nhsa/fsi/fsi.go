@@ -257,6 +257,20 @@ type TraceQuery struct {
 	DrugTracCodg   string `json:"drug_trac_codg,omitempty"`
 }
 
+// RowQuery is the data node reconciliation sends to 3510 商品采购查询 and
+// 3511 商品销售查询: the fields newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3510.cs and
+// Input_3511.cs declare Y (fixmedins_code 30, begndate, enddate
+// yyyy-MM-dd) and fixmedins_bchno (30; it or medins_list_codg must be
+// given). Their answers (Output_3510.cs, Output_3511.cs) name the row as
+// fixmedinsBchno and carry no trace code. Single source: UNCONFIRMED.
+type RowQuery struct {
+	FixmedinsCode  string `json:"fixmedins_code"`
+	FixmedinsBchno string `json:"fixmedins_bchno"`
+	Begndate       string `json:"begndate"`
+	Enddate        string `json:"enddate"`
+}
+
 // TraceRecord is one record of a 3513 answer: one trace code of one sale
 // row (newtouch-cloud/openhis
 // WinServiceAPI/NeiMengGuYiBaoApp/Models/Output/YiBao/Output_3513.cs, in

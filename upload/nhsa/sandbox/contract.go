@@ -17,6 +17,8 @@ const (
 	infStockTake      = "3501" // 商品盘存上传
 	infStockChange    = "3502" // 商品库存变更
 	infTraceQuery     = "3513" // 商品销售追溯信息查询 (answered from the ledger)
+	infPurchaseQuery  = "3510" // 商品采购查询 (3503/3504 rows, from the ledger; rowquery.go)
+	infSaleQuery      = "3511" // 商品销售查询 (3505/3506 rows, from the ledger; rowquery.go)
 )
 
 // Input node names: purcinfo (3503/3504), selinfo (3505/3506), data
@@ -418,4 +420,86 @@ type envelopeAnswer struct {
 	SignData  string `json:"signData"`
 	Code      int    `json:"code"`
 	Message   string `json:"message"`
+}
+
+// purchaseQueryFields is the data node of 3510 商品采购查询 as
+// newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3510.cs declares
+// it (single source): fixmedins_code, begndate and enddate Y; one of
+// medins_list_codg and fixmedins_bchno must be given ("必须传其中一个字段").
+// The table also marks rx_flag, list_sp_item_flag and vali_flag Y: code-
+// list fields, read as 代码标识 as in the row tables, so they are not
+// required (docs/protocol-fields.md).
+func purchaseQueryFields() []field {
+	return queryFields(
+		"fixmedins_code", 30, "medins_list_codg", 150, "fixmedins_bchno", 30, "begndate", 0, "enddate", 0,
+		"medins_prod_purc_no", 30, "med_list_codg", 50, "medins_list_name", 100, "dynt_no", 50, "spler_name", 200,
+		"spler_pmtno", 50, "manu_lotnum", 30, "prodentp_name", 200, "aprvno", 100, "manu_date", 0, "expy_end", 0,
+		"purc_invo_codg", 50, "purc_invo_no", 50, "rx_flag", 3, "list_sp_item_flag", 3, "purc_retn_stoin_time", 0,
+		"purc_retn_opter_name", 50, "prod_geay_flag", 3, "prod_retn_flag", 3, "memo", 500, "vali_flag", 3, "rid", 40,
+		"crter_id", 20, "crter_name", 50, "crte_optins_no", 20, "opter_id", 20, "opter_name", 50, "optins_no", 20,
+		"poolarea_no", 6)
+}
+
+// saleQueryFields is the data node of 3511 商品销售查询 as newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3511.cs declares
+// it (single source; the same rules as 3510; its 标志 fields marked Y are
+// the 3505 row table's: filters here).
+func saleQueryFields() []field {
+	return queryFields(
+		"fixmedins_code", 30, "medins_list_codg", 150, "fixmedins_bchno", 30, "begndate", 0, "enddate", 0,
+		"medins_prod_sel_no", 30, "med_list_codg", 50, "medins_list_name", 100, "prsc_dr_cert_type", 3,
+		"prsc_dr_certno", 50, "bilg_dr_name", 50, "phar_cert_type", 3, "phar_certno", 50, "phar_name", 50,
+		"phar_prac_cert_no", 50, "hi_feesetl_type", 6, "setl_id", 30, "psn_no", 30, "psn_cert_type", 6, "certno", 600,
+		"psn_name", 50, "manu_lotnum", 30, "manu_date", 0, "expy_end", 0, "elec_supn_codg", 20, "rx_flag", 3,
+		"list_sp_item_flag", 3, "trdn_flag", 3, "sel_retn_time", 0, "sel_retn_opter_name", 50, "memo", 500,
+		"vali_flag", 3, "rid", 40, "crter_id", 20, "crter_name", 50, "crte_optins_no", 20, "opter_id", 20,
+		"opter_name", 50, "optins_no", 20, "poolarea_no", 6)
+}
+
+// queryFields reads name, length pairs (0: no length, a date); the three
+// the tables mark Y for a query are required.
+func queryFields(pairs ...any) []field {
+	var out []field
+	for i := 0; i < len(pairs); i += 2 {
+		name := pairs[i].(string)
+		req := name == "fixmedins_code" || name == "begndate" || name == "enddate"
+		out = append(out, field{name, kindString, pairs[i+1].(int), req})
+	}
+	return out
+}
+
+// purchaseRecord is one record of the 3510 answer, in the camelCase of
+// newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Output/YiBao/Output_3510.cs (the
+// fields the sandbox knows of a 3503/3504 row). That output declares no
+// trace code. A list, as for 3513 (unconfirmed layout).
+type purchaseRecord struct {
+	FixmedinsCode    string  `json:"fixmedinsCode"`
+	MedListCodg      string  `json:"medListCodg"`
+	MedinsListCodg   string  `json:"medinsListCodg"`
+	MedinsListName   string  `json:"medinsListName"`
+	FixmedinsBchno   string  `json:"fixmedinsBchno"`
+	MedinsProdPurcNo string  `json:"medinsProdPurcNo"`
+	ProdRetnFlag     string  `json:"prodRetnFlag"` // 1: a 3504 return
+	PurcRetnCnt      float64 `json:"purcRetnCnt"`
+	OptTime          string  `json:"optTime"`
+	ValiFlag         string  `json:"valiFlag"`
+}
+
+// saleRecord is one record of the 3511 answer (newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Output/YiBao/Output_3511.cs; no
+// trace code, no return flag; the personal fields it declares are left
+// out: the sandbox keeps none of a row's buyer).
+type saleRecord struct {
+	FixmedinsCode   string  `json:"fixmedinsCode"`
+	MedListCodg     string  `json:"medListCodg"`
+	MedinsListCodg  string  `json:"medinsListCodg"`
+	MedinsListName  string  `json:"medinsListName"`
+	FixmedinsBchno  string  `json:"fixmedinsBchno"`
+	MedinsProdSelNo string  `json:"medinsProdSelNo"`
+	SelRetnCnt      float64 `json:"selRetnCnt"`
+	TrdnFlag        string  `json:"trdnFlag"`
+	OptTime         string  `json:"optTime"`
+	ValiFlag        string  `json:"valiFlag"`
 }

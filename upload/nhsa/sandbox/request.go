@@ -60,6 +60,9 @@ func (s *Server) serveFSI(plain []byte, received time.Time, f Fault, shape Answe
 	if req.infno == infTraceQuery {
 		return s.serveTrace(req, received, now)
 	}
+	if req.infno == infPurchaseQuery || req.infno == infSaleQuery {
+		return s.serveRowQuery(req, received, now)
+	}
 	rows, rowErrs, unknown, callErr := s.parseInput(req, now)
 	s.noteUnknown(unknown)
 	unknown = append(req.unknown, unknown...)
@@ -265,7 +268,7 @@ func (s *Server) parseRequest(plain []byte, now time.Time) (*fsiReq, *fsiErr) {
 	}
 
 	infno := vals["infno"]
-	if _, ok := s.schemas[infno]; !ok && infno != infTraceQuery {
+	if _, ok := s.schemas[infno]; !ok && infno != infTraceQuery && infno != infPurchaseQuery && infno != infSaleQuery {
 		return nil, refuse(reasonUnknownInfno, "交易编号[%s]不存在", infno)
 	}
 	s.mu.Lock()

@@ -1,0 +1,154 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"slices"
+	"time"
+	"unicode/utf8"
+)
+
+// serveRowQuery answers 3510 商品采购查询 (the 3503/3504 rows) and 3511
+// 商品销售查询 (the 3505/3506 rows) from the ledger: one record per row in
+// force that matches the query. Read-only; the answer is kept under the
+// msgid like any other. LoseRow and ChangeCode act on these rows too.
+func (s *Server) serveRowQuery(req *fsiReq, received, now time.Time) []byte {
+	fields, kinds := purchaseQueryFields(), []string{infPurchase, infPurchaseReturn}
+	if req.infno == infSaleQuery {
+		fields, kinds = saleQueryFields(), []string{infSale, infSaleReturn}
+	}
+	q, unknown, e := s.parseRowQuery(req, fields)
+	s.noteUnknown(unknown)
+	s.mu.Lock()
+	if rec := s.msgids[req.msgid]; rec != nil {
+		s.mu.Unlock()
+		return s.replay(req, received, rec)
+	}
+	ref := s.nextRefLocked(req.inst.Admdvs)
+	var ans []byte
+	if e != nil {
+		s.stats.Rejected[e.reason]++
+		ans = s.answerLocked(ref, received, e, "", nil)
+	} else {
+		ans = s.answerLocked(ref, received, nil, "", s.rowRecordsLocked(req.inst, q, kinds))
+	}
+	s.storeLocked(req, ans, now)
+	s.mu.Unlock()
+	return ans
+}
+
+// rowQuery is a checked 3510/3511 query.
+type rowQuery struct {
+	bchno, listID, medList, valid string
+	from, to                      time.Time
+}
+
+// parseRowQuery checks the data node: declared fields only (others are
+// noted), strings within their lengths, fixmedins_code the caller's,
+// begndate and enddate given, valid and in order, and one of
+// medins_list_codg and fixmedins_bchno.
+func (s *Server) parseRowQuery(req *fsiReq, fields []field) (rowQuery, []string, *fsiErr) {
+	kinds, lens, required := tableOf(fields)
+	var in map[string]json.RawMessage
+	if err := json.Unmarshal(req.input, &in); err != nil || in == nil {
+		return rowQuery{}, nil, refuse(reasonInvalidInput, "input应为JSON对象")
+	}
+	var unknown []string
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		if k != nodeDelete {
+			unknown = append(unknown, "input."+k)
+		}
+	}
+	raw := bytes.TrimSpace(in[nodeDelete])
+	if len(raw) == 0 || isNull(raw) {
+		return rowQuery{}, unknown, refuse(reasonMissingNode, "input缺少节点%s", nodeDelete)
+	}
+	var m map[string]json.RawMessage
+	if raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
+		return rowQuery{}, unknown, refuse(reasonInvalidRow, "节点%s应为JSON对象", nodeDelete)
+	}
+	strs := map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if kinds[k] == kindNone {
+			unknown = append(unknown, nodeDelete+"."+k)
+			continue
+		}
+		if isNull(m[k]) {
+			continue
+		}
+		var v string
+		if json.Unmarshal(m[k], &v) != nil {
+			return rowQuery{}, unknown, refuse(reasonWrongType, "%s.%s应为字符串", nodeDelete, k)
+		}
+		if n := lens[k]; n > 0 && utf8.RuneCountInString(v) > n {
+			return rowQuery{}, unknown, refuse(reasonTooLong, "%s.%s超长(最多%d个字符)", nodeDelete, k, n)
+		}
+		strs[k] = v
+	}
+	for _, k := range required {
+		if strs[k] == "" {
+			return rowQuery{}, unknown, refuse(reasonMissingField, "%s必填字段缺失: %s", nodeDelete, k)
+		}
+	}
+	if strs["fixmedins_code"] != req.inst.FixmedinsCode {
+		return rowQuery{}, unknown, refuse(reasonUnknownInst, "%s.fixmedins_code[%s]与请求的定点医药机构编号不符", nodeDelete, strs["fixmedins_code"])
+	}
+	if strs["medins_list_codg"] == "" && strs["fixmedins_bchno"] == "" {
+		return rowQuery{}, unknown, refuse(reasonMissingField, "医药机构目录编码、定点医药机构批次流水号中,必须传其中一个字段")
+	}
+	q := rowQuery{bchno: strs["fixmedins_bchno"], listID: strs["medins_list_codg"], medList: strs["med_list_codg"], valid: strs["vali_flag"]}
+	var err1, err2 error
+	q.from, err1 = time.ParseInLocation(dateLayout, strs["begndate"], s.cst)
+	q.to, err2 = time.ParseInLocation(dateLayout, strs["enddate"], s.cst)
+	if err1 != nil || err2 != nil {
+		return rowQuery{}, unknown, refuse(reasonInvalidDate, "begndate[%s]或enddate[%s]格式错误: 应为yyyy-MM-dd", strs["begndate"], strs["enddate"])
+	}
+	if q.to.Before(q.from) {
+		return rowQuery{}, unknown, refuse(reasonInvalidDate, "enddate[%s]早于begndate[%s]", strs["enddate"], strs["begndate"])
+	}
+	return q, unknown, nil
+}
+
+// rowRecordsLocked lists the rows of the interfaces infnos that q matches,
+// in ledger order, as 3510 or 3511 records.
+func (s *Server) rowRecordsLocked(inst *institution, q rowQuery, infnos []string) []any {
+	out := []any{}
+	if q.valid != "" && q.valid != "1" {
+		return out // only rows in force are kept here
+	}
+	for i, r := range s.rows {
+		if !slices.Contains(infnos, r.Infno) || r.Deleted || r.FixmedinsCode != inst.FixmedinsCode {
+			continue
+		}
+		e := inst.active[r.Bchno]
+		if e == nil || e.idx != i {
+			continue
+		}
+		day := r.At.In(s.cst)
+		day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, s.cst)
+		if day.Before(q.from) || day.After(q.to) {
+			continue
+		}
+		if (q.bchno != "" && q.bchno != r.Bchno) || (q.listID != "" && q.listID != e.row.hilistID) ||
+			(q.medList != "" && q.medList != e.row.medList) {
+			continue
+		}
+		at := r.At.In(s.cst).Format(timeLayout)
+		switch r.Infno {
+		case infPurchase, infPurchaseReturn:
+			flag := "0"
+			if r.Infno == infPurchaseReturn {
+				flag = "1"
+			}
+			out = append(out, purchaseRecord{FixmedinsCode: inst.FixmedinsCode, MedListCodg: e.row.medList,
+				MedinsListCodg: e.row.hilistID, MedinsListName: e.row.hilistName, FixmedinsBchno: r.Bchno,
+				MedinsProdPurcNo: e.row.refNo, ProdRetnFlag: flag, PurcRetnCnt: e.row.countF, OptTime: at, ValiFlag: "1"})
+		default:
+			out = append(out, saleRecord{FixmedinsCode: inst.FixmedinsCode, MedListCodg: e.row.medList,
+				MedinsListCodg: e.row.hilistID, MedinsListName: e.row.hilistName, FixmedinsBchno: r.Bchno,
+				MedinsProdSelNo: e.row.refNo, SelRetnCnt: e.row.countF, TrdnFlag: e.row.trdn, OptTime: at, ValiFlag: "1"})
+		}
+	}
+	return out
+}
