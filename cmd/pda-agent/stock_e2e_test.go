@@ -207,3 +207,114 @@ func TestReconcileFindsWhatThePlatformLostChangedOrInvented(t *testing.T) {
 		t.Fatalf("kept runs %+v %v", runs, err)
 	}
 }
+
+// TestEveryStockChangeReachesNHSA: each stock-change bill type the agent
+// sends as 3502 reaches 医保 as one row with its own inv_chg_type (from
+// nhsa.stock_change_types) and exactly its pack's trace code: the six
+// outbound changes take received packs, the inbound ones new packs, and
+// 盘盈入库 (111) the pack a stock-take found unknown.
+func TestEveryStockChangeReachesNHSA(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "products.csv", nhsaProducts)
+	writeFile(t, dir, "partners.csv", nhsaPartners)
+	opts := nhsasb.TestOptions("x-tif", "plain")
+	opts.Logger = slog.New(slog.DiscardHandler)
+	outTypes := []int{214, 205, 215, 203, 216, 217}
+	inTypes := []int{104, 112, 113}
+	all := append(append([]int{111}, inTypes...), outTypes...)
+	var mapping []string
+	for _, ty := range all {
+		opts.ChangeTypes = append(opts.ChangeTypes, fmt.Sprintf("C%d", ty))
+		mapping = append(mapping, fmt.Sprintf("%q: \"C%d\"", fmt.Sprint(ty), ty))
+	}
+	keyFile := nhsaChannelKey(t, dir, "test", &opts)
+	sb, err := nhsasb.Start("127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	platformPub := gm.PublicKeyBase64(&opts.PlatformKey.PublicKey)
+	types := "102, 901"
+	for _, ty := range all {
+		types += fmt.Sprintf(", %d", ty)
+	}
+	cfg := fmt.Sprintf(nhsaConfigTmpl, dir, "test", sb.URL(), keyFile, platformPub, "x-tif", "plain") +
+		"  bill_types: [" + types + "]\n  stock_change_types: {" + strings.Join(mapping, ", ") + "}\n"
+	config := writeFile(t, dir, "config.yaml", cfg)
+	if out, errOut, code := runBinary(t, nil, "", "validate", "--config", config); code != 0 {
+		t.Fatalf("validate: %s %s", out, errOut)
+	}
+
+	code := func(n int) string { return fmt.Sprintf("8101235%09d%04d", 800+n, n) }
+	var stderr lockedBuffer
+	p := startAgent(t, config, &stderr)
+	send := func(line, want string) string {
+		t.Helper()
+		if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ack := <-p.acks:
+			if !strings.HasPrefix(ack, want) {
+				t.Fatalf("%q: %s, want %s\n%s", line, ack, want, stderr.String())
+			}
+			return ack
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no answer to %q", line)
+		}
+		return ""
+	}
+	const lot = "PDA:LOT:B0002:2025-06-01:2027-05-31"
+	send("PDA:RECEIVE:5e0a7c3b9d2f48a6b1c3e5f7a9b0d2e4", "COMMAND")
+	send(lot, "COMMAND")
+	for i := range outTypes {
+		send(code(i+1), "ACCEPTED")
+	}
+	send("PDA:FINISH", "COMMAND")
+
+	gain := code(50)
+	send("PDA:STOCKTAKE", "COMMAND")
+	send(lot, "COMMAND")
+	if ack := send(gain, "ACCEPTED"); !strings.Contains(ack, "盘盈") {
+		t.Errorf("unknown pack in the count: %s", ack)
+	}
+	send("PDA:FINISH", "COMMAND")
+
+	want := map[string]string{} // inv_chg_type → the pack's code
+	book := func(ty int, pack string) {
+		t.Helper()
+		send(fmt.Sprintf("PDA:CHANGE:%d:测试%d", ty, ty), "COMMAND")
+		send(lot, "COMMAND")
+		send("PDA:SET:nhsa.pric.8101235=12.5", "COMMAND")
+		send(pack, "ACCEPTED")
+		send("PDA:FINISH", "COMMAND")
+		want[fmt.Sprintf("C%d", ty)] = pack
+	}
+	book(111, gain)
+	for i, ty := range inTypes {
+		book(ty, code(60+i))
+	}
+	for i, ty := range outTypes {
+		book(ty, code(i+1))
+	}
+
+	s := drainAndOpen(t, p, config, dir, &stderr, func() int { return len(sb.Rows()) })
+	defer s.Close()
+	got := map[string][]string{}
+	for _, r := range sb.Rows() {
+		if r.Applied != 1 {
+			t.Errorf("row %s applied %d times", r.Bchno, r.Applied)
+		}
+		if r.Infno == "3502" {
+			got[r.ChangeType] = append(got[r.ChangeType], r.Codes...)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("3502 rows by inv_chg_type %v, want %v\n%s", got, want, stderr.String())
+	}
+	for ct, pack := range want {
+		if !slices.Equal(got[ct], []string{pack}) {
+			t.Errorf("inv_chg_type %s: codes %v, want [%s]", ct, got[ct], pack)
+		}
+	}
+}

@@ -134,6 +134,7 @@ type row struct {
 	refNo                string // medins_prod_sel_no / medins_prod_purc_no as sent
 	codes                []string
 	delType              string // 3507 inv_data_type
+	changeType           string // 3502 inv_chg_type
 }
 
 // Decimal places allowed: counts are num(16,4), prices num(16,6).
@@ -367,8 +368,11 @@ func (s *Server) parseRow(infno string, sc schema, where string, raw json.RawMes
 			}
 		}
 	}
-	if v, ok := strs["inv_chg_type"]; ok && len(s.changeTypes) > 0 && !slices.Contains(s.changeTypes, v) {
-		return nil, unknown, refuse(reasonInvalidFlag, "%s.inv_chg_type[%s]不在本省库存变更类型代码中", where, v)
+	if v, ok := strs["inv_chg_type"]; ok {
+		if len(s.changeTypes) > 0 && !slices.Contains(s.changeTypes, v) {
+			return nil, unknown, refuse(reasonInvalidFlag, "%s.inv_chg_type[%s]不在本省库存变更类型代码中", where, v)
+		}
+		r.changeType = v
 	}
 
 	// Code lists.

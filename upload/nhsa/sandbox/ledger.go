@@ -196,7 +196,7 @@ func (s *Server) addLocked(req *fsiReq, e *entry, ref string, now time.Time) {
 	e.idx = len(s.rows)
 	s.rows = append(s.rows, Row{Infno: req.infno, Msgid: req.msgid, FixmedinsCode: inst.FixmedinsCode,
 		Bchno: r.bchno, RefNo: r.refNo, Codes: slices.Clone(r.codes), Count: r.countF, TrdnFlag: r.trdn,
-		InfRefmsgid: ref, Applied: 1, At: now})
+		ChangeType: r.changeType, InfRefmsgid: ref, Applied: 1, At: now})
 	s.stats.AcceptedRows++
 	inst.active[r.bchno] = e
 	delete(inst.deleted, r.bchno)

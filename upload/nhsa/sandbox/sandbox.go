@@ -249,6 +249,8 @@ type Row struct {
 	Count float64
 	// TrdnFlag is trdn_flag (3505, 3506; "" otherwise).
 	TrdnFlag string
+	// ChangeType is inv_chg_type (3502; "" otherwise).
+	ChangeType string
 	// InfRefmsgid is the inf_refmsgid of the answer that accepted the row.
 	InfRefmsgid string
 	// Applied counts how many times the row changed the platform; anything
