@@ -141,7 +141,10 @@ func (a *Agent) runMsfxCompliance(ctx context.Context) {
 		due := cc.Enabled && cc.Compliance.Refresh > 0 && a.msfxClient() != nil &&
 			(a.comp.lastTry.IsZero() || a.now().Sub(a.comp.lastTry) >= cc.Compliance.Refresh)
 		a.comp.mu.Unlock()
-		if due {
+		// Uploads of finished bills and counter checks come first: they
+		// share the AppKey's calls (and its bans); a refresh waits for a
+		// minute when they have nothing due.
+		if due && !a.reconcileYield() {
 			if err := a.RefreshMsfxCompliance(ctx); err != nil {
 				a.log.Warn("码上放心 compliance refresh", "err", err)
 			}
