@@ -170,7 +170,7 @@ func tiltedTriple(cs []*detector.FinderPattern) *detector.FinderPatternInfo {
 	if len(cs) < 3 || len(cs) > 16 {
 		return nil
 	}
-	best, bestD := [3]*detector.FinderPattern{}, 0.6
+	best, bestD := [3]*detector.FinderPattern{}, 0.9
 	for i := range cs {
 		for j := i + 1; j < len(cs); j++ {
 			for k := j + 1; k < len(cs); k++ {
@@ -192,7 +192,7 @@ func tiltedTriple(cs []*detector.FinderPattern) *detector.FinderPatternInfo {
 				}
 				// The sides in modules must be plausible for a code: at
 				// least version 1's 14 modules between centres.
-				if c <= 0 || math.Sqrt(a) < 10*hi {
+				if c <= 0 || math.Sqrt(a) < 10*lo {
 					continue
 				}
 				if dd := (math.Abs(c-2*b) + math.Abs(c-2*a)) / c; dd < bestD {

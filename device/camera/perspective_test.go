@@ -42,20 +42,25 @@ func tilted(w, h int, s symbol, q [4][2]float64) *image.Gray {
 }
 
 // TestDecodeQRPerspective: a QR code seen at an angle, its right side
-// (top-right finder pattern) 0.5–0.6 times as long as its left side.
+// 0.5–0.6 times as long as its left side, or the other way round.
 // gozxing's detector does not pair finder patterns whose module sizes
 // differ that much, nor sample anything but a parallelogram, so the
 // decoder without the perspective path reads none of these; with it each
-// is read, with the exact text. (Tilted towards the other sides the far
-// finder patterns are mostly not found at all, and this path does not
-// help: see the README.)
+// is read, with the exact text.
 func TestDecodeQRPerspective(t *testing.T) {
 	text := msfxCode + "ABCDEFGHIJ"
 	s := qrSymbol(t, text, false)
 	// The far side as a pair of corners of the quadrilateral (TL, TR, BR, BL).
-	sd := [2]int{1, 2}
-	for _, far := range []float64{0.5, 0.55, 0.6} {
-		t.Run(fmt.Sprintf("far-%.2f", far), func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sd   [2]int
+		far  float64
+	}{
+		{"right", [2]int{1, 2}, 0.5}, {"right", [2]int{1, 2}, 0.55}, {"right", [2]int{1, 2}, 0.6},
+		{"left", [2]int{3, 0}, 0.5}, {"left", [2]int{3, 0}, 0.55}, {"left", [2]int{3, 0}, 0.6},
+	} {
+		sd, far := tc.sd, tc.far
+		t.Run(fmt.Sprintf("%s-%.2f", tc.name, far), func(t *testing.T) {
 			c := [4][2]float64{{190, 110}, {450, 110}, {450, 370}, {190, 370}}
 			mx, my := (c[sd[0]][0]+c[sd[1]][0])/2, (c[sd[0]][1]+c[sd[1]][1])/2
 			for _, i := range sd {
