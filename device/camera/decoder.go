@@ -96,6 +96,7 @@ type Decoder struct {
 	// perspLeft is what is left of the frame's budget of QR grids sampled
 	// under perspective (maxPerspectiveTries per frame).
 	perspLeft int
+	tmat      *gozxing.BitMatrix // the transposed black matrix (see decodeQR)
 	// noPerspective skips them; only to measure what they buy.
 	noPerspective bool
 
@@ -319,37 +320,65 @@ func (d *Decoder) decodeQR(black *gozxing.BitMatrix) (r *gozxing.Result, err err
 			r, err = nil, gozxing.NewNotFoundException("more than %d finder pattern candidates", maxFinders)
 		}
 	}()
+	r, cands, err := d.qrIn(black)
+	if r != nil || cands == 0 || cands > 16 || d.perspLeft <= 0 || d.noPerspective {
+		return r, err
+	}
+	// Some finder-pattern candidates but no code: gozxing's finder scans
+	// rows, and on a code tilted towards the top or bottom it misses
+	// patterns it finds on the same code tilted sideways; the transposed
+	// matrix is that code tilted sideways (mirrored, which the QR decoder
+	// undoes).
+	tr, _, _ := d.qrIn(d.transpose(black))
+	if tr == nil {
+		return nil, err
+	}
+	pts := tr.GetResultPoints()
+	swapped := make([]gozxing.ResultPoint, len(pts))
+	for i, p := range pts {
+		swapped[i] = gozxing.NewResultPoint(p.GetY(), p.GetX())
+	}
+	r = gozxing.NewResult(tr.GetText(), tr.GetRawBytes(), swapped, gozxing.BarcodeFormat_QR_CODE)
+	r.PutAllMetadata(tr.GetResultMetadata())
+	return r, nil
+}
+
+// qrIn is one QR search of black: the finder patterns, the grid as
+// gozxing samples it, then under perspective. cands is how many
+// finder-pattern candidates were seen.
+func (d *Decoder) qrIn(black *gozxing.BitMatrix) (*gozxing.Result, int, error) {
 	finder := detector.NewFinderPatternFinder(black, d.qrCallback)
 	info, ferr := finder.Find(d.qrHints)
+	cands := len(finder.GetPossibleCenters())
 	if ferr != nil {
 		// gozxing drops triples whose module sizes differ by more than
 		// 1.4×, as the near and far corners of a tilted code do.
 		if info = tiltedTriple(finder.GetPossibleCenters()); info == nil || d.perspLeft <= 0 || d.noPerspective {
-			return nil, fmt.Errorf("qr finder patterns: %w", ferr)
+			return nil, cands, fmt.Errorf("qr finder patterns: %w", ferr)
 		}
 		r, used := d.decodeQRPerspective(black, info, d.perspLeft)
 		d.perspLeft -= used
 		if r == nil {
-			return nil, fmt.Errorf("qr finder patterns, %d perspective tries: %w", used, ferr)
+			return nil, cands, fmt.Errorf("qr finder patterns, %d perspective tries: %w", used, ferr)
 		}
-		return r, nil
+		return r, cands, nil
 	}
 	det, err := detector.NewDetector(black).ProcessFinderPatternInfo(info)
 	if err == nil {
 		var dr *common.DecoderResult
 		if dr, err = d.qrDec.Decode(det.GetBits(), nil); err == nil {
-			return qrResult(dr, det.GetPoints()), nil
+			return qrResult(dr, det.GetPoints()), cands, nil
 		}
 	}
 	if d.perspLeft <= 0 || d.noPerspective {
-		return nil, err
+		return nil, cands, err
 	}
 	r, used := d.decodeQRPerspective(black, info, d.perspLeft)
 	d.perspLeft -= used
 	if r == nil {
-		return nil, fmt.Errorf("qr grid, affine and %d perspective tries: %w", used, err)
+		return nil, cands, fmt.Errorf("qr grid, affine and %d perspective tries: %w", used, err)
 	}
-	return r, nil
+	return r, cands, nil
 }
 
 // qrResult is the result gozxing's QR reader makes of a decoded grid.

@@ -2,6 +2,7 @@ package camera
 
 import (
 	"math"
+	"math/bits"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/common"
@@ -211,4 +212,30 @@ func tiltedTriple(cs []*detector.FinderPattern) *detector.FinderPatternInfo {
 func sqDist(a, b gozxing.ResultPoint) float64 {
 	dx, dy := a.GetX()-b.GetX(), a.GetY()-b.GetY()
 	return dx*dx + dy*dy
+}
+
+// transpose writes black, transposed, into the decoder's reused matrix.
+func (d *Decoder) transpose(black *gozxing.BitMatrix) *gozxing.BitMatrix {
+	w, h := black.GetWidth(), black.GetHeight()
+	if d.tmat == nil || d.tmat.GetWidth() != h || d.tmat.GetHeight() != w {
+		d.tmat, _ = gozxing.NewBitMatrix(h, w)
+	} else {
+		d.tmat.Clear()
+	}
+	if d.row == nil || d.row.GetSize() != w {
+		d.row = gozxing.NewBitArray(w)
+	}
+	for y := range h {
+		d.row = black.GetRow(y, d.row)
+		for wi, v := range d.row.GetBitArray() {
+			for v != 0 {
+				x := wi*32 + bits.TrailingZeros32(v)
+				v &= v - 1
+				if x < w {
+					d.tmat.Set(y, x)
+				}
+			}
+		}
+	}
+	return d.tmat
 }

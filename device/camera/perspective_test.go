@@ -58,6 +58,8 @@ func TestDecodeQRPerspective(t *testing.T) {
 	}{
 		{"right", [2]int{1, 2}, 0.5}, {"right", [2]int{1, 2}, 0.55}, {"right", [2]int{1, 2}, 0.6},
 		{"left", [2]int{3, 0}, 0.5}, {"left", [2]int{3, 0}, 0.55}, {"left", [2]int{3, 0}, 0.6},
+		{"top", [2]int{0, 1}, 0.5}, {"top", [2]int{0, 1}, 0.55}, {"top", [2]int{0, 1}, 0.6},
+		{"bottom", [2]int{2, 3}, 0.5}, {"bottom", [2]int{2, 3}, 0.55}, {"bottom", [2]int{2, 3}, 0.6},
 	} {
 		sd, far := tc.sd, tc.far
 		t.Run(fmt.Sprintf("%s-%.2f", tc.name, far), func(t *testing.T) {
@@ -80,6 +82,16 @@ func TestDecodeQRPerspective(t *testing.T) {
 			}
 			if r.Text != text || r.Format != QR || r.Symbology != "]Q1" {
 				t.Fatalf("read %q %v %q, want %q QR ]Q1", r.Text, r.Format, r.Symbology, text)
+			}
+			// The finder patterns, in frame coordinates (a code found in
+			// the transposed matrix has its points turned back).
+			for _, p := range r.Points {
+				if p.X < 190 || p.X > 450 || p.Y < 110 || p.Y > 370 {
+					t.Errorf("point %v outside the code", p)
+				}
+			}
+			if len(r.Points) < 3 {
+				t.Errorf("points %v, want the three finder patterns", r.Points)
 			}
 			if d.step != 0 {
 				t.Errorf("read by retry step %d, want the first pass", d.step)
