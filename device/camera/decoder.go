@@ -97,6 +97,12 @@ type Decoder struct {
 	// under perspective (maxPerspectiveTries per frame).
 	perspLeft int
 	tmat      *gozxing.BitMatrix // the transposed black matrix (see decodeQR)
+	// openBlack makes pass search the opened black matrix (see retry).
+	openBlack bool
+	// noOpen skips that search; only to measure what it buys.
+	noOpen bool
+	omat   *gozxing.BitMatrix
+	owords []uint32
 	// noPerspective skips them; only to measure what they buy.
 	noPerspective bool
 
@@ -228,6 +234,9 @@ func (d *Decoder) pass(pix []byte, stride, w, h int, syms []Symbology) (Result, 
 	black, err := gozxing.NewHybridBinarizer(lum).GetBlackMatrix()
 	if err != nil {
 		return Result{}, false
+	}
+	if d.openBlack {
+		black = d.opened(black)
 	}
 	f := &frame{lum: lum, black: black, w: w, h: h}
 	whole := image.Rect(0, 0, w, h)

@@ -99,3 +99,36 @@ func TestDecodeQRPerspective(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeOpenedDM: a Data Matrix with thin print (1-pixel strokes, as
+// small text is) running into it all round: no quiet zone. gozxing's detector grows its rectangle into the print and no
+// pass before the opened one reads it; in the black matrix opened 3×3
+// the strokes are gone and the code is read, with the exact text.
+func TestDecodeOpenedDM(t *testing.T) {
+	f := fixtures(t)["gs1-datamatrix"]
+	const module = 4.0
+	p := place{sym: f.sym, cx: 0.4, cy: 0.55, module: module}
+	img := render(640, 480, 2, p)
+	side := float64(f.sym.m.GetWidth()) * module
+	x0, x1 := int(p.cx*640-side/2), int(p.cx*640+side/2)
+	y0, y1 := int(p.cy*480-side/2), int(p.cy*480+side/2)
+	// Strokes 1 px wide, 3 px apart, in a band 40 px wide all round.
+	for y := y0 - 40; y < y1+40; y++ {
+		for x := x0 - 40; x < x1+40; x++ {
+			if (x < x0 || x >= x1 || y < y0 || y >= y1) && (x-x0+300)%3 == 0 && (y/5)%4 != 3 {
+				img.Pix[y*img.Stride+x] = ink
+			}
+		}
+	}
+	first := newTestDecoder(t, Config{})
+	first.noOpen = true
+	if r, ok := first.Decode(img); ok {
+		t.Fatalf("read %q without the opened search (step %d): the frame does not test it", r.Text, first.step)
+	}
+	d := newTestDecoder(t, Config{})
+	r, ok := d.Decode(img)
+	check(t, r, ok, f.want)
+	if d.step != 4 {
+		t.Errorf("read by step %d, want 4 (the opened black matrix)", d.step)
+	}
+}
