@@ -97,8 +97,9 @@ type Decoder struct {
 	// under perspective (maxPerspectiveTries per frame).
 	perspLeft int
 	tmat      *gozxing.BitMatrix // the transposed black matrix (see decodeQR)
-	// openBlack makes pass search the opened black matrix (see retry).
-	openBlack bool
+	// black is the black matrix of the last pass (the first pass's while
+	// the first retry step is chosen; see retry).
+	black *gozxing.BitMatrix
 	// noOpen skips that search; only to measure what it buys.
 	noOpen bool
 	omat   *gozxing.BitMatrix
@@ -206,6 +207,7 @@ func (d *Decoder) Decode(img *image.Gray) (res Result, ok bool) {
 	}()
 	d.step = -1
 	d.perspLeft = maxPerspectiveTries
+	d.black = nil
 	if res, ok := d.pass(img.Pix, img.Stride, w, h, d.syms); ok {
 		d.step = 0
 		return res.moved(identity, b), true
@@ -235,10 +237,13 @@ func (d *Decoder) pass(pix []byte, stride, w, h int, syms []Symbology) (Result, 
 	if err != nil {
 		return Result{}, false
 	}
-	if d.openBlack {
-		black = d.opened(black)
-	}
-	f := &frame{lum: lum, black: black, w: w, h: h}
+	d.black = black
+	return d.search(&frame{lum: lum, black: black, w: w, h: h}, syms)
+}
+
+// search is the search of pass in a binarized frame.
+func (d *Decoder) search(f *frame, syms []Symbology) (Result, bool) {
+	w, h := f.w, f.h
 	whole := image.Rect(0, 0, w, h)
 	roi := centred(w, h, d.roi)
 	if roi != whole {

@@ -94,6 +94,10 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 	if w*h > retryMaxPixels {
 		return Result{}, false
 	}
+	first := d.black // the first pass's black matrix
+	if first != nil && (first.GetWidth() != w || first.GetHeight() != h) {
+		first = nil
+	}
 	fill := paperLevel(img.Pix, img.Stride, w, h)
 	type attempt struct {
 		ok   bool
@@ -158,15 +162,15 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 			return res.moved(m, b), true
 		}
 	}
-	if dm := only(d.syms, DataMatrix); small && w*h <= budget && dm != nil && !d.noOpen {
+	if dm := only(d.syms, DataMatrix); small && w*h <= budget && dm != nil && !d.noOpen && first != nil {
 		// Data Matrix in the frame's black matrix opened (3×3): print
 		// touching a code stops gozxing's detector at the code's edge;
 		// strokes under 3 pixels wide go, modules of 3 and more stay.
+		// The first pass's matrix: Data Matrix is read from the black
+		// matrix alone, so the luminance plane is the frame's.
 		budget -= w * h
-		d.openBlack = true
-		res, ok := d.pass(img.Pix, img.Stride, w, h, dm)
-		d.openBlack = false
-		if ok {
+		f := &frame{lum: newPlane(img.Pix, img.Stride, w, h, &d.lum), black: d.opened(first), w: w, h: h}
+		if res, ok := d.search(f, dm); ok {
 			d.step = len(attempts) + 1
 			return res.moved(identity, b), true
 		}
