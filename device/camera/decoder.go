@@ -76,10 +76,15 @@ type Result struct {
 // abandoned, since gozxing weighs every triple of them. A Code 128 read
 // must be repeated on a neighbouring row.
 //
+// A QR code seen at an angle (perspective) is searched for further when
+// gozxing's finder patterns are seen but no code decodes (see
+// decodeQR and perspective.go), within a fixed number of grids per frame.
+//
 // When all that finds nothing, the frame is searched again in altered
-// forms (sharpened or smoothed, enlarged and padded, turned 45°; see
-// retry) up to a fixed budget of pixels, so even a frame with nothing in
-// it stays above 30 frames/s at 640×480 on one core.
+// forms (sharpened or smoothed, enlarged and padded, turned 45°, Data
+// Matrix in the opened black matrix; see retry) up to a fixed budget of
+// pixels, so even a frame with nothing in it stays above 30 frames/s at
+// 640×480 on one core.
 type Decoder struct {
 	roi   float64
 	tiles int

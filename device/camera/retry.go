@@ -65,15 +65,17 @@ func (r Result) moved(m affine, b image.Rectangle) Result {
 // together, in frames' worth (w·h each): a step whose plane would take
 // the total over it is skipped. It is what bounds the worst case, a
 // frame with nothing in it, by a count rather than the clock, so a frame
-// yields the same on a busy processor: at 640×480 the first pass and
-// these retries stay under 33 ms of CPU (30 frames/s on one core;
-// scripts/camera-bench prints the slowest frame).
+// yields the same on a busy processor. At 640×480 steps 1–4 below fit
+// (5th does not): a frame with nothing in it costs about 17 ms of CPU
+// (BenchmarkDecode/640x480/nothing), the busiest frames of
+// scripts/camera-bench about 30–40 ms (it prints the slowest frame).
 const retryBudget = 7.0
 
 // retry searches the frame again in altered forms, in the order of how
 // many codes each found per pixel searched in scripts/camera-bench
-// (first-pass misses, two seeds), until one decodes or the next would
-// exceed retryBudget:
+// (first-pass misses, two seeds; step 4 found more per pixel than 3 but
+// both fit, so the order only moves cost), until one decodes or the next
+// would exceed retryBudget:
 //
 //  1. Sharpened (unsharp mask): edges of a blurred code come back. On a
 //     very noisy frame (σ ≥ denoiseSigma) strongly smoothed instead,
@@ -84,7 +86,13 @@ const retryBudget = 7.0
 //  3. Turned 45°: gozxing's Data Matrix detector does not find a code
 //     turned about 40°–65°, nor does the row scanner read a Code 128 at
 //     that angle.
-//  4. Data Matrix only, in a finer grid of tiles that are not re-centred.
+//  4. Data Matrix only, in the first pass's black matrix opened 3×3:
+//     print running into a code (text, box print) keeps gozxing's
+//     detector from finding the code's edge; the opening removes strokes
+//     under 3 pixels wide and keeps modules of 3 and more. Cheap: no new
+//     binarization, and it counts as one frame.
+//  5. Data Matrix only, in a finer grid of tiles that are not re-centred
+//     (does not fit in the budget at VGA after 1–4).
 //
 // Frames larger than VGA get only 3, shrunk to about their own pixel
 // count.
