@@ -5,16 +5,19 @@ package camera
 import (
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // threadCPU is the CPU time the calling OS thread has used (the caller
 // locks its goroutine to the thread). Decode times taken this way do not
 // grow when other processes share the cores, as wall-clock times do.
+// CLOCK_THREAD_CPUTIME_ID counts in nanoseconds; getrusage(RUSAGE_THREAD)
+// counts whole scheduler ticks (4 ms here), too coarse for one frame.
 func threadCPU() (time.Duration, bool) {
-	var ru syscall.Rusage
-	const rusageThread = 1 // RUSAGE_THREAD
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+	const clockThreadCPUTime = 3 // CLOCK_THREAD_CPUTIME_ID, linux/time.h
+	var ts syscall.Timespec
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
 		return 0, false
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+	return time.Duration(ts.Nano()), true
 }

@@ -5,12 +5,15 @@ import (
 	"image"
 	"math"
 	"math/bits"
+	"strconv"
 	"strings"
 
 	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/common"
 	"github.com/makiuchi-d/gozxing/datamatrix"
 	"github.com/makiuchi-d/gozxing/oned"
-	"github.com/makiuchi-d/gozxing/qrcode"
+	qrdecoder "github.com/makiuchi-d/gozxing/qrcode/decoder"
+	"github.com/makiuchi-d/gozxing/qrcode/detector"
 )
 
 // minFrameSide: smaller frames are not searched (no decodable code fits,
@@ -73,21 +76,41 @@ type Result struct {
 // abandoned, since gozxing weighs every triple of them. A Code 128 read
 // must be repeated on a neighbouring row.
 //
+// A QR code seen at an angle (perspective) is searched for further when
+// gozxing's finder patterns are seen but no code decodes (see
+// decodeQR and perspective.go), within a fixed number of grids per frame.
+//
 // When all that finds nothing, the frame is searched again in altered
-// forms (sharpened or smoothed, enlarged and padded, turned 45°; see
-// retry) up to a fixed budget of pixels, so even a frame with nothing in
-// it stays above 30 frames/s at 640×480 on one core.
+// forms (sharpened or smoothed, enlarged and padded, turned 45°, Data
+// Matrix in the opened black matrix; see retry) up to a fixed budget of
+// pixels, so even a frame with nothing in it stays above 30 frames/s at
+// 640×480 on one core.
 type Decoder struct {
 	roi   float64
 	tiles int
 	syms  []Symbology
 
-	dm, qr gozxing.Reader
-	c128   oned.RowDecoder
-	hints  map[gozxing.DecodeHintType]interface{}
+	dm    gozxing.Reader
+	qrDec *qrdecoder.Decoder
+	c128  oned.RowDecoder
+	hints map[gozxing.DecodeHintType]interface{}
 	// qrHints carries the callback that counts finder candidates.
-	qrHints map[gozxing.DecodeHintType]interface{}
-	finders int
+	qrHints    map[gozxing.DecodeHintType]interface{}
+	qrCallback gozxing.ResultPointCallback
+	finders    int
+	// perspLeft is what is left of the frame's budget of QR grids sampled
+	// under perspective (maxPerspectiveTries per frame).
+	perspLeft int
+	tmat      *gozxing.BitMatrix // the transposed black matrix (see decodeQR)
+	// black is the black matrix of the last pass (the first pass's while
+	// the first retry step is chosen; see retry).
+	black *gozxing.BitMatrix
+	// noOpen skips that search; only to measure what it buys.
+	noOpen bool
+	omat   *gozxing.BitMatrix
+	owords []uint32
+	// noPerspective skips them; only to measure what they buy.
+	noPerspective bool
 
 	// Scratch reused across frames.
 	lum   []byte               // contiguous copies of luminance crops
@@ -137,7 +160,7 @@ func NewDecoder(c Config) (*Decoder, error) {
 		tiles: c.Tiles,
 		syms:  c.Symbologies,
 		dm:    datamatrix.NewDataMatrixReader(),
-		qr:    qrcode.NewQRCodeReader(),
+		qrDec: qrdecoder.NewDecoder(),
 		c128:  c128,
 		// ASSUME_GS1 makes the Code 128 reader keep FNC1s (as GS, and a
 		// leading "]C1"); without it they are dropped and GS1 fields run
@@ -148,12 +171,13 @@ func NewDecoder(c Config) (*Decoder, error) {
 		recentreTiles: true,
 		noisy:         noisyFrame,
 	}
+	d.qrCallback = func(gozxing.ResultPoint) {
+		if d.finders++; d.finders > maxFinders {
+			panic(finderFlood{})
+		}
+	}
 	d.qrHints = map[gozxing.DecodeHintType]interface{}{
-		gozxing.DecodeHintType_NEED_RESULT_POINT_CALLBACK: gozxing.ResultPointCallback(func(gozxing.ResultPoint) {
-			if d.finders++; d.finders > maxFinders {
-				panic(finderFlood{})
-			}
-		}),
+		gozxing.DecodeHintType_NEED_RESULT_POINT_CALLBACK: d.qrCallback,
 	}
 	return d, nil
 }
@@ -187,6 +211,8 @@ func (d *Decoder) Decode(img *image.Gray) (res Result, ok bool) {
 		}
 	}()
 	d.step = -1
+	d.perspLeft = maxPerspectiveTries
+	d.black = nil
 	if res, ok := d.pass(img.Pix, img.Stride, w, h, d.syms); ok {
 		d.step = 0
 		return res.moved(identity, b), true
@@ -216,7 +242,13 @@ func (d *Decoder) pass(pix []byte, stride, w, h int, syms []Symbology) (Result, 
 	if err != nil {
 		return Result{}, false
 	}
-	f := &frame{lum: lum, black: black, w: w, h: h}
+	d.black = black
+	return d.search(&frame{lum: lum, black: black, w: w, h: h}, syms)
+}
+
+// search is the search of pass in a binarized frame.
+func (d *Decoder) search(f *frame, syms []Symbology) (Result, bool) {
+	w, h := f.w, f.h
 	whole := image.Rect(0, 0, w, h)
 	roi := centred(w, h, d.roi)
 	if roi != whole {
@@ -257,18 +289,19 @@ func (d *Decoder) Panics() uint64 { return d.panics }
 func (d *Decoder) try(f *frame, s Symbology, a image.Rectangle) (Result, bool) {
 	switch s {
 	case DataMatrix, QR:
-		bm, err := gozxing.NewBinaryBitmap(&fixedBinarizer{
-			src:    f.lum.sub(a.Min.X, a.Min.Y, a.Dx(), a.Dy()),
-			matrix: d.crop(f.black, a),
-		})
-		if err != nil {
-			return Result{}, false
-		}
 		var r *gozxing.Result
+		var err error
 		if s == QR {
-			r, err = d.decodeQR(bm)
+			r, err = d.decodeQR(d.crop(f.black, a))
 		} else {
-			r, err = d.dm.Decode(bm, nil)
+			var bm *gozxing.BinaryBitmap
+			bm, err = gozxing.NewBinaryBitmap(&fixedBinarizer{
+				src:    f.lum.sub(a.Min.X, a.Min.Y, a.Dx(), a.Dy()),
+				matrix: d.crop(f.black, a),
+			})
+			if err == nil {
+				r, err = d.dm.Decode(bm, nil)
+			}
 		}
 		if err != nil {
 			return Result{}, false
@@ -289,10 +322,14 @@ const maxFinders = 96
 // finderFlood aborts a QR search with too many finder candidates.
 type finderFlood struct{}
 
-// decodeQR runs the QR reader with a callback that counts finder-pattern
-// candidates and aborts (by panicking, gozxing offers no other way out)
-// when there are more than maxFinders.
-func (d *Decoder) decodeQR(bm *gozxing.BinaryBitmap) (r *gozxing.Result, err error) {
+// decodeQR finds and decodes a QR code in a black matrix as gozxing's
+// QR reader does (finder patterns, then the grid through them), with a
+// callback that counts finder-pattern candidates and aborts (by
+// panicking, gozxing offers no other way out) when there are more than
+// maxFinders. When the finder patterns are found but the grid does not
+// decode, the grid is sampled again under perspective (see
+// decodeQRPerspective), within the frame's budget of such grids.
+func (d *Decoder) decodeQR(black *gozxing.BitMatrix) (r *gozxing.Result, err error) {
 	d.finders = 0
 	defer func() {
 		if p := recover(); p != nil {
@@ -302,7 +339,75 @@ func (d *Decoder) decodeQR(bm *gozxing.BinaryBitmap) (r *gozxing.Result, err err
 			r, err = nil, gozxing.NewNotFoundException("more than %d finder pattern candidates", maxFinders)
 		}
 	}()
-	return d.qr.Decode(bm, d.qrHints)
+	r, cands, err := d.qrIn(black)
+	if r != nil || cands == 0 || cands > 16 || d.perspLeft <= 0 || d.noPerspective {
+		return r, err
+	}
+	// Some finder-pattern candidates but no code: gozxing's finder scans
+	// rows, and on a code tilted towards the top or bottom it misses
+	// patterns it finds on the same code tilted sideways; the transposed
+	// matrix is that code tilted sideways (mirrored, which the QR decoder
+	// undoes).
+	tr, _, _ := d.qrIn(d.transpose(black))
+	if tr == nil {
+		return nil, err
+	}
+	pts := tr.GetResultPoints()
+	swapped := make([]gozxing.ResultPoint, len(pts))
+	for i, p := range pts {
+		swapped[i] = gozxing.NewResultPoint(p.GetY(), p.GetX())
+	}
+	r = gozxing.NewResult(tr.GetText(), tr.GetRawBytes(), swapped, gozxing.BarcodeFormat_QR_CODE)
+	r.PutAllMetadata(tr.GetResultMetadata())
+	return r, nil
+}
+
+// qrIn is one QR search of black: the finder patterns, the grid as
+// gozxing samples it, then under perspective. cands is how many
+// finder-pattern candidates were seen.
+func (d *Decoder) qrIn(black *gozxing.BitMatrix) (*gozxing.Result, int, error) {
+	finder := detector.NewFinderPatternFinder(black, d.qrCallback)
+	info, ferr := finder.Find(d.qrHints)
+	cands := len(finder.GetPossibleCenters())
+	if ferr != nil {
+		// gozxing drops triples whose module sizes differ by more than
+		// 1.4×, as the near and far corners of a tilted code do.
+		if info = tiltedTriple(finder.GetPossibleCenters()); info == nil || d.perspLeft <= 0 || d.noPerspective {
+			return nil, cands, fmt.Errorf("qr finder patterns: %w", ferr)
+		}
+		r, used := d.decodeQRPerspective(black, info, d.perspLeft)
+		d.perspLeft -= used
+		if r == nil {
+			return nil, cands, fmt.Errorf("qr finder patterns, %d perspective tries: %w", used, ferr)
+		}
+		return r, cands, nil
+	}
+	det, err := detector.NewDetector(black).ProcessFinderPatternInfo(info)
+	if err == nil {
+		var dr *common.DecoderResult
+		if dr, err = d.qrDec.Decode(det.GetBits(), nil); err == nil {
+			return qrResult(dr, det.GetPoints()), cands, nil
+		}
+	}
+	if d.perspLeft <= 0 || d.noPerspective {
+		return nil, cands, err
+	}
+	r, used := d.decodeQRPerspective(black, info, d.perspLeft)
+	d.perspLeft -= used
+	if r == nil {
+		return nil, cands, fmt.Errorf("qr grid, affine and %d perspective tries: %w", used, err)
+	}
+	return r, cands, nil
+}
+
+// qrResult is the result gozxing's QR reader makes of a decoded grid.
+func qrResult(dr *common.DecoderResult, points []gozxing.ResultPoint) *gozxing.Result {
+	if md, ok := dr.GetOther().(*qrdecoder.QRCodeDecoderMetaData); ok {
+		md.ApplyMirroredCorrection(points)
+	}
+	r := gozxing.NewResult(dr.GetText(), dr.GetRawBytes(), points, gozxing.BarcodeFormat_QR_CODE)
+	r.PutMetadata(gozxing.ResultMetadataType_SYMBOLOGY_IDENTIFIER, "]Q"+strconv.Itoa(dr.GetSymbologyModifier()))
+	return r
 }
 
 // crop cuts area a out of the frame's black matrix into a reused matrix.

@@ -3,6 +3,8 @@ package camera
 import (
 	"image"
 	"math"
+
+	"github.com/makiuchi-d/gozxing"
 )
 
 // Retries: when the first pass over a frame finds nothing, the frame is
@@ -63,15 +65,17 @@ func (r Result) moved(m affine, b image.Rectangle) Result {
 // together, in frames' worth (w·h each): a step whose plane would take
 // the total over it is skipped. It is what bounds the worst case, a
 // frame with nothing in it, by a count rather than the clock, so a frame
-// yields the same on a busy processor: at 640×480 the first pass and
-// these retries stay under 33 ms of CPU (30 frames/s on one core;
-// scripts/camera-bench prints the slowest frame).
-const retryBudget = 6.0
+// yields the same on a busy processor. At 640×480 steps 1–4 below fit
+// (5th does not): a frame with nothing in it costs about 17 ms of CPU
+// (BenchmarkDecode/640x480/nothing), the busiest frames of
+// scripts/camera-bench about 30–40 ms (it prints the slowest frame).
+const retryBudget = 7.0
 
 // retry searches the frame again in altered forms, in the order of how
 // many codes each found per pixel searched in scripts/camera-bench
-// (first-pass misses, two seeds), until one decodes or the next would
-// exceed retryBudget:
+// (first-pass misses, two seeds; step 4 found more per pixel than 3 but
+// both fit, so the order only moves cost), until one decodes or the next
+// would exceed retryBudget:
 //
 //  1. Sharpened (unsharp mask): edges of a blurred code come back. On a
 //     very noisy frame (σ ≥ denoiseSigma) strongly smoothed instead,
@@ -82,7 +86,13 @@ const retryBudget = 6.0
 //  3. Turned 45°: gozxing's Data Matrix detector does not find a code
 //     turned about 40°–65°, nor does the row scanner read a Code 128 at
 //     that angle.
-//  4. Data Matrix only, in a finer grid of tiles that are not re-centred.
+//  4. Data Matrix only, in the first pass's black matrix opened 3×3:
+//     print running into a code (text, box print) keeps gozxing's
+//     detector from finding the code's edge; the opening removes strokes
+//     under 3 pixels wide and keeps modules of 3 and more. Cheap: no new
+//     binarization, and it counts as one frame.
+//  5. Data Matrix only, in a finer grid of tiles that are not re-centred
+//     (does not fit in the budget at VGA after 1–4).
 //
 // Frames larger than VGA get only 3, shrunk to about their own pixel
 // count.
@@ -91,6 +101,10 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 	w, h := b.Dx(), b.Dy()
 	if w*h > retryMaxPixels {
 		return Result{}, false
+	}
+	first := d.black // the first pass's black matrix
+	if first != nil && (first.GetWidth() != w || first.GetHeight() != h) {
+		first = nil
 	}
 	fill := paperLevel(img.Pix, img.Stride, w, h)
 	type attempt struct {
@@ -156,13 +170,26 @@ func (d *Decoder) retry(img *image.Gray) (Result, bool) {
 			return res.moved(m, b), true
 		}
 	}
+	if dm := only(d.syms, DataMatrix); small && w*h <= budget && dm != nil && !d.noOpen && first != nil {
+		// Data Matrix in the frame's black matrix opened (3×3): print
+		// touching a code stops gozxing's detector at the code's edge;
+		// strokes under 3 pixels wide go, modules of 3 and more stay.
+		// The first pass's matrix: Data Matrix is read from the black
+		// matrix alone, so the luminance plane is the frame's.
+		budget -= w * h
+		f := &frame{lum: newPlane(img.Pix, img.Stride, w, h, &d.lum), black: d.opened(first), w: w, h: h}
+		if res, ok := d.search(f, dm); ok {
+			d.step = len(attempts) + 1
+			return res.moved(identity, b), true
+		}
+	}
 	if small && w*h <= budget {
 		// Data Matrix in a finer grid of tiles left where they lie: print
 		// around a code pulls a tile's centroid off it.
 		defer func(tiles int) { d.recentreTiles, d.tiles = true, tiles }(d.tiles)
 		d.recentreTiles, d.tiles = false, d.tiles+2
 		if res, ok := d.pass(img.Pix, img.Stride, w, h, []Symbology{DataMatrix}); ok {
-			d.step = len(attempts) + 1
+			d.step = len(attempts) + 2
 			return res.moved(identity, b), true
 		}
 	}
@@ -178,6 +205,16 @@ func without(syms []Symbology, s Symbology) []Symbology {
 		}
 	}
 	return out
+}
+
+// only is s if syms has it, else nothing.
+func only(syms []Symbology, s Symbology) []Symbology {
+	for _, x := range syms {
+		if x == s {
+			return []Symbology{s}
+		}
+	}
+	return nil
 }
 
 // paperLevel is a bright level of the frame (the 90th percentile of a
@@ -328,4 +365,78 @@ func (d *Decoder) filtered(img *image.Gray, w, h int, k filterKind) []byte {
 		}
 	}
 	return out
+}
+
+// opened is the 3×3 opening of the black matrix m (erode the dark, then
+// dilate it back), into the decoder's reused matrix: dark strokes under
+// 3 pixels wide are gone, larger dark areas keep their shape. Outside
+// the matrix counts as light.
+func (d *Decoder) opened(m *gozxing.BitMatrix) *gozxing.BitMatrix {
+	w, h := m.GetWidth(), m.GetHeight()
+	nw := (w + 31) / 32
+	if d.omat == nil || d.omat.GetWidth() != w || d.omat.GetHeight() != h {
+		d.omat, _ = gozxing.NewBitMatrix(w, h)
+	}
+	if cap(d.owords) < 2*nw*h {
+		d.owords = make([]uint32, 2*nw*h)
+	}
+	a, t := d.owords[:nw*h], d.owords[nw*h:2*nw*h]
+	if d.row == nil || d.row.GetSize() != w {
+		d.row = gozxing.NewBitArray(w)
+	}
+	for y := range h {
+		d.row = m.GetRow(y, d.row)
+		copy(a[y*nw:(y+1)*nw], d.row.GetBitArray())
+	}
+	// Along rows: bit x of word k is pixel 32k+x; its left neighbour
+	// comes in from the word before, its right one from the word after.
+	horiz := func(dst, src []uint32, erode bool) {
+		for y := range h {
+			r, o := src[y*nw:(y+1)*nw], dst[y*nw:(y+1)*nw]
+			for k, v := range r {
+				var prev, next uint32
+				if k > 0 {
+					prev = r[k-1] >> 31
+				}
+				if k+1 < nw {
+					next = r[k+1] << 31
+				}
+				l, rr := v<<1|prev, v>>1|next
+				if erode {
+					o[k] = v & l & rr
+				} else {
+					o[k] = v | l | rr
+				}
+			}
+		}
+	}
+	vert := func(dst, src []uint32, erode bool) {
+		for y := range h {
+			o, c := dst[y*nw:(y+1)*nw], src[y*nw:(y+1)*nw]
+			for k := range o {
+				var up, down uint32
+				if y > 0 {
+					up = src[(y-1)*nw+k]
+				}
+				if y+1 < h {
+					down = src[(y+1)*nw+k]
+				}
+				if erode {
+					o[k] = c[k] & up & down
+				} else {
+					o[k] = c[k] | up | down
+				}
+			}
+		}
+	}
+	horiz(t, a, true)
+	vert(a, t, true)
+	horiz(t, a, false)
+	vert(a, t, false)
+	for y := range h {
+		bits := d.row.GetBitArray()
+		copy(bits, a[y*nw:(y+1)*nw])
+		d.omat.SetRow(y, d.row)
+	}
+	return d.omat
 }
