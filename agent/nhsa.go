@@ -40,7 +40,8 @@ func nhsaConfig(n configs.NHSA, store *queue.Store, cat *catalogue.Catalogue) (n
 		PurchaseTraceCodes: n.PurchaseTraceCodes, HoldRetry: n.HoldRetry, Timeout: n.Timeout,
 		MaxInputChars: p.MaxInputChars, InputShape: n.InputShape, Signtype: n.Signtype, ReturnPsnCertType: n.ReturnPsnCertType,
 		OptionalFields: n.OptionalFields, StockChangeTypes: n.StockChangeCodes(),
-		Query: nhsa.Query{Purchase: n.Query.Purchase, Sale: n.Query.Sale, Node: n.Query.Node, Field: n.Query.Field, Trace: n.Query.Trace}}
+		Query: nhsa.Query{Purchase: n.Query.Purchase, Sale: n.Query.Sale, Node: n.Query.Node, Field: n.Query.Field, Trace: n.Query.Trace,
+			StockTake: n.Query.StockTake, StockChange: n.Query.StockChange}}
 	for _, v := range n.Verdicts {
 		c.Verdicts = append(c.Verdicts, nhsa.Verdict{All: v.All, Not: v.Not, Kind: v.Kind, Hint: v.Hint})
 	}

@@ -170,7 +170,7 @@ func (a *Agent) reconcileBackends() []reconcile.Backend {
 	if ds == nil {
 		return nil
 	}
-	if q := a.config().NHSA.Query; q.Trace != "" || q.Purchase != "" || q.Sale != "" {
+	if q := a.config().NHSA.Query; q.Trace != "" || q.Purchase != "" || q.Sale != "" || q.StockTake != "" || q.StockChange != "" {
 		if d, ok := ds.byName[nhsa.DefaultName].(*nhsaDest); ok {
 			out = append(out, reconcile.NHSA{Client: d.Client})
 		}

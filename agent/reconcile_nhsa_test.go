@@ -68,7 +68,9 @@ nhsa:
   opter_name: 张药师
   phar_name: 李药师
   phar_prac_cert_no: "0000000001"
-  query: {trace: "3513", purchase: "3510", sale: "3511"}
+  query: {trace: "3513", purchase: "3510", sale: "3511", stock_take: "3508", stock_change: "3509"}
+  bill_types: [102, 202, 321, 116, 901, 205]
+  stock_change_types: {"205": "T205"}
 `, dir, "http://"+ln.Addr().String()+nhsasb.DefaultPath, retention, nhsasb.TestRecerSysCode, nhsasb.TestFixmedinsCode,
 		nhsasb.TestFixmedinsName, nhsasb.TestAdmdvs)
 	cfg, err := configs.LoadBytes("test", []byte(yaml), nil)
@@ -265,5 +267,55 @@ func TestNHSAReconcileSaleReturn(t *testing.T) {
 	open := reconcileFindings(t, a, ctx)
 	if len(open) != 1 || open[0].Kind != reconcile.Missing || open[0].Bill != ret.Code || open[0].Row != retRow {
 		t.Fatalf("findings %+v", open)
+	}
+}
+
+// TestNHSAReconcileStockChange: a stock-change bill (205 销毁出库, 3502)
+// is asked for by 3509 row by row; the row the sandbox lost is reported
+// missing, and the one-click resend repairs it.
+func TestNHSAReconcileStockChange(t *testing.T) {
+	a, nh, ctx := nhsaReconcileAgent(t, "0s", new(atomic.Int64))
+	c := fmt.Sprintf("8101235%013d", 770001)
+	scan(t, a, "dock", "PDA:RECEIVE:5069452c34b94a778abaa26c2b40b305", device.StatusCommand)
+	scan(t, a, "dock", "PDA:LOT:B0001:2025-06-01:2027-05-31", device.StatusCommand)
+	scan(t, a, "dock", c, device.StatusAccepted)
+	recv, err := a.Finish(ctx, "dock", map[string]string{"nhsa.dynt_no": "SH-1", "nhsa.purc_invo_no": "INV-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDelivery(t, a, recv.Code, queue.DeliveryDone)
+	scan(t, a, "dock", "PDA:CHANGE:205:过期销毁", device.StatusCommand)
+	scan(t, a, "dock", "PDA:LOT:B0001:2025-06-01:2027-05-31", device.StatusCommand)
+	scan(t, a, "dock", c, device.StatusAccepted)
+	chg, err := a.Finish(ctx, "dock", map[string]string{"nhsa.pric.8101235": "12.5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDelivery(t, a, chg.Code, queue.DeliveryDone)
+	if open := reconcileFindings(t, a, ctx); len(open) != 0 {
+		t.Fatalf("findings while 医保 holds both: %+v", open)
+	}
+	if v, _ := a.Reconciliation(1); len(v.Runs) != 1 || v.Runs[0].Bills != 2 || v.Runs[0].Records != 2 {
+		t.Fatalf("run %+v", v.Runs)
+	}
+	var chgRow string
+	for _, r := range nh.Rows() {
+		if r.Infno == "3502" {
+			chgRow = r.Bchno
+		}
+	}
+	if chgRow == "" || !nh.LoseRow(chgRow) {
+		t.Fatalf("sandbox rows %+v", nh.Rows())
+	}
+	open := reconcileFindings(t, a, ctx)
+	if len(open) != 1 || open[0].Kind != reconcile.Missing || open[0].Bill != chg.Code || open[0].Row != chgRow || !open[0].Resendable {
+		t.Fatalf("findings %+v", open)
+	}
+	if _, err := a.ResendFinding(ctx, open[0].ID); err != nil {
+		t.Fatalf("resend: %v", err)
+	}
+	waitDelivery(t, a, chg.Code, queue.DeliveryDone)
+	if open := reconcileFindings(t, a, ctx); len(open) != 0 {
+		t.Fatalf("after the resend: %+v", open)
 	}
 }

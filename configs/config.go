@@ -504,8 +504,14 @@ type NHSAQuery struct {
 	// Trace is the sale trace query reconciliation asks (e.g. 3513; empty:
 	// `pda-agent reconcile` cannot check 医保). Unconfirmed, single source.
 	Trace string `mapstructure:"trace"`
-	Node  string `mapstructure:"node"`
-	Field string `mapstructure:"field"`
+	// StockTake and StockChange are the queries reconciliation asks about
+	// the rows of 901 stock-takes (3501; e.g. 3508) and stock-change bills
+	// (3502; e.g. 3509), by row only (empty: not compared). Unconfirmed,
+	// single source (docs/protocol-fields.md).
+	StockTake   string `mapstructure:"stock_take"`
+	StockChange string `mapstructure:"stock_change"`
+	Node        string `mapstructure:"node"`
+	Field       string `mapstructure:"field"`
 }
 
 // NHSAVerdict is one rule of nhsa.verdicts: a text containing every

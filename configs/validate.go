@@ -326,9 +326,10 @@ func (c *Config) validateNHSA(p *problems) {
 	if len(n.Signtype) > 10 {
 		p.add("nhsa.signtype", "must be at most 10 characters (e.g. SM2, SM3); got %q", n.Signtype)
 	}
-	for _, q := range []struct{ key, v string }{{"nhsa.query.purchase", n.Query.Purchase}, {"nhsa.query.sale", n.Query.Sale}, {"nhsa.query.trace", n.Query.Trace}} {
+	for _, q := range []struct{ key, v string }{{"nhsa.query.purchase", n.Query.Purchase}, {"nhsa.query.sale", n.Query.Sale}, {"nhsa.query.trace", n.Query.Trace},
+		{"nhsa.query.stock_take", n.Query.StockTake}, {"nhsa.query.stock_change", n.Query.StockChange}} {
 		if q.v != "" && !infnoRE.MatchString(q.v) {
-			p.add(q.key, "must be empty or an infno such as 3510, 3511 or 3513; got %q", q.v)
+			p.add(q.key, "must be empty or an infno such as 3508, 3509, 3510, 3511 or 3513; got %q", q.v)
 		}
 	}
 }

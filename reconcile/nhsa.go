@@ -21,10 +21,13 @@ import (
 // Input_3511.cs. Their declared answers (Output_3510.cs, Output_3511.cs)
 // carry no trace code, and their input requires a row or catalogue code,
 // so for these only a row's presence is compared, and rows the platform
-// holds that this device did not send cannot be listed. Every switch is
-// off by default (single source, unconfirmed). Stock-takes and stock
-// changes (3501/3502) are skipped: no public query declares their rows
-// (3508/3509 answer stock levels, not rows).
+// holds that this device did not send cannot be listed. Stock-takes (901,
+// 3501) and stock-change bills (3502) likewise, by row presence: 3508
+// (nhsa.query.stock_take) and 3509 (nhsa.query.stock_change), whose
+// declared input (Input_3508.cs, Input_3509.cs there) takes the row's
+// fixmedins_bchno and whose answer (Output_3508.cs, Output_3509.cs) names
+// it as fixmedinsBchno, without trace codes. Every switch is off by
+// default (single source, unconfirmed).
 type NHSA struct {
 	Client *nhsa.Client
 	// Dest is the destination's name (nhsa if empty).
@@ -112,7 +115,7 @@ func (n NHSA) Reconcile(ctx context.Context, from, to time.Time, bills []Bill) (
 		}
 	}
 	if presenceOnly > 0 {
-		run.Skipped = append(run.Skipped, fmt.Sprintf("%d row(s) of receiving and returns: 3510/3511 answer no trace codes, only their presence was checked", presenceOnly))
+		run.Skipped = append(run.Skipped, fmt.Sprintf("%d row(s) of receiving, returns and stock: 3508-3511 answer no trace codes, only their presence was checked", presenceOnly))
 	}
 	run.Findings = compareRows(sent, platform)
 	return run, nil
@@ -125,6 +128,11 @@ func noQuery(t int) string {
 		return "nhsa.query.purchase, e.g. 3510, is off"
 	case billtype.CustomerReturn:
 		return "nhsa.query.sale, e.g. 3511, is off"
+	case billtype.StockTake:
+		return "nhsa.query.stock_take, e.g. 3508, is off"
+	}
+	if billtype.StockChange(t) {
+		return "nhsa.query.stock_change, e.g. 3509, is off"
 	}
 	return "no public query declares its rows"
 }

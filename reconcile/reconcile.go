@@ -6,7 +6,8 @@
 // (queue.ReconcileRun) and printed as a report and CSV for the auditor.
 //
 // 医保 (NHSA) compares the 3505 rows of sales against 3513 商品销售追溯信息查询,
-// and the rows of receiving and returns by 3510/3511 (nhsa.go); 码上放心 (MSFX) looks every
+// and the rows of receiving, returns, stock-takes and stock changes by
+// 3510/3511/3508/3509 (nhsa.go); 码上放心 (MSFX) looks every
 // uploaded bill up by its bill_code (query.upbilldetail) and lists the
 // store's own bills (drug.lsyd.searchbill) for those unknown here.
 package reconcile

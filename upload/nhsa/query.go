@@ -33,10 +33,15 @@ type Query struct {
 	// Trace is the infno of the sale trace query used by reconciliation
 	// (e.g. "3513"; SaleTraces); empty: off.
 	Trace string
+	// StockTake and StockChange are the row queries reconciliation asks
+	// about 3501 and 3502 rows (e.g. "3508" and "3509"; RowQuery); they
+	// settle no doubt (settle asks 3503-3506 only). Empty: off.
+	StockTake, StockChange string
 }
 
 func (q Query) check() error {
-	for _, v := range []struct{ name, infno string }{{"query.purchase", q.Purchase}, {"query.sale", q.Sale}, {"query.trace", q.Trace}} {
+	for _, v := range []struct{ name, infno string }{{"query.purchase", q.Purchase}, {"query.sale", q.Sale}, {"query.trace", q.Trace},
+		{"query.stock_take", q.StockTake}, {"query.stock_change", q.StockChange}} {
 		if v.infno != "" {
 			if err := checkID(v.name, v.infno, 5); err != nil {
 				return err

@@ -147,19 +147,25 @@ func (c *Client) SaleTraceQuery() string { return c.cfg.Query.Trace }
 
 // RowQuery is the query interface reconciliation asks about the rows of a
 // bill of type t: nhsa.query.purchase for 3503/3504 (3510 商品采购查询),
-// nhsa.query.sale for 3506 (3511 商品销售查询); "" when not configured or
-// not such a bill (3505 sales go to SaleTraces).
+// nhsa.query.sale for 3506 (3511 商品销售查询), nhsa.query.stock_take for
+// 3501 (3508) and nhsa.query.stock_change for 3502 (3509); "" when not
+// configured or not such a bill (3505 sales go to SaleTraces).
 func (c *Client) RowQuery(t int) string {
 	infno, ok := infnoOf(t)
-	if !ok || infno == fsi.InfSale {
+	switch {
+	case !ok || infno == fsi.InfSale:
 		return ""
+	case infno == fsi.InfStockTake:
+		return c.cfg.Query.StockTake
+	case infno == fsi.InfStockChange:
+		return c.cfg.Query.StockChange
 	}
 	return c.cfg.Query.infnoFor(infno)
 }
 
 // HoldsRow asks the query interface qinf (RowQuery) whether the platform
 // holds the row bchno, accepted between the days of from and to (UTC+8):
-// {"data": fsi.RowQuery}. The declared answers (3510/3511) carry no trace
+// {"data": fsi.RowQuery}. The declared answers (3508-3511) carry no trace
 // code: only the row's presence is known.
 func (c *Client) HoldsRow(ctx context.Context, qinf, bchno string, from, to time.Time) (bool, error) {
 	q := fsi.RowQuery{FixmedinsCode: c.cfg.FixmedinsCode, FixmedinsBchno: bchno,

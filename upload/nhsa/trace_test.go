@@ -86,9 +86,18 @@ func TestHoldsRow(t *testing.T) {
 	if q := c.RowQuery(billtype.Purchase); q != "" {
 		t.Fatalf("off by default: %q", q)
 	}
+	if q := c.RowQuery(billtype.StockTake); q != "" {
+		t.Fatalf("3508 off by default: %q", q)
+	}
 	cfg.Query.Purchase, cfg.Query.Sale = "3510", "3511"
 	c = mustNew(t, cfg)
-	for typ, want := range map[int]string{billtype.Purchase: "3510", billtype.SupplierReturn: "3510", billtype.CustomerReturn: "3511", billtype.RetailSale: ""} {
+	if q := c.RowQuery(205); q != "" {
+		t.Fatalf("3509 asked without nhsa.query.stock_change: %q", q)
+	}
+	cfg.Query.StockTake, cfg.Query.StockChange = "3508", "3509"
+	c = mustNew(t, cfg)
+	for typ, want := range map[int]string{billtype.Purchase: "3510", billtype.SupplierReturn: "3510", billtype.CustomerReturn: "3511", billtype.RetailSale: "",
+		billtype.StockTake: "3508", 205: "3509", 111: "3509"} {
 		if got := c.RowQuery(typ); got != want {
 			t.Errorf("RowQuery(%d) = %q, want %q", typ, got, want)
 		}

@@ -263,7 +263,11 @@ type TraceQuery struct {
 // Input_3511.cs declare Y (fixmedins_code 30, begndate, enddate
 // yyyy-MM-dd) and fixmedins_bchno (30; it or medins_list_codg must be
 // given). Their answers (Output_3510.cs, Output_3511.cs) name the row as
-// fixmedinsBchno and carry no trace code. Single source: UNCONFIRMED.
+// fixmedinsBchno and carry no trace code. The same four fields, with the
+// same marks, open Input_3508.cs and Input_3509.cs there (the 3501
+// stock-take and 3502 stock-change rows; Output_3508.cs and
+// Output_3509.cs: fixmedinsBchno, no trace code), so 3508/3509 are asked
+// with it too. Single source: UNCONFIRMED.
 type RowQuery struct {
 	FixmedinsCode  string `json:"fixmedins_code"`
 	FixmedinsBchno string `json:"fixmedins_bchno"`

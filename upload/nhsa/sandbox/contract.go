@@ -19,6 +19,8 @@ const (
 	infTraceQuery     = "3513" // 商品销售追溯信息查询 (answered from the ledger)
 	infPurchaseQuery  = "3510" // 商品采购查询 (3503/3504 rows, from the ledger; rowquery.go)
 	infSaleQuery      = "3511" // 商品销售查询 (3505/3506 rows, from the ledger; rowquery.go)
+	infStockQuery     = "3508" // 商品盘存查询 (3501 rows, from the ledger; rowquery.go)
+	infChangeQuery    = "3509" // 商品库存变更查询 (3502 rows, from the ledger; rowquery.go)
 )
 
 // Input node names: purcinfo (3503/3504), selinfo (3505/3506), data
@@ -502,4 +504,62 @@ type saleRecord struct {
 	TrdnFlag        string  `json:"trdnFlag"`
 	OptTime         string  `json:"optTime"`
 	ValiFlag        string  `json:"valiFlag"`
+}
+
+// stockQueryFields is the data node of 3508 (the 3501 stock-take rows) as
+// newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3508.cs declares
+// it (single source; the same rules as 3510).
+func stockQueryFields() []field {
+	return queryFields(
+		"fixmedins_code", 30, "medins_list_codg", 150, "fixmedins_bchno", 30, "begndate", 0, "enddate", 0,
+		"medins_prod_inv_no", 30, "med_list_codg", 50, "medins_list_name", 100, "rx_flag", 3, "list_sp_item_flag", 3,
+		"trdn_flag", 3, "invdate", 0, "manu_lotnum", 30, "manu_date", 0, "expy_end", 0, "memo", 500, "vali_flag", 3,
+		"rid", 40, "crter_id", 20, "crter_name", 50, "crte_optins_no", 20, "opter_id", 20, "opter_name", 50,
+		"optins_no", 20, "poolarea_no", 6)
+}
+
+// changeQueryFields is the data node of 3509 (the 3502 stock-change rows)
+// as newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Input/YiBao/Input_3509.cs declares
+// it (single source; the same rules as 3510; inv_chg_type, marked Y, is a
+// filter here like the 标志 fields).
+func changeQueryFields() []field {
+	return queryFields(
+		"fixmedins_code", 30, "medins_list_codg", 150, "fixmedins_bchno", 30, "begndate", 0, "enddate", 0,
+		"medins_prod_inv_chg_no", 30, "med_list_codg", 50, "inv_chg_type", 6, "medins_list_name", 100, "rx_flag", 3,
+		"list_sp_item_flag", 3, "trdn_flag", 3, "inv_chg_time", 0, "inv_chg_opter_name", 50, "memo", 500,
+		"vali_flag", 3, "rid", 40, "crter_id", 20, "crter_name", 50, "crte_optins_no", 20, "opter_id", 20,
+		"opter_name", 50, "optins_no", 20, "poolarea_no", 6)
+}
+
+// stockRecord is one record of the 3508 answer (newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Output/YiBao/Output_3508.cs; the
+// fields the sandbox knows of a 3501 row). No trace code is declared.
+type stockRecord struct {
+	FixmedinsCode  string  `json:"fixmedinsCode"`
+	MedListCodg    string  `json:"medListCodg"`
+	MedinsListCodg string  `json:"medinsListCodg"`
+	MedinsListName string  `json:"medinsListName"`
+	FixmedinsBchno string  `json:"fixmedinsBchno"`
+	InvCnt         float64 `json:"invCnt"`
+	TrdnFlag       string  `json:"trdnFlag"`
+	OptTime        string  `json:"optTime"`
+	ValiFlag       string  `json:"valiFlag"`
+}
+
+// changeRecord is one record of the 3509 answer (newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/Output/YiBao/Output_3509.cs; the
+// fields the sandbox knows of a 3502 row). No trace code is declared.
+type changeRecord struct {
+	FixmedinsCode  string  `json:"fixmedinsCode"`
+	MedListCodg    string  `json:"medListCodg"`
+	MedinsListCodg string  `json:"medinsListCodg"`
+	MedinsListName string  `json:"medinsListName"`
+	FixmedinsBchno string  `json:"fixmedinsBchno"`
+	InvChgType     string  `json:"invChgType"`
+	Cnt            float64 `json:"cnt"`
+	TrdnFlag       string  `json:"trdnFlag"`
+	OptTime        string  `json:"optTime"`
+	ValiFlag       string  `json:"valiFlag"`
 }

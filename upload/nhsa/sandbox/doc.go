@@ -42,8 +42,10 @@
 //     Options.ChangeTypes restricts it when given.
 //   - 3513 销售追溯信息查询: openhis Input_3513.cs and
 //     Models/Output/YiBao/Output_3513.cs (single source), answered from the
-//     ledger (trace.go). The queries 3510 采购查询 and 3511 销售查询 are not
-//     served (unknown_infno).
+//     ledger (trace.go).
+//   - 3510 采购查询, 3511 销售查询, 3508 (3501 rows) and 3509 (3502 rows):
+//     openhis Input_/Output_3508.cs … 3511.cs (single source), answered
+//     from the ledger (rowquery.go).
 //
 // Where provinces differ or the platform's behaviour is unconfirmed, the
 // sandbox takes the strict reading by default and offers a switch.

@@ -60,7 +60,7 @@ func (s *Server) serveFSI(plain []byte, received time.Time, f Fault, shape Answe
 	if req.infno == infTraceQuery {
 		return s.serveTrace(req, received, now)
 	}
-	if req.infno == infPurchaseQuery || req.infno == infSaleQuery {
+	if isRowQuery(req.infno) {
 		return s.serveRowQuery(req, received, now)
 	}
 	rows, rowErrs, unknown, callErr := s.parseInput(req, now)
@@ -268,7 +268,7 @@ func (s *Server) parseRequest(plain []byte, now time.Time) (*fsiReq, *fsiErr) {
 	}
 
 	infno := vals["infno"]
-	if _, ok := s.schemas[infno]; !ok && infno != infTraceQuery && infno != infPurchaseQuery && infno != infSaleQuery {
+	if _, ok := s.schemas[infno]; !ok && infno != infTraceQuery && !isRowQuery(infno) {
 		return nil, refuse(reasonUnknownInfno, "交易编号[%s]不存在", infno)
 	}
 	s.mu.Lock()

@@ -65,7 +65,7 @@ func TestFSIHeaderRules(t *testing.T) {
 		{"null input", func(m map[string]any) { m["input"] = nil }, "", "missing_field", "input"},
 		{"opter too long", func(m map[string]any) { m["opter"] = strings.Repeat("x", 31) }, "", "too_long", "opter"},
 		{"opter_name of 50 Chinese characters", func(m map[string]any) { m["opter_name"] = strings.Repeat("药", 50) }, "", "", ""},
-		{"3509 not served", func(m map[string]any) { m["infno"] = "3509" }, "", "unknown_infno", "交易编号[3509]不存在"},
+		{"3512 not served", func(m map[string]any) { m["infno"] = "3512" }, "", "unknown_infno", "交易编号[3512]不存在"},
 		{"3505A not served", func(m map[string]any) { m["infno"] = "3505A" }, "", "unknown_infno", "3505A"},
 		{"unknown institution", func(m map[string]any) { m["fixmedins_code"] = "P99000000002" }, "", "unknown_institution", "P99000000002"},
 		{"msgid 29 characters", func(m map[string]any) { m["msgid"] = msgidAt(0)[:29] }, "", "invalid_msgid", "格式错误"},

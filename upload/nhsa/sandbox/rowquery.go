@@ -9,14 +9,29 @@ import (
 	"unicode/utf8"
 )
 
-// serveRowQuery answers 3510 商品采购查询 (the 3503/3504 rows) and 3511
-// 商品销售查询 (the 3505/3506 rows) from the ledger: one record per row in
+// isRowQuery tells the query interfaces rowquery.go answers.
+func isRowQuery(infno string) bool {
+	switch infno {
+	case infPurchaseQuery, infSaleQuery, infStockQuery, infChangeQuery:
+		return true
+	}
+	return false
+}
+
+// serveRowQuery answers 3510 商品采购查询 (the 3503/3504 rows), 3511
+// 商品销售查询 (the 3505/3506 rows), 3508 (the 3501 stock-take rows) and
+// 3509 (the 3502 stock-change rows) from the ledger: one record per row in
 // force that matches the query. Read-only; the answer is kept under the
 // msgid like any other. LoseRow and ChangeCode act on these rows too.
 func (s *Server) serveRowQuery(req *fsiReq, received, now time.Time) []byte {
 	fields, kinds := purchaseQueryFields(), []string{infPurchase, infPurchaseReturn}
-	if req.infno == infSaleQuery {
+	switch req.infno {
+	case infSaleQuery:
 		fields, kinds = saleQueryFields(), []string{infSale, infSaleReturn}
+	case infStockQuery:
+		fields, kinds = stockQueryFields(), []string{infStockTake}
+	case infChangeQuery:
+		fields, kinds = changeQueryFields(), []string{infStockChange}
 	}
 	q, unknown, e := s.parseRowQuery(req, fields)
 	s.noteUnknown(unknown)
@@ -38,9 +53,10 @@ func (s *Server) serveRowQuery(req *fsiReq, received, now time.Time) []byte {
 	return ans
 }
 
-// rowQuery is a checked 3510/3511 query.
+// rowQuery is a checked 3508-3511 query.
 type rowQuery struct {
 	bchno, listID, medList, valid string
+	chgType                       string // 3509 inv_chg_type filter
 	from, to                      time.Time
 }
 
@@ -97,7 +113,7 @@ func (s *Server) parseRowQuery(req *fsiReq, fields []field) (rowQuery, []string,
 	if strs["medins_list_codg"] == "" && strs["fixmedins_bchno"] == "" {
 		return rowQuery{}, unknown, refuse(reasonMissingField, "医药机构目录编码、定点医药机构批次流水号中,必须传其中一个字段")
 	}
-	q := rowQuery{bchno: strs["fixmedins_bchno"], listID: strs["medins_list_codg"], medList: strs["med_list_codg"], valid: strs["vali_flag"]}
+	q := rowQuery{bchno: strs["fixmedins_bchno"], listID: strs["medins_list_codg"], medList: strs["med_list_codg"], valid: strs["vali_flag"], chgType: strs["inv_chg_type"]}
 	var err1, err2 error
 	q.from, err1 = time.ParseInLocation(dateLayout, strs["begndate"], s.cst)
 	q.to, err2 = time.ParseInLocation(dateLayout, strs["enddate"], s.cst)
@@ -111,7 +127,7 @@ func (s *Server) parseRowQuery(req *fsiReq, fields []field) (rowQuery, []string,
 }
 
 // rowRecordsLocked lists the rows of the interfaces infnos that q matches,
-// in ledger order, as 3510 or 3511 records.
+// in ledger order, as 3510, 3511, 3508 or 3509 records.
 func (s *Server) rowRecordsLocked(inst *institution, q rowQuery, infnos []string) []any {
 	out := []any{}
 	if q.valid != "" && q.valid != "1" {
@@ -131,7 +147,7 @@ func (s *Server) rowRecordsLocked(inst *institution, q rowQuery, infnos []string
 			continue
 		}
 		if (q.bchno != "" && q.bchno != r.Bchno) || (q.listID != "" && q.listID != e.row.hilistID) ||
-			(q.medList != "" && q.medList != e.row.medList) {
+			(q.medList != "" && q.medList != e.row.medList) || (q.chgType != "" && q.chgType != e.row.changeType) {
 			continue
 		}
 		at := r.At.In(s.cst).Format(timeLayout)
@@ -144,6 +160,14 @@ func (s *Server) rowRecordsLocked(inst *institution, q rowQuery, infnos []string
 			out = append(out, purchaseRecord{FixmedinsCode: inst.FixmedinsCode, MedListCodg: e.row.medList,
 				MedinsListCodg: e.row.hilistID, MedinsListName: e.row.hilistName, FixmedinsBchno: r.Bchno,
 				MedinsProdPurcNo: e.row.refNo, ProdRetnFlag: flag, PurcRetnCnt: e.row.countF, OptTime: at, ValiFlag: "1"})
+		case infStockTake:
+			out = append(out, stockRecord{FixmedinsCode: inst.FixmedinsCode, MedListCodg: e.row.medList,
+				MedinsListCodg: e.row.hilistID, MedinsListName: e.row.hilistName, FixmedinsBchno: r.Bchno,
+				InvCnt: e.row.countF, TrdnFlag: e.row.trdn, OptTime: at, ValiFlag: "1"})
+		case infStockChange:
+			out = append(out, changeRecord{FixmedinsCode: inst.FixmedinsCode, MedListCodg: e.row.medList,
+				MedinsListCodg: e.row.hilistID, MedinsListName: e.row.hilistName, FixmedinsBchno: r.Bchno,
+				InvChgType: e.row.changeType, Cnt: e.row.countF, TrdnFlag: e.row.trdn, OptTime: at, ValiFlag: "1"})
 		default:
 			out = append(out, saleRecord{FixmedinsCode: inst.FixmedinsCode, MedListCodg: e.row.medList,
 				MedinsListCodg: e.row.hilistID, MedinsListName: e.row.hilistName, FixmedinsBchno: r.Bchno,

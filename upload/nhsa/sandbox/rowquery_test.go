@@ -109,3 +109,70 @@ func TestRowQueryStrict(t *testing.T) {
 		}
 	}
 }
+
+// The tests' own 3508/3509 names: newtouch-cloud/openhis
+// WinServiceAPI/NeiMengGuYiBaoApp/Models/{Input,Output}/YiBao/{Input,Output}_3508.cs
+// and _3509.cs.
+const (
+	InfStockQuery  = "3508"
+	InfChangeQuery = "3509"
+)
+
+type StockQueryRecord struct {
+	FixmedinsBchno string  `json:"fixmedinsBchno"`
+	InvChgType     string  `json:"invChgType"`
+	InvCnt         float64 `json:"invCnt"`
+	Cnt            float64 `json:"cnt"`
+}
+
+func TestStockRowQueries(t *testing.T) {
+	s := newServer(t, sandbox.SchemeNone, sandbox.EnvelopePlain)
+	c := newClient(s, sandbox.SchemeNone, sandbox.EnvelopePlain)
+	wantOK(t, c.send(t, c.request(InfStockTake, map[string]any{NodeInventory: []StockTakeRow{stockTake("T-1", code(6), code(7))}})))
+	wantOK(t, c.send(t, c.request(InfStockChange, map[string]any{NodeInventory: []StockChangeRow{stockChange("C-1", "101", code(5))}})))
+	wantOK(t, c.send(t, c.request(InfPurchase, purc(purchase("P-1")))))
+	ask := func(infno string, data map[string]any) []StockQueryRecord {
+		t.Helper()
+		base := map[string]any{"fixmedins_code": sandbox.TestFixmedinsCode, "begndate": "2026-11-27", "enddate": "2026-11-27"}
+		for k, v := range data {
+			base[k] = v
+		}
+		r := c.send(t, c.request(infno, map[string]any{"data": base}))
+		wantOK(t, r)
+		var recs []StockQueryRecord
+		if err := json.Unmarshal(r.resp.Output, &recs); err != nil {
+			t.Fatalf("output %s: %v", r.resp.Output, err)
+		}
+		return recs
+	}
+	if got := ask(InfStockQuery, map[string]any{"fixmedins_bchno": "T-1"}); len(got) != 1 || got[0].FixmedinsBchno != "T-1" || got[0].InvCnt != 2 {
+		t.Errorf("3508 T-1: %+v", got)
+	}
+	if got := ask(InfChangeQuery, map[string]any{"fixmedins_bchno": "C-1"}); len(got) != 1 || got[0].InvChgType != "101" || got[0].Cnt != 1 {
+		t.Errorf("3509 C-1: %+v", got)
+	}
+	// Each answers its own message's rows only; inv_chg_type filters.
+	for _, q := range []struct {
+		infno string
+		data  map[string]any
+	}{
+		{InfStockQuery, map[string]any{"fixmedins_bchno": "C-1"}},
+		{InfStockQuery, map[string]any{"fixmedins_bchno": "P-1"}},
+		{InfChangeQuery, map[string]any{"fixmedins_bchno": "T-1"}},
+		{InfChangeQuery, map[string]any{"fixmedins_bchno": "C-1", "inv_chg_type": "102"}},
+		{InfChangeQuery, map[string]any{"fixmedins_bchno": "C-1", "begndate": "2026-11-28", "enddate": "2026-11-30"}},
+	} {
+		if got := ask(q.infno, q.data); len(got) != 0 {
+			t.Errorf("%s %v answered %+v", q.infno, q.data, got)
+		}
+	}
+	// Strict: one of the row and catalogue codes is required.
+	wantRefused(t, c.send(t, c.request(InfChangeQuery, map[string]any{"data": map[string]any{
+		"fixmedins_code": sandbox.TestFixmedinsCode, "begndate": "2026-11-27", "enddate": "2026-11-27"}})), "必须传其中一个字段")
+	if !s.LoseRow("C-1") {
+		t.Fatal("LoseRow")
+	}
+	if got := ask(InfChangeQuery, map[string]any{"fixmedins_bchno": "C-1"}); len(got) != 0 {
+		t.Errorf("a lost 3502 row is still answered: %+v", got)
+	}
+}
