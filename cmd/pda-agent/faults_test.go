@@ -495,6 +495,17 @@ func sendLine(t *testing.T, p *agentProc, line string) string {
 	return ""
 }
 
+// sendExpect sends one scanner line and fails unless the answer starts
+// with want; it returns the answer.
+func sendExpect(t *testing.T, p *agentProc, stderr *lockedBuffer, line, want string) string {
+	t.Helper()
+	ack := sendLine(t, p, line)
+	if !strings.HasPrefix(ack, want) {
+		t.Fatalf("%q: %s, want %s\n%s", line, ack, want, stderr.String())
+	}
+	return ack
+}
+
 // playUnits sends units of scanner lines (one bill each, see nhsaUnits),
 // recording what each code was told under its bill's type (a code's
 // second bill of a type, e.g. a re-sale, under n = 1).

@@ -49,19 +49,7 @@ func TestStockTakeAndDestructionReachNHSA(t *testing.T) {
 	p := startAgent(t, config, &stderr)
 	send := func(line, want string) string {
 		t.Helper()
-		if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case ack := <-p.acks:
-			if !strings.HasPrefix(ack, want) {
-				t.Fatalf("%q: %s, want %s\n%s", line, ack, want, stderr.String())
-			}
-			return ack
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no answer to %q", line)
-		}
-		return ""
+		return sendExpect(t, p, &stderr, line, want)
 	}
 	send("PDA:RECEIVE:5e0a7c3b9d2f48a6b1c3e5f7a9b0d2e4", "COMMAND")
 	send("PDA:LOT:B0001:2025-06-01:2027-05-31", "COMMAND")
@@ -250,19 +238,7 @@ func TestEveryStockChangeReachesNHSA(t *testing.T) {
 	p := startAgent(t, config, &stderr)
 	send := func(line, want string) string {
 		t.Helper()
-		if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case ack := <-p.acks:
-			if !strings.HasPrefix(ack, want) {
-				t.Fatalf("%q: %s, want %s\n%s", line, ack, want, stderr.String())
-			}
-			return ack
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no answer to %q", line)
-		}
-		return ""
+		return sendExpect(t, p, &stderr, line, want)
 	}
 	const lot = "PDA:LOT:B0002:2025-06-01:2027-05-31"
 	send("PDA:RECEIVE:5e0a7c3b9d2f48a6b1c3e5f7a9b0d2e4", "COMMAND")

@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pda-agent/pda-agent/agent"
 	"github.com/pda-agent/pda-agent/gm"
@@ -49,19 +47,7 @@ func TestStockTakeShortfallBookedReachesNHSA(t *testing.T) {
 	p := startAgent(t, config, &stderr)
 	send := func(line, want string) string {
 		t.Helper()
-		if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case ack := <-p.acks:
-			if !strings.HasPrefix(ack, want) {
-				t.Fatalf("%q: %s, want %s\n%s", line, ack, want, stderr.String())
-			}
-			return ack
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no answer to %q", line)
-		}
-		return ""
+		return sendExpect(t, p, &stderr, line, want)
 	}
 	c := waitAPI(t, dir, port, &stderr)
 	send("PDA:RECEIVE:5e0a7c3b9d2f48a6b1c3e5f7a9b0d2e4", "COMMAND")
