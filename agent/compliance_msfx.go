@@ -287,8 +287,8 @@ func (a *Agent) loadMsfxCompliance() error {
 func servicePeriod(end string, now time.Time, alarmDays int) *ServicePeriod {
 	p := &ServicePeriod{EndDate: end}
 	day := dateOnly(end)
-	if t, err := time.ParseInLocation(time.DateOnly, day, chinaZone); err == nil {
-		today, _ := time.ParseInLocation(time.DateOnly, now.In(chinaZone).Format(time.DateOnly), chinaZone)
+	if t, err := time.ParseInLocation(time.DateOnly, day, chinaTime); err == nil {
+		today, _ := time.ParseInLocation(time.DateOnly, now.In(chinaTime).Format(time.DateOnly), chinaTime)
 		p.DaysLeft = int(t.Sub(today).Hours() / 24)
 		p.Alarm = p.DaysLeft <= alarmDays
 	} else {
@@ -301,7 +301,7 @@ func servicePeriod(end string, now time.Time, alarmDays int) *ServicePeriod {
 func (a *Agent) verificationRate(ctx context.Context, c *msfx.Client, now time.Time, days int, formula string,
 	fail func(string, error)) (*VerificationRate, error) {
 	from := now.AddDate(0, 0, -days)
-	r := &VerificationRate{Since: from.In(chinaZone).Format(time.DateOnly), Until: now.In(chinaZone).Format(time.DateOnly),
+	r := &VerificationRate{Since: from.In(chinaTime).Format(time.DateOnly), Until: now.In(chinaTime).Format(time.DateOnly),
 		Formula: formula, PullingDown: []RateBill{},
 		Unconfirmed: "the guide's formula is not public: bills counted, " + formula + ", all varieties"}
 	received := map[string]string{} // upstream bill → receiving bill
@@ -342,7 +342,7 @@ func (a *Agent) verificationRate(ctx context.Context, c *msfx.Client, now time.T
 			continue
 		}
 		r.PullingDown = append(r.PullingDown, RateBill{Kind: "own_not_delivered", BillCode: b.Code, BillType: b.Type,
-			BillTime: b.FinishedAt.In(chinaZone).Format(time.DateTime), Detail: "码上放心 " + state})
+			BillTime: b.FinishedAt.In(chinaTime).Format(time.DateTime), Detail: "码上放心 " + state})
 	}
 	states, err := a.store.UpstreamStates()
 	if err != nil {

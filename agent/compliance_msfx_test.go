@@ -50,7 +50,7 @@ func TestMsfxComplianceScriptedMonth(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { files.Close() })
-	gw.SetServiceEnd(sandbox.DefaultStoreRefEntID, now.AddDate(0, 0, 20).In(chinaZone).Format(time.DateOnly)+" 23:59:59")
+	gw.SetServiceEnd(sandbox.DefaultStoreRefEntID, now.AddDate(0, 0, 20).In(chinaTime).Format(time.DateOnly)+" 23:59:59")
 	gw.SetWESLicense(sandbox.DefaultStoreRefEntID, "LIC-1")
 
 	cfg, err := configs.LoadBytes("test", nil, []string{"PDA_DEVICE_ID=CM1", "PDA_DATA_DIR=" + t.TempDir(),

@@ -472,9 +472,6 @@ func (a *Agent) trimCache() {
 // refuseHint ends a bad verdict's message under refuse.
 const refuseHint = "。请将此盒移出本单或登记例外后再结算"
 
-// chinaZone is the platform's day (expiry dates are China dates).
-var chinaZone = time.FixedZone("CST", 8*3600)
-
 // judge turns the platform's answer into a verdict for a job.
 func (a *Agent) judge(j checkJob, ans cachedAnswer, hooks OnlineHooks) CheckVerdict {
 	v := CheckVerdict{Code: j.code, Session: j.session, Bill: j.bill, Mode: j.mode, State: CheckOK, CheckedAt: ans.at}
@@ -499,7 +496,7 @@ func (a *Agent) judge(j checkJob, ans cachedAnswer, hooks OnlineHooks) CheckVerd
 		}
 		if p, ok := in.Lot(); ok {
 			v.Expiry = dateOnly(string(p.ExpireDate))
-			if today := ans.at.In(chinaZone).Format(time.DateOnly); v.Expiry != "" && v.Expiry < today {
+			if today := ans.at.In(chinaTime).Format(time.DateOnly); v.Expiry != "" && v.Expiry < today {
 				v.Problems, words = append(v.Problems, ProblemExpired), append(words, "已过有效期（"+v.Expiry+"）")
 			}
 		}
