@@ -142,8 +142,8 @@ func (a *Agent) runMsfxCompliance(ctx context.Context) {
 			(a.comp.lastTry.IsZero() || a.now().Sub(a.comp.lastTry) >= cc.Compliance.Refresh)
 		a.comp.mu.Unlock()
 		// Uploads of finished bills and counter checks come first: they
-		// share the AppKey's calls (and its bans); a refresh waits for a
-		// minute when they have nothing due.
+		// share the AppKey's calls (and its bans), so a due refresh waits,
+		// checked every minute, until nothing of theirs is due.
 		if due && !a.reconcileYield() {
 			if err := a.RefreshMsfxCompliance(ctx); err != nil {
 				a.log.Warn("码上放心 compliance refresh", "err", err)
