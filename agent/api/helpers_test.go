@@ -66,7 +66,10 @@ func start(t *testing.T, o envOpts) *testEnv {
 		env = append(env, "PDA_MSFX_ENABLED=true", "PDA_MSFX_GATEWAY="+gw.URL(),
 			"PDA_MSFX_APP_KEY="+sandbox.DefaultStoreAppKey, "PDA_MSFX_APP_SECRET="+sandbox.DefaultStoreSecret,
 			"PDA_MSFX_REF_ENT_ID="+sandbox.DefaultStoreRefEntID, "PDA_MSFX_ENT_ID="+sandbox.DefaultStoreEntID,
-			"PDA_MSFX_RATE=0", "PDA_MSFX_POLL_INTERVAL=1s", "PDA_UPLOAD_INITIAL_BACKOFF=100ms", "PDA_UPLOAD_MAX_BACKOFF=1s")
+			"PDA_MSFX_RATE=0", "PDA_MSFX_POLL_INTERVAL=1s", "PDA_UPLOAD_INITIAL_BACKOFF=100ms", "PDA_UPLOAD_MAX_BACKOFF=1s",
+			// The compliance refresh at start would take faults a test
+			// injects for its own request; compliance tests refresh by hand.
+			"PDA_MSFX_COMPLIANCE_REFRESH=0s")
 	}
 	env = append(env, o.env...)
 	cfg, err := configs.LoadBytes("test", nil, env)
