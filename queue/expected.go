@@ -36,12 +36,9 @@ func (s *Store) SetExpected(ctx context.Context, session string, upstream []stri
 		return Bill{}, err
 	}
 	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
-		b, ok, err := w.sessionBill(session)
+		b, err := w.openBill(session)
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
 		}
 		if b.Attrs == nil {
 			b.Attrs = map[string]string{}

@@ -190,12 +190,9 @@ func (s *Store) AddException(ctx context.Context, session string, e Exception) (
 		return Bill{}, errors.New("queue: an exception covers at least one pack")
 	}
 	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
-		b, ok, err := w.sessionBill(session)
+		b, err := w.openBill(session)
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
 		}
 		i := slices.IndexFunc(b.Lines, func(l SaleLine) bool { return l.Line == e.Line })
 		if i < 0 {

@@ -27,12 +27,9 @@ func (s *Store) RemoveItem(ctx context.Context, session string, codes ...string)
 		it Item
 	}
 	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
-		b, ok, err := w.sessionBill(session)
+		b, err := w.openBill(session)
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
 		}
 		items, err := readItems(w.tx, b.ID)
 		if err != nil {
@@ -117,12 +114,9 @@ func (s *Store) ExcusePack(ctx context.Context, session string, e Exception) (Bi
 		return Bill{}, errors.New("queue: an excused pack is named by its code and counts no packs")
 	}
 	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
-		b, ok, err := w.sessionBill(session)
+		b, err := w.openBill(session)
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
 		}
 		items, err := readItems(w.tx, b.ID)
 		if err != nil {

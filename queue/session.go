@@ -343,6 +343,18 @@ func (w *wtx) sessionBill(session string) (Bill, bool, error) {
 	return b, true, nil
 }
 
+// openBill is the session's open bill, or ErrNoSession.
+func (w *wtx) openBill(session string) (Bill, error) {
+	b, ok, err := w.sessionBill(session)
+	if err != nil {
+		return Bill{}, err
+	}
+	if !ok {
+		return Bill{}, fmt.Errorf("%w %q", ErrNoSession, session)
+	}
+	return b, nil
+}
+
 var billPrefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
 
 // newBill creates an open bill for spec with its bill_code, generated here
@@ -570,12 +582,9 @@ func (s *Store) Finish(ctx context.Context, session string, route Route) (Bill, 
 		route = To()
 	}
 	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
-		b, ok, err := w.sessionBill(session)
+		b, err := w.openBill(session)
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
 		}
 		if b.Items == 0 {
 			return nil, fmt.Errorf("%w: %s; cancel it instead", ErrEmptyBill, b.Code)
@@ -634,12 +643,9 @@ func (w *wtx) finish(b Bill, route Route) (Bill, error) {
 // history.
 func (s *Store) Cancel(ctx context.Context, session, why string) (Bill, error) {
 	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
-		b, ok, err := w.sessionBill(session)
+		b, err := w.openBill(session)
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
 		}
 		items, err := readItems(w.tx, b.ID)
 		if err != nil {
@@ -684,12 +690,9 @@ func (s *Store) SetAttrs(ctx context.Context, session string, attrs map[string]s
 	}
 	attrs = cloneAttrs(attrs)
 	r, err := s.submit(ctx, false, func(w *wtx) (any, error) {
-		b, ok, err := w.sessionBill(session)
+		b, err := w.openBill(session)
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w %q", ErrNoSession, session)
 		}
 		w.s.openBill(&b)
 		if b.Attrs == nil {
