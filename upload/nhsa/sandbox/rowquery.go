@@ -60,15 +60,14 @@ type rowQuery struct {
 	from, to                      time.Time
 }
 
-// parseRowQuery checks the data node: declared fields only (others are
-// noted), strings within their lengths, fixmedins_code the caller's,
-// begndate and enddate given, valid and in order, and one of
-// medins_list_codg and fixmedins_bchno.
-func (s *Server) parseRowQuery(req *fsiReq, fields []field) (rowQuery, []string, *fsiErr) {
+// queryNode checks a query's data node: declared fields only (others are
+// noted), strings within their lengths, the required ones given, and
+// fixmedins_code that of the caller. It answers the node's strings.
+func (s *Server) queryNode(req *fsiReq, fields []field) (map[string]string, []string, *fsiErr) {
 	kinds, lens, required := tableOf(fields)
 	var in map[string]json.RawMessage
 	if err := json.Unmarshal(req.input, &in); err != nil || in == nil {
-		return rowQuery{}, nil, refuse(reasonInvalidInput, "input应为JSON对象")
+		return nil, nil, refuse(reasonInvalidInput, "input应为JSON对象")
 	}
 	var unknown []string
 	for _, k := range slices.Sorted(maps.Keys(in)) {
@@ -78,11 +77,11 @@ func (s *Server) parseRowQuery(req *fsiReq, fields []field) (rowQuery, []string,
 	}
 	raw := bytes.TrimSpace(in[nodeDelete])
 	if len(raw) == 0 || isNull(raw) {
-		return rowQuery{}, unknown, refuse(reasonMissingNode, "input缺少节点%s", nodeDelete)
+		return nil, unknown, refuse(reasonMissingNode, "input缺少节点%s", nodeDelete)
 	}
 	var m map[string]json.RawMessage
 	if raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
-		return rowQuery{}, unknown, refuse(reasonInvalidRow, "节点%s应为JSON对象", nodeDelete)
+		return nil, unknown, refuse(reasonInvalidRow, "节点%s应为JSON对象", nodeDelete)
 	}
 	strs := map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -95,20 +94,30 @@ func (s *Server) parseRowQuery(req *fsiReq, fields []field) (rowQuery, []string,
 		}
 		var v string
 		if json.Unmarshal(m[k], &v) != nil {
-			return rowQuery{}, unknown, refuse(reasonWrongType, "%s.%s应为字符串", nodeDelete, k)
+			return nil, unknown, refuse(reasonWrongType, "%s.%s应为字符串", nodeDelete, k)
 		}
 		if n := lens[k]; n > 0 && utf8.RuneCountInString(v) > n {
-			return rowQuery{}, unknown, refuse(reasonTooLong, "%s.%s超长(最多%d个字符)", nodeDelete, k, n)
+			return nil, unknown, refuse(reasonTooLong, "%s.%s超长(最多%d个字符)", nodeDelete, k, n)
 		}
 		strs[k] = v
 	}
 	for _, k := range required {
 		if strs[k] == "" {
-			return rowQuery{}, unknown, refuse(reasonMissingField, "%s必填字段缺失: %s", nodeDelete, k)
+			return nil, unknown, refuse(reasonMissingField, "%s必填字段缺失: %s", nodeDelete, k)
 		}
 	}
 	if strs["fixmedins_code"] != req.inst.FixmedinsCode {
-		return rowQuery{}, unknown, refuse(reasonUnknownInst, "%s.fixmedins_code[%s]与请求的定点医药机构编号不符", nodeDelete, strs["fixmedins_code"])
+		return nil, unknown, refuse(reasonUnknownInst, "%s.fixmedins_code[%s]与请求的定点医药机构编号不符", nodeDelete, strs["fixmedins_code"])
+	}
+	return strs, unknown, nil
+}
+
+// parseRowQuery checks the data node (queryNode), begndate and enddate
+// valid and in order, and one of medins_list_codg and fixmedins_bchno.
+func (s *Server) parseRowQuery(req *fsiReq, fields []field) (rowQuery, []string, *fsiErr) {
+	strs, unknown, ferr := s.queryNode(req, fields)
+	if ferr != nil {
+		return rowQuery{}, unknown, ferr
 	}
 	if strs["medins_list_codg"] == "" && strs["fixmedins_bchno"] == "" {
 		return rowQuery{}, unknown, refuse(reasonMissingField, "医药机构目录编码、定点医药机构批次流水号中,必须传其中一个字段")

@@ -1,13 +1,9 @@
 package sandbox
 
 import (
-	"bytes"
-	"encoding/json"
-	"maps"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // serveTrace answers 3513 商品销售追溯信息查询 from the ledger: one record
@@ -48,50 +44,9 @@ type traceQuery struct {
 // together and in order, and at least one condition besides the
 // institution (a query naming nothing would dump the whole ledger).
 func (s *Server) parseTrace(req *fsiReq) (traceQuery, []string, *fsiErr) {
-	kinds, lens, required := tableOf(traceQueryFields())
-	var in map[string]json.RawMessage
-	if err := json.Unmarshal(req.input, &in); err != nil || in == nil {
-		return traceQuery{}, nil, refuse(reasonInvalidInput, "input应为JSON对象")
-	}
-	var unknown []string
-	for _, k := range slices.Sorted(maps.Keys(in)) {
-		if k != nodeDelete {
-			unknown = append(unknown, "input."+k)
-		}
-	}
-	raw := bytes.TrimSpace(in[nodeDelete])
-	if len(raw) == 0 || isNull(raw) {
-		return traceQuery{}, unknown, refuse(reasonMissingNode, "input缺少节点%s", nodeDelete)
-	}
-	var m map[string]json.RawMessage
-	if raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
-		return traceQuery{}, unknown, refuse(reasonInvalidRow, "节点%s应为JSON对象", nodeDelete)
-	}
-	strs := map[string]string{}
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if kinds[k] == kindNone {
-			unknown = append(unknown, nodeDelete+"."+k)
-			continue
-		}
-		if isNull(m[k]) {
-			continue
-		}
-		var v string
-		if json.Unmarshal(m[k], &v) != nil {
-			return traceQuery{}, unknown, refuse(reasonWrongType, "%s.%s应为字符串", nodeDelete, k)
-		}
-		if n := lens[k]; n > 0 && utf8.RuneCountInString(v) > n {
-			return traceQuery{}, unknown, refuse(reasonTooLong, "%s.%s超长(最多%d个字符)", nodeDelete, k, n)
-		}
-		strs[k] = v
-	}
-	for _, k := range required {
-		if strs[k] == "" {
-			return traceQuery{}, unknown, refuse(reasonMissingField, "%s必填字段缺失: %s", nodeDelete, k)
-		}
-	}
-	if strs["fixmedins_code"] != req.inst.FixmedinsCode {
-		return traceQuery{}, unknown, refuse(reasonUnknownInst, "%s.fixmedins_code[%s]与请求的定点医药机构编号不符", nodeDelete, strs["fixmedins_code"])
+	strs, unknown, ferr := s.queryNode(req, traceQueryFields())
+	if ferr != nil {
+		return traceQuery{}, unknown, ferr
 	}
 	q := traceQuery{bchno: strs["fixmedins_bchno"], code: strs["drug_trac_codg"], medList: strs["med_list_codg"]}
 	b, e := strs["begndate"], strs["enddate"]
