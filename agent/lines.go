@@ -161,10 +161,9 @@ func (a *Agent) AddException(ctx context.Context, session string, r ExceptionReq
 		return queue.Bill{}, fmt.Errorf("%w: packs (or units on a 拆零 line) must be a positive number", ErrBadRequest)
 	case !slices.Contains(exceptionReasons, r.Reason):
 		return queue.Bill{}, fmt.Errorf("%w: reason %q: one of %s", ErrBadRequest, r.Reason, strings.Join(exceptionReasons, ", "))
-	case r.Reason == "other" && r.Note == "":
-		return queue.Bill{}, fmt.Errorf("%w: reason other needs a note", ErrBadRequest)
-	case len(r.Note) > 200 || strings.ContainsFunc(r.Note, unicode.IsControl):
-		return queue.Bill{}, fmt.Errorf("%w: the note is up to 200 bytes without control characters", ErrBadRequest)
+	}
+	if err := checkNote(r.Reason, r.Note); err != nil {
+		return queue.Bill{}, err
 	}
 	b, ok, err := a.store.OpenBill(session)
 	if err != nil {
@@ -339,10 +338,9 @@ func (a *Agent) excusePack(ctx context.Context, session string, r ExceptionReque
 		return queue.Bill{}, fmt.Errorf("%w: an exception naming a pack (code) takes no line, packs or units", ErrBadRequest)
 	case !slices.Contains(packReasons, r.Reason):
 		return queue.Bill{}, fmt.Errorf("%w: reason %q for a pack: one of %s", ErrBadRequest, r.Reason, strings.Join(packReasons, ", "))
-	case r.Reason == "other" && r.Note == "":
-		return queue.Bill{}, fmt.Errorf("%w: reason other needs a note", ErrBadRequest)
-	case len(r.Note) > 200 || strings.ContainsFunc(r.Note, unicode.IsControl):
-		return queue.Bill{}, fmt.Errorf("%w: the note is up to 200 bytes without control characters", ErrBadRequest)
+	}
+	if err := checkNote(r.Reason, r.Note); err != nil {
+		return queue.Bill{}, err
 	}
 	b, ok, err := a.store.OpenBill(session)
 	if err != nil {
@@ -387,4 +385,16 @@ func (a *Agent) excusePack(ctx context.Context, session string, r ExceptionReque
 	a.publish(Event{Kind: "check", Session: session, Bill: nb.Code, Code: it.Code, Line: it.Line, Status: "excused",
 		Reason: r.Reason, Message: fmt.Sprintf("%s: sold with an exception (%s)", it.Code, r.Reason)})
 	return nb, nil
+}
+
+// checkNote checks an exception's note: required for reason other, at
+// most 200 bytes, no control characters.
+func checkNote(reason, note string) error {
+	switch {
+	case reason == "other" && note == "":
+		return fmt.Errorf("%w: reason other needs a note", ErrBadRequest)
+	case len(note) > 200 || strings.ContainsFunc(note, unicode.IsControl):
+		return fmt.Errorf("%w: the note is up to 200 bytes without control characters", ErrBadRequest)
+	}
+	return nil
 }
